@@ -1,0 +1,5 @@
+// Umbrella header of layer 1 (config): portability macros, atomics, bit arithmetic.
+#pragma once
+#include "swim/mem/config/atomic.hpp"
+#include "swim/mem/config/bits.hpp"
+#include "swim/mem/config/macros.hpp"

@@ -1,0 +1,120 @@
+// Layer 1 (config): the only place that looks at compiler and target macros.
+//
+// Everything else in swim-mem uses these SWIM_MEM_* names; templates never test
+// __CUDA_ARCH__ / __HIP_DEVICE_COMPILE__ themselves (that breaks single-pass
+// compilers such as nvc++). Configuration comes from compiler macros and
+// user-overridable #ifndef defaults, never from a generated header.
+#pragma once
+
+// ---- Which compiler family is driving this translation unit -------------------
+#if defined(__HIPCC__) || defined(__HIP__)
+#define SWIM_MEM_COMPILER_HIP 1
+#include <hip/hip_runtime.h>
+#elif defined(__CUDACC__)
+#define SWIM_MEM_COMPILER_CUDA 1
+#include <nv/target>
+#endif
+
+// ---- Host/device annotations ---------------------------------------------------
+#if defined(SWIM_MEM_COMPILER_HIP) || defined(SWIM_MEM_COMPILER_CUDA)
+#define SWIM_MEM_HOST __host__
+#define SWIM_MEM_DEVICE __device__
+#define SWIM_MEM_HOST_DEVICE __host__ __device__
+#else
+#define SWIM_MEM_HOST
+#define SWIM_MEM_DEVICE
+#define SWIM_MEM_HOST_DEVICE
+#endif
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define SWIM_MEM_FORCEINLINE __forceinline
+#else
+#define SWIM_MEM_FORCEINLINE inline __attribute__((always_inline))
+#endif
+
+/// Annotation for every function in layers 1-7: callable from host and device.
+#define SWIM_MEM_API SWIM_MEM_HOST_DEVICE
+
+#define SWIM_MEM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SWIM_MEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+// ---- If-target: pick host or device code without raw arch tests in templates ----
+// Usage: SWIM_MEM_IF_TARGET((host statements;), (device statements;))
+#define SWIM_MEM_DETAIL_UNPAREN(...) __VA_ARGS__
+#if defined(SWIM_MEM_COMPILER_CUDA)
+#define SWIM_MEM_IF_TARGET(host_code, device_code) \
+  NV_IF_ELSE_TARGET(NV_IS_HOST, host_code, device_code)
+#elif defined(SWIM_MEM_COMPILER_HIP) && defined(__HIP_DEVICE_COMPILE__)
+// HIP compiles host and device in separate passes; this is the device pass.
+#define SWIM_MEM_IF_TARGET(host_code, device_code) \
+  { SWIM_MEM_DETAIL_UNPAREN device_code }
+#else  // plain host compiler, or the host pass of HIP
+#define SWIM_MEM_IF_TARGET(host_code, device_code) \
+  { SWIM_MEM_DETAIL_UNPAREN host_code }
+#endif
+
+// ---- Checked builds --------------------------------------------------------------
+// SWIM_MEM_CHECKED selects the default for the allocators' `Checked` template
+// parameter (foreign-pointer and double-free detection on untagged heaps). It is
+// on unless NDEBUG is set; override with -DSWIM_MEM_CHECKED=0/1.
+#ifndef SWIM_MEM_CHECKED
+#ifdef NDEBUG
+#define SWIM_MEM_CHECKED 0
+#else
+#define SWIM_MEM_CHECKED 1
+#endif
+#endif
+
+// SWIM_MEM_TRAP: stop the program on a broken internal invariant (never used for
+// bad user input, which gets an Error value instead).
+#if defined(SWIM_MEM_COMPILER_CUDA)
+#define SWIM_MEM_TRAP() SWIM_MEM_IF_TARGET((__builtin_trap();), (__trap();))
+#else
+#define SWIM_MEM_TRAP() __builtin_trap()
+#endif
+
+// SWIM_MEM_ASSERT: internal invariants, debug builds only.
+#if !defined(NDEBUG) && !defined(SWIM_MEM_NO_ASSERT)
+#define SWIM_MEM_ASSERT(cond) \
+  do {                        \
+    if (!(cond)) {            \
+      SWIM_MEM_TRAP();        \
+    }                         \
+  } while (0)
+#else
+#define SWIM_MEM_ASSERT(cond) ((void)0)
+#endif
+
+// ---- Exceptions (host throwing wrappers only) -----------------------------------
+#ifndef SWIM_MEM_HAS_EXCEPTIONS
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#define SWIM_MEM_HAS_EXCEPTIONS 1
+#else
+#define SWIM_MEM_HAS_EXCEPTIONS 0
+#endif
+#endif
+
+// ---- Sanitizer hooks ------------------------------------------------------------
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SWIM_MEM_TSAN 1
+#endif
+#if __has_feature(address_sanitizer)
+#define SWIM_MEM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SWIM_MEM_TSAN 1
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SWIM_MEM_ASAN 1
+#endif
+
+// A lock-free stack pop reads the `next` link of a node another thread may have
+// just popped and begun to use. The value is discarded when the tagged CAS
+// fails, so the read is harmless; this keeps TSan from reporting it.
+#if defined(SWIM_MEM_TSAN) && !defined(SWIM_MEM_COMPILER_CUDA) && !defined(SWIM_MEM_COMPILER_HIP)
+#define SWIM_MEM_NO_SANITIZE_THREAD __attribute__((no_sanitize("thread")))
+#else
+#define SWIM_MEM_NO_SANITIZE_THREAD
+#endif

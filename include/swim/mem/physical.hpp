@@ -1,0 +1,8 @@
+// Umbrella header of layer 2 (physical): Block, Layout, Error, Result.
+#pragma once
+#include "swim/mem/config.hpp"
+#include "swim/mem/physical/block.hpp"
+#include "swim/mem/physical/error.hpp"
+#include "swim/mem/physical/layout.hpp"
+#include "swim/mem/physical/leak.hpp"
+#include "swim/mem/physical/stats.hpp"
