@@ -1,0 +1,209 @@
+// Layer 4 (heaps): Slab, a heap of fixed-size units over one hunk.
+//
+// The free list is a Treiber stack of unit *indices*. The head word packs
+// {pop counter : 32, index + 1 : 32}; every pop bumps the counter, so a thread
+// that read a stale head cannot win its CAS after the same unit came back (the
+// ABA hazard of the original crate, memory-model.md §12.9). Links are 32-bit
+// indices kept in the first word of each free unit, so a unit costs zero bytes of
+// per-object overhead; a checked Slab adds one bit per unit of in-band metadata
+// to detect double frees.
+//
+// Cost: allocate and free are O(1): one CAS each, plus relaxed statistics.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "swim/mem/heaps/concept.hpp"
+#include "swim/mem/physical.hpp"
+
+namespace swim::mem {
+
+/// A lock-free (Mode = concurrent) or single-owner heap of equal units.
+///
+/// - Thread-safety: concurrent mode: every member may be called from any number of
+///   host threads or device threads at once; single_owner: one caller at a time.
+/// - Host/device: every member is valid on both; the Slab object and its hunk must
+///   be accessible where it is used.
+/// - Failure: try_ forms return Error values and leave the Slab unchanged.
+/// - Checked (default: SWIM_MEM_CHECKED): keeps an allocation bitmap in-band to
+///   detect double frees; foreign pointers are detected in both configurations.
+template <concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
+class Slab {
+ public:
+  /// Largest number of failed CAS attempts before an operation gives up with
+  /// Error::contended (each failure means another thread made progress).
+  static constexpr unsigned max_retries = 1u << 16;
+
+  /// Carve `hunk` into units of `unit` bytes (unit >= 4). Never fails loudly: an
+  /// unusable hunk or unit gives a Slab with no units, and init_error() says why.
+  SWIM_MEM_API Slab(Block hunk, std::size_t unit) : unit_(unit) {
+    head_.raw = 0;
+    live_.raw = 0;
+    peak_.raw = 0;
+    if (unit < sizeof(std::uint32_t) || hunk.ptr == nullptr) {
+      init_error_ = Error::invalid_argument;
+      return;
+    }
+    // A unit is aligned to the largest power of two dividing its size (capped),
+    // provided the first unit is; that is the alignment this Slab guarantees.
+    std::size_t unit_align = std::size_t(1) << detail::countr_zero(unit);
+    if (unit_align > max_guaranteed_align) unit_align = max_guaranteed_align;
+    // Units that fit if all of the hunk were units; the bitmap is carved from the
+    // front, which may cost a few of them.
+    const std::uintptr_t meta_at = detail::align_addr(hunk.address(), alignof(std::uint64_t));
+    std::size_t count = hunk.size / unit;
+    std::uintptr_t first = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      const std::size_t meta = Checked ? ((count + 63) / 64) * sizeof(std::uint64_t) : 0;
+      first = detail::align_addr(meta_at + meta, unit_align);
+      const std::uintptr_t end = hunk.address() + hunk.size;
+      count = first <= end ? (end - first) / unit : 0;
+    }
+    if (count > max_units) count = max_units;
+    if (count == 0) {
+      init_error_ = Error::invalid_argument;
+      return;
+    }
+    bitmap_ = Checked ? reinterpret_cast<std::uint64_t*>(meta_at) : nullptr;
+    if constexpr (Checked) {
+      for (std::size_t i = 0; i < (count + 63) / 64; ++i) bitmap_[i] = 0;
+    }
+    base_ = reinterpret_cast<std::byte*>(first);
+    count_ = count;
+    align_ = unit_align;
+    // Link every unit, lowest address first on the list.
+    for (std::size_t i = 0; i < count; ++i) {
+      write_link(static_cast<std::uint32_t>(i),
+                 i + 1 < count ? static_cast<std::uint32_t>(i + 2) : 0u);
+    }
+    head_.raw = 1;  // index 0, counter 0
+  }
+
+  Slab(const Slab&) = delete;
+  Slab& operator=(const Slab&) = delete;
+
+  /// Reports through the leak handler (host) when units are still allocated.
+  SWIM_MEM_API ~Slab() {
+    if (live_.load(order::relaxed) != 0) detail::leaked("Slab", this, stats());
+  }
+
+  /// One unit of at least layout.size bytes aligned to layout.align. The block
+  /// returned is the whole unit. Zero-size requests get a non-null dangling block
+  /// of size 0 that is not counted.
+  SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
+    if (layout.size > unit_) return Error::oversized;
+    if (layout.align > align_) return Error::misaligned;
+    std::uint64_t head = head_.load(order::acquire);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      const std::uint32_t top = static_cast<std::uint32_t>(head);
+      if (top == 0) return Error::out_of_memory;
+      const std::uint64_t next = read_link(top - 1);
+      const std::uint64_t desired = ((head >> 32) + 1) << 32 | next;
+      // Acquire: see the link and contents published by the release of the push.
+      if (head_.compare_exchange(head, desired, order::acquire)) {
+        if constexpr (Checked) {
+          bitmap_cell(top - 1).fetch_or(bit(top - 1), order::relaxed);
+        }
+        const std::uint64_t live = live_.fetch_add(1, order::relaxed) + 1;
+        raise_to(peak_, live);
+        return Block{base_ + std::size_t(top - 1) * unit_, unit_};
+      }
+    }
+    return Error::contended;
+  }
+
+  /// Return a unit. Foreign pointers (outside the hunk or not at a unit start)
+  /// return Error::foreign_pointer; double frees Error::double_free (checked).
+  SWIM_MEM_API Error try_deallocate(Block block) {
+    if (block.size == 0) return Error::none;
+    const std::uintptr_t a = block.address();
+    const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base_);
+    if (a < b || a - b >= count_ * unit_ || (a - b) % unit_ != 0 || block.size > unit_) {
+      return Error::foreign_pointer;
+    }
+    const auto index = static_cast<std::uint32_t>((a - b) / unit_);
+    if constexpr (Checked) {
+      if ((bitmap_cell(index).fetch_and(~bit(index), order::relaxed) & bit(index)) == 0) {
+        return Error::double_free;
+      }
+    }
+    std::uint64_t head = head_.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      write_link(index, static_cast<std::uint32_t>(head));
+      const std::uint64_t desired = (head & ~std::uint64_t(0xFFFFFFFFu)) | (index + 1u);
+      // Release: the link and the caller's last writes happen-before the next pop.
+      if (head_.compare_exchange(head, desired, order::release)) {
+        live_.fetch_sub(1, order::relaxed);
+        return Error::none;
+      }
+    }
+    if constexpr (Checked) bitmap_cell(index).fetch_or(bit(index), order::relaxed);
+    return Error::contended;
+  }
+
+  SWIM_MEM_API Stats stats() const {
+    const std::size_t live = static_cast<std::size_t>(live_.load(order::relaxed));
+    const std::size_t peak = static_cast<std::size_t>(peak_.load(order::relaxed));
+    return Stats{live, live * unit_, (count_ - live) * unit_, peak * unit_};
+  }
+
+  SWIM_MEM_API std::size_t unit() const { return unit_; }
+  SWIM_MEM_API std::size_t block_count() const { return count_; }
+  /// The alignment every unit is guaranteed to have.
+  SWIM_MEM_API std::size_t alignment() const { return align_; }
+  SWIM_MEM_API Error init_error() const { return init_error_; }
+  /// True when `p` points into this Slab's units.
+  SWIM_MEM_API bool owns(const void* p) const {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const auto b = reinterpret_cast<std::uintptr_t>(base_);
+    return a >= b && a - b < count_ * unit_;
+  }
+
+ private:
+  static constexpr std::size_t max_guaranteed_align = 4096;
+  static constexpr std::size_t max_units = 0xFFFFFFFEu;
+
+  SWIM_MEM_API static constexpr std::uint64_t bit(std::uint32_t i) {
+    return std::uint64_t(1) << (i % 64);
+  }
+  SWIM_MEM_API cell<std::uint64_t, Mode>& bitmap_cell(std::uint32_t i) {
+    return *reinterpret_cast<cell<std::uint64_t, Mode>*>(bitmap_ + i / 64);
+  }
+  SWIM_MEM_API std::uint32_t* link(std::uint32_t i) const {
+    return reinterpret_cast<std::uint32_t*>(base_ + std::size_t(i) * unit_);
+  }
+  SWIM_MEM_API void write_link(std::uint32_t i, std::uint32_t next) {
+    if constexpr (Mode::is_concurrent) {
+      atomic_ref<std::uint32_t>(*link(i)).store(next, order::relaxed);
+    } else {
+      *link(i) = next;
+    }
+  }
+  // May read a unit that another thread has just popped and is writing: the
+  // value is then stale and the tagged CAS that follows fails, so it is unused.
+  SWIM_MEM_API SWIM_MEM_NO_SANITIZE_THREAD std::uint32_t read_link(std::uint32_t i) const {
+    if constexpr (Mode::is_concurrent) {
+#if defined(SWIM_MEM_TSAN)
+      return *static_cast<volatile std::uint32_t*>(link(i));
+#else
+      return atomic_ref<std::uint32_t>(*link(i)).load(order::relaxed);
+#endif
+    } else {
+      return *link(i);
+    }
+  }
+
+  cell<std::uint64_t, Mode> head_;  // {pop counter : 32, top index + 1 : 32}
+  cell<std::uint64_t, Mode> live_;
+  cell<std::uint64_t, Mode> peak_;
+  std::byte* base_ = nullptr;
+  std::uint64_t* bitmap_ = nullptr;
+  std::size_t unit_;
+  std::size_t count_ = 0;
+  std::size_t align_ = 1;
+  Error init_error_ = Error::none;
+};
+
+}  // namespace swim::mem
