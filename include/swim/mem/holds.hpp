@@ -1,0 +1,8 @@
+// Umbrella header of layer 5 (holds: tagged memory objects): Pack, Pool, the tag,
+// and tag-dispatched free/resize.
+#pragma once
+#include "swim/mem/heaps.hpp"
+#include "swim/mem/holds/hold.hpp"
+#include "swim/mem/holds/pack.hpp"
+#include "swim/mem/holds/pool.hpp"
+#include "swim/mem/holds/tag.hpp"

@@ -1,0 +1,142 @@
+// Layer 5 (holds), internal: the bump region shared by Pack and Pool hunks.
+//
+// All of a region's state is one 64-bit word, changed only by CAS:
+//   bits 63..25  mark: offset of the first free byte, in 8-byte granules (4 TiB max)
+//   bit  24      retired: the region is out of service (a Pool's spare hunk)
+//   bits 23..0   live: objects allocated and not yet freed (16.7 M max)
+// Keeping live and mark in one word makes "reset when the last object is freed"
+// atomic with the free itself: no allocation can slip in between the two.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "swim/mem/holds/tag.hpp"
+#include "swim/mem/physical.hpp"
+
+namespace swim::mem::detail {
+
+template <concurrency_mode Mode>
+struct Bump {
+  static constexpr unsigned live_bits = 24;
+  static constexpr std::uint64_t live_mask = (std::uint64_t(1) << live_bits) - 1;
+  static constexpr std::uint64_t retired = std::uint64_t(1) << live_bits;
+  static constexpr unsigned mark_shift = live_bits + 1;
+  static constexpr std::size_t granule = 8;
+  static constexpr std::size_t max_capacity = (std::size_t(1) << (64 - mark_shift)) * granule;
+  static constexpr unsigned max_retries = 1u << 16;
+
+  cell<std::uint64_t, Mode> state;
+  std::uintptr_t base;    // granule-aligned
+  std::size_t capacity;   // multiple of the granule
+
+  /// Use [begin, begin + size) trimmed to granules; state as given.
+  SWIM_MEM_API void init(std::uintptr_t begin, std::size_t size, std::uint64_t initial) {
+    base = align_addr(begin, granule);
+    const std::size_t lost = static_cast<std::size_t>(base - begin);
+    std::size_t cap = size > lost ? (size - lost) & ~(granule - 1) : 0;
+    capacity = cap > max_capacity ? max_capacity : cap;
+    state.raw = initial;
+  }
+
+  /// Reserve a tag word plus `size8` bytes (a granule multiple) aligned to `align`
+  /// (>= granule), and write `tag` in front. out_of_memory when it does not fit, the
+  /// region is retired, or the live count is saturated.
+  SWIM_MEM_API Result<Block> bump(std::size_t size8, std::size_t align, std::uint64_t tag) {
+    std::uint64_t s = state.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      if ((s & retired) != 0 || (s & live_mask) == live_mask) return Error::out_of_memory;
+      const std::uintptr_t cur = base + (s >> mark_shift) * granule;
+      const std::uintptr_t at = align_addr(cur + tag_size, align);
+      const std::size_t offset = static_cast<std::size_t>(at - base);
+      if (offset > capacity || capacity - offset < size8) return Error::out_of_memory;
+      const std::uint64_t desired =
+          static_cast<std::uint64_t>((offset + size8) / granule) << mark_shift |
+          ((s & live_mask) + 1);
+      // Acquire pairs with the release of a LIFO free or reset: the previous
+      // owner's writes to these bytes happen-before ours.
+      if (state.compare_exchange(s, desired, order::acq_rel)) {
+        tag_of<Mode>(reinterpret_cast<void*>(at)).store(tag, order::relaxed);
+        return Block{reinterpret_cast<void*>(at), size8};
+      }
+    }
+    return Error::contended;
+  }
+
+  /// Account one object freed (its tag already cleared by the caller). The most
+  /// recent object gives its bytes back; the last one resets the region. Returns
+  /// the live count after the free.
+  SWIM_MEM_API Result<std::uint64_t> release(std::uintptr_t at, std::size_t size8) {
+    const std::uint64_t tag_mark = (at - tag_size - base) / granule;
+    const std::uint64_t end_mark = (at + size8 - base) / granule;
+    std::uint64_t s = state.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      const std::uint64_t live = s & live_mask;
+      if (live == 0 || (s & retired) != 0) return Error::double_free;
+      const std::uint64_t mark = s >> mark_shift;
+      std::uint64_t desired = (mark == end_mark ? tag_mark : mark) << mark_shift | (live - 1);
+      if (live == 1) desired = 0;
+      // Release: our writes to the freed bytes happen-before their next owner's.
+      // Sequentially consistent because a Pool then reads its head, while a
+      // thread replacing the head reads this word (store-buffering pattern).
+      if (state.compare_exchange(s, desired, order::seq_cst)) return live - 1;
+    }
+    return Error::contended;
+  }
+
+  /// Count one zero-size object in (+1) or out (-1); no bytes move.
+  SWIM_MEM_API Error count_zero(bool in) {
+    std::uint64_t s = state.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      const std::uint64_t live = s & live_mask;
+      if (in && live == live_mask) return Error::out_of_memory;
+      if (!in && live == 0) return Error::double_free;
+      std::uint64_t desired = in ? s + 1 : s - 1;
+      if (!in && live == 1) desired = 0;
+      if (state.compare_exchange(s, desired, order::acq_rel)) return Error::none;
+    }
+    return Error::contended;
+  }
+
+  /// Grow or shrink an object in place. Growth needs the object to be the most
+  /// recent one and room up to capacity (the crate's unchecked resize, §12.2).
+  SWIM_MEM_API Error resize(std::uintptr_t at, std::size_t old8, std::size_t new8) {
+    const std::uint64_t old_end = (at + old8 - base) / granule;
+    const std::size_t offset = static_cast<std::size_t>(at - base);
+    if (new8 > capacity - offset) return Error::out_of_memory;
+    const std::uint64_t new_end = (offset + new8) / granule;
+    std::uint64_t s = state.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      if ((s >> mark_shift) != old_end) {
+        // Not on top: only shrinking works, and its tail stays unusable.
+        return new8 <= old8 ? Error::none : Error::out_of_memory;
+      }
+      const std::uint64_t desired = new_end << mark_shift | (s & (live_mask | retired));
+      if (state.compare_exchange(s, desired, order::acq_rel)) return Error::none;
+    }
+    return Error::contended;
+  }
+
+  SWIM_MEM_API std::size_t live() const {
+    return static_cast<std::size_t>(state.load(order::relaxed) & live_mask);
+  }
+  SWIM_MEM_API std::size_t free_bytes() const {
+    const std::uint64_t s = state.load(order::relaxed);
+    if ((s & retired) != 0) return 0;
+    return capacity - static_cast<std::size_t>(s >> mark_shift) * granule;
+  }
+  SWIM_MEM_API bool contains(std::uintptr_t at, std::size_t size8) const {
+    return at >= base + tag_size && at - base <= capacity && size8 <= capacity - (at - base) &&
+           (at - base) % granule == 0;
+  }
+};
+
+/// Bytes a request occupies in a bump region (size rounded up to the granule), or
+/// 0 with `ok` false when that overflows.
+SWIM_MEM_API inline std::size_t granule_size(std::size_t size, bool& ok) {
+  std::size_t out = 0;
+  ok = align_up(size, 8, out);
+  return out;
+}
+
+}  // namespace swim::mem::detail

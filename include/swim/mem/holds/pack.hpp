@@ -1,0 +1,140 @@
+// Layer 5 (holds): Pack, a bump-pointer hold over one region.
+//
+// Objects are tagged (one word in front of each). Freeing the most recent object
+// gives its bytes back (LIFO); freeing the last live object resets the whole
+// region. Other frees only count: their bytes come back at the reset. That is the
+// point of the design: scratch data is released in O(1) when its scope ends.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "swim/mem/holds/detail/bump.hpp"
+#include "swim/mem/holds/tag.hpp"
+#include "swim/mem/physical.hpp"
+
+namespace swim::mem {
+
+/// A bump-pointer hold over a caller-provided region.
+///
+/// - Thread-safety: concurrent mode: any number of threads may allocate and free
+///   at once (lock-free, one CAS per operation); single_owner: one caller at a time.
+/// - Host/device: every member is valid on both. The Pack object is the control
+///   block the tags point at: it must not move, and it must be reachable from
+///   wherever its objects are freed (place it in device memory for kernels).
+/// - Failure: try_ forms return Error values and leave the Pack unchanged.
+///   Foreign pointers (outside the region) and double frees are always detected.
+/// - Limits: 4 TiB per Pack, 16.7 M live objects (then Error::out_of_memory).
+template <concurrency_mode Mode = concurrent>
+class Pack {
+ public:
+  static constexpr HoldKind kind =
+      Mode::is_concurrent ? HoldKind::pack_concurrent : HoldKind::pack_single_owner;
+
+  /// Manage `region`. Never fails loudly: a null or too small region gives a
+  /// Pack with no capacity, and init_error() says so.
+  SWIM_MEM_API explicit Pack(Block region) {
+    zero_.tag = detail::make_tag(this, kind);
+    used_.raw = 0;
+    peak_.raw = 0;
+    bump_.init(region.address(), region.ptr ? region.size : 0, 0);
+    if (bump_.capacity < 2 * detail::Bump<Mode>::granule) init_error_ = Error::invalid_argument;
+  }
+  Pack(const Pack&) = delete;
+  Pack& operator=(const Pack&) = delete;
+
+  /// Reports through the leak handler (host) when objects are still live.
+  SWIM_MEM_API ~Pack() {
+    if (bump_.live() != 0) detail::leaked("Pack", this, stats());
+  }
+
+  /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
+  /// Zero-size requests take no bytes but count as live objects.
+  SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
+      const Error e = bump_.count_zero(true);
+      if (e != Error::none) return e;
+      return Block{zero_object(), 0};
+    }
+    bool ok = false;
+    const std::size_t size8 = detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
+    if (!ok || size8 > bump_.capacity) return Error::oversized;
+    const std::size_t align = detail::max_of(layout.align, detail::Bump<Mode>::granule);
+    Result<Block> r = bump_.bump(size8, align, zero_.tag);
+    if (r) {
+      const std::uint64_t used = used_.fetch_add(size8, order::relaxed) + size8;
+      raise_to(peak_, used);
+    }
+    return r;
+  }
+
+  /// Free an object as try_allocate returned it.
+  SWIM_MEM_API Error try_deallocate(Block block) {
+    if (block.size == 0 && block.ptr == zero_object()) return bump_.count_zero(false);
+    bool ok = false;
+    const std::size_t size8 = detail::granule_size(block.size, ok);
+    const std::uintptr_t at = block.address();
+    if (!ok || block.size == 0 || !bump_.contains(at, size8)) return Error::foreign_pointer;
+    auto& tag = detail::tag_of<Mode>(block.ptr);
+    std::uint64_t expected = zero_.tag;
+    if (!tag.compare_exchange(expected, 0, order::acq_rel)) {
+      return expected == 0 ? Error::double_free : Error::foreign_pointer;
+    }
+    const Result<std::uint64_t> r = bump_.release(at, size8);
+    if (!r) {
+      tag.store(zero_.tag, order::relaxed);
+      return r.error();
+    }
+    used_.fetch_sub(size8, order::relaxed);
+    return Error::none;
+  }
+
+  /// Resize an object in place (it never moves). Growth succeeds only for the
+  /// most recent object and within the region.
+  SWIM_MEM_API Result<Block> try_resize(Block block, Layout layout) {
+    bool ok_old = false, ok_new = false;
+    const std::size_t old8 = detail::granule_size(block.size, ok_old);
+    const std::size_t new8 = detail::granule_size(layout.size, ok_new);
+    const std::uintptr_t at = block.address();
+    if (!ok_old || block.size == 0 || !bump_.contains(at, old8)) return Error::foreign_pointer;
+    if (!ok_new) return Error::oversized;
+    if (layout.size == 0) return Error::unsupported;  // free it instead
+    if (at % layout.align != 0) return Error::misaligned;
+    if (detail::tag_of<Mode>(block.ptr).load(order::relaxed) != zero_.tag) {
+      return Error::foreign_pointer;
+    }
+    const Error e = bump_.resize(at, old8, new8);
+    if (e != Error::none) return e;
+    if (new8 >= old8) {
+      const std::uint64_t used = used_.fetch_add(new8 - old8, order::relaxed) + (new8 - old8);
+      raise_to(peak_, used);
+    } else {
+      used_.fetch_sub(old8 - new8, order::relaxed);
+    }
+    return Block{block.ptr, new8};
+  }
+
+  /// bytes_free is the contiguous room above the most recent object.
+  SWIM_MEM_API Stats stats() const {
+    return Stats{bump_.live(), static_cast<std::size_t>(used_.load(order::relaxed)),
+                 bump_.free_bytes(), static_cast<std::size_t>(peak_.load(order::relaxed))};
+  }
+  SWIM_MEM_API std::size_t capacity() const { return bump_.capacity; }
+  SWIM_MEM_API Error init_error() const { return init_error_; }
+  SWIM_MEM_API bool owns(const void* p) const {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    return a >= bump_.base && a - bump_.base < bump_.capacity;
+  }
+
+ private:
+  // Zero-size objects all sit just past the shared tag (never dereferenced).
+  SWIM_MEM_API void* zero_object() { return zero_.object(); }
+
+  detail::ZeroTag zero_;  // also the value of every tag of this Pack
+  detail::Bump<Mode> bump_;
+  cell<std::uint64_t, Mode> used_;
+  cell<std::uint64_t, Mode> peak_;
+  Error init_error_ = Error::none;
+};
+
+}  // namespace swim::mem

@@ -1,0 +1,364 @@
+// Layer 5 (holds): Pool, a growable chain of bump hunks drawn from any Heap.
+//
+// Allocation bumps in the current (head) hunk; when it is full a new hunk comes
+// from the spare list or, failing that, from the upstream heap, and becomes the
+// head. Each hunk counts its own live objects (memory-model.md §13.3): when a
+// hunk that is no longer the head empties it is retired to the spare list and
+// reused before the heap is asked again; the head hunk simply resets.
+//
+// Spare hunks go back to the heap in trim() and on destruction (and at once in
+// single-owner mode, on the typed free path). They cannot go back at the moment
+// they empty under concurrency: another thread may still be about to read the
+// header of a hunk it saw as head a moment ago, so a retired hunk must stay a
+// hunk (its header intact) until the pool is quiescent.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "swim/mem/heaps/concept.hpp"
+#include "swim/mem/holds/detail/bump.hpp"
+#include "swim/mem/holds/tag.hpp"
+#include "swim/mem/physical.hpp"
+
+namespace swim::mem {
+namespace detail {
+
+template <concurrency_mode Mode>
+class PoolCore;
+
+/// The in-band header of a Pool hunk; its objects' tags point here.
+template <concurrency_mode Mode>
+struct alignas(64) PoolHunk {
+  static constexpr HoldKind kind =
+      Mode::is_concurrent ? HoldKind::pool_hunk_concurrent : HoldKind::pool_hunk_single_owner;
+
+  Bump<Mode> bump;
+  PoolCore<Mode>* pool;
+  cell<std::uint64_t, Mode> next_spare;
+  std::size_t block_size;  // as the heap returned it, for giving it back
+
+  SWIM_MEM_API std::uint64_t tag() const { return make_tag(this, kind); }
+};
+
+/// The part of a Pool that does not depend on the upstream heap's type, so that a
+/// free through an object's tag (which cannot know the heap) is possible.
+template <concurrency_mode Mode>
+class PoolCore {
+ public:
+  using Hunk = PoolHunk<Mode>;
+  static constexpr HoldKind zero_kind =
+      Mode::is_concurrent ? HoldKind::pool_zero_concurrent : HoldKind::pool_zero_single_owner;
+  static constexpr unsigned max_retries = 1u << 16;
+
+  /// Free an object whose tag names hunk `h` of this pool.
+  SWIM_MEM_API Error release_in_hunk(Hunk* h, Block block) {
+    bool ok = false;
+    const std::size_t size8 = granule_size(block.size, ok);
+    const std::uintptr_t at = block.address();
+    if (!ok || block.size == 0 || !h->bump.contains(at, size8)) return Error::foreign_pointer;
+    auto& tag = tag_of<Mode>(block.ptr);
+    std::uint64_t expected = h->tag();
+    if (!tag.compare_exchange(expected, 0, order::acq_rel)) {
+      return expected == 0 ? Error::double_free : Error::foreign_pointer;
+    }
+    const Result<std::uint64_t> r = h->bump.release(at, size8);
+    if (!r) {
+      tag.store(h->tag(), order::relaxed);
+      return r.error();
+    }
+    live_.fetch_sub(1, order::relaxed);
+    used_.fetch_sub(size8, order::relaxed);
+    // The hunk reset itself. If it is not the head, nobody will bump in it again
+    // on purpose: retire it. (A head replaced concurrently is retired by whoever
+    // replaced it, which checks after installing the new head; one of us sees it.)
+    if (*r == 0 && head_.load(order::seq_cst) != reinterpret_cast<std::uint64_t>(h)) retire(h);
+    return Error::none;
+  }
+
+  /// Free a zero-size object of this pool.
+  SWIM_MEM_API Error release_zero(Block block) {
+    if (block.ptr != zero_object()) return Error::foreign_pointer;
+    std::uint64_t live = live_.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      if (live == 0) return Error::double_free;
+      if (live_.compare_exchange(live, live - 1, order::relaxed)) return Error::none;
+    }
+    return Error::contended;
+  }
+
+  /// Free an object of this pool; foreign pointers and double frees are reported.
+  /// Objects of other holds are recognised by their tag, so `block` must at least
+  /// point just past a readable word.
+  SWIM_MEM_API Error try_deallocate_tagged(Block block) {
+    if (block.size == 0) return release_zero(block);
+    if (block.ptr == nullptr) return Error::foreign_pointer;
+    const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
+    if (tag == 0) return Error::double_free;
+    if (tag_kind(tag) != Hunk::kind) return Error::foreign_pointer;
+    Hunk* h = static_cast<Hunk*>(tag_control(tag));
+    if (h->pool != this) return Error::foreign_pointer;
+    return release_in_hunk(h, block);
+  }
+
+  /// Resize an object in place (growth only for the most recent object of the
+  /// head hunk, within the hunk).
+  SWIM_MEM_API Result<Block> try_resize(Block block, Layout layout) {
+    if (block.size == 0 || block.ptr == nullptr) return Error::foreign_pointer;
+    if (layout.size == 0) return Error::unsupported;
+    const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
+    if (tag == 0) return Error::double_free;
+    if (tag_kind(tag) != Hunk::kind || static_cast<Hunk*>(tag_control(tag))->pool != this) {
+      return Error::foreign_pointer;
+    }
+    Hunk* h = static_cast<Hunk*>(tag_control(tag));
+    bool ok_old = false, ok_new = false;
+    const std::size_t old8 = granule_size(block.size, ok_old);
+    const std::size_t new8 = granule_size(layout.size, ok_new);
+    if (!ok_old || !h->bump.contains(block.address(), old8)) return Error::foreign_pointer;
+    if (!ok_new) return Error::oversized;
+    if (block.address() % layout.align != 0) return Error::misaligned;
+    const Error e = h->bump.resize(block.address(), old8, new8);
+    if (e != Error::none) return e;
+    if (new8 >= old8) {
+      const std::uint64_t used = used_.fetch_add(new8 - old8, order::relaxed) + (new8 - old8);
+      raise_to(peak_, used);
+    } else {
+      used_.fetch_sub(old8 - new8, order::relaxed);
+    }
+    return Block{block.ptr, new8};
+  }
+
+  /// bytes_free is what the pool holds from its heap and has not handed out.
+  SWIM_MEM_API Stats stats() const {
+    const std::size_t used = static_cast<std::size_t>(used_.load(order::relaxed));
+    const std::size_t reserved = static_cast<std::size_t>(reserved_.load(order::relaxed));
+    return Stats{static_cast<std::size_t>(live_.load(order::relaxed)), used,
+                 reserved > used ? reserved - used : 0,
+                 static_cast<std::size_t>(peak_.load(order::relaxed))};
+  }
+  /// Bytes currently held from the upstream heap.
+  SWIM_MEM_API std::size_t reserved_bytes() const {
+    return static_cast<std::size_t>(reserved_.load(order::relaxed));
+  }
+  /// Hunks currently held from the upstream heap.
+  SWIM_MEM_API std::size_t hunk_count() const {
+    return static_cast<std::size_t>(hunks_.load(order::relaxed));
+  }
+
+ protected:
+  SWIM_MEM_API PoolCore() {
+    zero_.tag = make_tag(this, zero_kind);
+    head_.raw = 0;
+    spares_.raw = 0;
+    live_.raw = used_.raw = peak_.raw = reserved_.raw = hunks_.raw = 0;
+  }
+
+  SWIM_MEM_API void* zero_object() { return zero_.object(); }
+
+  SWIM_MEM_API void account_allocation(std::size_t size8) {
+    live_.fetch_add(1, order::relaxed);
+    const std::uint64_t used = used_.fetch_add(size8, order::relaxed) + size8;
+    raise_to(peak_, used);
+  }
+
+  /// Take an empty, non-head hunk out of service and onto the spare list.
+  SWIM_MEM_API void retire(Hunk* h) {
+    std::uint64_t expected = 0;  // empty and in service
+    if (h->bump.state.compare_exchange(expected, Bump<Mode>::retired, order::seq_cst)) {
+      push_spare(h);
+    }
+  }
+
+  // Spare list: a Treiber stack whose head packs {pop counter : 16, hunk >> 6 : 48}
+  // (hunks are 64-byte aligned, so addresses up to 2^54 fit). The counter makes a
+  // stale pop's CAS fail after the same hunk came back (ABA). Spare headers stay
+  // valid while the pool lives, so reading `next_spare` is always safe.
+  static constexpr unsigned spare_shift = 6;
+  static constexpr std::uint64_t spare_ptr_mask = (std::uint64_t(1) << 48) - 1;
+
+  SWIM_MEM_API void push_spare(Hunk* h) {
+    const std::uint64_t packed = reinterpret_cast<std::uintptr_t>(h) >> spare_shift;
+    SWIM_MEM_ASSERT(packed <= spare_ptr_mask);
+    std::uint64_t head = spares_.load(order::relaxed);
+    // Lock-free: a failed CAS means another push or pop succeeded. Not bounded by
+    // a count on purpose: giving up would lose track of the hunk.
+    for (;;) {
+      h->next_spare.store(head & spare_ptr_mask, order::relaxed);
+      if (spares_.compare_exchange(head, (head & ~spare_ptr_mask) | packed, order::release)) {
+        return;
+      }
+    }
+  }
+
+  SWIM_MEM_API Hunk* pop_spare() {
+    std::uint64_t head = spares_.load(order::acquire);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      const std::uint64_t top = head & spare_ptr_mask;
+      if (top == 0) return nullptr;
+      Hunk* h = reinterpret_cast<Hunk*>(static_cast<std::uintptr_t>(top << spare_shift));
+      const std::uint64_t next = h->next_spare.load(order::relaxed);
+      const std::uint64_t desired = ((head >> 48) + 1) << 48 | next;
+      if (spares_.compare_exchange(head, desired, order::acquire)) return h;
+    }
+    return nullptr;
+  }
+
+  ZeroTag zero_;  // zero-size objects sit just past it
+  cell<std::uint64_t, Mode> head_;    // Hunk* of the hunk being bumped, or 0
+  cell<std::uint64_t, Mode> spares_;  // see push_spare
+  cell<std::uint64_t, Mode> live_;
+  cell<std::uint64_t, Mode> used_;
+  cell<std::uint64_t, Mode> peak_;
+  cell<std::uint64_t, Mode> reserved_;
+  cell<std::uint64_t, Mode> hunks_;
+};
+
+}  // namespace detail
+
+/// A growable hold of bump hunks drawn from a Heap.
+///
+/// - Thread-safety: concurrent mode: lock-free allocate and free from any number
+///   of threads; trim() needs no concurrent allocation. single_owner: one caller.
+/// - Host/device: every member is valid on both, provided the Pool, its heap and
+///   the hunks are reachable from the calling side.
+/// - Failure: Error values; exhaustion of the heap is Error::out_of_memory (or the
+///   heap's own error) and leaves the pool unchanged.
+template <heap Heap, concurrency_mode Mode = concurrent>
+class Pool : public detail::PoolCore<Mode> {
+  using Core = detail::PoolCore<Mode>;
+  using Hunk = typename Core::Hunk;
+  using Bump = detail::Bump<Mode>;
+
+ public:
+  static constexpr std::size_t default_hunk_size = 64 * 1024;
+
+  /// Draw hunks of `hunk_size` bytes (larger for larger objects) from `upstream`,
+  /// which must outlive the pool.
+  SWIM_MEM_API explicit Pool(Heap& upstream, std::size_t hunk_size = default_hunk_size)
+      : heap_(&upstream), hunk_size_(hunk_size < min_hunk_size ? min_hunk_size : hunk_size) {}
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// Gives every hunk back. With live objects it reports a leak instead and keeps
+  /// the hunks that may hold them.
+  SWIM_MEM_API ~Pool() {
+    trim();
+    Hunk* head = reinterpret_cast<Hunk*>(this->head_.load(order::acquire));
+    if (this->live_.load(order::relaxed) != 0) {
+      detail::leaked("Pool", this, this->stats());
+      return;
+    }
+    if (head != nullptr) give_back(head);
+  }
+
+  /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
+  SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
+      this->live_.fetch_add(1, order::relaxed);
+      return Block{this->zero_object(), 0};
+    }
+    bool ok = false;
+    const std::size_t size8 =
+        detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
+    if (!ok || size8 > Bump::max_capacity) return Error::oversized;
+    const std::size_t align = detail::max_of(layout.align, Bump::granule);
+    std::uint64_t seen = this->head_.load(order::acquire);
+    for (unsigned attempt = 0; attempt < Core::max_retries; ++attempt) {
+      if (seen == 0) break;
+      Hunk* h = reinterpret_cast<Hunk*>(seen);
+      const Result<Block> r = h->bump.bump(size8, align, h->tag());
+      if (r) {
+        this->account_allocation(size8);
+        return r;
+      }
+      if (r.error() != Error::out_of_memory) return r.error();
+      const std::uint64_t now = this->head_.load(order::acquire);
+      if (now == seen) break;  // the head really is full
+      seen = now;
+    }
+    return grow(size8, align, seen);
+  }
+
+  /// Free an object of this pool (as try_allocate returned it).
+  SWIM_MEM_API Error try_deallocate(Block block) {
+    const Error e = this->try_deallocate_tagged(block);
+    if constexpr (!Mode::is_concurrent) {
+      if (e == Error::none) trim();  // a hunk that emptied goes back at once
+    }
+    return e;
+  }
+
+  /// Give every spare hunk back to the heap. Concurrent mode: call it only while
+  /// no other thread allocates from this pool (frees may run).
+  SWIM_MEM_API void trim() {
+    while (Hunk* h = this->pop_spare()) give_back(h);
+  }
+
+  SWIM_MEM_API std::size_t hunk_size() const { return hunk_size_; }
+  /// Always Error::none: a Pool needs nothing until it asks its heap.
+  SWIM_MEM_API Error init_error() const { return Error::none; }
+
+ private:
+  static constexpr std::size_t header_size = sizeof(Hunk);
+  static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
+
+  /// Serve a request from a fresh hunk (a spare, or a new one from the heap).
+  SWIM_MEM_API Result<Block> grow(std::size_t size8, std::size_t align, std::uint64_t old_head) {
+    // Room for the header, the tag, alignment padding and the object.
+    std::size_t need = 0;
+    if (size8 > Bump::max_capacity - header_size - align) return Error::oversized;
+    need = header_size + detail::tag_size + (align > 64 ? align : 0) + size8;
+    Hunk* h = this->pop_spare();
+    if (h != nullptr && h->bump.capacity + header_size < need) {
+      this->push_spare(h);  // too small for this request; leave it for others
+      h = nullptr;
+    }
+    if (h != nullptr) {
+      h->bump.state.store(0, order::relaxed);  // back in service
+    } else {
+      const Result<Block> blk =
+          heap_->try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
+      if (!blk) return blk.error();
+      if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
+        heap_->try_deallocate(*blk);
+        return Error::out_of_memory;
+      }
+      h = static_cast<Hunk*>(blk->ptr);
+      h->bump.init(blk->address() + header_size, blk->size - header_size, 0);
+      h->pool = this;
+      h->next_spare.raw = 0;
+      h->block_size = blk->size;
+      this->reserved_.fetch_add(blk->size, order::relaxed);
+      this->hunks_.fetch_add(1, order::relaxed);
+    }
+    const Result<Block> r = h->bump.bump(size8, align, h->tag());
+    if (!r) {  // cannot happen for a fresh hunk of the right size; keep it anyway
+      this->retire(h);
+      return r.error();
+    }
+    this->account_allocation(size8);
+    // Make it the head. If another thread installed a hunk meanwhile, ours simply
+    // stays a non-head hunk and is retired when its objects are freed.
+    std::uint64_t expected = old_head;
+    if (this->head_.compare_exchange(expected, reinterpret_cast<std::uint64_t>(h),
+                                     order::seq_cst) &&
+        old_head != 0) {
+      // The replaced head may already be empty: then no free will retire it.
+      Hunk* old = reinterpret_cast<Hunk*>(old_head);
+      this->retire(old);
+    }
+    return r;
+  }
+
+  SWIM_MEM_API void give_back(Hunk* h) {
+    this->reserved_.fetch_sub(h->block_size, order::relaxed);
+    this->hunks_.fetch_sub(1, order::relaxed);
+    heap_->try_deallocate(Block{h, h->block_size});
+  }
+
+  Heap* heap_;
+  std::size_t hunk_size_;
+};
+
+}  // namespace swim::mem

@@ -1,0 +1,303 @@
+// The conformance suite: the same checks for every allocator and mode.
+//
+// What every swim-mem allocator promises (include/swim/mem/heaps/concept.hpp):
+// blocks of at least the requested size and alignment that never overlap; errors
+// as values; a failed call leaves the allocator exactly as it was; statistics
+// that match what was handed out; foreign pointers and double frees rejected.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "factories.hpp"
+
+namespace swim::mem::testing {
+namespace {
+
+bool same(const Stats& a, const Stats& b) {
+  return a.live == b.live && a.bytes_in_use == b.bytes_in_use && a.bytes_free == b.bytes_free &&
+         a.peak_bytes == b.peak_bytes;
+}
+
+std::byte pattern(std::uint64_t id, std::size_t i) {
+  return static_cast<std::byte>((id * 0x9E3779B97F4A7C15ull + i * 31u) >> 56);
+}
+void fill(const Block& b, std::uint64_t id) {
+  for (std::size_t i = 0; i < b.size; ++i) b.begin()[i] = pattern(id, i);
+}
+bool intact(const Block& b, std::uint64_t id) {
+  for (std::size_t i = 0; i < b.size; ++i) {
+    if (b.begin()[i] != pattern(id, i)) return false;
+  }
+  return true;
+}
+
+template <class F>
+class Conformance : public ::testing::Test {
+ protected:
+  std::unique_ptr<F> f = std::make_unique<F>();
+  typename F::Alloc& a() { return f->alloc; }
+
+  // Free through the allocator, or (tagged holds, every other call) through the tag.
+  Error release(const Block& b, bool via_tag) {
+    if constexpr (F::tagged) {
+      if (via_tag) return hold_deallocate(b);
+    }
+    (void)via_tag;
+    return a().try_deallocate(b);
+  }
+};
+
+using Factories =
+    ::testing::Types<SlabFactory<concurrent>, SlabFactory<single_owner>, PackFactory<concurrent>,
+                     PackFactory<single_owner>, PoolSlabFactory<concurrent>,
+                     PoolSlabFactory<single_owner>>;
+
+class FactoryNames {
+ public:
+  template <class F>
+  static std::string GetName(int) {
+    return F::name;
+  }
+};
+TYPED_TEST_SUITE(Conformance, Factories, FactoryNames);
+
+TYPED_TEST(Conformance, StartsEmpty) {
+  const Stats s = this->a().stats();
+  EXPECT_EQ(s.live, 0u);
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_EQ(s.peak_bytes, 0u);
+  EXPECT_EQ(this->a().init_error(), Error::none);
+}
+
+TYPED_TEST(Conformance, ZeroSize) {
+  const Stats before = this->a().stats();
+  for (std::size_t align : {std::size_t(1), std::size_t(8), std::size_t(64)}) {
+    const Result<Block> r = this->a().try_allocate(Layout{0, align});
+    ASSERT_TRUE(r.ok()) << to_string(r.error());
+    EXPECT_EQ(r->size, 0u);
+    EXPECT_NE(r->ptr, nullptr);
+    EXPECT_EQ(this->a().stats().live, before.live + (TypeParam::zero_counts ? 1 : 0));
+    EXPECT_EQ(this->a().stats().bytes_in_use, before.bytes_in_use);
+    EXPECT_EQ(this->release(*r, align == 8), Error::none);
+  }
+  EXPECT_EQ(this->a().stats().live, before.live);
+}
+
+TYPED_TEST(Conformance, Alignments1To4096) {
+  const std::size_t max_align = this->f->max_align();
+  for (std::size_t align = 1; align <= 4096; align *= 2) {
+    const Stats before = this->a().stats();
+    const Result<Block> r = this->a().try_allocate(Layout{24, align});
+    if (align > max_align) {
+      ASSERT_FALSE(r.ok()) << "alignment " << align << " above the guarantee " << max_align;
+      EXPECT_EQ(r.error(), Error::misaligned);
+      EXPECT_TRUE(same(before, this->a().stats()));
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << "align " << align << ": " << to_string(r.error());
+    EXPECT_EQ(r->address() % align, 0u) << "align " << align;
+    EXPECT_GE(r->size, 24u);
+    fill(*r, align);
+    EXPECT_TRUE(intact(*r, align));
+    EXPECT_EQ(this->release(*r, (align & 1) != 0), Error::none);
+  }
+  EXPECT_EQ(this->a().stats().live, 0u);
+}
+
+TYPED_TEST(Conformance, BadLayoutsAreRejected) {
+  EXPECT_EQ(Layout::from_size_align(16, 3).error(), Error::misaligned);
+  const Stats before = this->a().stats();
+  const Result<Block> huge = this->a().try_allocate(Layout{std::size_t(1) << 62, 8});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.error(), Error::oversized);
+  const Result<Block> big = this->a().try_allocate(Layout{this->f->max_size() * 1024, 8});
+  ASSERT_FALSE(big.ok());
+  EXPECT_TRUE(big.error() == Error::oversized || big.error() == Error::out_of_memory)
+      << to_string(big.error());
+  EXPECT_TRUE(same(before, this->a().stats()));
+}
+
+TYPED_TEST(Conformance, LiveBlocksNeverOverlap) {
+  std::mt19937_64 rng(7);
+  std::vector<std::pair<Block, std::uint64_t>> live;
+  const std::size_t max = std::min<std::size_t>(this->f->max_size(), 400);
+  for (std::uint64_t id = 1; id <= 300; ++id) {
+    const std::size_t size = 1 + rng() % max;
+    const std::size_t align = std::size_t(1) << (rng() % 7);
+    const Result<Block> r = this->a().try_allocate(Layout{size, align});
+    if (!r) {
+      EXPECT_EQ(r.error(), Error::out_of_memory);
+      break;
+    }
+    ASSERT_GE(r->size, size);
+    fill(*r, id);
+    live.emplace_back(*r, id);
+  }
+  ASSERT_GT(live.size(), 10u);
+  std::vector<Block> sorted;
+  for (auto& [b, id] : live) {
+    EXPECT_TRUE(intact(b, id)) << "block " << id << " was overwritten";
+    sorted.push_back(b);
+  }
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Block& x, const Block& y) { return x.address() < y.address(); });
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    EXPECT_LE(sorted[i - 1].address() + sorted[i - 1].size, sorted[i].address());
+  }
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    EXPECT_EQ(this->release(live[i].first, i % 2 == 0), Error::none);
+  }
+  EXPECT_EQ(this->a().stats().live, 0u);
+  EXPECT_EQ(this->a().stats().bytes_in_use, 0u);
+}
+
+TYPED_TEST(Conformance, ExhaustionIsAnErrorAndRecoverable) {
+  const Layout layout{256, 8};
+  std::vector<Block> blocks;
+  Result<Block> r = this->a().try_allocate(layout);
+  while (r.ok()) {
+    blocks.push_back(*r);
+    ASSERT_LT(blocks.size(), 1u << 20) << "never exhausted";
+    r = this->a().try_allocate(layout);
+  }
+  EXPECT_EQ(r.error(), Error::out_of_memory);
+  ASSERT_GT(blocks.size(), 4u);
+  // A failed allocation changes nothing, however often it is tried.
+  const Stats full = this->a().stats();
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(this->a().try_allocate(layout).ok());
+  EXPECT_TRUE(same(full, this->a().stats()));
+  // Free every other block, then the space is usable again.
+  std::vector<Block> kept;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 2 == 0) {
+      ASSERT_EQ(this->release(blocks[i], i % 4 == 0), Error::none);
+    } else {
+      kept.push_back(blocks[i]);
+    }
+  }
+  for (auto& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
+  EXPECT_EQ(this->a().stats().live, 0u);
+  std::size_t again = 0;
+  for (; again < blocks.size(); ++again) {
+    const Result<Block> x = this->a().try_allocate(layout);
+    ASSERT_TRUE(x.ok()) << "after freeing everything, allocation " << again << " failed with "
+                        << to_string(x.error());
+    blocks[again] = *x;
+  }
+  for (std::size_t i = 0; i < again; ++i) ASSERT_EQ(this->release(blocks[i], true), Error::none);
+  EXPECT_EQ(this->a().stats().live, 0u);
+}
+
+// Random allocate/free sequences checked against a reference model: which blocks
+// are live, their contents, and what the statistics must say.
+TYPED_TEST(Conformance, RandomSequencesMatchReferenceModel) {
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    std::mt19937_64 rng(seed);
+    std::map<std::uint64_t, Block> model;  // id -> block
+    std::size_t model_bytes = 0, peak = this->a().stats().peak_bytes;
+    const std::size_t max = std::min<std::size_t>(this->f->max_size(), 1000);
+    std::uint64_t next_id = 1;
+    for (int step = 0; step < 4000; ++step) {
+      const bool alloc = model.empty() || rng() % 100 < 55;
+      if (alloc) {
+        const Stats before = this->a().stats();
+        const std::size_t size = rng() % 5 == 0 ? 0 : 1 + rng() % max;
+        const Layout layout{size, std::size_t(1) << (rng() % 5)};
+        const Result<Block> r = this->a().try_allocate(layout);
+        if (!r) {
+          ASSERT_EQ(r.error(), Error::out_of_memory) << "seed " << seed << " step " << step;
+          ASSERT_TRUE(same(before, this->a().stats()));
+          continue;
+        }
+        ASSERT_EQ(r->address() % layout.align, 0u);
+        ASSERT_GE(r->size, size);
+        fill(*r, next_id);
+        model.emplace(next_id++, *r);
+        model_bytes += r->size;
+        peak = std::max(peak, model_bytes);
+      } else {
+        auto it = model.begin();
+        std::advance(it, static_cast<long>(rng() % model.size()));
+        ASSERT_TRUE(intact(it->second, it->first)) << "seed " << seed << " step " << step;
+        ASSERT_EQ(this->release(it->second, rng() % 2 == 0), Error::none);
+        model_bytes -= it->second.size;
+        model.erase(it);
+      }
+      const Stats s = this->a().stats();
+      std::size_t counted = 0;
+      for (auto& [id, b] : model) counted += (b.size != 0 || TypeParam::zero_counts) ? 1 : 0;
+      ASSERT_EQ(s.live, counted) << "seed " << seed << " step " << step;
+      ASSERT_EQ(s.bytes_in_use, model_bytes) << "seed " << seed << " step " << step;
+      ASSERT_EQ(s.peak_bytes, peak);
+    }
+    for (auto& [id, b] : model) {
+      ASSERT_TRUE(intact(b, id));
+      ASSERT_EQ(this->release(b, false), Error::none);
+    }
+    EXPECT_EQ(this->a().stats().live, 0u);
+    EXPECT_EQ(this->a().stats().bytes_in_use, 0u);
+  }
+}
+
+TYPED_TEST(Conformance, DoubleFreeIsDetected) {
+  const Result<Block> keep = this->a().try_allocate(Layout{64, 8});
+  const Result<Block> r = this->a().try_allocate(Layout{64, 8});
+  ASSERT_TRUE(keep.ok() && r.ok());
+  ASSERT_EQ(this->release(*r, false), Error::none);
+  const Stats before = this->a().stats();
+  EXPECT_EQ(this->release(*r, false), Error::double_free);
+  EXPECT_EQ(this->release(*r, true), Error::double_free);
+  EXPECT_TRUE(same(before, this->a().stats()));
+  ASSERT_EQ(this->release(*keep, false), Error::none);
+  EXPECT_EQ(this->release(*keep, false), Error::double_free);
+  EXPECT_EQ(this->a().stats().live, 0u);
+}
+
+TYPED_TEST(Conformance, ForeignPointersAreRejected) {
+  const Result<Block> mine = this->a().try_allocate(Layout{64, 8});
+  const Result<Block> theirs = this->f->other.try_allocate(Layout{64, 8});
+  ASSERT_TRUE(mine.ok() && theirs.ok());
+  const Stats before = this->a().stats();
+  const Stats other_before = this->f->other.stats();
+  EXPECT_EQ(this->a().try_deallocate(*theirs), Error::foreign_pointer);
+  // A pointer into our own block, but not at its start (the word in front of it
+  // is user data, here all ones, which no tag can be).
+  for (std::size_t i = 0; i < mine->size; ++i) mine->begin()[i] = std::byte{0xFF};
+  EXPECT_EQ(this->a().try_deallocate(Block{mine->begin() + 8, 8}), Error::foreign_pointer);
+  EXPECT_TRUE(same(before, this->a().stats()));
+  EXPECT_TRUE(same(other_before, this->f->other.stats()));
+  EXPECT_EQ(this->f->other.try_deallocate(*theirs), Error::none);
+  EXPECT_EQ(this->a().try_deallocate(*mine), Error::none);
+}
+
+TYPED_TEST(Conformance, StatisticsStayConsistent) {
+  std::vector<Block> blocks;
+  std::size_t sum = 0;
+  for (int i = 0; i < 20; ++i) {
+    const Result<Block> r = this->a().try_allocate(Layout{static_cast<std::size_t>(16 + i * 8), 8});
+    ASSERT_TRUE(r.ok());
+    blocks.push_back(*r);
+    sum += r->size;
+    const Stats s = this->a().stats();
+    EXPECT_EQ(s.live, blocks.size());
+    EXPECT_EQ(s.bytes_in_use, sum);
+    EXPECT_GE(s.peak_bytes, s.bytes_in_use);
+  }
+  const std::size_t peak = this->a().stats().peak_bytes;
+  EXPECT_EQ(peak, sum);
+  while (!blocks.empty()) {
+    sum -= blocks.back().size;
+    ASSERT_EQ(this->release(blocks.back(), blocks.size() % 2 == 0), Error::none);
+    blocks.pop_back();
+    EXPECT_EQ(this->a().stats().bytes_in_use, sum);
+    EXPECT_EQ(this->a().stats().peak_bytes, peak);
+  }
+  EXPECT_EQ(this->a().stats().live, 0u);
+}
+
+}  // namespace
+}  // namespace swim::mem::testing
