@@ -1,0 +1,155 @@
+// Pool-specific behaviour (the shared promises are in tests/conformance/).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "swim/mem.hpp"
+
+namespace swim::mem {
+namespace {
+
+alignas(4096) std::byte g_arena[64 * 1024];
+
+template <class Mode>
+class PoolTest : public ::testing::Test {
+ protected:
+  using Upstream = Slab<Mode, true>;
+  // 1 KiB hunks: a 64-byte header, then 960 bytes of objects.
+  Upstream slab{Block{g_arena, sizeof g_arena}, 1024};
+};
+using Modes = ::testing::Types<concurrent, single_owner>;
+TYPED_TEST_SUITE(PoolTest, Modes);
+
+// The crate's pool scenario (memory-model.md §10.4): a Slab feeding a Pool.
+TYPED_TEST(PoolTest, CrateBoxScenario) {
+  {
+    Pool<typename TestFixture::Upstream, TypeParam> pool(this->slab, 1024);
+    const Block x = *pool.try_allocate(Layout::of<std::size_t>());
+    *static_cast<std::size_t*>(x.ptr) = 5;
+    EXPECT_EQ(pool.stats().live, 1u);
+    EXPECT_EQ(pool.stats().bytes_in_use, 8u);
+    EXPECT_EQ(pool.hunk_count(), 1u);
+    EXPECT_EQ(this->slab.stats().live, 1u);
+    const Block y = *pool.try_allocate(Layout::of<std::size_t>());
+    *static_cast<std::size_t*>(y.ptr) = 9;
+    EXPECT_EQ(pool.stats().live, 2u);
+    EXPECT_EQ(pool.stats().bytes_in_use, 16u);
+    EXPECT_EQ(hold_deallocate(y), Error::none);
+    EXPECT_EQ(*static_cast<std::size_t*>(x.ptr), 5u);
+    EXPECT_EQ(pool.try_deallocate(x), Error::none);
+    EXPECT_EQ(pool.stats().live, 0u);
+    EXPECT_EQ(pool.stats().bytes_in_use, 0u);
+    EXPECT_EQ(pool.reserved_bytes(), 1024u);
+  }
+  EXPECT_EQ(this->slab.stats().live, 0u) << "the pool gives its hunks back on destruction";
+}
+
+TYPED_TEST(PoolTest, GrowsOnDemandAndRetiresEmptiedHunks) {
+  Pool<typename TestFixture::Upstream, TypeParam> pool(this->slab, 1024);
+  // 8-byte tag + 112 bytes: 8 objects per 960-byte hunk.
+  std::vector<Block> first, rest;
+  for (int i = 0; i < 8; ++i) first.push_back(*pool.try_allocate(Layout{112, 8}));
+  EXPECT_EQ(pool.hunk_count(), 1u);
+  for (int i = 0; i < 12; ++i) rest.push_back(*pool.try_allocate(Layout{112, 8}));
+  EXPECT_EQ(pool.hunk_count(), 3u);
+  EXPECT_EQ(this->slab.stats().live, 3u);
+  // Empty the first hunk, which is no longer the head.
+  for (const Block& b : first) ASSERT_EQ(pool.try_deallocate(b), Error::none);
+  if constexpr (TypeParam::is_concurrent) {
+    // Retired to the spare list: kept, and reused before the heap is asked.
+    EXPECT_EQ(pool.hunk_count(), 3u);
+    for (int i = 0; i < 4; ++i) rest.push_back(*pool.try_allocate(Layout{112, 8}));
+    for (int i = 0; i < 4; ++i) rest.push_back(*pool.try_allocate(Layout{112, 8}));
+    EXPECT_EQ(this->slab.stats().live, 3u) << "the spare hunk was reused";
+  } else {
+    // Single owner: an emptied hunk goes back to the heap at once.
+    EXPECT_EQ(pool.hunk_count(), 2u);
+    EXPECT_EQ(this->slab.stats().live, 2u);
+  }
+  for (const Block& b : rest) ASSERT_EQ(hold_deallocate(b), Error::none);
+  EXPECT_EQ(pool.stats().live, 0u);
+  pool.trim();
+  EXPECT_EQ(pool.hunk_count(), 1u) << "only the (reset) head remains after trim";
+  EXPECT_EQ(this->slab.stats().live, 1u);
+  EXPECT_EQ(pool.reserved_bytes(), 1024u);
+}
+
+TYPED_TEST(PoolTest, HeadHunkResetsWhenItEmpties) {
+  Pool<typename TestFixture::Upstream, TypeParam> pool(this->slab, 1024);
+  for (int round = 0; round < 100; ++round) {
+    std::vector<Block> blocks;
+    for (int i = 0; i < 8; ++i) blocks.push_back(*pool.try_allocate(Layout{112, 8}));
+    for (const Block& b : blocks) ASSERT_EQ(pool.try_deallocate(b), Error::none);
+  }
+  EXPECT_EQ(pool.hunk_count(), 1u);
+  EXPECT_EQ(this->slab.stats().live, 1u);
+}
+
+TYPED_TEST(PoolTest, UpstreamExhaustionIsRecoverable) {
+  Pool<typename TestFixture::Upstream, TypeParam> pool(this->slab, 1024);
+  std::vector<Block> blocks;
+  Result<Block> r = pool.try_allocate(Layout{400, 8});
+  while (r.ok()) {
+    blocks.push_back(*r);
+    r = pool.try_allocate(Layout{400, 8});
+  }
+  EXPECT_EQ(r.error(), Error::out_of_memory);
+  EXPECT_EQ(this->slab.stats().bytes_free, 0u);
+  const Stats full = pool.stats();
+  EXPECT_FALSE(pool.try_allocate(Layout{400, 8}).ok());
+  EXPECT_EQ(pool.stats().live, full.live);
+  EXPECT_EQ(pool.stats().bytes_in_use, full.bytes_in_use);
+  EXPECT_EQ(pool.reserved_bytes(), 64u * 1024 - 1024);  // the slab's bitmap costs a unit
+  // Objects larger than any hunk the heap can give are oversized, not a crash.
+  EXPECT_EQ(pool.try_allocate(Layout{4096, 8}).error(), Error::oversized);
+  for (const Block& b : blocks) ASSERT_EQ(pool.try_deallocate(b), Error::none);
+  EXPECT_EQ(pool.stats().live, 0u);
+  const Result<Block> again = pool.try_allocate(Layout{400, 8});
+  ASSERT_TRUE(again.ok()) << to_string(again.error());
+  EXPECT_EQ(pool.try_deallocate(*again), Error::none);
+}
+
+TYPED_TEST(PoolTest, ZeroSizeAndResize) {
+  Pool<typename TestFixture::Upstream, TypeParam> pool(this->slab, 1024);
+  const Block z = *pool.try_allocate(Layout{0, 16});
+  EXPECT_EQ(z.size, 0u);
+  EXPECT_EQ(pool.stats().live, 1u);
+  const Block a = *pool.try_allocate(Layout{16, 8});
+  const Result<Block> grown = hold_resize(a, Layout{200, 8});
+  ASSERT_TRUE(grown.ok());
+  EXPECT_EQ(grown->ptr, a.ptr);
+  EXPECT_EQ(pool.stats().bytes_in_use, 200u);
+  EXPECT_EQ(hold_resize(*grown, Layout{2000, 8}).error(), Error::out_of_memory);
+  EXPECT_EQ(hold_deallocate(*grown), Error::none);
+  EXPECT_EQ(hold_deallocate(z), Error::none);
+  EXPECT_EQ(hold_deallocate(z), Error::double_free);
+  EXPECT_EQ(pool.stats().live, 0u);
+}
+
+TEST(Pool, DestructionWithLiveObjectsReportsALeakAndKeepsTheirHunk) {
+  static std::size_t leaked_pools = 0, leaked_objects = 0;
+  leaked_pools = leaked_objects = 0;
+  const leak_handler previous = set_leak_handler([](const LeakReport& r) {
+    if (std::string(r.allocator) == "Pool") {
+      ++leaked_pools;
+      leaked_objects = r.stats.live;
+    }
+  });
+  Slab<> slab(Block{g_arena, sizeof g_arena}, 1024);
+  Block kept{};
+  {
+    Pool<Slab<>> pool(slab, 1024);
+    kept = *pool.try_allocate(Layout{64, 8});
+    ASSERT_TRUE(pool.try_allocate(Layout{64, 8}).ok());
+  }
+  EXPECT_EQ(leaked_pools, 1u);
+  EXPECT_EQ(leaked_objects, 2u);
+  EXPECT_EQ(slab.stats().live, 1u) << "the hunk holding leaked objects is not given back";
+  EXPECT_EQ(slab.try_deallocate(Block{static_cast<std::byte*>(kept.ptr) - 72, 1024}),
+            Error::none);
+  set_leak_handler(previous);
+}
+
+}  // namespace
+}  // namespace swim::mem
