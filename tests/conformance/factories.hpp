@@ -88,4 +88,41 @@ struct PoolSlabFactory {
   std::size_t max_align() const { return 4096; }
 };
 
+template <class Mode>
+struct AddrSpaceFactory {
+  using Alloc = AddrSpace<Mode, true>;
+  static constexpr const char* name = Mode::is_concurrent ? "AddrSpace" : "AddrSpaceSingleOwner";
+  static constexpr bool tagged = false;
+  static constexpr bool zero_counts = false;
+
+  Arena arena{4 * 1024 * 1024};
+  Arena other_arena{256 * 1024};
+  Alloc alloc{arena.block(), 4096};
+  Alloc other{other_arena.block(), 4096};
+
+  std::size_t max_size() const { return 64 * 1024; }
+  std::size_t max_align() const { return alloc.max_align(); }
+};
+
+/// Pool over an AddrSpace of 64 KiB hunks (objects larger than a hunk get their own).
+template <class Mode>
+struct PoolAddrSpaceFactory {
+  using Upstream = AddrSpace<Mode, true>;
+  using Alloc = Pool<Upstream, Mode>;
+  static constexpr const char* name =
+      Mode::is_concurrent ? "PoolOverAddrSpace" : "PoolOverAddrSpaceSingleOwner";
+  static constexpr bool tagged = true;
+  static constexpr bool zero_counts = true;
+
+  Arena arena{4 * 1024 * 1024};
+  Arena other_arena{256 * 1024};
+  Upstream upstream{arena.block(), 4096};
+  Upstream other_upstream{other_arena.block(), 4096};
+  Alloc alloc{upstream, 64 * 1024};
+  Alloc other{other_upstream, 64 * 1024};
+
+  std::size_t max_size() const { return 256 * 1024; }
+  std::size_t max_align() const { return 4096; }
+};
+
 }  // namespace swim::mem::testing

@@ -54,7 +54,9 @@ class Conformance : public ::testing::Test {
 using Factories =
     ::testing::Types<SlabFactory<concurrent>, SlabFactory<single_owner>, PackFactory<concurrent>,
                      PackFactory<single_owner>, PoolSlabFactory<concurrent>,
-                     PoolSlabFactory<single_owner>>;
+                     PoolSlabFactory<single_owner>, AddrSpaceFactory<concurrent>,
+                     AddrSpaceFactory<single_owner>, PoolAddrSpaceFactory<concurrent>,
+                     PoolAddrSpaceFactory<single_owner>>;
 
 class FactoryNames {
  public:

@@ -1,10 +1,6 @@
 // Umbrella header of layer 4 (heaps: untagged blocks): Slab, AddrSpace, SourceHeap.
 #pragma once
-#include "swim/mem/heaps/concept.hpp"
-#if __has_include("swim/mem/heaps/addr_space.hpp")
 #include "swim/mem/heaps/addr_space.hpp"
-#endif
+#include "swim/mem/heaps/concept.hpp"
 #include "swim/mem/heaps/slab.hpp"
-#if __has_include("swim/mem/heaps/source_heap.hpp")
 #include "swim/mem/heaps/source_heap.hpp"
-#endif
