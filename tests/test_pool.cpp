@@ -127,6 +127,43 @@ TYPED_TEST(PoolTest, ZeroSizeAndResize) {
   EXPECT_EQ(pool.stats().live, 0u);
 }
 
+// A hunk retired, reused as head and emptied there must reset, not retire: a
+// "retire if empty" step separate from the free once put the head on the spare
+// list, and trim() then gave the head back to the heap (found by test_stress).
+TEST(Pool, ARecycledHeadIsNeverRetired) {
+  Slab<> slab(Block{g_arena, sizeof g_arena}, 128);
+  Pool<Slab<>> pool(slab, 128);  // 64 bytes of objects per hunk: one 48-byte object
+  const Layout one{48, 8};
+  const Block a = *pool.try_allocate(one);   // hunk 1 (head)
+  const Block b = *pool.try_allocate(one);   // hunk 2 becomes head
+  ASSERT_EQ(pool.try_deallocate(a), Error::none);  // hunk 1 empties: retired
+  EXPECT_EQ(pool.hunk_count(), 2u);
+  const Block c = *pool.try_allocate(one);   // hunk 1 comes back from the spares as head
+  EXPECT_EQ(static_cast<std::byte*>(c.ptr), static_cast<std::byte*>(a.ptr));
+  EXPECT_EQ(pool.hunk_count(), 2u) << "the spare was reused, the heap not asked";
+  ASSERT_EQ(pool.try_deallocate(c), Error::none);  // the head empties: it resets
+  ASSERT_EQ(pool.try_deallocate(b), Error::none);  // hunk 2, no longer head: retired
+  pool.trim();
+  EXPECT_EQ(pool.hunk_count(), 1u) << "only the spare goes back; the head stays";
+  EXPECT_EQ(slab.stats().live, 1u);
+  const Block d = *pool.try_allocate(one);
+  EXPECT_EQ(d.ptr, a.ptr) << "the head is still in service";
+  ASSERT_EQ(pool.try_deallocate(d), Error::none);
+}
+
+// A heap that returns exactly the bytes asked for: a hunk for an object larger than
+// the hunk size must include the alignment padding (found by test_stress).
+TEST(Pool, OversizedObjectsGetHunksWithRoomForTheirAlignment) {
+  SourceHeap<StaticRegion<>> exact(Block{g_arena, sizeof g_arena});
+  Pool<SourceHeap<StaticRegion<>>> pool(exact, 256);
+  for (std::size_t align = 8; align <= 256; align *= 2) {
+    const Result<Block> r = pool.try_allocate(Layout{1000, align});
+    ASSERT_TRUE(r.ok()) << "align " << align << ": " << to_string(r.error());
+    EXPECT_EQ(r->address() % align, 0u);
+    ASSERT_EQ(pool.try_deallocate(*r), Error::none);
+  }
+}
+
 TEST(Pool, DestructionWithLiveObjectsReportsALeakAndKeepsTheirHunk) {
   static std::size_t leaked_pools = 0, leaked_objects = 0;
   leaked_pools = leaked_objects = 0;

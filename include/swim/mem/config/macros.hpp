@@ -53,6 +53,19 @@
   { SWIM_MEM_DETAIL_UNPAREN host_code }
 #endif
 
+// ---- Host/device templates over host-only parameters ------------------------------
+// nvcc checks a host/device template's calls against the template's own marking
+// and rejects, say, SourceHeap<OsPages> (host-only functions) even when only the
+// host calls it. This pragma, put before such a template function, defers the
+// check to real device uses (CCCL and rmm do the same).
+#ifndef SWIM_MEM_EXEC_CHECK_DISABLE
+#if defined(SWIM_MEM_COMPILER_CUDA)
+#define SWIM_MEM_EXEC_CHECK_DISABLE _Pragma("nv_exec_check_disable")
+#else
+#define SWIM_MEM_EXEC_CHECK_DISABLE
+#endif
+#endif
+
 // ---- Checked builds --------------------------------------------------------------
 // SWIM_MEM_CHECKED selects the default for the allocators' `Checked` template
 // parameter (foreign-pointer and double-free detection on untagged heaps). It is

@@ -24,7 +24,7 @@ namespace swim::mem {
 ///   wherever its objects are freed (place it in device memory for kernels).
 /// - Failure: try_ forms return Error values and leave the Pack unchanged.
 ///   Foreign pointers (outside the region) and double frees are always detected.
-/// - Limits: 4 TiB per Pack, 16.7 M live objects (then Error::out_of_memory).
+/// - Limits: 2 TiB per Pack, 16.7 M live objects (then Error::out_of_memory).
 template <concurrency_mode Mode = concurrent>
 class Pack {
  public:
@@ -37,7 +37,8 @@ class Pack {
     zero_.tag = detail::make_tag(this, kind);
     used_.raw = 0;
     peak_.raw = 0;
-    bump_.init(region.address(), region.ptr ? region.size : 0, 0);
+    // A Pack is always "in service": emptying it resets it, never retires it.
+    bump_.init(region.address(), region.ptr ? region.size : 0, detail::Bump<Mode>::head);
     if (bump_.capacity < 2 * detail::Bump<Mode>::granule) init_error_ = Error::invalid_argument;
   }
   Pack(const Pack&) = delete;

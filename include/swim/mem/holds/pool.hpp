@@ -4,7 +4,9 @@
 // from the spare list or, failing that, from the upstream heap, and becomes the
 // head. Each hunk counts its own live objects (memory-model.md §13.3): when a
 // hunk that is no longer the head empties it is retired to the spare list and
-// reused before the heap is asked again; the head hunk simply resets.
+// reused before the heap is asked again; the head hunk simply resets. Whether a
+// hunk is the head is a bit of its state word, so "emptied" and "retired" (or
+// "replaced as head" and "retired") happen in one CAS and exactly once.
 //
 // Spare hunks go back to the heap in trim() and on destruction (and at once in
 // single-owner mode, on the typed free path). They cannot go back at the moment
@@ -69,10 +71,9 @@ class PoolCore {
     }
     live_.fetch_sub(1, order::relaxed);
     used_.fetch_sub(size8, order::relaxed);
-    // The hunk reset itself. If it is not the head, nobody will bump in it again
-    // on purpose: retire it. (A head replaced concurrently is retired by whoever
-    // replaced it, which checks after installing the new head; one of us sees it.)
-    if (*r == 0 && head_.load(order::seq_cst) != reinterpret_cast<std::uint64_t>(h)) retire(h);
+    // The CAS that freed the last object of a non-head hunk also retired it, so
+    // exactly one thread (this one) puts it on the spare list.
+    if ((*r & Bump<Mode>::retired) != 0) push_spare(h);
     return Error::none;
   }
 
@@ -162,11 +163,19 @@ class PoolCore {
     raise_to(peak_, used);
   }
 
-  /// Take an empty, non-head hunk out of service and onto the spare list.
-  SWIM_MEM_API void retire(Hunk* h) {
-    std::uint64_t expected = 0;  // empty and in service
-    if (h->bump.state.compare_exchange(expected, Bump<Mode>::retired, order::seq_cst)) {
-      push_spare(h);
+  /// Take hunk `h` out of the head role (it was just replaced as head, or never
+  /// became head). If it is empty it retires in the same CAS and goes onto the spare
+  /// list; otherwise the free of its last object will retire it.
+  SWIM_MEM_API void demote(Hunk* h) {
+    std::uint64_t s = h->bump.state.load(order::relaxed);
+    for (;;) {  // fails only when a concurrent allocation or free changed the word
+      const std::uint64_t desired = (s & Bump<Mode>::live_mask) == 0
+                                        ? Bump<Mode>::retired
+                                        : s & ~Bump<Mode>::head;
+      if (h->bump.state.compare_exchange(s, desired, order::acq_rel)) {
+        if (desired == Bump<Mode>::retired) push_spare(h);
+        return;
+      }
     }
   }
 
@@ -302,53 +311,59 @@ class Pool : public detail::PoolCore<Mode> {
  private:
   static constexpr std::size_t header_size = sizeof(Hunk);
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
+  static constexpr unsigned grow_attempts = 16;
 
-  /// Serve a request from a fresh hunk (a spare, or a new one from the heap).
+  /// Serve a request from a fresh hunk (a spare, or a new one from the heap) and
+  /// make it the head.
   SWIM_MEM_API Result<Block> grow(std::size_t size8, std::size_t align, std::uint64_t old_head) {
-    // Room for the header, the tag, alignment padding and the object.
-    std::size_t need = 0;
     if (size8 > Bump::max_capacity - header_size - align) return Error::oversized;
-    need = header_size + detail::tag_size + (align > 64 ? align : 0) + size8;
-    Hunk* h = this->pop_spare();
-    if (h != nullptr && h->bump.capacity + header_size < need) {
-      this->push_spare(h);  // too small for this request; leave it for others
-      h = nullptr;
-    }
-    if (h != nullptr) {
-      h->bump.state.store(0, order::relaxed);  // back in service
-    } else {
-      const Result<Block> blk =
-          heap_->try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
-      if (!blk) return blk.error();
-      if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
-        heap_->try_deallocate(*blk);
-        return Error::out_of_memory;
+    // Room for the header, the object and its alignment padding (which includes the
+    // tag word: align >= 8, and the data area starts 64-byte aligned).
+    const std::size_t need = header_size + align + size8;
+    for (unsigned attempt = 0; attempt < grow_attempts; ++attempt) {
+      Hunk* h = this->pop_spare();
+      if (h != nullptr && h->bump.capacity + header_size < need) {
+        this->push_spare(h);  // too small for this request; leave it for others
+        h = nullptr;
       }
-      h = static_cast<Hunk*>(blk->ptr);
-      h->bump.init(blk->address() + header_size, blk->size - header_size, 0);
-      h->pool = this;
-      h->next_spare.raw = 0;
-      h->block_size = blk->size;
-      this->reserved_.fetch_add(blk->size, order::relaxed);
-      this->hunks_.fetch_add(1, order::relaxed);
+      if (h != nullptr) {
+        h->bump.state.store(Bump::head, order::relaxed);  // back in service
+      } else {
+        const Result<Block> blk =
+            heap_->try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
+        if (!blk) return blk.error();
+        if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
+          heap_->try_deallocate(*blk);
+          return Error::out_of_memory;
+        }
+        h = static_cast<Hunk*>(blk->ptr);
+        h->bump.init(blk->address() + header_size, blk->size - header_size, Bump::head);
+        h->pool = this;
+        h->next_spare.raw = 0;
+        h->block_size = blk->size;
+        this->reserved_.fetch_add(blk->size, order::relaxed);
+        this->hunks_.fetch_add(1, order::relaxed);
+      }
+      const Result<Block> r = h->bump.bump(size8, align, h->tag());
+      if (!r) {
+        // A thread that still saw this recycled hunk as its head filled it first.
+        this->demote(h);
+        continue;
+      }
+      this->account_allocation(size8);
+      // Install it as head. The thread whose CAS replaces a head demotes it; if
+      // another thread installed a hunk meanwhile, ours is demoted at once (it holds
+      // our object, so it retires when that object and its neighbours are freed).
+      std::uint64_t expected = old_head;
+      if (this->head_.compare_exchange(expected, reinterpret_cast<std::uint64_t>(h),
+                                       order::acq_rel)) {
+        if (old_head != 0) this->demote(reinterpret_cast<Hunk*>(old_head));
+      } else {
+        this->demote(h);
+      }
+      return r;
     }
-    const Result<Block> r = h->bump.bump(size8, align, h->tag());
-    if (!r) {  // cannot happen for a fresh hunk of the right size; keep it anyway
-      this->retire(h);
-      return r.error();
-    }
-    this->account_allocation(size8);
-    // Make it the head. If another thread installed a hunk meanwhile, ours simply
-    // stays a non-head hunk and is retired when its objects are freed.
-    std::uint64_t expected = old_head;
-    if (this->head_.compare_exchange(expected, reinterpret_cast<std::uint64_t>(h),
-                                     order::seq_cst) &&
-        old_head != 0) {
-      // The replaced head may already be empty: then no free will retire it.
-      Hunk* old = reinterpret_cast<Hunk*>(old_head);
-      this->retire(old);
-    }
-    return r;
+    return Error::contended;
   }
 
   SWIM_MEM_API void give_back(Hunk* h) {

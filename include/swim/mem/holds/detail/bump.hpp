@@ -1,11 +1,14 @@
 // Layer 5 (holds), internal: the bump region shared by Pack and Pool hunks.
 //
 // All of a region's state is one 64-bit word, changed only by CAS:
-//   bits 63..25  mark: offset of the first free byte, in 8-byte granules (4 TiB max)
+//   bits 63..26  mark: offset of the first free byte, in 8-byte granules (2 TiB max)
+//   bit  25      head: the region is in service (a Pack always; a Pool's head hunk)
 //   bit  24      retired: the region is out of service (a Pool's spare hunk)
 //   bits 23..0   live: objects allocated and not yet freed (16.7 M max)
-// Keeping live and mark in one word makes "reset when the last object is freed"
-// atomic with the free itself: no allocation can slip in between the two.
+// Keeping live, mark and the flags in one word makes the fate of a region whose
+// last object is freed atomic with the free itself: a head resets (mark 0), any
+// other region retires. No allocation can slip in between, and no second thread
+// can retire a region that was meanwhile put back in service.
 #pragma once
 
 #include <cstddef>
@@ -21,7 +24,9 @@ struct Bump {
   static constexpr unsigned live_bits = 24;
   static constexpr std::uint64_t live_mask = (std::uint64_t(1) << live_bits) - 1;
   static constexpr std::uint64_t retired = std::uint64_t(1) << live_bits;
-  static constexpr unsigned mark_shift = live_bits + 1;
+  static constexpr std::uint64_t head = std::uint64_t(1) << (live_bits + 1);
+  static constexpr std::uint64_t flags = retired | head;
+  static constexpr unsigned mark_shift = live_bits + 2;
   static constexpr std::size_t granule = 8;
   static constexpr std::size_t max_capacity = (std::size_t(1) << (64 - mark_shift)) * granule;
   static constexpr unsigned max_retries = 1u << 16;
@@ -51,7 +56,7 @@ struct Bump {
       const std::size_t offset = static_cast<std::size_t>(at - base);
       if (offset > capacity || capacity - offset < size8) return Error::out_of_memory;
       const std::uint64_t desired =
-          static_cast<std::uint64_t>((offset + size8) / granule) << mark_shift |
+          static_cast<std::uint64_t>((offset + size8) / granule) << mark_shift | (s & head) |
           ((s & live_mask) + 1);
       // Acquire pairs with the release of a LIFO free or reset: the previous
       // owner's writes to these bytes happen-before ours.
@@ -63,9 +68,15 @@ struct Bump {
     return Error::contended;
   }
 
+  /// The state a region takes when its last object goes: a head resets, any other
+  /// region retires.
+  SWIM_MEM_API static constexpr std::uint64_t emptied(std::uint64_t s) {
+    return (s & head) != 0 ? head : retired;
+  }
+
   /// Account one object freed (its tag already cleared by the caller). The most
-  /// recent object gives its bytes back; the last one resets the region. Returns
-  /// the live count after the free.
+  /// recent object gives its bytes back; the last one resets a head region and
+  /// retires any other. Returns the new state word.
   SWIM_MEM_API Result<std::uint64_t> release(std::uintptr_t at, std::size_t size8) {
     const std::uint64_t tag_mark = (at - tag_size - base) / granule;
     const std::uint64_t end_mark = (at + size8 - base) / granule;
@@ -74,12 +85,11 @@ struct Bump {
       const std::uint64_t live = s & live_mask;
       if (live == 0 || (s & retired) != 0) return Error::double_free;
       const std::uint64_t mark = s >> mark_shift;
-      std::uint64_t desired = (mark == end_mark ? tag_mark : mark) << mark_shift | (live - 1);
-      if (live == 1) desired = 0;
+      std::uint64_t desired =
+          (mark == end_mark ? tag_mark : mark) << mark_shift | (s & head) | (live - 1);
+      if (live == 1) desired = emptied(s);
       // Release: our writes to the freed bytes happen-before their next owner's.
-      // Sequentially consistent because a Pool then reads its head, while a
-      // thread replacing the head reads this word (store-buffering pattern).
-      if (state.compare_exchange(s, desired, order::seq_cst)) return live - 1;
+      if (state.compare_exchange(s, desired, order::acq_rel)) return desired;
     }
     return Error::contended;
   }
@@ -92,7 +102,7 @@ struct Bump {
       if (in && live == live_mask) return Error::out_of_memory;
       if (!in && live == 0) return Error::double_free;
       std::uint64_t desired = in ? s + 1 : s - 1;
-      if (!in && live == 1) desired = 0;
+      if (!in && live == 1) desired = emptied(s);
       if (state.compare_exchange(s, desired, order::acq_rel)) return Error::none;
     }
     return Error::contended;
@@ -111,7 +121,7 @@ struct Bump {
         // Not on top: only shrinking works, and its tail stays unusable.
         return new8 <= old8 ? Error::none : Error::out_of_memory;
       }
-      const std::uint64_t desired = new_end << mark_shift | (s & (live_mask | retired));
+      const std::uint64_t desired = new_end << mark_shift | (s & (live_mask | flags));
       if (state.compare_exchange(s, desired, order::acq_rel)) return Error::none;
     }
     return Error::contended;
