@@ -1,0 +1,84 @@
+// Layer 4 (heaps): SourceHeap, any memory source seen as a heap.
+//
+// A Pool draws its hunks from a heap; wrapping a source lets it draw them
+// straight from OS pages, a static region or cudaMalloc, with no heap between.
+#pragma once
+
+#include <cstddef>
+
+#include "swim/mem/config.hpp"
+#include "swim/mem/heaps/concept.hpp"
+#include "swim/mem/physical.hpp"
+#include "swim/mem/sources/concept.hpp"
+
+namespace swim::mem {
+
+/// A heap whose every block is one region of `Source`.
+///
+/// - try_allocate(layout) is source.try_acquire(layout.size, layout.align); the
+///   block is whatever the source returns (OsPages rounds up to whole pages).
+/// - try_deallocate(block) is source.release(block). Hand back the block as
+///   try_allocate returned it: the statistics subtract the size given, and most
+///   sources need the exact region.
+/// - stats(): live blocks and bytes handed out, counted here (bytes_free is 0:
+///   nothing is cached, every request goes to the source).
+///
+/// The heap owns its source, constructed in place from the constructor's
+/// arguments (sources such as StaticRegion are not copyable). Errors and
+/// failure atomicity are the source's; the counters change only on success.
+/// Thread-safety: the source's, and the counters' Mode. Valid on host and device
+/// exactly where the source's functions are (OsPages and the GPU runtime sources
+/// are host only).
+template <memory_source Source, concurrency_mode Mode = concurrent>
+class SourceHeap {
+ public:
+  using source_type = Source;
+  static constexpr bool host_accessible = Source::host_accessible;
+  static constexpr bool device_accessible = Source::device_accessible;
+
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class... Args>
+  SWIM_MEM_API explicit SourceHeap(Args&&... args) : source_(static_cast<Args&&>(args)...) {}
+
+  SourceHeap(const SourceHeap&) = delete;
+  SourceHeap& operator=(const SourceHeap&) = delete;
+
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    Result<Block> r = source_.try_acquire(layout.size, layout.align);
+    if (!r) return r;
+    live_.fetch_add(1, order::relaxed);
+    const std::size_t in_use = bytes_.fetch_add(r->size, order::relaxed) + r->size;
+    raise_to(peak_, in_use);
+    return r;
+  }
+
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  SWIM_MEM_API Error try_deallocate(Block block) {
+    const Error e = source_.release(block);
+    if (e != Error::none) return e;
+    live_.fetch_sub(1, order::relaxed);
+    bytes_.fetch_sub(block.size, order::relaxed);
+    return Error::none;
+  }
+
+  SWIM_MEM_API Stats stats() const {
+    Stats s;
+    s.live = live_.load(order::relaxed);
+    s.bytes_in_use = bytes_.load(order::relaxed);
+    s.bytes_free = 0;
+    s.peak_bytes = peak_.load(order::relaxed);
+    return s;
+  }
+
+  SWIM_MEM_API Source& source() { return source_; }
+  SWIM_MEM_API const Source& source() const { return source_; }
+
+ private:
+  Source source_;
+  cell<std::size_t, Mode> live_{0};
+  cell<std::size_t, Mode> bytes_{0};
+  cell<std::size_t, Mode> peak_{0};
+};
+
+}  // namespace swim::mem
