@@ -1,6 +1,8 @@
-// Umbrella header of layer 4 (heaps: untagged blocks): Slab, AddrSpace, SourceHeap.
+// Umbrella header of layer 4 (heaps: untagged blocks): Slab, AddrSpace, SourceHeap,
+// HeapRef.
 #pragma once
 #include "swim/mem/heaps/addr_space.hpp"
 #include "swim/mem/heaps/concept.hpp"
+#include "swim/mem/heaps/heap_ref.hpp"
 #include "swim/mem/heaps/slab.hpp"
 #include "swim/mem/heaps/source_heap.hpp"

@@ -9,7 +9,7 @@
 // "replaced as head" and "retired") happen in one CAS and exactly once.
 //
 // Spare hunks go back to the heap in trim() and on destruction (and at once in
-// single-owner mode, on the typed free path). They cannot go back at the moment
+// single-owner mode). They cannot go back at the moment
 // they empty under concurrency: another thread may still be about to read the
 // header of a hunk it saw as head a moment ago, so a retired hunk must stay a
 // hunk (its header intact) until the pool is quiescent.
@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "swim/mem/heaps/concept.hpp"
+#include "swim/mem/heaps/heap_ref.hpp"
 #include "swim/mem/holds/detail/bump.hpp"
 #include "swim/mem/holds/tag.hpp"
 #include "swim/mem/physical.hpp"
@@ -73,7 +74,13 @@ class PoolCore {
     used_.fetch_sub(size8, order::relaxed);
     // The CAS that freed the last object of a non-head hunk also retired it, so
     // exactly one thread (this one) puts it on the spare list.
-    if ((*r & Bump<Mode>::retired) != 0) push_spare(h);
+    if ((*r & Bump<Mode>::retired) != 0) {
+      push_spare(h);
+      // Single owner: nobody can be looking at the hunk, so it goes back at once.
+      if constexpr (!Mode::is_concurrent) {
+        if (upstream_) trim_to(upstream_);
+      }
+    }
     return Error::none;
   }
 
@@ -138,6 +145,15 @@ class PoolCore {
                  reserved > used ? reserved - used : 0,
                  static_cast<std::size_t>(peak_.load(order::relaxed))};
   }
+  /// Allocate without knowing the upstream heap's type (a lease growing, a stow
+  /// into "the same hold"): growth goes through the HeapRef. Error::unsupported if
+  /// the pool must grow and its heap is not one HeapRef knows.
+  SWIM_MEM_API Result<Block> try_allocate_any(Layout layout) {
+    return allocate_from(upstream_, layout);
+  }
+
+  SWIM_MEM_API std::size_t hunk_size() const { return hunk_size_; }
+
   /// Bytes currently held from the upstream heap.
   SWIM_MEM_API std::size_t reserved_bytes() const {
     return static_cast<std::size_t>(reserved_.load(order::relaxed));
@@ -148,7 +164,11 @@ class PoolCore {
   }
 
  protected:
-  SWIM_MEM_API PoolCore() {
+  static constexpr unsigned grow_attempts = 16;
+  static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
+
+  SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream)
+      : upstream_(upstream), hunk_size_(hunk_size < min_hunk_size ? min_hunk_size : hunk_size) {
     zero_.tag = make_tag(this, zero_kind);
     head_.raw = 0;
     spares_.raw = 0;
@@ -156,6 +176,104 @@ class PoolCore {
   }
 
   SWIM_MEM_API void* zero_object() { return zero_.object(); }
+
+  /// Allocate, growing from `heap` when the head hunk is full.
+  template <class H>
+  SWIM_MEM_API Result<Block> allocate_from(H& heap, Layout layout) {
+    if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
+      live_.fetch_add(1, order::relaxed);
+      return Block{zero_object(), 0};
+    }
+    bool ok = false;
+    const std::size_t size8 =
+        detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
+    if (!ok || size8 > Bump<Mode>::max_capacity) return Error::oversized;
+    const std::size_t align = detail::max_of(layout.align, Bump<Mode>::granule);
+    std::uint64_t seen = head_.load(order::acquire);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      if (seen == 0) break;
+      Hunk* h = reinterpret_cast<Hunk*>(seen);
+      const Result<Block> r = h->bump.bump(size8, align, h->tag());
+      if (r) {
+        account_allocation(size8);
+        return r;
+      }
+      if (r.error() != Error::out_of_memory) return r.error();
+      const std::uint64_t now = head_.load(order::acquire);
+      if (now == seen) break;  // the head really is full
+      seen = now;
+    }
+    return grow(heap, size8, align, seen);
+  }
+
+  /// Serve a request from a fresh hunk (a spare, or a new one from the heap) and
+  /// make it the head.
+  template <class H>
+  SWIM_MEM_API Result<Block> grow(H& heap, std::size_t size8, std::size_t align,
+                                  std::uint64_t old_head) {
+    if (size8 > Bump<Mode>::max_capacity - sizeof(Hunk) - align) return Error::oversized;
+    // Room for the header, the object and its alignment padding (which includes the
+    // tag word: align >= 8, and the data area starts 64-byte aligned).
+    const std::size_t need = sizeof(Hunk) + align + size8;
+    for (unsigned attempt = 0; attempt < grow_attempts; ++attempt) {
+      Hunk* h = pop_spare();
+      if (h != nullptr && h->bump.capacity + sizeof(Hunk) < need) {
+        push_spare(h);  // too small for this request; leave it for others
+        h = nullptr;
+      }
+      if (h != nullptr) {
+        h->bump.state.store(Bump<Mode>::head, order::relaxed);  // back in service
+      } else {
+        const Result<Block> blk =
+            heap.try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
+        if (!blk) return blk.error();
+        if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
+          heap.try_deallocate(*blk);
+          return Error::out_of_memory;
+        }
+        h = static_cast<Hunk*>(blk->ptr);
+        h->bump.init(blk->address() + sizeof(Hunk), blk->size - sizeof(Hunk), Bump<Mode>::head);
+        h->pool = this;
+        h->next_spare.raw = 0;
+        h->block_size = blk->size;
+        reserved_.fetch_add(blk->size, order::relaxed);
+        hunks_.fetch_add(1, order::relaxed);
+      }
+      const Result<Block> r = h->bump.bump(size8, align, h->tag());
+      if (!r) {
+        // A thread that still saw this recycled hunk as its head filled it first.
+        demote(h);
+        continue;
+      }
+      account_allocation(size8);
+      // Install it as head. The thread whose CAS replaces a head demotes it; if
+      // another thread installed a hunk meanwhile, ours is demoted at once (it holds
+      // our object, so it retires when that object and its neighbours are freed).
+      std::uint64_t expected = old_head;
+      if (head_.compare_exchange(expected, reinterpret_cast<std::uint64_t>(h),
+                                       order::acq_rel)) {
+        if (old_head != 0) demote(reinterpret_cast<Hunk*>(old_head));
+      } else {
+        demote(h);
+      }
+      return r;
+    }
+    return Error::contended;
+  }
+
+  /// Give every spare hunk back to `heap`.
+  template <class H>
+  SWIM_MEM_API void trim_to(H& heap) {
+    while (Hunk* h = pop_spare()) give_back(heap, h);
+  }
+
+  template <class H>
+  SWIM_MEM_API void give_back(H& heap, Hunk* h) {
+    reserved_.fetch_sub(h->block_size, order::relaxed);
+    hunks_.fetch_sub(1, order::relaxed);
+    heap.try_deallocate(Block{h, h->block_size});
+  }
+
 
   SWIM_MEM_API void account_allocation(std::size_t size8) {
     live_.fetch_add(1, order::relaxed);
@@ -214,6 +332,8 @@ class PoolCore {
   }
 
   ZeroTag zero_;  // zero-size objects sit just past it
+  HeapRef upstream_;  // for growth reached through a tag (none: unsupported)
+  std::size_t hunk_size_;
   cell<std::uint64_t, Mode> head_;    // Hunk* of the hunk being bumped, or 0
   cell<std::uint64_t, Mode> spares_;  // see push_spare
   cell<std::uint64_t, Mode> live_;
@@ -245,7 +365,7 @@ class Pool : public detail::PoolCore<Mode> {
   /// Draw hunks of `hunk_size` bytes (larger for larger objects) from `upstream`,
   /// which must outlive the pool.
   SWIM_MEM_API explicit Pool(Heap& upstream, std::size_t hunk_size = default_hunk_size)
-      : heap_(&upstream), hunk_size_(hunk_size < min_hunk_size ? min_hunk_size : hunk_size) {}
+      : Core(hunk_size, HeapRef::of(upstream)), heap_(&upstream) {}
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -258,35 +378,12 @@ class Pool : public detail::PoolCore<Mode> {
       detail::leaked("Pool", this, this->stats());
       return;
     }
-    if (head != nullptr) give_back(head);
+    if (head != nullptr) this->give_back(*heap_, head);
   }
 
   /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
-    if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
-      this->live_.fetch_add(1, order::relaxed);
-      return Block{this->zero_object(), 0};
-    }
-    bool ok = false;
-    const std::size_t size8 =
-        detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
-    if (!ok || size8 > Bump::max_capacity) return Error::oversized;
-    const std::size_t align = detail::max_of(layout.align, Bump::granule);
-    std::uint64_t seen = this->head_.load(order::acquire);
-    for (unsigned attempt = 0; attempt < Core::max_retries; ++attempt) {
-      if (seen == 0) break;
-      Hunk* h = reinterpret_cast<Hunk*>(seen);
-      const Result<Block> r = h->bump.bump(size8, align, h->tag());
-      if (r) {
-        this->account_allocation(size8);
-        return r;
-      }
-      if (r.error() != Error::out_of_memory) return r.error();
-      const std::uint64_t now = this->head_.load(order::acquire);
-      if (now == seen) break;  // the head really is full
-      seen = now;
-    }
-    return grow(size8, align, seen);
+    return this->allocate_from(*heap_, layout);
   }
 
   /// Free an object of this pool (as try_allocate returned it).
@@ -301,79 +398,15 @@ class Pool : public detail::PoolCore<Mode> {
   /// Give every spare hunk back to the heap. Concurrent mode: call it only while
   /// no other thread allocates from this pool (frees may run).
   SWIM_MEM_API void trim() {
-    while (Hunk* h = this->pop_spare()) give_back(h);
+    this->trim_to(*heap_);
   }
 
-  SWIM_MEM_API std::size_t hunk_size() const { return hunk_size_; }
   /// Always Error::none: a Pool needs nothing until it asks its heap.
   SWIM_MEM_API Error init_error() const { return Error::none; }
 
  private:
-  static constexpr std::size_t header_size = sizeof(Hunk);
-  static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
-  static constexpr unsigned grow_attempts = 16;
-
-  /// Serve a request from a fresh hunk (a spare, or a new one from the heap) and
-  /// make it the head.
-  SWIM_MEM_API Result<Block> grow(std::size_t size8, std::size_t align, std::uint64_t old_head) {
-    if (size8 > Bump::max_capacity - header_size - align) return Error::oversized;
-    // Room for the header, the object and its alignment padding (which includes the
-    // tag word: align >= 8, and the data area starts 64-byte aligned).
-    const std::size_t need = header_size + align + size8;
-    for (unsigned attempt = 0; attempt < grow_attempts; ++attempt) {
-      Hunk* h = this->pop_spare();
-      if (h != nullptr && h->bump.capacity + header_size < need) {
-        this->push_spare(h);  // too small for this request; leave it for others
-        h = nullptr;
-      }
-      if (h != nullptr) {
-        h->bump.state.store(Bump::head, order::relaxed);  // back in service
-      } else {
-        const Result<Block> blk =
-            heap_->try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
-        if (!blk) return blk.error();
-        if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
-          heap_->try_deallocate(*blk);
-          return Error::out_of_memory;
-        }
-        h = static_cast<Hunk*>(blk->ptr);
-        h->bump.init(blk->address() + header_size, blk->size - header_size, Bump::head);
-        h->pool = this;
-        h->next_spare.raw = 0;
-        h->block_size = blk->size;
-        this->reserved_.fetch_add(blk->size, order::relaxed);
-        this->hunks_.fetch_add(1, order::relaxed);
-      }
-      const Result<Block> r = h->bump.bump(size8, align, h->tag());
-      if (!r) {
-        // A thread that still saw this recycled hunk as its head filled it first.
-        this->demote(h);
-        continue;
-      }
-      this->account_allocation(size8);
-      // Install it as head. The thread whose CAS replaces a head demotes it; if
-      // another thread installed a hunk meanwhile, ours is demoted at once (it holds
-      // our object, so it retires when that object and its neighbours are freed).
-      std::uint64_t expected = old_head;
-      if (this->head_.compare_exchange(expected, reinterpret_cast<std::uint64_t>(h),
-                                       order::acq_rel)) {
-        if (old_head != 0) this->demote(reinterpret_cast<Hunk*>(old_head));
-      } else {
-        this->demote(h);
-      }
-      return r;
-    }
-    return Error::contended;
-  }
-
-  SWIM_MEM_API void give_back(Hunk* h) {
-    this->reserved_.fetch_sub(h->block_size, order::relaxed);
-    this->hunks_.fetch_sub(1, order::relaxed);
-    heap_->try_deallocate(Block{h, h->block_size});
-  }
 
   Heap* heap_;
-  std::size_t hunk_size_;
 };
 
 }  // namespace swim::mem
