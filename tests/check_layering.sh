@@ -14,6 +14,8 @@ rank() {
     swim/mem/sources*) echo 3 ;;
     swim/mem/heaps*) echo 4 ;;
     swim/mem/holds*) echo 5 ;;
+    swim/mem/leases*) echo 6 ;;
+    swim/mem/residents*) echo 7 ;;
     swim/mem.hpp) echo 99 ;;
     *) echo 0 ;;
   esac

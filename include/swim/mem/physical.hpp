@@ -5,4 +5,5 @@
 #include "swim/mem/physical/error.hpp"
 #include "swim/mem/physical/layout.hpp"
 #include "swim/mem/physical/leak.hpp"
+#include "swim/mem/physical/outcome.hpp"
 #include "swim/mem/physical/stats.hpp"

@@ -1,0 +1,238 @@
+// Layer 6 (leases): the exclusive leases, Raw and Ptr.
+//
+// Both own one tagged memory object of a hold, are move-only, and can be
+// relocated (moved to another block or hold) at will because nobody else points
+// at the object. They differ in where the resident's metadata lives:
+//   Raw<R>  [tag][payload]                 metadata in the handle (like a vector)
+//   Ptr<R>  [tag][meta][pad][payload]      metadata in the object: the handle is
+//                                          one pointer
+// A moved-from or default-constructed lease is null and safe to destroy.
+//
+// Thread-safety: a lease is not synchronised; use one from one thread at a time
+// (handing it to another thread needs the usual happens-before). Host/device:
+// every member is valid on both sides, for objects of holds reachable there.
+#pragma once
+
+#include <type_traits>
+
+#include "swim/mem/holds.hpp"
+#include "swim/mem/leases/resident.hpp"
+#include "swim/mem/leases/stow.hpp"
+
+namespace swim::mem {
+
+/// Address policies: how a lease stores the address of its payload. `direct` is a
+/// plain pointer; an offset-from-base policy (for memory mapped at different
+/// addresses in different processes, e.g. MPI shared windows) fits the same slot.
+struct direct_address {
+  template <class T>
+  struct pointer {
+    T* p = nullptr;
+    SWIM_MEM_API T* get() const { return p; }
+    SWIM_MEM_API void set(T* q) { p = q; }
+  };
+};
+
+namespace detail {
+
+/// Where a Ptr's metadata sits: `offset` bytes before the payload.
+template <class R>
+SWIM_MEM_API inline std::size_t meta_offset(const typename R::meta_type& meta) {
+  using M = typename R::meta_type;
+  if constexpr (std::is_empty_v<M>) {
+    (void)meta;
+    return 0;
+  } else {
+    const std::size_t align = R::layout(meta).align;
+    return (sizeof(M) + align - 1) & ~(align - 1);
+  }
+}
+
+/// The whole object's layout for a payload layout (metadata first for Ptr).
+template <class R, bool MetaInObject>
+SWIM_MEM_API inline Result<Layout> object_layout(Layout payload) {
+  using M = typename R::meta_type;
+  if constexpr (!MetaInObject || std::is_empty_v<M>) {
+    return payload;
+  } else {
+    const Result<Extended> e = Layout::of<M>().extend(payload);
+    if (!e) return e.error();
+    return e->layout;
+  }
+}
+
+}  // namespace detail
+
+/// The implementation shared by Raw (MetaInObject = false) and Ptr (true).
+template <resident R, bool MetaInObject, class Addr>
+class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObject, Addr>> {
+  // Empty metadata costs nothing in the handle, so it never goes in the object.
+  static constexpr bool in_object = MetaInObject && !std::is_empty_v<typename R::meta_type>;
+
+ public:
+  using resident_type = R;
+  using value_type = typename R::value_type;
+  using meta_type = typename R::meta_type;
+  static constexpr bool is_mutable = true;
+  static constexpr bool is_dereferenceable = true;
+
+  constexpr ExclusiveLease() = default;
+  SWIM_MEM_API ExclusiveLease(ExclusiveLease&& other) : data_(other.data_) {
+    if constexpr (!in_object) meta_ = other.meta_;
+    other.data_.set(nullptr);
+  }
+  SWIM_MEM_API ExclusiveLease& operator=(ExclusiveLease&& other) {
+    if (this != &other) {
+      reset();
+      data_ = other.data_;
+      if constexpr (!in_object) meta_ = other.meta_;
+      other.data_.set(nullptr);
+    }
+    return *this;
+  }
+  ExclusiveLease(const ExclusiveLease&) = delete;
+  ExclusiveLease& operator=(const ExclusiveLease&) = delete;
+  SWIM_MEM_API ~ExclusiveLease() { reset(); }
+
+  /// Allocate an object in `hold` for `meta` and let `init(data, meta)` construct
+  /// the payload; init returns Error::none or an error (then the object is freed).
+  template <class Init>
+  SWIM_MEM_API static Outcome<ExclusiveLease> try_make(HoldRef hold, const meta_type& meta,
+                                                        Init&& init) {
+    const Result<Layout> layout = detail::object_layout<R, in_object>(R::layout(meta));
+    if (!layout) return layout.error();
+    const Result<Block> block = hold.try_allocate(*layout);
+    if (!block) return block.error();
+    ExclusiveLease lease;
+    auto* data = reinterpret_cast<value_type*>(block->begin() + offset_for(meta));
+    lease.data_.set(data);
+    lease.meta() = meta;
+    const Error e = init(data, lease.meta());
+    if (e != Error::none) {
+      lease.data_.set(nullptr);
+      hold_deallocate(*block);
+      return e;
+    }
+    return Outcome<ExclusiveLease>(detail::move(lease));
+  }
+
+  /// Destroy the payload and free the object; the lease becomes null.
+  SWIM_MEM_API void reset() {
+    value_type* data = data_.get();
+    if (data == nullptr) return;
+    R::destroy(data, meta());
+    hold_deallocate(block());
+    data_.set(nullptr);
+  }
+
+  SWIM_MEM_API explicit operator bool() const { return data_.get() != nullptr; }
+  SWIM_MEM_API value_type* data() const { return data_.get(); }
+  /// The resident's metadata (length, capacity, user metadata...).
+  SWIM_MEM_API meta_type& meta() const {
+    if constexpr (in_object) {
+      return *reinterpret_cast<meta_type*>(reinterpret_cast<std::byte*>(data_.get()) -
+                                           detail::meta_offset<R>(meta_type{}));
+    } else {
+      return meta_;
+    }
+  }
+  /// The hold that owns the object.
+  SWIM_MEM_API HoldRef hold() const { return HoldRef::owner_of(object_start()); }
+  /// The whole memory object (metadata included for Ptr).
+  SWIM_MEM_API Block block() const {
+    const Result<Layout> l = detail::object_layout<R, in_object>(R::layout(meta()));
+    return Block{object_start(), l->size};
+  }
+
+  /// Give the payload room for `payload` (a new layout): in place when the hold
+  /// can, otherwise in a new object of the same hold, to which `move(from, to)`
+  /// moves the payload's contents (the metadata travels by itself). On failure
+  /// nothing changes.
+  template <class Move>
+  SWIM_MEM_API Error try_regrow(Layout payload, Move&& move) {
+    const Result<Layout> layout = detail::object_layout<R, in_object>(payload);
+    if (!layout) return layout.error();
+    const Block old = block();
+    if (old.size != 0 && layout->size != 0) {
+      if (hold_resize(old, *layout)) return Error::none;
+    }
+    const Result<Block> fresh = hold().try_allocate(*layout);
+    if (!fresh) return fresh.error();
+    const std::size_t offset = offset_for(meta());
+    auto* to = reinterpret_cast<value_type*>(fresh->begin() + offset);
+    if constexpr (in_object) {
+      detail::construct_at(reinterpret_cast<meta_type*>(fresh->begin()), meta());
+    }
+    move(data_.get(), to);
+    hold_deallocate(old);
+    data_.set(to);
+    return Error::none;
+  }
+
+  /// Forget the object without destroying or freeing it (it must be owned elsewhere).
+  SWIM_MEM_API value_type* release() {
+    value_type* d = data_.get();
+    data_.set(nullptr);
+    return d;
+  }
+
+ private:
+  template <class, class>
+  friend struct stow_traits;
+
+  SWIM_MEM_API static std::size_t offset_for(const meta_type& meta) {
+    if constexpr (in_object) {
+      return detail::meta_offset<R>(meta);
+    } else {
+      (void)meta;
+      return 0;
+    }
+  }
+  SWIM_MEM_API void* object_start() const {
+    return reinterpret_cast<std::byte*>(data_.get()) - offset_for(meta_type{});
+  }
+  typename Addr::template pointer<value_type> data_{};
+  struct Empty {};
+  [[no_unique_address]] mutable std::conditional_t<in_object, Empty, meta_type> meta_{};
+};
+
+/// Exclusive, relocatable; metadata in the handle. Raw<Box<T>> is like a unique
+/// pointer, Raw<Buf<T>> like a vector.
+template <resident R, class Addr = direct_address>
+using Raw = ExclusiveLease<R, false, Addr>;
+
+/// Exclusive, relocatable; metadata inside the object, the handle is one pointer.
+template <resident R, class Addr = direct_address>
+using Ptr = ExclusiveLease<R, true, Addr>;
+
+/// Stowing an exclusive lease: a new object in the target with a stowed copy of
+/// the payload; unstow frees it again.
+template <resident R, bool MetaInObject, class Addr>
+struct stow_traits<ExclusiveLease<R, MetaInObject, Addr>> {
+  using L = ExclusiveLease<R, MetaInObject, Addr>;
+  using value_type = typename R::value_type;
+  using meta_type = typename R::meta_type;
+
+  SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
+    detail::construct_at(dst);
+    if (!*src) return Error::none;
+    const meta_type dst_meta = R::stow_meta(src->meta());
+    Outcome<L> made = L::try_make(target, dst_meta, [&](value_type* data, meta_type& m) {
+      return R::stow(src->data(), src->meta(), data, m, target);
+    });
+    if (!made) return made.error();
+    *dst = made.take();
+    return Error::none;
+  }
+
+  SWIM_MEM_API static void unstow(const L* src, L* dst) {
+    if (*dst) {
+      R::unstow(src->data(), src->meta(), dst->data(), dst->meta());
+      hold_deallocate(dst->block());
+      dst->release();
+    }
+    dst->~L();
+  }
+};
+
+}  // namespace swim::mem

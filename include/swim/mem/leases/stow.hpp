@@ -1,0 +1,127 @@
+// Layer 6 (leases): stow, the customization point that moves a data structure
+// into another hold, recursively and transactionally.
+//
+// stow_traits<T> says how to stow a T:
+//   static Error stow(const T* src, T* dst, HoldRef target)
+//       Construct *dst (raw memory) as a copy of *src whose owned memory lives in
+//       `target`, children included. *src is not changed. On error nothing is left
+//       constructed in dst and nothing allocated in target.
+//   static void unstow(const T* src, T* dst)
+//       Undo a successful stow: release what it allocated in the target and leave
+//       *dst unconstructed; *src is as before the stow.
+// A whole stow is copy-then-destroy: try_stow() copies the structure, and only if
+// every part succeeded destroys the source (which frees the old memory). Shared
+// (arc) leases relocate instead of copying, so that every existing pointer to them
+// follows; see leases/arc.hpp.
+//
+// Provided: every trivially copyable type (a bitwise copy), every lease and
+// resident of swim-mem, and stow_members<T, &T::a, &T::b, ...> for user structs.
+#pragma once
+
+#include <type_traits>
+
+#include "swim/mem/holds.hpp"
+#include "swim/mem/leases/resident.hpp"
+
+namespace swim::mem {
+
+/// The stow customization point; specialize it for your types (or derive the
+/// specialization from stow_members). Left undefined for types that cannot be
+/// stowed, so that stowing them is a compile error.
+template <class T, class Enable = void>
+struct stow_traits;
+
+template <class T>
+struct stow_traits<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
+  SWIM_MEM_API static Error stow(const T* src, T* dst, HoldRef) {
+    detail::construct_at(dst, *src);
+    return Error::none;
+  }
+  SWIM_MEM_API static void unstow(const T*, T* dst) { dst->~T(); }
+};
+
+template <class T>
+concept stowable = requires(const T* s, T* d, HoldRef h) {
+  { stow_traits<T>::stow(s, d, h) } -> std::same_as<Error>;
+  stow_traits<T>::unstow(s, d);
+};
+
+/// Stow the members of a struct, in order, rolling back in reverse on failure.
+/// T must be default-constructible and its members move-assignable; each member
+/// type must be stowable. Use: `template <> struct swim::mem::stow_traits<Node>
+/// : swim::mem::stow_members<Node, &Node::value, &Node::next> {};`
+template <class T, auto... Members>
+struct stow_members {
+  SWIM_MEM_API static Error stow(const T* src, T* dst, HoldRef target) {
+    detail::construct_at(dst);
+    const Error e = stow_from<0, Members...>(src, dst, target);
+    if (e != Error::none) dst->~T();
+    return e;
+  }
+  SWIM_MEM_API static void unstow(const T* src, T* dst) {
+    unstow_from<0, Members...>(src, dst);
+    dst->~T();
+  }
+
+ private:
+  template <class M>
+  struct storage {
+    alignas(M) unsigned char bytes[sizeof(M)];
+    SWIM_MEM_API M* get() { return reinterpret_cast<M*>(bytes); }
+  };
+
+  template <int I>
+  SWIM_MEM_API static Error stow_from(const T*, T*, HoldRef) {
+    return Error::none;
+  }
+  template <int I, auto First, auto... Rest>
+  SWIM_MEM_API static Error stow_from(const T* src, T* dst, HoldRef target) {
+    using M = std::remove_reference_t<decltype(src->*First)>;
+    storage<std::remove_const_t<M>> tmp;
+    Error e = stow_traits<std::remove_const_t<M>>::stow(&(src->*First), tmp.get(), target);
+    if (e != Error::none) return e;
+    dst->*First = detail::move(*tmp.get());
+    tmp.get()->~M();
+    e = stow_from<I + 1, Rest...>(src, dst, target);
+    if (e != Error::none) unstow_one<First>(src, dst);
+    return e;
+  }
+
+  template <int I>
+  SWIM_MEM_API static void unstow_from(const T*, T*) {}
+  template <int I, auto First, auto... Rest>
+  SWIM_MEM_API static void unstow_from(const T* src, T* dst) {
+    unstow_from<I + 1, Rest...>(src, dst);  // reverse order
+    unstow_one<First>(src, dst);
+  }
+
+  // Move the member out of dst, undo its stow, and leave dst's member as if
+  // default-constructed.
+  template <auto Member>
+  SWIM_MEM_API static void unstow_one(const T* src, T* dst) {
+    using M = std::remove_const_t<std::remove_reference_t<decltype(src->*Member)>>;
+    storage<M> tmp;
+    detail::construct_at(tmp.get(), detail::move(dst->*Member));
+    dst->*Member = M{};
+    stow_traits<M>::unstow(&(src->*Member), tmp.get());
+  }
+};
+
+/// Stow `src` into `target`. On success the result owns a copy in `target` and
+/// `src` has been destroyed and reset (its old memory freed); on failure `src` is
+/// untouched and nothing was left in `target`.
+/// Thread-safety: `src` must not be used concurrently (shared leases inside it may
+/// be, see leases/arc.hpp). Host and device.
+template <stowable L>
+SWIM_MEM_API Outcome<L> try_stow(L& src, HoldRef target) {
+  alignas(L) unsigned char bytes[sizeof(L)];
+  L* dst = reinterpret_cast<L*>(bytes);
+  const Error e = stow_traits<L>::stow(&src, dst, target);
+  if (e != Error::none) return e;
+  Outcome<L> out(detail::move(*dst));
+  dst->~L();
+  src = L{};
+  return out;
+}
+
+}  // namespace swim::mem

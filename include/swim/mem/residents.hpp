@@ -1,0 +1,4 @@
+// Umbrella header of layer 7 (residents): Box, Buf, String.
+#pragma once
+#include "swim/mem/leases.hpp"
+#include "swim/mem/residents/box.hpp"
