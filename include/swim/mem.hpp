@@ -6,4 +6,5 @@
 #include "swim/mem/leases.hpp"
 #include "swim/mem/physical.hpp"
 #include "swim/mem/residents.hpp"
+#include "swim/mem/residents/scope.hpp"
 #include "swim/mem/sources.hpp"

@@ -2,6 +2,7 @@
 // and tag-dispatched free/resize.
 #pragma once
 #include "swim/mem/heaps.hpp"
+#include "swim/mem/holds/current.hpp"
 #include "swim/mem/holds/hold.hpp"
 #include "swim/mem/holds/pack.hpp"
 #include "swim/mem/holds/pool.hpp"

@@ -2,3 +2,6 @@
 #pragma once
 #include "swim/mem/leases.hpp"
 #include "swim/mem/residents/box.hpp"
+#include "swim/mem/residents/buf.hpp"
+#include "swim/mem/residents/string.hpp"
+#include "swim/mem/residents/compact.hpp"

@@ -154,6 +154,21 @@ class PoolCore {
 
   SWIM_MEM_API std::size_t hunk_size() const { return hunk_size_; }
 
+  /// Stop bumping in the current head hunk: the next allocation starts a fresh one.
+  /// The old head retires when its objects are gone (compaction uses this).
+  SWIM_MEM_API void retire_head() {
+    std::uint64_t head = head_.load(order::acquire);
+    if (head != 0 && head_.compare_exchange(head, 0, order::acq_rel)) {
+      demote(reinterpret_cast<Hunk*>(head));
+    }
+  }
+
+  /// Bytes still untouched at the end of the head hunk (where the next objects go).
+  SWIM_MEM_API std::size_t head_free_bytes() const {
+    const std::uint64_t head = head_.load(order::acquire);
+    return head == 0 ? 0 : reinterpret_cast<const Hunk*>(head)->bump.free_bytes();
+  }
+
   /// Bytes currently held from the upstream heap.
   SWIM_MEM_API std::size_t reserved_bytes() const {
     return static_cast<std::size_t>(reserved_.load(order::relaxed));

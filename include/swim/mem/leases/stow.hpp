@@ -124,4 +124,48 @@ SWIM_MEM_API Outcome<L> try_stow(L& src, HoldRef target) {
   return out;
 }
 
+namespace detail {
+
+template <class T>
+struct StowSlot {
+  alignas(T) unsigned char bytes[sizeof(T)];
+  SWIM_MEM_API T* get() { return reinterpret_cast<T*>(bytes); }
+};
+
+// The end of the chain: every copy succeeded; `all_copied` runs before any commit.
+template <class Gate>
+SWIM_MEM_API Error stow_chain(HoldRef, Gate& all_copied) {
+  all_copied();
+  return Error::none;
+}
+
+// Copy `first`, then the rest; commit `first` only once everything after it was
+// copied (and committed), else undo its copy. So commits happen only when every
+// copy succeeded, and a failure anywhere leaves every lease untouched.
+template <class Gate, class L, class... Rest>
+SWIM_MEM_API Error stow_chain(HoldRef target, Gate& all_copied, L& first, Rest&... rest) {
+  StowSlot<L> slot;
+  Error e = stow_traits<L>::stow(&first, slot.get(), target);
+  if (e != Error::none) return e;
+  e = stow_chain(target, all_copied, rest...);
+  if (e != Error::none) {
+    stow_traits<L>::unstow(&first, slot.get());
+    return e;
+  }
+  first = detail::move(*slot.get());
+  slot.get()->~L();
+  return Error::none;
+}
+
+}  // namespace detail
+
+/// Stow several leases into `target` as one transaction: on success each lease is
+/// replaced by its stowed copy (the originals destroyed, freeing their memory); on
+/// failure every lease is untouched and nothing is left in the target.
+template <stowable... L>
+SWIM_MEM_API Error try_stow_all(HoldRef target, L&... leases) {
+  auto nothing = [] {};
+  return detail::stow_chain(target, nothing, leases...);
+}
+
 }  // namespace swim::mem
