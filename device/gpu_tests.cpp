@@ -66,6 +66,38 @@ TEST_F(Gpu, StaticRegionUnderManyThreads) {
   }
 }
 
+// The allocator checks: one thread, one warp, a partial block, and one 256-thread
+// block per H100 SM (132): every allocator shared by 33,792 threads at once.
+constexpr Shape kAllocatorShapes[] = {{1, 1}, {1, 32}, {3, 100}, {132, 256}};
+
+TEST_F(Gpu, SlabUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_slab(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads;
+  }
+}
+
+TEST_F(Gpu, PackUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_pack(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads;
+  }
+}
+
+TEST_F(Gpu, PoolUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_pool(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads;
+  }
+}
+
+TEST_F(Gpu, AddrSpaceUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_addr_space(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads;
+  }
+}
+
 TEST_F(Gpu, CudaSourcesAllocate) {
   using swim::mem::Block;
   using swim::mem::Error;

@@ -16,8 +16,14 @@ struct Shape {
   unsigned blocks, threads;
 };
 constexpr Shape kShapes[] = {{1, 1}, {1, 64}, {3, 100}, {440, 256}};
+// The allocator checks: one thread, one wavefront, a partial block, and two 256-thread
+// blocks per compute unit of an MI250X die (110 CUs).
+constexpr Shape kAllocatorShapes[] = {{1, 1}, {1, 64}, {3, 100}, {220, 256}};
+
+int g_checks = 0;  // launcher calls made (each a group of checks)
 
 int report(const char* name, const Shape& s, int status) {
+  ++g_checks;
   if (status == SWIM_MEM_GPU_OK) {
     std::printf("[  PASSED  ] %s %u x %u\n", name, s.blocks, s.threads);
     return 0;
@@ -47,6 +53,13 @@ int main() {
     failed += report("atomics", s, swim_mem_hip_check_atomics(s.blocks, s.threads, 16));
     failed += report("static_region", s, swim_mem_hip_check_static_region(s.blocks, s.threads));
   }
-  std::printf("%s: %d failure(s)\n", failed == 0 ? "PASSED" : "FAILED", failed);
+  for (const Shape& s : kAllocatorShapes) {
+    failed += report("slab", s, swim_mem_hip_check_slab(s.blocks, s.threads));
+    failed += report("pack", s, swim_mem_hip_check_pack(s.blocks, s.threads));
+    failed += report("pool", s, swim_mem_hip_check_pool(s.blocks, s.threads));
+    failed += report("addr_space", s, swim_mem_hip_check_addr_space(s.blocks, s.threads));
+  }
+  std::printf("%s: %d of %d launcher(s) failed\n", failed == 0 ? "PASSED" : "FAILED", failed,
+              g_checks);
   return failed == 0 ? 0 : 1;
 }

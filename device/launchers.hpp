@@ -47,4 +47,35 @@ int SWIM_MEM_LAUNCHER(check_atomics)(unsigned blocks, unsigned threads, unsigned
 /// exhaustion is out_of_memory; acquire/release storms keep the bump consistent.
 int SWIM_MEM_LAUNCHER(check_static_region)(unsigned blocks, unsigned threads);
 
+// The allocator checks. Every allocator is built in device memory by placement new in
+// a kernel and destroyed in one; concurrent ones are driven by all blocks x threads
+// threads, single_owner ones by thread 0 of block 0 alone. Device memory of a few
+// hundred MiB is used at 132 x 256 (the Pool's upstream holds a 4 KiB hunk per object).
+
+/// Slab<concurrent, true> and Slab<concurrent, false>: k units per thread, every unit
+/// owned by one thread at a time (a per-unit owner word claimed with a CAS), stamps
+/// intact, half of the frees by another thread; exhaustion is out_of_memory with every
+/// unit handed out; alloc/free churn; live == 0 afterwards; double frees (checked) and
+/// foreign pointers reported. Slab<single_owner, *> by one thread.
+int SWIM_MEM_LAUNCHER(check_slab)(unsigned blocks, unsigned threads);
+
+/// Pack<concurrent> bumped by every thread (alignments 8..256): aligned, disjoint (tags
+/// included), intact; LIFO frees through the tag and typed; reset once all are freed
+/// (bytes_free == capacity); double free through hold_deallocate; exhaustion; churn.
+/// Exact LIFO/reset arithmetic by one thread on Pack<concurrent> and Pack<single_owner>.
+int SWIM_MEM_LAUNCHER(check_pack)(unsigned blocks, unsigned threads);
+
+/// Pool<Slab<concurrent, true>, concurrent> and Pool<AddrSpace<concurrent, true>,
+/// concurrent>, upstream in device memory: objects of 16..512 bytes from every thread,
+/// hunks grow, frees through hold_deallocate, live == 0, double frees, trim() in a
+/// one-thread kernel leaves at most the head hunk upstream, churn, destruction in a
+/// kernel gives every hunk back. single_owner Pools over single_owner heaps by one thread.
+int SWIM_MEM_LAUNCHER(check_pool)(unsigned blocks, unsigned threads);
+
+/// AddrSpace<concurrent, true> with 4096- and 256-byte pages: 1..16 pages per thread,
+/// whole power-of-two blocks, aligned, disjoint, intact; after all frees the largest
+/// block can be allocated again (coalescing); exhaustion; churn; double frees and
+/// foreign pointers. AddrSpace<single_owner, true/false> by one thread.
+int SWIM_MEM_LAUNCHER(check_addr_space)(unsigned blocks, unsigned threads);
+
 }  // extern "C"
