@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "support/list.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
@@ -118,49 +119,20 @@ TEST(Stow, CrateRawBoxScenario) {
   EXPECT_EQ(p0.stats().live, 0u);
 }
 
-struct Node {
-  std::uint64_t value = 0;
-  Raw<Box<Node>> next;
-};
-
 }  // namespace
 }  // namespace swim::mem
-
-template <>
-struct swim::mem::stow_traits<swim::mem::Node>
-    : swim::mem::stow_members<swim::mem::Node, &swim::mem::Node::value,
-                              &swim::mem::Node::next> {};
 
 namespace swim::mem {
 namespace {
 
-Raw<Box<Node>> make_list(HoldRef hold, int n) {
-  Raw<Box<Node>> head;
-  for (int i = n; i >= 1; --i) {
-    Outcome<Raw<Box<Node>>> node = Raw<Box<Node>>::try_new(hold);
-    EXPECT_TRUE(node.ok());
-    (*node)->value = static_cast<std::uint64_t>(i);
-    (*node)->next = detail::move(head);
-    head = node.take();
-  }
-  return head;
-}
+using testing::free_list;
+using testing::make_list;
+using testing::Node;
 
 int walk(const Raw<Box<Node>>& head) {
-  int n = 0;
-  for (const Raw<Box<Node>>* p = &head; *p; p = &(*p)->next) {
-    EXPECT_EQ((*p)->value, static_cast<std::uint64_t>(n + 1));
-    ++n;
-  }
-  return n;
-}
-
-void free_list(Raw<Box<Node>>& head) {
-  // Iteratively, so that a long list does not recurse in destructors.
-  while (head) {
-    Raw<Box<Node>> next = detail::move(head->next);
-    head = detail::move(next);
-  }
+  const std::vector<std::uint64_t> v = testing::values(head);
+  for (std::size_t i = 0; i < v.size(); ++i) EXPECT_EQ(v[i], i + 1);
+  return static_cast<int>(v.size());
 }
 
 TEST(Stow, ARecursiveStructureMovesWholeAndTheSourceHoldEmpties) {

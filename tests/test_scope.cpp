@@ -6,48 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "support/list.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
 namespace {
 
-struct Node {
-  std::uint64_t value = 0;
-  Raw<Box<Node>> next;
-};
-
-}  // namespace
-}  // namespace swim::mem
-
-template <>
-struct swim::mem::stow_traits<swim::mem::Node>
-    : swim::mem::stow_members<swim::mem::Node, &swim::mem::Node::value,
-                              &swim::mem::Node::next> {};
-
-namespace swim::mem {
-namespace {
+using testing::make_list;
+using testing::Node;
+using testing::values;
 
 alignas(4096) std::byte g_outer[1 << 16];
 alignas(4096) std::byte g_inner[1 << 16];
 alignas(4096) std::byte g_pages[4 << 20];
-
-Raw<Box<Node>> make_list(HoldRef hold, int n, std::uint64_t first = 1) {
-  Raw<Box<Node>> head;
-  for (int i = n - 1; i >= 0; --i) {
-    Outcome<Raw<Box<Node>>> node = Raw<Box<Node>>::try_new(hold);
-    EXPECT_TRUE(node.ok());
-    (*node)->value = first + static_cast<std::uint64_t>(i);
-    (*node)->next = detail::move(head);
-    head = node.take();
-  }
-  return head;
-}
-
-std::vector<std::uint64_t> values(const Raw<Box<Node>>& head) {
-  std::vector<std::uint64_t> v;
-  for (const Raw<Box<Node>>* p = &head; *p; p = &(*p)->next) v.push_back((*p)->value);
-  return v;
-}
 
 TEST(Scope, MakesItsHoldCurrentAndNests) {
   EXPECT_FALSE(current_hold());
