@@ -50,6 +50,28 @@ struct SlabFactory {
   std::size_t max_align() const { return alloc.alignment(); }
 };
 
+/// A per-thread SlabCache over a lock-free Slab (the fast front of issue 4).
+/// Its peak is the Slab's, which counts the units the cache holds.
+struct SlabCacheFactory {
+  using Upstream = Slab<concurrent, true>;
+  using Alloc = SlabCache<Upstream, 16>;
+  static constexpr const char* name = "SlabCache";
+  static constexpr bool tagged = false;
+  static constexpr bool zero_counts = false;
+  static constexpr bool exact_peak = false;
+  static constexpr std::size_t unit = 512;
+
+  Arena arena{256 * 1024};
+  Arena other_arena{64 * 1024};
+  Upstream upstream{arena.block(), unit};
+  Upstream other_upstream{other_arena.block(), unit};
+  Alloc alloc{upstream};
+  Alloc other{other_upstream};
+
+  std::size_t max_size() const { return unit; }
+  std::size_t max_align() const { return upstream.alignment(); }
+};
+
 template <class Mode>
 struct PackFactory {
   using Alloc = Pack<Mode>;

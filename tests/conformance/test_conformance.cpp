@@ -41,6 +41,16 @@ class Conformance : public ::testing::Test {
   std::unique_ptr<F> f = std::make_unique<F>();
   typename F::Alloc& a() { return f->alloc; }
 
+  // Whether stats().peak_bytes is exactly the high-water mark of what was handed out
+  // (a cache's peak also counts the units it holds).
+  static constexpr bool exact_peak() {
+    if constexpr (requires { F::exact_peak; }) {
+      return F::exact_peak;
+    } else {
+      return true;
+    }
+  }
+
   // Free through the allocator, or (tagged holds, every other call) through the tag.
   Error release(const Block& b, bool via_tag) {
     if constexpr (F::tagged) {
@@ -52,7 +62,8 @@ class Conformance : public ::testing::Test {
 };
 
 using Factories =
-    ::testing::Types<SlabFactory<concurrent>, SlabFactory<single_owner>, PackFactory<concurrent>,
+    ::testing::Types<SlabFactory<concurrent>, SlabFactory<single_owner>, SlabCacheFactory,
+                     PackFactory<concurrent>,
                      PackFactory<single_owner>, PoolSlabFactory<concurrent>,
                      PoolSlabFactory<single_owner>, AddrSpaceFactory<concurrent>,
                      AddrSpaceFactory<single_owner>, PoolAddrSpaceFactory<concurrent>,
@@ -71,8 +82,12 @@ TYPED_TEST(Conformance, StartsEmpty) {
   const Stats s = this->a().stats();
   EXPECT_EQ(s.live, 0u);
   EXPECT_EQ(s.bytes_in_use, 0u);
-  EXPECT_EQ(s.peak_bytes, 0u);
-  EXPECT_EQ(this->a().init_error(), Error::none);
+  if (this->exact_peak()) {
+    EXPECT_EQ(s.peak_bytes, 0u);
+  }
+  if constexpr (requires { this->a().init_error(); }) {
+    EXPECT_EQ(this->a().init_error(), Error::none);
+  }
 }
 
 TYPED_TEST(Conformance, ZeroSize) {
@@ -234,7 +249,11 @@ TYPED_TEST(Conformance, RandomSequencesMatchReferenceModel) {
       for (auto& [id, b] : model) counted += (b.size != 0 || TypeParam::zero_counts) ? 1 : 0;
       ASSERT_EQ(s.live, counted) << "seed " << seed << " step " << step;
       ASSERT_EQ(s.bytes_in_use, model_bytes) << "seed " << seed << " step " << step;
-      ASSERT_EQ(s.peak_bytes, peak);
+      if (this->exact_peak()) {
+        ASSERT_EQ(s.peak_bytes, peak);
+      } else {
+        ASSERT_GE(s.peak_bytes, peak);
+      }
     }
     for (auto& [id, b] : model) {
       ASSERT_TRUE(intact(b, id));
@@ -290,7 +309,11 @@ TYPED_TEST(Conformance, StatisticsStayConsistent) {
     EXPECT_GE(s.peak_bytes, s.bytes_in_use);
   }
   const std::size_t peak = this->a().stats().peak_bytes;
-  EXPECT_EQ(peak, sum);
+  if (this->exact_peak()) {
+    EXPECT_EQ(peak, sum);
+  } else {
+    EXPECT_GE(peak, sum);
+  }
   while (!blocks.empty()) {
     sum -= blocks.back().size;
     ASSERT_EQ(this->release(blocks.back(), blocks.size() % 2 == 0), Error::none);

@@ -5,4 +5,5 @@
 #include "swim/mem/heaps/concept.hpp"
 #include "swim/mem/heaps/heap_ref.hpp"
 #include "swim/mem/heaps/slab.hpp"
+#include "swim/mem/heaps/slab_cache.hpp"
 #include "swim/mem/heaps/source_heap.hpp"

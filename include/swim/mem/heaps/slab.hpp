@@ -8,7 +8,10 @@
 // per-object overhead; a checked Slab adds one bit per unit of in-band metadata
 // to detect double frees.
 //
-// Cost: allocate and free are O(1): one CAS each, plus relaxed statistics.
+// Cost: allocate and free are O(1): one CAS each, plus relaxed statistics. Free
+// finds the unit index with a shift when the unit is a power of two (a division
+// otherwise). A per-thread SlabCache (slab_cache.hpp) moves units in batches, one
+// CAS per batch, through the private pop_batch / push_batch below.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +21,9 @@
 #include "swim/mem/physical.hpp"
 
 namespace swim::mem {
+
+template <class SlabType, std::size_t N>
+class SlabCache;
 
 /// A lock-free (Mode = concurrent) or single-owner heap of equal units.
 ///
@@ -72,6 +78,11 @@ class Slab {
     base_ = reinterpret_cast<std::byte*>(first);
     count_ = count;
     align_ = unit_align;
+    bytes_ = count * unit;
+    if (detail::is_pow2(unit)) {
+      unit_shift_ = detail::countr_zero(unit);
+      unit_mask_ = unit - 1;
+    }  // else: the mask stays all ones, which sends frees to the division path
     // Link every unit, lowest address first on the list.
     for (std::size_t i = 0; i < count; ++i) {
       write_link(static_cast<std::uint32_t>(i),
@@ -95,6 +106,18 @@ class Slab {
     if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
     if (layout.size > unit_) return Error::oversized;
     if (layout.align > align_) return Error::misaligned;
+    if constexpr (!Mode::is_concurrent) {
+      // One owner: no ABA to guard against, so the pop counter is left alone.
+      const std::uint64_t head = head_.raw;
+      const std::uint32_t top = static_cast<std::uint32_t>(head);
+      if (top == 0) return Error::out_of_memory;
+      std::byte* unit = base_ + std::size_t(top - 1) * unit_;
+      head_.raw = (head & ~std::uint64_t(0xFFFFFFFFu)) | *reinterpret_cast<std::uint32_t*>(unit);
+      if constexpr (Checked) bitmap_cell(top - 1).fetch_or(bit(top - 1), order::relaxed);
+      const std::uint64_t live = ++live_.raw;
+      if (live > peak_.raw) peak_.raw = live;
+      return Block{unit, unit_};
+    }
     std::uint64_t head = head_.load(order::acquire);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       const std::uint32_t top = static_cast<std::uint32_t>(head);
@@ -118,12 +141,8 @@ class Slab {
   /// return Error::foreign_pointer; double frees Error::double_free (checked).
   SWIM_MEM_API Error try_deallocate(Block block) {
     if (block.size == 0) return Error::none;
-    const std::uintptr_t a = block.address();
-    const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base_);
-    if (a < b || a - b >= count_ * unit_ || (a - b) % unit_ != 0 || block.size > unit_) {
-      return Error::foreign_pointer;
-    }
-    const auto index = static_cast<std::uint32_t>((a - b) / unit_);
+    std::uint32_t index = 0;
+    if (!index_of(block, index)) return Error::foreign_pointer;
     if constexpr (Checked) {
       if ((bitmap_cell(index).fetch_and(~bit(index), order::relaxed) & bit(index)) == 0) {
         return Error::double_free;
@@ -131,7 +150,7 @@ class Slab {
     }
     std::uint64_t head = head_.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
-      write_link(index, static_cast<std::uint32_t>(head));
+      write_link_at(block.ptr, static_cast<std::uint32_t>(head));
       const std::uint64_t desired = (head & ~std::uint64_t(0xFFFFFFFFu)) | (index + 1u);
       // Release: the link and the caller's last writes happen-before the next pop.
       if (head_.compare_exchange(head, desired, order::release)) {
@@ -158,10 +177,112 @@ class Slab {
   SWIM_MEM_API bool owns(const void* p) const {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     const auto b = reinterpret_cast<std::uintptr_t>(base_);
-    return a >= b && a - b < count_ * unit_;
+    return a >= b && a - b < bytes_;
   }
 
  private:
+  template <class, std::size_t>
+  friend class SlabCache;
+
+  /// The index of the unit `block` starts, or false for a foreign pointer (outside
+  /// the units, not at a unit start, or larger than a unit). Power-of-two units
+  /// (the common case) need no division.
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE bool index_of(Block block, std::uint32_t& index) const {
+    // One unsigned compare covers both ends: below the base wraps around.
+    const std::uintptr_t off = block.address() - reinterpret_cast<std::uintptr_t>(base_);
+    if (off >= bytes_ || block.size > unit_) return false;
+    if (SWIM_MEM_UNLIKELY((off & unit_mask_) != 0)) {
+      // Power-of-two unit: not a unit start. Other units (mask all ones) come here
+      // for every unit but the first, and divide.
+      if (unit_mask_ != all_ones || off % unit_ != 0) return false;
+      index = static_cast<std::uint32_t>(off / unit_);
+      return true;
+    }
+    index = static_cast<std::uint32_t>(off >> unit_shift_);
+    return true;
+  }
+
+  /// Take up to `n` (>= 1) units off the free list with one CAS and store their
+  /// addresses in `out`; returns how many. The units count as live (a SlabCache
+  /// holds them) and their bitmap bits are left clear. Errors: out_of_memory (none
+  /// free), contended. Lock-free: a failed CAS means another pop or push succeeded.
+  ///
+  /// Why one CAS suffices: every pop bumps the head's counter and every push
+  /// changes its index for good (the pushed unit is not on the list), so a head
+  /// that reads the same at the CAS as at the load means that nobody popped or
+  /// pushed in between, and the chain walked meanwhile was the list itself. A
+  /// walk that meets a unit popped and reused meanwhile may read garbage; the index
+  /// is range-checked before it is followed and the CAS then fails.
+  SWIM_MEM_API Result<std::size_t> pop_batch(void** out, std::size_t n) {
+    std::uint64_t head = head_.load(order::acquire);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      std::uint32_t top = static_cast<std::uint32_t>(head);
+      if (top == 0) return Error::out_of_memory;
+      std::size_t k = 0;
+      bool stale = false;
+      while (k < n && top != 0) {
+        if (top > count_) {
+          stale = true;  // a link overwritten by a unit's new owner
+          break;
+        }
+        out[k++] = base_ + std::size_t(top - 1) * unit_;
+        top = read_link(top - 1);
+      }
+      if (stale) {
+        head = head_.load(order::acquire);
+        continue;
+      }
+      const std::uint64_t desired = ((head >> 32) + 1) << 32 | top;
+      if (head_.compare_exchange(head, desired, order::acquire)) {
+        const std::uint64_t live = live_.fetch_add(k, order::relaxed) + k;
+        raise_to(peak_, live);
+        return k;
+      }
+    }
+    return Error::contended;
+  }
+
+  /// Put `n` (>= 1) units, valid and distinct (as pop_batch or a checked free
+  /// handed them over), back on the free list with one CAS. Error: contended (then
+  /// nothing changed but the links inside the units).
+  SWIM_MEM_API Error push_batch(void* const* units, std::size_t n) {
+    // units[0] -> units[1] -> ... -> units[n-1] -> the old top (redone per try).
+    for (std::size_t i = 0; i + 1 < n; ++i) write_link_at(units[i], unit_number(units[i + 1]));
+    const std::uint32_t first = unit_number(units[0]);
+    std::uint64_t head = head_.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+      write_link_at(units[n - 1], static_cast<std::uint32_t>(head));
+      const std::uint64_t desired = (head & ~std::uint64_t(0xFFFFFFFFu)) | first;
+      if (head_.compare_exchange(head, desired, order::release)) {
+        live_.fetch_sub(n, order::relaxed);
+        return Error::none;
+      }
+    }
+    return Error::contended;
+  }
+
+  /// Index + 1 of a unit known to be valid.
+  SWIM_MEM_API std::uint32_t unit_number(const void* unit) const {
+    const std::uintptr_t off =
+        reinterpret_cast<std::uintptr_t>(unit) - reinterpret_cast<std::uintptr_t>(base_);
+    return static_cast<std::uint32_t>(unit_mask_ != all_ones ? off >> unit_shift_ : off / unit_) + 1u;
+  }
+
+  /// Checked builds: claim (allocate) or clear (free) a unit's bitmap bit; false
+  /// when it was already in that state (a double free when freeing).
+  SWIM_MEM_API bool flip_bit(std::uint32_t index, bool allocate) {
+    if constexpr (Checked) {
+      if (allocate) return (bitmap_cell(index).fetch_or(bit(index), order::relaxed) & bit(index)) == 0;
+      return (bitmap_cell(index).fetch_and(~bit(index), order::relaxed) & bit(index)) != 0;
+    } else {
+      (void)index;
+      (void)allocate;
+      return true;
+    }
+  }
+
+  static constexpr std::size_t all_ones = ~std::size_t(0);
+  static constexpr bool checked = Checked;
   static constexpr std::size_t max_guaranteed_align = 4096;
   static constexpr std::size_t max_units = 0xFFFFFFFEu;
 
@@ -174,11 +295,12 @@ class Slab {
   SWIM_MEM_API std::uint32_t* link(std::uint32_t i) const {
     return reinterpret_cast<std::uint32_t*>(base_ + std::size_t(i) * unit_);
   }
-  SWIM_MEM_API void write_link(std::uint32_t i, std::uint32_t next) {
+  SWIM_MEM_API void write_link(std::uint32_t i, std::uint32_t next) { write_link_at(link(i), next); }
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE void write_link_at(void* unit, std::uint32_t next) {
     if constexpr (Mode::is_concurrent) {
-      atomic_ref<std::uint32_t>(*link(i)).store(next, order::relaxed);
+      atomic_ref<std::uint32_t>(*static_cast<std::uint32_t*>(unit)).store(next, order::relaxed);
     } else {
-      *link(i) = next;
+      *static_cast<std::uint32_t*>(unit) = next;
     }
   }
   // May read a unit that another thread has just popped and is writing: the
@@ -202,7 +324,10 @@ class Slab {
   std::uint64_t* bitmap_ = nullptr;
   std::size_t unit_;
   std::size_t count_ = 0;
+  std::size_t bytes_ = 0;      // count_ * unit_
+  std::size_t unit_mask_ = all_ones;  // unit_ - 1 when unit_ is a power of two
   std::size_t align_ = 1;
+  unsigned unit_shift_ = 0;  // log2(unit_) when unit_ is a power of two
   Error init_error_ = Error::none;
 };
 

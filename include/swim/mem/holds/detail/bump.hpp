@@ -47,17 +47,32 @@ struct Bump {
   /// Reserve a tag word plus `size8` bytes (a granule multiple) aligned to `align`
   /// (>= granule), and write `tag` in front. out_of_memory when it does not fit, the
   /// region is retired, or the live count is saturated.
-  SWIM_MEM_API Result<Block> bump(std::size_t size8, std::size_t align, std::uint64_t tag) {
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE Result<Block> bump(std::size_t size8, std::size_t align,
+                                                      std::uint64_t tag) {
     std::uint64_t s = state.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
-      if ((s & retired) != 0 || (s & live_mask) == live_mask) return Error::out_of_memory;
-      const std::uintptr_t cur = base + (s >> mark_shift) * granule;
-      const std::uintptr_t at = align_addr(cur + tag_size, align);
-      const std::size_t offset = static_cast<std::size_t>(at - base);
-      if (offset > capacity || capacity - offset < size8) return Error::out_of_memory;
-      const std::uint64_t desired =
-          static_cast<std::uint64_t>((offset + size8) / granule) << mark_shift | (s & head) |
-          ((s & live_mask) + 1);
+      // Retired (bit 24) or live saturated (bits 0..23 all ones), in one compare.
+      if ((s & (retired | live_mask)) >= live_mask) return Error::out_of_memory;
+      const std::uint64_t mark = s >> mark_shift;
+      std::uintptr_t at;
+      std::uint64_t desired;
+      if (align <= granule) {
+        // The common case, a constant at most call sites: the object follows its
+        // tag at the mark, and the new state is the old one plus a constant (mark
+        // forward, one more live object, the flags kept). Callers guarantee
+        // size8 <= max_capacity and the mark never passes capacity, so
+        // (mark + step) * granule stays far below 2^64.
+        const std::uint64_t step = (tag_size + size8) / granule;
+        if ((mark + step) * granule > capacity) return Error::out_of_memory;
+        at = base + static_cast<std::uintptr_t>(mark * granule) + tag_size;
+        desired = s + (step << mark_shift) + 1;
+      } else {
+        at = align_addr(base + static_cast<std::uintptr_t>(mark * granule) + tag_size, align);
+        const std::size_t offset = static_cast<std::size_t>(at - base);
+        if (offset > capacity || capacity - offset < size8) return Error::out_of_memory;
+        desired = static_cast<std::uint64_t>((offset + size8) / granule) << mark_shift |
+                  (s & head) | ((s & live_mask) + 1);
+      }
       // Acquire pairs with the release of a LIFO free or reset: the previous
       // owner's writes to these bytes happen-before ours.
       if (state.compare_exchange(s, desired, order::acq_rel)) {
