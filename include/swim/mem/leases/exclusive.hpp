@@ -78,14 +78,20 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
 
   constexpr ExclusiveLease() = default;
   SWIM_MEM_API ExclusiveLease(ExclusiveLease&& other) : data_(other.data_) {
-    if constexpr (!in_object) meta_ = other.meta_;
+    if constexpr (!in_object) {
+      meta_ = other.meta_;
+      other.meta_ = {};
+    }
     other.data_.set(nullptr);
   }
   SWIM_MEM_API ExclusiveLease& operator=(ExclusiveLease&& other) {
     if (this != &other) {
       reset();
       data_ = other.data_;
-      if constexpr (!in_object) meta_ = other.meta_;
+      if constexpr (!in_object) {
+        meta_ = other.meta_;
+        other.meta_ = {};
+      }
       other.data_.set(nullptr);
     }
     return *this;
@@ -127,9 +133,11 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
 
   SWIM_MEM_API explicit operator bool() const { return data_.get() != nullptr; }
   SWIM_MEM_API value_type* data() const { return data_.get(); }
-  /// The resident's metadata (length, capacity, user metadata...).
+  /// The resident's metadata (length, capacity, user metadata...). For a Ptr the
+  /// lease must not be null (the metadata lives in the object).
   SWIM_MEM_API meta_type& meta() const {
     if constexpr (in_object) {
+      SWIM_MEM_ASSERT(data_.get() != nullptr);
       return *reinterpret_cast<meta_type*>(reinterpret_cast<std::byte*>(data_.get()) -
                                            detail::meta_offset<R>(meta_type{}));
     } else {

@@ -28,6 +28,7 @@
 //   template <class L> class R::interface      operations offered by lease L
 #pragma once
 
+#include <concepts>
 #include <type_traits>
 
 #include "swim/mem/holds.hpp"
@@ -58,6 +59,16 @@ template <class T>
 SWIM_MEM_API constexpr T&& move(T& v) {
   return static_cast<T&&>(v);
 }
+
+/// Constraints of the mixins' members: "L is mutable" / "L is dereferenceable".
+/// They test a template parameter of the member itself (Self = L), so they are
+/// checked only when the member is used: clang 15 (hipcc) checks a non-template
+/// member's requires-clause when the class is instantiated, and the mixin is
+/// instantiated as the base of L, while L is still incomplete.
+template <class Self, class L>
+concept lease_mutable = std::same_as<Self, L> && Self::is_mutable;
+template <class Self, class L>
+concept lease_readable = std::same_as<Self, L> && Self::is_dereferenceable;
 }  // namespace detail
 
 }  // namespace swim::mem

@@ -40,6 +40,7 @@ class Outcome {
   SWIM_MEM_API T& value() & { return value_; }
   SWIM_MEM_API const T& value() const& { return value_; }
   SWIM_MEM_API T& operator*() & { return value_; }
+  SWIM_MEM_API const T& operator*() const& { return value_; }
   SWIM_MEM_API T* operator->() { return &value_; }
   SWIM_MEM_API const T* operator->() const { return &value_; }
   /// Move the value out (only when ok()); the Outcome keeps a moved-from value.

@@ -46,24 +46,22 @@ struct Box {
       });
     }
 
-    SWIM_MEM_API T& operator*() const
-      requires(L::is_mutable)
-    {
+    template <detail::lease_mutable<L> Self = L>
+    SWIM_MEM_API T& operator*() const {
       return *self().data();
     }
-    SWIM_MEM_API T* operator->() const
-      requires(L::is_mutable)
-    {
+    template <detail::lease_mutable<L> Self = L>
+    SWIM_MEM_API T* operator->() const {
       return self().data();
     }
-    SWIM_MEM_API const T& operator*() const
-      requires(L::is_dereferenceable && !L::is_mutable)
-    {
+    template <detail::lease_readable<L> Self = L>
+      requires(!Self::is_mutable)
+    SWIM_MEM_API const T& operator*() const {
       return *self().data();
     }
-    SWIM_MEM_API const T* operator->() const
-      requires(L::is_dereferenceable && !L::is_mutable)
-    {
+    template <detail::lease_readable<L> Self = L>
+      requires(!Self::is_mutable)
+    SWIM_MEM_API const T* operator->() const {
       return self().data();
     }
     /// The user metadata.
