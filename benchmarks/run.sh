@@ -105,8 +105,9 @@ run() {  # run <binary> <tag> <filter>
 }
 
 start=$(date +%s)
-# Memory workloads run once (each measurement is a fresh child process).
-for b in "${binaries[@]}"; do run "$b" memory '^(overhead|fragmentation)/'; done
+# Memory workloads run once (overhead and fragmentation: each measurement in a fresh
+# child process; compaction and lease overhead: the allocators' own accounting).
+for b in "${binaries[@]}"; do run "$b" memory '^(overhead|fragmentation|compaction|lease_overhead)/'; done
 # Timed workloads: interleaved rounds, medians taken later.
 for ((r = 1; r <= rounds; r++)); do
   for b in "${binaries[@]}"; do run "$b" "r$r" '^(pair|burst_lifo|burst_random|xthread|latency)/'; done

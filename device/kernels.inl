@@ -728,18 +728,19 @@ __global__ void slab_release(S* s, Block hunk, const Grant* in, u64 n, unsigned 
   }
 }
 
-/// After every unit was freed (and nothing allocates): a second free of each is
-/// a double free (checked Slabs); pointers inside a unit or blocks larger than a unit
-/// are foreign in every configuration. None of it may change the Slab.
+/// After every unit was freed (and nothing allocates), checked Slabs only: a second
+/// free of each is a double free; pointers inside a unit or blocks larger than a unit
+/// are foreign. None of it may change the Slab. (An unchecked Slab trusts the blocks
+/// it is given back: misuse there is a precondition violation, heaps/slab.hpp.)
 template <class S>
 __global__ void slab_misuse(S* s, const Grant* in, u64 n, unsigned k, bool checked,
                             u64* failures) {
   const u64 i = global_id();
-  if (i >= n) return;
+  if (i >= n || !checked) return;
   for (unsigned j = 0; j < k; ++j) {
     const Grant g = in[i * k + j];
     if (g.error != kOk) continue;
-    if (checked) check(s->try_deallocate(g.block) == Error::double_free, failures);
+    check(s->try_deallocate(g.block) == Error::double_free, failures);
     check(s->try_deallocate(Block{g.block.begin() + 8, 8}) == Error::foreign_pointer, failures);
     check(s->try_deallocate(Block{g.block.ptr, g.block.size + 1}) == Error::foreign_pointer,
           failures);
@@ -824,8 +825,8 @@ __global__ void slab_single(S* at, Block hunk, std::size_t unit, Block* scratch,
               empty.peak_bytes == count * unit,
           failures);
   }
-  if (!scratch[0].is_null()) {
-    if (checked) check(s->try_deallocate(scratch[0]) == Error::double_free, failures);
+  if (!scratch[0].is_null() && checked) {  // unchecked Slabs do not validate frees
+    check(s->try_deallocate(scratch[0]) == Error::double_free, failures);
     check(s->try_deallocate(Block{scratch[0].begin() + 8, 8}) == Error::foreign_pointer,
           failures);
   }

@@ -100,12 +100,14 @@ TEST(SlabCache, KeepsTheSlabsRulesForLayouts) {
   EXPECT_EQ(cache.try_deallocate(*r), Error::none);
 }
 
-TEST(SlabCache, RejectsForeignPointersWithoutChange) {
+// Only over a checked Slab: an unchecked one trusts the blocks it is given back
+// (heaps/slab.hpp), so a foreign pointer there is a precondition violation.
+TEST(SlabCache, CheckedRejectsForeignPointersWithoutChange) {
   Arena arena(16 * 1024);
   Arena other(4096);
   for (std::size_t unit : {std::size_t(64), std::size_t(96)}) {
-    Unchecked slab(arena.block(), unit);
-    SlabCache<Unchecked, 4> cache(slab);
+    Checked slab(arena.block(), unit);
+    SlabCache<Checked, 4> cache(slab);
     const Result<Block> r = cache.try_allocate(Layout{8, 8});
     ASSERT_TRUE(r.ok());
     const std::size_t cached = cache.cached();

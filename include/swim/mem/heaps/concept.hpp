@@ -10,6 +10,9 @@
 //       Give back a block exactly as try_allocate returned it (a smaller size that
 //       rounds to the same block is accepted). Error::foreign_pointer /
 //       Error::double_free in checked configurations; the heap is then unchanged.
+//       An unchecked configuration may trust its argument (the Slab and SlabCache
+//       do): giving it back anything but a live block of its own is then a
+//       precondition violation (undefined behaviour), not an error value.
 //   Stats h.stats() const
 #pragma once
 

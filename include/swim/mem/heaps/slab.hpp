@@ -8,6 +8,14 @@
 // per-object overhead; a checked Slab adds one bit per unit of in-band metadata
 // to detect double frees.
 //
+// Checked and unchecked: a checked Slab validates every block it is given back
+// (inside the units, at a unit start, no larger than a unit, currently allocated)
+// and reports foreign pointers and double frees as Error values. An unchecked Slab
+// (the default when NDEBUG is set) trusts the caller: giving it back anything but
+// a live block it handed out is a precondition violation that corrupts its free
+// list, as with free() in C. That is what buys the unchecked free its speed (the
+// validation is most of a SlabCache pair's instructions); test with checked builds.
+//
 // Cost: allocate and free are O(1): one CAS each, plus relaxed statistics. Free
 // finds the unit index with a shift when the unit is a power of two (a division
 // otherwise). A per-thread SlabCache (slab_cache.hpp) moves units in batches, one
@@ -32,8 +40,13 @@ class SlabCache;
 /// - Host/device: every member is valid on both; the Slab object and its hunk must
 ///   be accessible where it is used.
 /// - Failure: try_ forms return Error values and leave the Slab unchanged.
-/// - Checked (default: SWIM_MEM_CHECKED): keeps an allocation bitmap in-band to
-///   detect double frees; foreign pointers are detected in both configurations.
+/// - Checked (default: SWIM_MEM_CHECKED, on unless NDEBUG): keeps an allocation
+///   bitmap in-band and validates every free: foreign pointers give
+///   Error::foreign_pointer, double frees Error::double_free, the Slab unchanged.
+///   Unchecked: try_deallocate's block must be a live block of this Slab (as
+///   try_allocate returned it, or a smaller size within the unit); anything else
+///   is undefined behaviour (the free list is corrupted), not an error value. Use
+///   owns() where a pointer's origin is in doubt.
 template <concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
 class Slab {
  public:
@@ -137,16 +150,20 @@ class Slab {
     return Error::contended;
   }
 
-  /// Return a unit. Foreign pointers (outside the hunk or not at a unit start)
-  /// return Error::foreign_pointer; double frees Error::double_free (checked).
+  /// Return a unit. Checked: foreign pointers (outside the units, not at a unit
+  /// start, or larger than a unit) return Error::foreign_pointer, double frees
+  /// Error::double_free. Unchecked: the block must be live and this Slab's (see
+  /// the class comment); it is not validated.
   SWIM_MEM_API Error try_deallocate(Block block) {
     if (block.size == 0) return Error::none;
     std::uint32_t index = 0;
-    if (!index_of(block, index)) return Error::foreign_pointer;
     if constexpr (Checked) {
+      if (!index_of(block, index)) return Error::foreign_pointer;
       if ((bitmap_cell(index).fetch_and(~bit(index), order::relaxed) & bit(index)) == 0) {
         return Error::double_free;
       }
+    } else {
+      index = unit_number(block.ptr) - 1u;
     }
     std::uint64_t head = head_.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
@@ -185,8 +202,8 @@ class Slab {
   friend class SlabCache;
 
   /// The index of the unit `block` starts, or false for a foreign pointer (outside
-  /// the units, not at a unit start, or larger than a unit). Power-of-two units
-  /// (the common case) need no division.
+  /// the units, not at a unit start, or larger than a unit): the checked free's
+  /// validation. Power-of-two units (the common case) need no division.
   SWIM_MEM_API SWIM_MEM_FORCEINLINE bool index_of(Block block, std::uint32_t& index) const {
     // One unsigned compare covers both ends: below the base wraps around.
     const std::uintptr_t off = block.address() - reinterpret_cast<std::uintptr_t>(base_);
@@ -261,7 +278,7 @@ class Slab {
     return Error::contended;
   }
 
-  /// Index + 1 of a unit known to be valid.
+  /// Index + 1 of a unit known to be valid (validated, or trusted when unchecked).
   SWIM_MEM_API std::uint32_t unit_number(const void* unit) const {
     const std::uintptr_t off =
         reinterpret_cast<std::uintptr_t>(unit) - reinterpret_cast<std::uintptr_t>(base_);

@@ -32,9 +32,13 @@ namespace swim::mem {
 /// - Host/device: every member is valid on both; the cache, the Slab and its hunk
 ///   must be accessible where the cache is used.
 /// - Heap concept: try_allocate / try_deallocate / stats, with the Slab's rules
-///   (oversized, misaligned, foreign_pointer; double_free when the Slab is
-///   checked: then every allocation and free also flips the unit's bit in the
-///   Slab's bitmap, one atomic operation each).
+///   (oversized, misaligned). Over a checked Slab, frees are validated as the
+///   Slab validates them (foreign_pointer, double_free) and every allocation and
+///   free also flips the unit's bit in the Slab's bitmap, one atomic operation
+///   each. Over an unchecked Slab (the NDEBUG default) a free is a store into the
+///   local array and nothing else: the block must be a live unit of the Slab
+///   (from any cache over it, or the Slab itself); anything else is undefined
+///   behaviour that surfaces later, in the Slab's free list.
 /// - Failure: Error values, the cache and the Slab unchanged. A refill that finds
 ///   the Slab empty gives out_of_memory (units cached elsewhere are not reclaimed);
 ///   a refill or flush that loses max_retries races gives contended.
@@ -87,15 +91,17 @@ class SlabCache {
   }
 
   /// Return a unit of the Slab (allocated through any cache or the Slab itself).
+  /// Checked Slab: foreign pointers and double frees are errors. Unchecked: the
+  /// block is trusted (see the class comment).
   SWIM_MEM_API SWIM_MEM_FORCEINLINE Error try_deallocate(Block block) {
     if (block.size == 0) return Error::none;
-    const std::uintptr_t off = block.address() - base_;  // below the base wraps around
-    if (off >= bytes_ || block.size > unit_) return Error::foreign_pointer;
-    if (SWIM_MEM_UNLIKELY((off & unit_mask_) != 0)) {
-      // Not a unit start, or a unit that is not a power of two (mask all ones).
-      if (unit_mask_ != SlabType::all_ones || off % unit_ != 0) return Error::foreign_pointer;
-    }
     if constexpr (checked) {
+      const std::uintptr_t off = block.address() - base_;  // below the base wraps around
+      if (off >= bytes_ || block.size > unit_) return Error::foreign_pointer;
+      if (SWIM_MEM_UNLIKELY((off & unit_mask_) != 0)) {
+        // Not a unit start, or a unit that is not a power of two (mask all ones).
+        if (unit_mask_ != SlabType::all_ones || off % unit_ != 0) return Error::foreign_pointer;
+      }
       if (!slab_->flip_bit(index_of_valid(block.ptr), false)) return Error::double_free;
     }
     if (SWIM_MEM_UNLIKELY(top_ == slots_ + N)) {

@@ -59,13 +59,19 @@ class Pack {
     }
     bool ok = false;
     const std::size_t size8 = detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
-    if (!ok || size8 > bump_.capacity) return Error::oversized;
+    // Only what the bump's arithmetic needs up front (a constant test for a
+    // constant size); a request larger than this region fails the bump and is told
+    // apart from a full region afterwards, off the fast path.
+    if (!ok || size8 > detail::Bump<Mode>::max_capacity) return Error::oversized;
     const std::size_t align = detail::max_of(layout.align, detail::Bump<Mode>::granule);
     Result<Block> r = bump_.bump(size8, align, zero_.tag);
-    if (r) {
-      const std::uint64_t used = used_.fetch_add(size8, order::relaxed) + size8;
-      raise_to(peak_, used);
+    if (SWIM_MEM_UNLIKELY(!r)) {
+      if (r.error() == Error::out_of_memory && size8 > bump_.capacity) return Error::oversized;
+      return r;
     }
+    // The peak is not raised here: bytes in use only grow between frees, so the
+    // free records the high-water mark it ends and stats() adds the current one.
+    used_.fetch_add(size8, order::relaxed);
     return r;
   }
 
@@ -86,7 +92,7 @@ class Pack {
       tag.store(zero_.tag, order::relaxed);
       return r.error();
     }
-    used_.fetch_sub(size8, order::relaxed);
+    raise_to(peak_, used_.fetch_sub(size8, order::relaxed));  // a high-water mark ends
     return Error::none;
   }
 
@@ -107,18 +113,20 @@ class Pack {
     const Error e = bump_.resize(at, old8, new8);
     if (e != Error::none) return e;
     if (new8 >= old8) {
-      const std::uint64_t used = used_.fetch_add(new8 - old8, order::relaxed) + (new8 - old8);
-      raise_to(peak_, used);
+      used_.fetch_add(new8 - old8, order::relaxed);
     } else {
-      used_.fetch_sub(old8 - new8, order::relaxed);
+      raise_to(peak_, used_.fetch_sub(old8 - new8, order::relaxed));
     }
     return Block{block.ptr, new8};
   }
 
-  /// bytes_free is the contiguous room above the most recent object.
+  /// bytes_free is the contiguous room above the most recent object. peak_bytes is
+  /// exact: the largest bytes_in_use ever, the current one included.
   SWIM_MEM_API Stats stats() const {
-    return Stats{bump_.live(), static_cast<std::size_t>(used_.load(order::relaxed)),
-                 bump_.free_bytes(), static_cast<std::size_t>(peak_.load(order::relaxed))};
+    const std::uint64_t used = used_.load(order::relaxed);
+    const std::uint64_t peak = peak_.load(order::relaxed);
+    return Stats{bump_.live(), static_cast<std::size_t>(used), bump_.free_bytes(),
+                 static_cast<std::size_t>(peak > used ? peak : used)};
   }
   SWIM_MEM_API std::size_t capacity() const { return bump_.capacity; }
   SWIM_MEM_API Error init_error() const { return init_error_; }
@@ -134,7 +142,7 @@ class Pack {
   detail::ZeroTag zero_;  // also the value of every tag of this Pack
   detail::Bump<Mode> bump_;
   cell<std::uint64_t, Mode> used_;
-  cell<std::uint64_t, Mode> peak_;
+  cell<std::uint64_t, Mode> peak_;  // highest bytes_in_use before the latest decrease
   Error init_error_ = Error::none;
 };
 
