@@ -32,6 +32,16 @@
 #define SWIM_MEM_FORCEINLINE inline __attribute__((always_inline))
 #endif
 
+// Keep a function out of line. Used on the tag-dispatch entry points (free,
+// resize, allocate through a HoldRef) and on recursion points such as stow: inlined
+// into every destructor and every level of a recursive stow, the switch over all
+// hold kinds (Pool growth included) made ptxas need > 20 GB for a small kernel.
+#if defined(_MSC_VER) && !defined(__clang__)
+#define SWIM_MEM_NOINLINE __declspec(noinline)
+#else
+#define SWIM_MEM_NOINLINE __attribute__((noinline))
+#endif
+
 /// Annotation for every function in layers 1-7: callable from host and device.
 #define SWIM_MEM_API SWIM_MEM_HOST_DEVICE
 

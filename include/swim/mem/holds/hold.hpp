@@ -16,7 +16,7 @@ namespace swim::mem {
 /// be readable: a pointer that no hold produced is undefined behaviour here (use
 /// the owning allocator's try_deallocate to have foreign pointers rejected).
 /// Thread-safety and host/device validity: those of the owning hold.
-SWIM_MEM_API inline Error hold_deallocate(Block block) {
+SWIM_MEM_NOINLINE SWIM_MEM_API inline Error hold_deallocate(Block block) {
   if (block.ptr == nullptr) return Error::foreign_pointer;
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
   void* control = detail::tag_control(tag);
@@ -44,7 +44,7 @@ SWIM_MEM_API inline Error hold_deallocate(Block block) {
 }
 
 /// Resize a memory object of any hold in place (it never moves).
-SWIM_MEM_API inline Result<Block> hold_resize(Block block, Layout layout) {
+SWIM_MEM_NOINLINE SWIM_MEM_API inline Result<Block> hold_resize(Block block, Layout layout) {
   if (block.ptr == nullptr || block.size == 0) return Error::foreign_pointer;
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
   void* control = detail::tag_control(tag);
@@ -109,7 +109,7 @@ class HoldRef {
   /// A tagged object of this hold (see Pack::try_allocate, Pool::try_allocate).
   /// A Pool that must grow does so through its HeapRef (Error::unsupported when its
   /// upstream heap is outside HeapRef's set).
-  SWIM_MEM_API Result<Block> try_allocate(Layout layout) const {
+  SWIM_MEM_NOINLINE SWIM_MEM_API Result<Block> try_allocate(Layout layout) const {
     void* control = detail::tag_control(word_);
     switch (kind()) {
       case HoldKind::pack_concurrent:
@@ -140,7 +140,7 @@ class HoldRef {
   /// object is allocated in the same hold, the first min(old, new) bytes are copied
   /// (the crate's realloc did not copy, memory-model.md §12.1) and the old object is
   /// freed. On failure the old object is untouched.
-  SWIM_MEM_API Result<Block> try_reallocate(Block block, Layout layout) const {
+  SWIM_MEM_NOINLINE SWIM_MEM_API Result<Block> try_reallocate(Block block, Layout layout) const {
     if (block.size != 0 && layout.size != 0) {
       const Result<Block> in_place = hold_resize(block, layout);
       if (in_place) return in_place;

@@ -221,7 +221,8 @@ struct stow_traits<ExclusiveLease<R, MetaInObject, Addr>> {
   using value_type = typename R::value_type;
   using meta_type = typename R::meta_type;
 
-  SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
+  // Out of line: this is where a recursive stow recurses.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
     detail::construct_at(dst);
     if (!*src) return Error::none;
     const meta_type dst_meta = R::stow_meta(src->meta());
@@ -233,7 +234,7 @@ struct stow_traits<ExclusiveLease<R, MetaInObject, Addr>> {
     return Error::none;
   }
 
-  SWIM_MEM_API static void unstow(const L* src, L* dst) {
+  SWIM_MEM_NOINLINE SWIM_MEM_API static void unstow(const L* src, L* dst) {
     if (*dst) {
       R::unstow(src->data(), src->meta(), dst->data(), dst->meta());
       hold_deallocate(dst->block());

@@ -1,0 +1,1227 @@
+// Layer 6 (leases): the shared ("arc") leases Mut, Ref, Hard and Soft.
+//
+// All four are one pointer to the payload of an object laid out as
+//   [tag][ArcHeader{relocation, status, meta}][pad][payload]
+// (memory-model.md §5, §6.4). The status word packs the counters and flags:
+//   bits  0-23  hard count      strong references (every Mut and Ref holds one too)
+//   bits 24-47  soft count      weak references: keep the block, not the resident
+//   bits 48-61  ref count       shared borrows (Ref); on a relocated arc: followers
+//   bit  62     MUT             one exclusive borrow (Mut); on a relocated arc: the
+//                               forward is not usable (relocation or revert running)
+//   bit  63     RELOCATED       the resident moved; `relocation` is its new payload
+//
+//   lease | deref   | strength | relocatable | holds
+//   Mut   | mutable | strong   | no (pins)   | 1 hard + MUT
+//   Ref   | const   | strong   | no (pins)   | 1 hard + 1 ref
+//   Hard  | none    | strong   | yes         | 1 hard
+//   Soft  | none    | weak     | yes         | 1 soft
+//
+// Protocol (every transition is one atomic operation on the status word, checked
+// against every field at once; counter overflow is an error and changes nothing):
+// - Borrows (poll_*, try_*, waiting forms) take hard + ref or hard + MUT with an
+//   acquire CAS; releases use release CASes; the CAS that takes the last reference
+//   is acq_rel, so the destroying thread sees every other thread's writes.
+// - Last hard reference (§6.4.4): the resident is destroyed by the thread that takes
+//   the hard count from 1 to 0. If soft references remain it first takes a
+//   keep-alive count in the same CAS, so a concurrent last-Soft drop cannot free the
+//   block while the destructor runs; the block is freed by whoever takes the last
+//   count of any kind. (The keep-alive goes in the ref field, which is provably 0
+//   once hard is 0, so unlike the crate's temporary soft it cannot overflow.)
+// - Relocation is the stow of a Hard (stow_traits below, §6.5): lock the arc
+//   (RELOCATED|MUT, refused while a Mut or Ref exists), copy the resident into a
+//   new arc in the target (status 2 hard | MUT: one for the new lease, one for the
+//   forward), publish the forwarding address, clear MUT on both. Existing Hards and
+//   Softs follow the forward; new borrows land on the new arc. Stow copies, so the
+//   old payload is destroyed when the old arc's last hard reference goes, and then
+//   the forward is released. A reader sees the old or the new object, never a
+//   half-copied one: borrows on the old arc stop before the copy starts, and the
+//   new arc is borrowable only after the copy is complete.
+// - Followers register on each stub they pass (hard + ref, hand over hand), so a
+//   stub's forward cannot be released, nor a relocation reverted, under them.
+//
+// Thread-safety: one lease object is used by one thread at a time (like a
+// shared_ptr object); different leases of one arc may be used concurrently from any
+// threads. Host/device: everything except the waiting forms (ref(), mut(),
+// into_ref(), into_mut(), marked host-only) is valid on both sides, for holds
+// reachable there. Device code must use the poll_/try_ forms: they are bounded.
+// The releases (destructors) are lock-free CAS loops: a CAS fails only because
+// another thread's transition succeeded, so they cannot deadlock, even within a
+// warp; they are not bounded because a destructor cannot fail.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "swim/mem/holds.hpp"
+#include "swim/mem/leases/exclusive.hpp"
+#include "swim/mem/leases/resident.hpp"
+#include "swim/mem/leases/stow.hpp"
+
+#if __has_include(<sched.h>)
+#include <sched.h>  // sched_yield, for the host-only waiting forms
+#define SWIM_MEM_DETAIL_HAS_SCHED_YIELD 1
+#endif
+
+// Allocation, the last reference's teardown, relocation and its revert are kept
+// out of line: each inlines the hold dispatch (every hold kind's allocate or free,
+// Pool growth included), and inlined into every destructor and recursive stow they
+// made device code explode (ptxas needed > 20 GB for a small kernel). The borrow,
+// clone and release fast paths stay inline.
+
+namespace swim::mem {
+
+// ---- Errors ------------------------------------------------------------------------
+
+/// What an arc operation can report (the crate's ArcError plus the hold errors).
+enum class ArcError : std::uint8_t {
+  none = 0,
+  cleared,              ///< the resident is gone (its last hard reference dropped)
+  aliased,              ///< a conflicting borrow exists (a Mut, or a Ref for poll_mut)
+  relocating,           ///< a relocation of the arc is in progress
+  contended,            ///< a CAS was lost (poll_) or the retry bound was used up (try_)
+  hard_count_overflow,  ///< the hard count is at its maximum; nothing changed
+  soft_count_overflow,  ///< the soft count is at its maximum; nothing changed
+  ref_count_overflow,   ///< the ref count is at its maximum; nothing changed
+  out_of_memory,
+  oversized,
+  misaligned,
+  unsupported,
+};
+
+SWIM_MEM_API constexpr const char* to_string(ArcError e) {
+  switch (e) {
+    case ArcError::none: return "none";
+    case ArcError::cleared: return "cleared";
+    case ArcError::aliased: return "aliased";
+    case ArcError::relocating: return "relocating";
+    case ArcError::contended: return "contended";
+    case ArcError::hard_count_overflow: return "hard count overflow";
+    case ArcError::soft_count_overflow: return "soft count overflow";
+    case ArcError::ref_count_overflow: return "ref count overflow";
+    case ArcError::out_of_memory: return "out of memory";
+    case ArcError::oversized: return "oversized";
+    case ArcError::misaligned: return "misaligned";
+    case ArcError::unsupported: return "unsupported";
+  }
+  return "unknown";
+}
+
+/// ArcError -> Error, for the interfaces that speak Error (stow, try_regrow, try_make):
+///   cleared -> invalid_argument (the referent no longer exists)
+///   aliased, relocating, contended -> contended (the caller may retry later)
+///   *_count_overflow -> oversized (a count too large to represent)
+///   the hold errors map to themselves.
+SWIM_MEM_API constexpr Error to_error(ArcError e) {
+  switch (e) {
+    case ArcError::none: return Error::none;
+    case ArcError::cleared: return Error::invalid_argument;
+    case ArcError::aliased:
+    case ArcError::relocating:
+    case ArcError::contended: return Error::contended;
+    case ArcError::hard_count_overflow:
+    case ArcError::soft_count_overflow:
+    case ArcError::ref_count_overflow:
+    case ArcError::oversized: return Error::oversized;
+    case ArcError::out_of_memory: return Error::out_of_memory;
+    case ArcError::misaligned: return Error::misaligned;
+    case ArcError::unsupported: return Error::unsupported;
+  }
+  return Error::unsupported;
+}
+
+/// Error -> ArcError (hold errors from allocation); errors with no arc meaning
+/// (invalid_argument, double_free, foreign_pointer) become unsupported.
+SWIM_MEM_API constexpr ArcError to_arc_error(Error e) {
+  switch (e) {
+    case Error::none: return ArcError::none;
+    case Error::out_of_memory: return ArcError::out_of_memory;
+    case Error::oversized: return ArcError::oversized;
+    case Error::misaligned: return ArcError::misaligned;
+    case Error::contended: return ArcError::contended;
+    default: return ArcError::unsupported;
+  }
+}
+
+/// Whether waiting (and retrying) can make an operation succeed.
+SWIM_MEM_API constexpr bool is_retryable(ArcError e) {
+  return e == ArcError::aliased || e == ArcError::relocating || e == ArcError::contended;
+}
+
+// ---- The status word ----------------------------------------------------------------
+
+/// The crate's status-word layout (64-bit), masks and initial values.
+struct ArcStatus {
+  static constexpr std::uint64_t hard_one = 1;
+  static constexpr unsigned soft_shift = 24;
+  static constexpr unsigned ref_shift = 48;
+  static constexpr std::uint64_t soft_one = std::uint64_t(1) << soft_shift;
+  static constexpr std::uint64_t ref_one = std::uint64_t(1) << ref_shift;
+
+  static constexpr std::uint64_t hard_count_max = 0xFFFFFF;
+  static constexpr std::uint64_t soft_count_max = 0xFFFFFF;
+  static constexpr std::uint64_t ref_count_max = 0x3FFF;
+
+  static constexpr std::uint64_t hard_mask = hard_count_max;                  // 0x0000_0000_00FF_FFFF
+  static constexpr std::uint64_t soft_mask = soft_count_max << soft_shift;    // 0x0000_FFFF_FF00_0000
+  static constexpr std::uint64_t ref_mask = ref_count_max << ref_shift;       // 0x3FFF_0000_0000_0000
+  static constexpr std::uint64_t mut_flag = std::uint64_t(1) << 62;           // 0x4000_0000_0000_0000
+  static constexpr std::uint64_t relocated_flag = std::uint64_t(1) << 63;     // 0x8000_0000_0000_0000
+
+  static constexpr std::uint64_t aliased_mask = ref_mask | mut_flag;
+  static constexpr std::uint64_t referenced_mask = ~relocated_flag;
+  static constexpr std::uint64_t read_locked_mask = ref_mask | mut_flag | relocated_flag;
+  static constexpr std::uint64_t write_locked_mask = mut_flag | relocated_flag;
+
+  static constexpr std::uint64_t unique_status = hard_one;
+  static constexpr std::uint64_t hard_status_init = hard_one;
+  static constexpr std::uint64_t ref_status_init = hard_one | ref_one;
+  static constexpr std::uint64_t mut_status_init = hard_one | mut_flag;
+
+  SWIM_MEM_API static constexpr std::uint64_t hard(std::uint64_t s) { return s & hard_mask; }
+  SWIM_MEM_API static constexpr std::uint64_t soft(std::uint64_t s) {
+    return (s & soft_mask) >> soft_shift;
+  }
+  SWIM_MEM_API static constexpr std::uint64_t ref(std::uint64_t s) {
+    return (s & ref_mask) >> ref_shift;
+  }
+};
+
+static_assert((ArcStatus::hard_mask | ArcStatus::soft_mask | ArcStatus::ref_mask |
+               ArcStatus::mut_flag | ArcStatus::relocated_flag) == ~std::uint64_t(0));
+static_assert(ArcStatus::referenced_mask == 0x7FFF'FFFF'FFFF'FFFFull);
+static_assert(ArcStatus::write_locked_mask == 0xC000'0000'0000'0000ull);
+
+/// Bounds of the bounded forms: the default retry budget of try_* (each retry is one
+/// reload and CAS), the relocation lock's budget, and the longest forwarding chain a
+/// borrow follows in one call (a longer one gives contended for Ref and Mut; Hards
+/// that are relocated often should refresh() now and then: each stale hop costs a
+/// borrow two CASes).
+inline constexpr unsigned arc_default_retries = 1u << 12;
+inline constexpr unsigned arc_stow_retries = 1u << 16;
+inline constexpr unsigned arc_max_hops = 1u << 12;
+
+/// The header in front of an arc's payload.
+template <class M>
+struct ArcHeader {
+  cell<std::uint64_t, concurrent> relocation;  ///< the new payload's address once relocated
+  cell<std::uint64_t, concurrent> status;      ///< see ArcStatus
+  [[no_unique_address]] M meta;                ///< the resident's metadata
+};
+
+// ---- ArcOutcome -------------------------------------------------------------------
+
+/// A lease or an ArcError (Outcome<L> with the arc's error set). Move-only.
+template <class T>
+class ArcOutcome {
+ public:
+  SWIM_MEM_API ArcOutcome(T&& value) : error_(ArcError::none) {  // NOLINT: implicit on purpose
+    ::new (static_cast<void*>(&value_)) T(static_cast<T&&>(value));
+  }
+  SWIM_MEM_API ArcOutcome(ArcError e)  // NOLINT
+      : error_(e == ArcError::none ? ArcError::unsupported : e) {}
+  SWIM_MEM_API ArcOutcome(ArcOutcome&& other) : error_(other.error_) {
+    if (ok()) ::new (static_cast<void*>(&value_)) T(static_cast<T&&>(other.value_));
+  }
+  ArcOutcome(const ArcOutcome&) = delete;
+  ArcOutcome& operator=(const ArcOutcome&) = delete;
+  ArcOutcome& operator=(ArcOutcome&&) = delete;
+  SWIM_MEM_API ~ArcOutcome() {
+    if (ok()) value_.~T();
+  }
+
+  SWIM_MEM_API bool ok() const { return error_ == ArcError::none; }
+  SWIM_MEM_API explicit operator bool() const { return ok(); }
+  SWIM_MEM_API ArcError error() const { return error_; }
+  /// The error as an Error (see to_error).
+  SWIM_MEM_API Error to_error() const { return swim::mem::to_error(error_); }
+
+  /// The value; only when ok().
+  SWIM_MEM_API T& value() & { return value_; }
+  SWIM_MEM_API const T& value() const& { return value_; }
+  SWIM_MEM_API T& operator*() & { return value_; }
+  SWIM_MEM_API T* operator->() { return &value_; }
+  SWIM_MEM_API const T* operator->() const { return &value_; }
+  /// Move the value out (only when ok()).
+  SWIM_MEM_API T take() { return static_cast<T&&>(value_); }
+  /// As an Outcome<T> (the error through to_error).
+  SWIM_MEM_API Outcome<T> into_outcome() {
+    if (!ok()) return to_error();
+    return Outcome<T>(static_cast<T&&>(value_));
+  }
+
+ private:
+  union {
+    T value_;
+  };
+  ArcError error_;
+};
+
+enum class ArcKind : std::uint8_t { mut, ref, hard, soft };
+
+template <resident R, ArcKind K, class Addr>
+class ArcLease;
+
+namespace detail {
+
+// ---- Relocations in progress on this thread (host) ----------------------------------
+// A stow that reaches an arc it is itself relocating (a cycle: A -Hard-> B -Soft-> A)
+// must find the new arc without waiting for itself. The relocating stow pushes a
+// frame on a per-thread list for the duration of its recursion; another thread
+// that meets the locked arc never dereferences the half-built new arc: it waits
+// (bounded) and then reports contended. On the device there is no per-thread
+// storage, so a stow there that meets its own cycle reports contended.
+struct RelocationFrame {
+  const void* from;
+  void* to;
+  RelocationFrame* next;
+};
+
+SWIM_MEM_HOST inline RelocationFrame*& relocation_frames() {
+  static thread_local RelocationFrame* head = nullptr;
+  return head;
+}
+SWIM_MEM_HOST inline void* host_find_relocation(const void* from) {
+  for (RelocationFrame* f = relocation_frames(); f != nullptr; f = f->next) {
+    if (f->from == from) return f->to;
+  }
+  return nullptr;
+}
+SWIM_MEM_HOST inline void host_push_relocation(RelocationFrame* f) {
+  f->next = relocation_frames();
+  relocation_frames() = f;
+}
+SWIM_MEM_HOST inline void host_pop_relocation(RelocationFrame* f) { relocation_frames() = f->next; }
+
+SWIM_MEM_API inline void* find_relocation(const void* from) {
+  void* to = nullptr;
+  SWIM_MEM_IF_TARGET((to = host_find_relocation(from);), ((void)from;))
+  return to;
+}
+SWIM_MEM_API inline void push_relocation(RelocationFrame* f) {
+  SWIM_MEM_IF_TARGET((host_push_relocation(f);), ((void)f;))
+}
+SWIM_MEM_API inline void pop_relocation(RelocationFrame* f) {
+  SWIM_MEM_IF_TARGET((host_pop_relocation(f);), ((void)f;))
+}
+
+/// Let another thread run (the waiting forms only).
+SWIM_MEM_HOST inline void arc_yield() {
+#if defined(SWIM_MEM_DETAIL_HAS_SCHED_YIELD)
+  sched_yield();
+#endif
+}
+
+/// The protocol on one arc, independent of the lease kind and address policy.
+template <resident R>
+struct ArcCore {
+  using value_type = typename R::value_type;
+  using meta_type = typename R::meta_type;
+  using Header = ArcHeader<meta_type>;
+  using S = ArcStatus;
+
+  // ---- Layout ---------------------------------------------------------------------
+
+  /// Bytes from the header to the payload: the header rounded up to the payload's
+  /// alignment (taken, as for Ptr, from default metadata: a resident's alignment
+  /// does not depend on its metadata's values).
+  SWIM_MEM_API static std::size_t header_offset() {
+    const Result<Extended> e = Layout::of<Header>().extend(R::layout(meta_type{}));
+    return e ? e->offset : sizeof(Header);
+  }
+  SWIM_MEM_API static Result<Layout> object_layout(Layout payload) {
+    const Result<Extended> e = Layout::of<Header>().extend(payload);
+    if (!e) return e.error();
+    if (e->offset != header_offset()) return Error::misaligned;
+    return e->layout;
+  }
+  SWIM_MEM_API static Header* header(const value_type* data) {
+    return reinterpret_cast<Header*>(
+        const_cast<std::byte*>(reinterpret_cast<const std::byte*>(data)) - header_offset());
+  }
+  SWIM_MEM_API static value_type* payload(Header* h) {
+    return reinterpret_cast<value_type*>(reinterpret_cast<std::byte*>(h) + header_offset());
+  }
+  SWIM_MEM_API static std::uint64_t address(Header* h) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(payload(h)));
+  }
+  SWIM_MEM_API static Header* at_address(std::uint64_t a) {
+    return header(reinterpret_cast<value_type*>(static_cast<std::uintptr_t>(a)));
+  }
+  SWIM_MEM_API static Block block(Header* h) {
+    const Result<Layout> l = object_layout(R::layout(h->meta));
+    return Block{h, l ? l->size : 0};
+  }
+
+  /// A new arc in `hold` with `meta` and `status`; the payload is not constructed.
+  SWIM_MEM_API static Error allocate(HoldRef hold, const meta_type& meta, std::uint64_t status,
+                                     Header*& out) {
+    const Result<Layout> layout = object_layout(R::layout(meta));
+    if (!layout) return layout.error();
+    return allocate_object(hold, *layout, meta, status, out);
+  }
+  /// The same for an object layout given as such (a Mut's regrowth).
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error allocate_object(HoldRef hold, Layout object,
+                                                                    const meta_type& meta,
+                                                                    std::uint64_t status,
+                                                                    Header*& out) {
+    const Result<Block> b = hold.try_allocate(object);
+    if (!b) return b.error();
+    out = detail::construct_at(static_cast<Header*>(b->ptr));
+    out->relocation.raw = 0;
+    out->status.raw = status;
+    out->meta = meta;
+    return Error::none;
+  }
+  SWIM_MEM_NOINLINE SWIM_MEM_API static void free_block(Header* h) {
+    (void)hold_deallocate(block(h));
+  }
+
+  // ---- Counting ---------------------------------------------------------------------
+
+  /// Add one reference of the kind `unit` (hard_one, soft_one) to an arc the caller
+  /// keeps alive, without traversal. `need_hard`: refuse with cleared when hard == 0
+  /// (a Soft upgrade). `drop_soft`: give back one soft in the same CAS (Soft -> Hard).
+  SWIM_MEM_API static ArcError add(Header* h, std::uint64_t unit, bool need_hard, bool drop_soft,
+                                   unsigned budget) {
+    std::uint64_t s = h->status.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < budget; ++attempt) {
+      if (need_hard && S::hard(s) == 0) return ArcError::cleared;
+      if (unit == S::hard_one && S::hard(s) == S::hard_count_max) {
+        return ArcError::hard_count_overflow;
+      }
+      if (unit == S::soft_one && S::soft(s) == S::soft_count_max) {
+        return ArcError::soft_count_overflow;
+      }
+      // Counting needs no ordering: a count grants no access to the payload.
+      if (h->status.compare_exchange(s, s + unit - (drop_soft ? S::soft_one : 0),
+                                     order::relaxed)) {
+        return ArcError::none;
+      }
+    }
+    return ArcError::contended;
+  }
+
+  /// The resident is destroyed (by the thread that took the last hard reference);
+  /// `n` is the status that CAS wrote. A relocated arc's payload is destroyed too
+  /// (stow copied it), then the forwarding reference on the new arc is released.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static void destroy_resident(Header* h, std::uint64_t n) {
+    const meta_type saved = h->meta;
+    R::destroy(payload(h), h->meta);
+    h->meta = saved;  // the block's size is computed from it when the block goes
+    if ((n & S::relocated_flag) != 0) {
+      const std::uint64_t to = h->relocation.load(order::acquire);
+      if (to != 0) release(at_address(to), S::hard_one);
+    }
+  }
+
+  /// Give back `sub` (hard_one plus ref_one or mut_flag for a Ref or Mut, or a
+  /// follower's hard_one + ref_one). The drop protocol of §6.4.4: the last hard
+  /// reference destroys the resident, the last reference of any kind frees the block.
+  /// Lock-free; see the header comment for why it is not bounded.
+  SWIM_MEM_API static void release(Header* h, std::uint64_t sub) {
+    std::uint64_t s = h->status.load(order::relaxed);
+    while (true) {
+      SWIM_MEM_ASSERT(S::hard(s) >= 1);
+      const std::uint64_t n = s - sub;
+      if (S::hard(n) != 0) {
+        if (h->status.compare_exchange(s, n, order::release)) return;
+        continue;
+      }
+      // The last hard reference: no Ref, Mut or follower is left either (each holds
+      // a hard), so ref(n) == 0 and the keep-alive below cannot overflow.
+      SWIM_MEM_ASSERT((n & S::aliased_mask) == 0);
+      const bool alone = (n & S::referenced_mask) == 0;
+      if (!h->status.compare_exchange(s, alone ? n : n + S::ref_one, order::acq_rel)) continue;
+      release_last(h, n, alone);
+      return;
+    }
+  }
+
+  /// After the CAS that took the last hard reference (`n` is what it wrote; `alone`:
+  /// no other reference, else a keep-alive ref count was added).
+  SWIM_MEM_NOINLINE SWIM_MEM_API static void release_last(Header* h, std::uint64_t n,
+                                                             bool alone) {
+    destroy_resident(h, n);
+    if (alone) {
+      free_block(h);
+    } else {
+      release_weak(h, S::ref_one);
+    }
+  }
+
+  /// Give back a count that does not keep the resident (a soft, or the keep-alive);
+  /// the last reference of any kind frees the block. Lock-free.
+  SWIM_MEM_API static void release_weak(Header* h, std::uint64_t unit) {
+    std::uint64_t s = h->status.load(order::relaxed);
+    while (true) {
+      const std::uint64_t n = s - unit;
+      const bool last = (n & S::referenced_mask) == 0;
+      if (h->status.compare_exchange(s, n, last ? order::acq_rel : order::release)) {
+        if (last) free_block(h);
+        return;
+      }
+    }
+  }
+
+  /// Turn a strong reference (`sub`, as for release) into a soft one in one CAS.
+  /// The new soft doubles as the keep-alive when this was the last hard reference.
+  SWIM_MEM_API static ArcError to_soft(Header* h, std::uint64_t sub, unsigned budget) {
+    std::uint64_t s = h->status.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < budget; ++attempt) {
+      if (S::soft(s) == S::soft_count_max) return ArcError::soft_count_overflow;
+      const std::uint64_t n = s - sub + S::soft_one;
+      const bool last = S::hard(n) == 0;
+      if (h->status.compare_exchange(s, n, last ? order::acq_rel : order::release)) {
+        if (last) destroy_resident(h, n);
+        return ArcError::none;
+      }
+    }
+    return ArcError::contended;
+  }
+
+  // ---- Borrowing through the forwarding chain -----------------------------------------
+
+  /// Take `want` on the arc at the end of `start`'s forwarding chain and return it in
+  /// `out`. `weak`: the caller holds only a soft on `start` (cleared when hard == 0).
+  /// `wait`: aliased, relocating and lost CASes are retried, `budget` times in all;
+  /// otherwise each is reported at once (the poll_ forms).
+  /// Hard and soft are taken on a stub whose relocation is still running, or on the
+  /// last stub reached after arc_max_hops (Hards are relocatable; refresh() moves
+  /// them on later, so it always makes progress); Ref and Mut never are.
+  SWIM_MEM_API static ArcError acquire(Header* start, bool weak, ArcKind want, unsigned budget,
+                                       bool wait, Header*& out) {
+    Header* cur = start;
+    Header* held = nullptr;  // the stub we are registered on (hard + ref)
+    unsigned hops = 0;
+    unsigned failures = 0;
+    ArcError e = ArcError::contended;
+    std::uint64_t s = cur->status.load(order::relaxed);
+    while (true) {
+      if (weak && cur == start && S::hard(s) == 0) {
+        e = ArcError::cleared;
+        break;
+      }
+      const bool relocated = (s & S::relocated_flag) != 0;
+      const bool in_progress = relocated && (s & S::mut_flag) != 0;
+      const bool counting = want == ArcKind::hard || want == ArcKind::soft;
+      ArcError blocked = ArcError::none;
+      std::uint64_t desired = 0;
+      if (relocated && !in_progress && hops < arc_max_hops) {
+        // Follow: register on this stub so that its forward stays valid.
+        if (S::hard(s) == S::hard_count_max) {
+          e = ArcError::hard_count_overflow;
+          break;
+        }
+        if (S::ref(s) == S::ref_count_max) {
+          blocked = ArcError::contended;  // too many followers at once: transient
+        } else {
+          desired = s + S::hard_one + S::ref_one;
+          if (cur->status.compare_exchange(s, desired, order::acquire)) {
+            Header* next = at_address(cur->relocation.load(order::acquire));
+            if (held != nullptr) release(held, S::hard_one + S::ref_one);
+            held = cur;
+            cur = next;
+            ++hops;
+            s = cur->status.load(order::relaxed);
+            continue;
+          }
+          blocked = ArcError::contended;
+        }
+      } else if (relocated && !counting) {
+        if (!in_progress) {  // the chain is longer than arc_max_hops: refresh() it
+          e = ArcError::contended;
+          break;
+        }
+        blocked = ArcError::relocating;
+      } else {
+        if (in_progress) {
+          // Relocated by this thread's own stow (a cycle): count on the new arc.
+          if (void* to = find_relocation(payload(cur))) {
+            cur = header(static_cast<value_type*>(to));
+            s = cur->status.load(order::relaxed);
+          }
+        }
+        // Take it here: conflicts first (they may pass), then overflow (final).
+        ArcError overflow = ArcError::none;
+        switch (want) {
+          case ArcKind::hard:
+            if (S::hard(s) == S::hard_count_max) overflow = ArcError::hard_count_overflow;
+            desired = s + S::hard_one;
+            break;
+          case ArcKind::soft:
+            if (S::soft(s) == S::soft_count_max) overflow = ArcError::soft_count_overflow;
+            desired = s + S::soft_one;
+            break;
+          case ArcKind::ref:
+            if ((s & S::write_locked_mask) != 0) {
+              blocked = ArcError::aliased;
+            } else if (S::hard(s) == S::hard_count_max) {
+              overflow = ArcError::hard_count_overflow;
+            } else if (S::ref(s) == S::ref_count_max) {
+              overflow = ArcError::ref_count_overflow;
+            }
+            desired = s + S::hard_one + S::ref_one;
+            break;
+          case ArcKind::mut:
+            if ((s & S::read_locked_mask) != 0) {
+              blocked = ArcError::aliased;
+            } else if (S::hard(s) == S::hard_count_max) {
+              overflow = ArcError::hard_count_overflow;
+            }
+            desired = (s + S::hard_one) | S::mut_flag;
+            break;
+        }
+        if (overflow != ArcError::none) {
+          e = overflow;
+          break;
+        }
+        if (blocked == ArcError::none) {
+          if (cur->status.compare_exchange(s, desired, order::acquire)) {
+            out = cur;
+            e = ArcError::none;
+            break;
+          }
+          blocked = ArcError::contended;
+        }
+      }
+      // Blocked or a lost CAS.
+      if (!wait || ++failures >= budget) {
+        e = wait ? ArcError::contended : blocked;
+        break;
+      }
+      s = cur->status.load(order::relaxed);
+    }
+    if (held != nullptr) release(held, S::hard_one + S::ref_one);
+    return e;
+  }
+
+  // ---- Relocation (stow) -------------------------------------------------------------
+
+  /// Stow the arc `a` of a Hard (weak = false) or a Soft (weak = true) into `target`:
+  /// relocate it, or share the relocation already done (a DAG stays a DAG). On
+  /// success `out` is the arc for dst with one hard (or soft) count taken for it,
+  /// or null for a Soft whose resident is gone. On failure nothing changed.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error stow(Header* a, bool weak, HoldRef target,
+                                                      Header*& out) {
+    out = nullptr;
+    const std::uint64_t unit = weak ? S::soft_one : S::hard_one;
+    std::uint64_t s = a->status.load(order::relaxed);
+    for (unsigned attempt = 0;; ++attempt) {
+      if (attempt == arc_stow_retries) return Error::contended;
+      if (weak && S::hard(s) == 0) return Error::none;  // cleared: dst is a null Soft
+      if ((s & S::relocated_flag) != 0) {
+        if ((s & S::mut_flag) == 0) {
+          // Already relocated: dst refers to the end of the chain.
+          const ArcError e = acquire(a, weak, weak ? ArcKind::soft : ArcKind::hard,
+                                     arc_stow_retries, true, out);
+          if (e == ArcError::cleared) {
+            out = nullptr;
+            return Error::none;
+          }
+          return to_error(e);
+        }
+        // Being relocated: by this very stow (a cycle), or by another thread.
+        if (void* to = find_relocation(payload(a))) {
+          Header* t = header(static_cast<value_type*>(to));
+          const ArcError e = add(t, unit, false, false, arc_stow_retries);
+          if (e != ArcError::none) return to_error(e);
+          out = t;
+          return Error::none;
+        }
+        s = a->status.load(order::relaxed);
+        continue;
+      }
+      if ((s & S::aliased_mask) != 0) {  // a Mut or Ref pins it: wait for it (bounded)
+        s = a->status.load(order::relaxed);
+        continue;
+      }
+      // Lock. A Soft's stow also takes a hard count to keep the resident meanwhile.
+      if (weak && S::hard(s) == S::hard_count_max) return Error::oversized;
+      const std::uint64_t locked =
+          (s | S::relocated_flag | S::mut_flag) + (weak ? S::hard_one : 0);
+      if (a->status.compare_exchange(s, locked, order::acq_rel)) break;
+    }
+    // New arc: one count for dst and one hard for the forward; MUT until complete.
+    const std::uint64_t initial = (S::hard_one + unit) | S::mut_flag;
+    Header* b = nullptr;
+    Error e = allocate(target, R::stow_meta(a->meta), initial, b);
+    if (e == Error::none) {
+      RelocationFrame frame{payload(a), payload(b), nullptr};
+      push_relocation(&frame);
+      e = R::stow(payload(a), a->meta, payload(b), b->meta, target);
+      pop_relocation(&frame);
+      if (e != Error::none) {
+        SWIM_MEM_ASSERT(b->status.load(order::relaxed) == initial);
+        free_block(b);
+      }
+    }
+    if (e != Error::none) {
+      a->status.fetch_and(~(S::relocated_flag | S::mut_flag), order::release);
+      if (weak) release(a, S::hard_one);
+      return e;
+    }
+    // Publish: the copy, then the forward, then open both arcs (release: whoever
+    // sees MUT cleared sees the complete copy and the forward).
+    b->status.fetch_and(~S::mut_flag, order::release);
+    a->relocation.store(address(b), order::release);
+    a->status.fetch_and(~S::mut_flag, order::release);
+    if (weak) release(a, S::hard_one);
+    out = b;
+    return Error::none;
+  }
+
+  /// Undo a successful stow of `a` whose dst is arc `d` (with one hard, or one soft
+  /// when weak). When this stow relocated `a` and nobody else has reached the new arc
+  /// (no follower in flight, and d holds exactly dst's count and the forward), the
+  /// relocation is reverted for real: the copy's children are unstowed, the new arc
+  /// freed, `a` is as before. Otherwise `a` stays relocated (it is shared now, or it
+  /// was a clone of an earlier relocation) and only dst's count is given back.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static void unstow(Header* a, Header* d, bool weak) {
+    if (d == nullptr) return;
+    const std::uint64_t unit = weak ? S::soft_one : S::hard_one;
+    bool locked = false;
+    if (a->relocation.load(order::acquire) == address(d)) {
+      std::uint64_t s = a->status.load(order::relaxed);
+      for (unsigned attempt = 0; attempt < arc_stow_retries; ++attempt) {
+        if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) break;
+        if (weak && S::hard(s) == 0) break;
+        if (S::ref(s) != 0) {  // followers in flight: let them finish (bounded)
+          s = a->status.load(order::relaxed);
+          continue;
+        }
+        if (weak && S::hard(s) == S::hard_count_max) break;
+        const std::uint64_t lock = (s | S::mut_flag) + (weak ? S::hard_one : 0);
+        if (a->status.compare_exchange(s, lock, order::acquire)) {
+          locked = true;
+          break;
+        }
+      }
+    }
+    if (locked) {
+      const bool ours = a->relocation.load(order::relaxed) == address(d) &&
+                        d->status.load(order::acquire) == S::hard_one + unit;
+      if (ours) {
+        R::unstow(payload(a), a->meta, payload(d), d->meta);
+        free_block(d);
+        a->relocation.store(0, order::relaxed);
+        a->status.fetch_and(~(S::relocated_flag | S::mut_flag), order::release);
+        if (weak) release(a, S::hard_one);
+        return;
+      }
+      a->status.fetch_and(~S::mut_flag, order::release);
+      if (weak) release(a, S::hard_one);
+    }
+    if (weak) {
+      release_weak(d, S::soft_one);
+    } else {
+      release(d, S::hard_one);
+    }
+  }
+};
+
+/// What each lease kind holds on its arc.
+SWIM_MEM_API constexpr std::uint64_t arc_holding(ArcKind k) {
+  return k == ArcKind::mut   ? ArcStatus::hard_one | ArcStatus::mut_flag
+         : k == ArcKind::ref ? ArcStatus::hard_one + ArcStatus::ref_one
+         : k == ArcKind::hard ? ArcStatus::hard_one
+                              : ArcStatus::soft_one;
+}
+
+/// Test and debugging access to an arc's header (e.g. to forge a status near the
+/// counters' maxima). Not for ordinary use.
+struct ArcAccess {
+  template <resident R, ArcKind K, class Addr>
+  SWIM_MEM_API static ArcHeader<typename R::meta_type>* header(const ArcLease<R, K, Addr>& l) {
+    return l.data() == nullptr ? nullptr : ArcCore<R>::header(l.data());
+  }
+};
+
+}  // namespace detail
+
+// ---- The leases ---------------------------------------------------------------------
+
+/// One class for the four kinds; use the aliases Mut, Ref, Hard, Soft.
+/// Move-only; a moved-from or default-constructed lease is null and safe to destroy.
+/// Operations on a null lease report ArcError::cleared.
+/// Conversions that consume the lease are &&-qualified: `std::move(h).into_soft()`;
+/// those that can fail leave the lease untouched on failure.
+template <resident R, ArcKind K, class Addr = direct_address>
+class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
+  using Core = detail::ArcCore<R>;
+  using Header = typename Core::Header;
+  using S = ArcStatus;
+  template <ArcKind K2>
+  using As = ArcLease<R, K2, Addr>;
+
+ public:
+  using resident_type = R;
+  using value_type = typename R::value_type;
+  using meta_type = typename R::meta_type;
+  static constexpr ArcKind kind = K;
+  static constexpr bool is_mutable = K == ArcKind::mut;
+  static constexpr bool is_dereferenceable = K == ArcKind::mut || K == ArcKind::ref;
+  static constexpr bool is_strong = K != ArcKind::soft;
+
+  constexpr ArcLease() = default;
+  SWIM_MEM_API ArcLease(ArcLease&& other) : data_(other.data_) { other.data_.set(nullptr); }
+  SWIM_MEM_API ArcLease& operator=(ArcLease&& other) {
+    if (this != &other) {
+      reset();
+      data_ = other.data_;
+      other.data_.set(nullptr);
+    }
+    return *this;
+  }
+  ArcLease(const ArcLease&) = delete;
+  ArcLease& operator=(const ArcLease&) = delete;
+  SWIM_MEM_API ~ArcLease() { reset(); }
+
+  /// Allocate an arc in `hold` for `meta` (status: this lease's holding) and let
+  /// `init(data, meta)` construct the payload; if it returns an error the object is
+  /// freed. A Soft cannot be made (nothing would keep the resident): make a Hard and
+  /// call to_soft().
+  template <class Init>
+  SWIM_MEM_API static Outcome<ArcLease> try_make(HoldRef hold, const meta_type& meta,
+                                                  Init&& init)
+    requires(K != ArcKind::soft)
+  {
+    Header* h = nullptr;
+    const Error e = Core::allocate(hold, meta, detail::arc_holding(K), h);
+    if (e != Error::none) return e;
+    const Error ie = init(Core::payload(h), h->meta);
+    if (ie != Error::none) {
+      Core::free_block(h);
+      return ie;
+    }
+    return Outcome<ArcLease>(adopt(h));
+  }
+
+  /// Give up this lease (the drop protocol); it becomes null.
+  SWIM_MEM_API void reset() {
+    value_type* d = data_.get();
+    if (d == nullptr) return;
+    data_.set(nullptr);
+    if constexpr (K == ArcKind::soft) {
+      Core::release_weak(Core::header(d), S::soft_one);
+    } else {
+      Core::release(Core::header(d), detail::arc_holding(K));
+    }
+  }
+
+  SWIM_MEM_API explicit operator bool() const { return data_.get() != nullptr; }
+  /// The payload (which a Hard or Soft must not dereference: borrow a Ref or Mut).
+  SWIM_MEM_API value_type* data() const { return data_.get(); }
+  /// The resident's metadata, in the header.
+  SWIM_MEM_API meta_type& meta() const { return head()->meta; }
+  /// The hold that owns the object.
+  SWIM_MEM_API HoldRef hold() const { return HoldRef::owner_of(head()); }
+  /// The whole memory object (header included).
+  SWIM_MEM_API Block block() const { return Core::block(head()); }
+
+  // ---- The arc's state (of this lease's arc: no forwarding is followed) --------------
+  /// The status word (a relaxed snapshot).
+  SWIM_MEM_API std::uint64_t status() const {
+    return data_.get() == nullptr ? 0 : head()->status.load(order::relaxed);
+  }
+  SWIM_MEM_API std::size_t hard_count() const { return S::hard(status()); }
+  SWIM_MEM_API std::size_t soft_count() const { return S::soft(status()); }
+  SWIM_MEM_API std::size_t ref_count() const { return S::ref(status()); }
+  /// A Mut exists (or, on a relocated arc, the relocation is still running).
+  SWIM_MEM_API bool is_mut() const { return (status() & S::mut_flag) != 0; }
+  SWIM_MEM_API bool is_relocated() const { return (status() & S::relocated_flag) != 0; }
+  SWIM_MEM_API bool is_aliased() const { return (status() & S::aliased_mask) != 0; }
+  /// Whether two leases govern the same arc (not following forwards).
+  template <ArcKind K2>
+  SWIM_MEM_API bool same_arc(const As<K2>& other) const {
+    return data() == other.data();
+  }
+
+  // ---- Clones and weakening --------------------------------------------------------
+  /// Another lease of the same kind (Hard: hard + 1; Soft: soft + 1; Ref: hard + 1 and
+  /// ref + 1). Overflow errors leave the status unchanged.
+  SWIM_MEM_API ArcOutcome<ArcLease> try_clone(unsigned retries = arc_default_retries) const
+    requires(K != ArcKind::mut)
+  {
+    if (!*this) return ArcError::cleared;
+    if constexpr (K == ArcKind::ref) {
+      Header* out = nullptr;
+      const ArcError e = Core::acquire(head(), false, ArcKind::ref, retries, true, out);
+      if (e != ArcError::none) return e;
+      return adopt(out);  // out == head(): a Ref pins its arc
+    } else {
+      const ArcError e =
+          Core::add(head(), K == ArcKind::soft ? S::soft_one : S::hard_one, false, false, retries);
+      if (e != ArcError::none) return e;
+      return adopt(head());
+    }
+  }
+  /// A Hard on this arc (hard + 1).
+  SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> to_hard(unsigned retries = arc_default_retries) const
+    requires(K == ArcKind::mut || K == ArcKind::ref)
+  {
+    if (!*this) return ArcError::cleared;
+    const ArcError e = Core::add(head(), S::hard_one, false, false, retries);
+    if (e != ArcError::none) return e;
+    return As<ArcKind::hard>::adopt(head());
+  }
+  /// A Soft on this arc (soft + 1); no forwarding is followed.
+  SWIM_MEM_API ArcOutcome<As<ArcKind::soft>> to_soft(unsigned retries = arc_default_retries) const
+    requires(K != ArcKind::soft)
+  {
+    if (!*this) return ArcError::cleared;
+    const ArcError e = Core::add(head(), S::soft_one, false, false, retries);
+    if (e != ArcError::none) return e;
+    return As<ArcKind::soft>::adopt(head());
+  }
+  /// This strong lease becomes a Soft in one CAS (hard - 1, soft + 1, and ref - 1 or
+  /// MUT cleared); if it was the last hard reference the resident is destroyed.
+  SWIM_MEM_API ArcOutcome<As<ArcKind::soft>> into_soft(unsigned retries = arc_default_retries) &&
+    requires(K != ArcKind::soft)
+  {
+    if (!*this) return ArcError::cleared;
+    Header* h = head();
+    const ArcError e = Core::to_soft(h, detail::arc_holding(K), retries);
+    if (e != ArcError::none) return e;
+    data_.set(nullptr);
+    return As<ArcKind::soft>::adopt(h);
+  }
+  /// A Ref or Mut given back, keeping its hard count (ref - 1, or MUT cleared).
+  SWIM_MEM_API As<ArcKind::hard> into_hard() &&
+    requires(K == ArcKind::mut || K == ArcKind::ref)
+  {
+    if (!*this) return {};
+    Header* h = head();
+    // One wait-free RMW: the bit or count is ours, so the subtraction cannot borrow.
+    h->status.fetch_sub(K == ArcKind::mut ? S::mut_flag : S::ref_one, order::release);
+    data_.set(nullptr);
+    return As<ArcKind::hard>::adopt(h);
+  }
+  /// A Mut downgraded to a Ref (MUT cleared, ref + 1: ref is 0 under MUT).
+  SWIM_MEM_API As<ArcKind::ref> into_ref() &&
+    requires(K == ArcKind::mut)
+  {
+    if (!*this) return {};
+    Header* h = head();
+    h->status.fetch_add(S::ref_one - S::mut_flag, order::release);
+    data_.set(nullptr);
+    return As<ArcKind::ref>::adopt(h);
+  }
+
+  // ---- Soft upgrade ----------------------------------------------------------------
+  /// A Hard on this Soft's arc (hard + 1, no forwarding followed: the Hard follows
+  /// later), or cleared once the last hard reference is gone.
+  SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> try_upgrade(
+      unsigned retries = arc_default_retries) const
+    requires(K == ArcKind::soft)
+  {
+    if (!*this) return ArcError::cleared;
+    const ArcError e = Core::add(head(), S::hard_one, true, false, retries);
+    if (e != ArcError::none) return e;
+    return As<ArcKind::hard>::adopt(head());
+  }
+  /// The same, consuming the Soft (hard + 1, soft - 1 in one CAS).
+  SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> try_into_hard(
+      unsigned retries = arc_default_retries) &&
+    requires(K == ArcKind::soft)
+  {
+    if (!*this) return ArcError::cleared;
+    Header* h = head();
+    const ArcError e = Core::add(h, S::hard_one, true, true, retries);
+    if (e != ArcError::none) return e;
+    data_.set(nullptr);
+    return As<ArcKind::hard>::adopt(h);
+  }
+
+  // ---- Borrows from a Hard or Soft -------------------------------------------------
+  // poll_*: one attempt (aliased / relocating / contended instead of waiting).
+  // try_*: up to `retries` attempts, then contended. Both are device-safe.
+  // ref(), mut(): wait until the borrow succeeds or cannot (host only).
+  // All follow forwarding addresses and return a lease on the arc where the borrow
+  // succeeded (this lease keeps pointing where it did; see refresh()).
+
+  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> poll_ref() const
+    requires(K == ArcKind::hard || K == ArcKind::soft)
+  {
+    return borrow<ArcKind::ref>(1, false);
+  }
+  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> try_ref(unsigned retries = arc_default_retries) const
+    requires(K == ArcKind::hard || K == ArcKind::soft)
+  {
+    return borrow<ArcKind::ref>(retries, true);
+  }
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> poll_mut() const
+    requires(K == ArcKind::hard || K == ArcKind::soft)
+  {
+    return borrow<ArcKind::mut>(1, false);
+  }
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_mut(unsigned retries = arc_default_retries) const
+    requires(K == ArcKind::hard || K == ArcKind::soft)
+  {
+    return borrow<ArcKind::mut>(retries, true);
+  }
+
+  // ---- Consuming borrows: the lease's own count is reused ---------------------------
+  /// Hard -> Ref (ref + 1 on its own arc; through a forward: a Ref on the new arc, and
+  /// this Hard's count on the stub is given back).
+  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> poll_into_ref() &&
+    requires(K == ArcKind::hard)
+  {
+    return convert<ArcKind::ref>(1, false);
+  }
+  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> try_into_ref(unsigned retries = arc_default_retries) &&
+    requires(K == ArcKind::hard)
+  {
+    return convert<ArcKind::ref>(retries, true);
+  }
+  /// Hard -> Mut (MUT set on its own arc, or a Mut on the new arc as above);
+  /// Ref -> Mut (only when this is the only Ref: ref 1 -> 0 and MUT in one CAS).
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> poll_into_mut() &&
+    requires(K == ArcKind::hard || K == ArcKind::ref)
+  {
+    return convert<ArcKind::mut>(1, false);
+  }
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_into_mut(unsigned retries = arc_default_retries) &&
+    requires(K == ArcKind::hard || K == ArcKind::ref)
+  {
+    return convert<ArcKind::mut>(retries, true);
+  }
+
+  // ---- Host-only waiting forms ------------------------------------------------------
+  /// Wait for a Ref (errors: cleared, overflow only). Host only: a spin in device
+  /// code can deadlock a warp; use try_ref there.
+  SWIM_MEM_HOST ArcOutcome<As<ArcKind::ref>> ref() const
+    requires(K == ArcKind::hard || K == ArcKind::soft)
+  {
+    while (true) {
+      ArcOutcome<As<ArcKind::ref>> r = try_ref();
+      if (r.ok() || !is_retryable(r.error())) return r;
+      detail::arc_yield();
+    }
+  }
+  /// Wait for a Mut. Host only. Re-entrancy hazard: waiting while this thread holds a
+  /// Ref or Mut of the same resident never ends.
+  SWIM_MEM_HOST ArcOutcome<As<ArcKind::mut>> mut() const
+    requires(K == ArcKind::hard || K == ArcKind::soft)
+  {
+    while (true) {
+      ArcOutcome<As<ArcKind::mut>> r = try_mut();
+      if (r.ok() || !is_retryable(r.error())) return r;
+      detail::arc_yield();
+    }
+  }
+  /// Wait for try_into_ref to succeed. Host only.
+  SWIM_MEM_HOST ArcOutcome<As<ArcKind::ref>> into_ref() &&
+    requires(K == ArcKind::hard)
+  {
+    while (true) {
+      ArcOutcome<As<ArcKind::ref>> r = convert<ArcKind::ref>(arc_default_retries, true);
+      if (r.ok() || !is_retryable(r.error())) return r;
+      detail::arc_yield();
+    }
+  }
+  /// Wait for try_into_mut to succeed. Host only (same hazard as mut()).
+  SWIM_MEM_HOST ArcOutcome<As<ArcKind::mut>> into_mut() &&
+    requires(K == ArcKind::hard || K == ArcKind::ref)
+  {
+    while (true) {
+      ArcOutcome<As<ArcKind::mut>> r = convert<ArcKind::mut>(arc_default_retries, true);
+      if (r.ok() || !is_retryable(r.error())) return r;
+      detail::arc_yield();
+    }
+  }
+
+  // ---- Forwarding -------------------------------------------------------------------
+  /// Move this Hard to the end of its forwarding chain (path compression): a hard
+  /// count is taken on the current arc, then the stub's is given back (which may
+  /// free the stub). Nothing happens when the arc is not relocated.
+  SWIM_MEM_API ArcError refresh(unsigned retries = arc_default_retries)
+    requires(K == ArcKind::hard)
+  {
+    if (!*this) return ArcError::cleared;
+    Header* h = head();
+    const std::uint64_t s = h->status.load(order::relaxed);
+    if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) return ArcError::none;
+    Header* out = nullptr;
+    const ArcError e = Core::acquire(h, false, ArcKind::hard, retries, true, out);
+    if (e != ArcError::none) return e;
+    data_.set(Core::payload(out));
+    Core::release(h, S::hard_one);
+    return ArcError::none;
+  }
+
+  // ---- Dynamic lease (only while unique) ---------------------------------------------
+  /// Give the payload room for `payload` (a new layout), as Raw/Ptr do: in place when
+  /// the hold can, otherwise in a new object of the same hold, to which `move(from,
+  /// to)` moves the contents (the header travels by itself). Only while this Mut is
+  /// the arc's only reference (status == mut_status_init): other Hards and Softs
+  /// would keep the old address (crate bug 11). Otherwise Error::contended (aliased)
+  /// and nothing changes.
+  template <class Move>
+  SWIM_MEM_API Error try_regrow(Layout payload, Move&& move)
+    requires(K == ArcKind::mut)
+  {
+    if (!*this) return Error::invalid_argument;
+    Header* h = head();
+    // Stable: with no other reference, no other thread can create one.
+    if (h->status.load(order::acquire) != S::mut_status_init) return to_error(ArcError::aliased);
+    const Result<Layout> layout = Core::object_layout(payload);
+    if (!layout) return layout.error();
+    if (hold_resize(Core::block(h), *layout)) return Error::none;
+    Header* n = nullptr;
+    const Error e = Core::allocate_object(hold(), *layout, h->meta, S::mut_status_init, n);
+    if (e != Error::none) return e;
+    move(Core::payload(h), Core::payload(n));
+    Core::free_block(h);  // its size from the old metadata, which the caller updates after
+    data_.set(Core::payload(n));
+    return Error::none;
+  }
+
+ private:
+  template <resident, ArcKind, class>
+  friend class ArcLease;
+  template <class, class>
+  friend struct stow_traits;
+
+  SWIM_MEM_API static ArcLease adopt(Header* h) {
+    ArcLease l;
+    l.data_.set(Core::payload(h));
+    return l;
+  }
+  SWIM_MEM_API Header* head() const { return Core::header(data_.get()); }
+
+  template <ArcKind Want>
+  SWIM_MEM_API ArcOutcome<As<Want>> borrow(unsigned retries, bool wait) const {
+    if (!*this) return ArcError::cleared;
+    Header* out = nullptr;
+    const ArcError e = Core::acquire(head(), K == ArcKind::soft, Want, retries, wait, out);
+    if (e != ArcError::none) return e;
+    return As<Want>::adopt(out);
+  }
+
+  template <ArcKind Want>
+  SWIM_MEM_API ArcOutcome<As<Want>> convert(unsigned retries, bool wait) {
+    if (!*this) return ArcError::cleared;
+    Header* h = head();
+    std::uint64_t s = h->status.load(order::relaxed);
+    for (unsigned failures = 0;;) {
+      ArcError blocked = ArcError::none;
+      std::uint64_t desired = 0;
+      if constexpr (K == ArcKind::ref) {
+        // Ref -> Mut: a Ref pins its arc (never relocated while it exists).
+        if (S::ref(s) != 1) blocked = ArcError::aliased;
+        desired = (s - S::ref_one) | S::mut_flag;
+      } else {
+        if ((s & S::relocated_flag) != 0) {
+          if ((s & S::mut_flag) != 0) {
+            blocked = ArcError::relocating;
+          } else {
+            // Borrow on the new arc, then give back the stub's count.
+            Header* out = nullptr;
+            const ArcError e = Core::acquire(h, false, Want, retries, wait, out);
+            if (e != ArcError::none) return e;
+            data_.set(nullptr);
+            Core::release(h, S::hard_one);
+            return As<Want>::adopt(out);
+          }
+        } else if constexpr (Want == ArcKind::ref) {
+          if ((s & S::write_locked_mask) != 0) blocked = ArcError::aliased;
+          if (S::ref(s) == S::ref_count_max) return ArcError::ref_count_overflow;
+          desired = s + S::ref_one;
+        } else {
+          if ((s & S::read_locked_mask) != 0) blocked = ArcError::aliased;
+          desired = s | S::mut_flag;
+        }
+      }
+      if (blocked == ArcError::none) {
+        if (h->status.compare_exchange(s, desired, order::acquire)) {
+          data_.set(nullptr);
+          return As<Want>::adopt(h);
+        }
+        blocked = ArcError::contended;
+      }
+      if (!wait || ++failures >= retries) return wait ? ArcError::contended : blocked;
+      s = h->status.load(order::relaxed);
+    }
+  }
+
+  typename Addr::template pointer<value_type> data_{};
+};
+
+/// Strong, mutable: the only borrow of its resident while it lives. Pins the arc.
+template <resident R, class Addr = direct_address>
+using Mut = ArcLease<R, ArcKind::mut, Addr>;
+/// Strong, shared and immutable. Pins the arc.
+template <resident R, class Addr = direct_address>
+using Ref = ArcLease<R, ArcKind::ref, Addr>;
+/// Strong, relocatable, not dereferenceable: lends Refs and Muts.
+template <resident R, class Addr = direct_address>
+using Hard = ArcLease<R, ArcKind::hard, Addr>;
+/// Weak (keeps the block, not the resident), relocatable, not dereferenceable.
+template <resident R, class Addr = direct_address>
+using Soft = ArcLease<R, ArcKind::soft, Addr>;
+
+// ---- Stow ---------------------------------------------------------------------------
+// Stowing a Hard relocates its arc into the target (or shares a relocation already
+// made: two Hards of one arc stowed separately end up at one new arc). The source
+// Hard is unchanged (its arc is now a forwarding stub); try_stow then drops it.
+// Stowing a Soft whose arc is not relocated relocates it too, holding only a soft
+// count on the result (so cycles through Softs land in the target as cycles); a
+// Soft whose resident is gone stows to a null Soft. Ref and Mut pin their arcs and
+// are not stowable.
+// Failure: nothing changed. The relocation lock waits (bounded) for Refs and Muts to
+// be given back and for another thread's relocation of the same arc to finish, then
+// reports Error::contended. unstow (a later sibling failed) reverts a relocation
+// when nothing but the stow itself refers to the new arc; otherwise the arc stays
+// relocated and only dst's count is given back. That happens when another thread
+// reached the new arc meanwhile (it is shared now), and when the copy refers back
+// to its own arc (a cycle): both are consistent states, but the target then keeps
+// those arcs, so "the target holds nothing after a failure" holds for structures
+// nobody else uses during the stow and without cycles back into a failed part.
+// Cycles: a stow that meets an arc it is itself relocating (host: a per-thread list
+// of the relocations in progress) refers to the new arc; on the device it reports
+// Error::contended instead. stow_traits of the payload must not throw.
+
+template <resident R, class Addr>
+struct stow_traits<ArcLease<R, ArcKind::hard, Addr>> {
+  using L = ArcLease<R, ArcKind::hard, Addr>;
+  using Core = detail::ArcCore<R>;
+  SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
+    detail::construct_at(dst);
+    if (!*src) return Error::none;
+    typename Core::Header* out = nullptr;
+    const Error e = Core::stow(Core::header(src->data()), false, target, out);
+    if (e == Error::none && out != nullptr) *dst = L::adopt(out);
+    return e;
+  }
+  SWIM_MEM_API static void unstow(const L* src, L* dst) {
+    if (*dst) {
+      Core::unstow(Core::header(src->data()), Core::header(dst->data()), false);
+      dst->data_.set(nullptr);
+    }
+    dst->~L();
+  }
+};
+
+template <resident R, class Addr>
+struct stow_traits<ArcLease<R, ArcKind::soft, Addr>> {
+  using L = ArcLease<R, ArcKind::soft, Addr>;
+  using Core = detail::ArcCore<R>;
+  SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
+    detail::construct_at(dst);
+    if (!*src) return Error::none;
+    typename Core::Header* out = nullptr;
+    const Error e = Core::stow(Core::header(src->data()), true, target, out);
+    if (e == Error::none && out != nullptr) *dst = L::adopt(out);
+    return e;
+  }
+  SWIM_MEM_API static void unstow(const L* src, L* dst) {
+    if (*dst) {
+      Core::unstow(Core::header(src->data()), Core::header(dst->data()), true);
+      dst->data_.set(nullptr);
+    }
+    dst->~L();
+  }
+};
+
+}  // namespace swim::mem

@@ -1,0 +1,1211 @@
+// The shared leases Mut, Ref, Hard and Soft (leases/arc.hpp): the crate's hard box
+// tests (memory-model.md §10.9), borrows and conversions, counter overflow,
+// relocation and forwarding, stow of DAGs and of cycles through Softs, and fault
+// injection at every allocation of stows of 1000-node structures.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "swim/mem.hpp"
+
+namespace swim::mem {
+namespace {
+
+using S = ArcStatus;
+using HardBox = Hard<Box<std::size_t>>;
+using SoftBox = Soft<Box<std::size_t>>;
+using RefBox = Ref<Box<std::size_t>>;
+using MutBox = Mut<Box<std::size_t>>;
+
+alignas(4096) std::byte g_a0[4096];
+alignas(4096) std::byte g_a1[4096];
+alignas(4096) std::byte g_a2[4096];
+
+// Our Pack keeps its control block outside the region: 4096 usable bytes, each
+// object costs its size rounded to 8 plus the 8-byte tag. A HardBox<usize> is
+// 8 (relocation) + 8 (status) + 8 (payload) = 24 bytes, 32 with the tag.
+void expect_empty(const Pack<>& p) {
+  EXPECT_EQ(p.stats().live, 0u);
+  EXPECT_EQ(p.stats().bytes_in_use, 0u);
+  EXPECT_EQ(p.stats().bytes_free, p.capacity());
+}
+
+std::uint64_t& status_word(const auto& lease) {
+  return detail::ArcAccess::header(lease)->status.raw;
+}
+
+template <class L>
+std::size_t read(const L& lease) {
+  auto r = lease.poll_ref();
+  EXPECT_TRUE(r.ok()) << to_string(r.error());
+  return r.ok() ? **r : ~std::size_t(0);
+}
+
+struct Counted {
+  static inline int destroyed = 0;
+  int v = 0;
+  bool alive = true;
+  explicit Counted(int x) : v(x) {}
+  Counted(const Counted& o) : v(o.v) {}
+  ~Counted() {
+    alive = false;
+    ++destroyed;
+  }
+};
+
+}  // namespace
+}  // namespace swim::mem
+
+namespace swim::mem {
+namespace {
+
+TEST(Arc, HandleIsOneWordAndHeaderTwo) {
+  EXPECT_EQ(sizeof(HardBox), sizeof(void*));
+  EXPECT_EQ(sizeof(SoftBox), sizeof(void*));
+  EXPECT_EQ(sizeof(RefBox), sizeof(void*));
+  EXPECT_EQ(sizeof(MutBox), sizeof(void*));
+  EXPECT_EQ(sizeof(ArcHeader<NoMeta>), 16u);
+  // The crate's masks and initial values.
+  EXPECT_EQ(S::hard_mask, 0x0000'0000'00FF'FFFFull);
+  EXPECT_EQ(S::soft_mask, 0x0000'FFFF'FF00'0000ull);
+  EXPECT_EQ(S::ref_mask, 0x3FFF'0000'0000'0000ull);
+  EXPECT_EQ(S::mut_flag, 0x4000'0000'0000'0000ull);
+  EXPECT_EQ(S::relocated_flag, 0x8000'0000'0000'0000ull);
+  EXPECT_EQ(S::aliased_mask, 0x7FFF'0000'0000'0000ull);
+  EXPECT_EQ(S::referenced_mask, 0x7FFF'FFFF'FFFF'FFFFull);
+  EXPECT_EQ(S::read_locked_mask, 0xFFFF'0000'0000'0000ull);
+  EXPECT_EQ(S::write_locked_mask, 0xC000'0000'0000'0000ull);
+  EXPECT_EQ(S::unique_status, 1u);
+  EXPECT_EQ(S::ref_status_init, 1u | (1ull << 48));
+  EXPECT_EQ(S::mut_status_init, 1u | S::mut_flag);
+}
+
+// ---- The crate's hard box tests (§10.9) ----------------------------------------------
+
+TEST(CrateHardBox, HoldNew) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    ASSERT_TRUE(x.ok());
+    EXPECT_EQ(p.stats().bytes_in_use, 24u);
+    EXPECT_EQ(p.stats().bytes_free, 4064u);
+    EXPECT_EQ(x->hard_count(), 1u);
+    EXPECT_EQ(x->soft_count(), 0u);
+    EXPECT_EQ(x->ref_count(), 0u);
+    EXPECT_FALSE(x->is_mut());
+    EXPECT_FALSE(x->is_relocated());
+    EXPECT_FALSE(x->is_aliased());
+    EXPECT_EQ(x->status(), S::hard_status_init);
+    EXPECT_EQ(read(*x), 5u);
+  }
+  expect_empty(p);
+}
+
+TEST(CrateHardBox, ToSoft) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    EXPECT_EQ(p.stats().bytes_in_use, 24u);
+    EXPECT_EQ(p.stats().bytes_free, 4064u);
+    ArcOutcome<SoftBox> y = x->to_soft();
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(x->hard_count(), 1u);
+    EXPECT_EQ(x->soft_count(), 1u);
+    EXPECT_EQ(y->hard_count(), 1u);
+    EXPECT_EQ(y->soft_count(), 1u);
+    EXPECT_EQ(x->data(), y->data());
+    ArcOutcome<HardBox> z = y->try_upgrade();
+    ASSERT_TRUE(z.ok());
+    x->reset();
+    y->reset();
+    EXPECT_EQ(z->hard_count(), 1u);
+    EXPECT_EQ(z->soft_count(), 0u);
+    EXPECT_EQ(read(*z), 5u);
+  }
+  expect_empty(p);
+}
+
+TEST(CrateHardBox, IntoSoft) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    EXPECT_EQ(p.stats().bytes_in_use, 24u);
+    EXPECT_EQ(p.stats().bytes_free, 4064u);
+    ArcOutcome<SoftBox> y = std::move(*x).into_soft();
+    ASSERT_TRUE(y.ok());
+    EXPECT_FALSE(*x) << "consumed";
+    EXPECT_EQ(y->hard_count(), 0u);
+    EXPECT_EQ(y->soft_count(), 1u);
+    EXPECT_EQ(y->try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(y->poll_ref().error(), ArcError::cleared);
+    EXPECT_EQ(p.stats().bytes_in_use, 24u) << "the Soft keeps the block";
+    EXPECT_EQ(p.stats().live, 1u);
+  }
+  expect_empty(p);
+}
+
+TEST(CrateHardBox, ToRef) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    EXPECT_EQ(p.stats().bytes_in_use, 24u);
+    ArcOutcome<RefBox> y = x->try_ref();
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(x->hard_count(), 2u);
+    EXPECT_EQ(x->ref_count(), 1u);
+    EXPECT_TRUE(x->is_aliased());
+    EXPECT_EQ(**y, 5u);
+    y->reset();
+    EXPECT_EQ(x->hard_count(), 1u);
+    EXPECT_FALSE(x->is_aliased());
+  }
+  expect_empty(p);
+}
+
+TEST(CrateHardBox, IntoRef) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    EXPECT_EQ(p.stats().bytes_in_use, 24u);
+    ArcOutcome<RefBox> y = std::move(*x).try_into_ref();
+    ASSERT_TRUE(y.ok());
+    EXPECT_FALSE(*x);
+    EXPECT_EQ(y->hard_count(), 1u);
+    EXPECT_EQ(y->ref_count(), 1u);
+    EXPECT_EQ(**y, 5u);
+    HardBox z = std::move(*y).into_hard();
+    EXPECT_EQ(z.hard_count(), 1u);
+    EXPECT_EQ(z.ref_count(), 0u);
+  }
+  expect_empty(p);
+}
+
+TEST(CrateHardBox, ToMut) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    EXPECT_EQ(p.stats().bytes_in_use, 24u);
+    ArcOutcome<MutBox> y = x->try_mut();
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(x->hard_count(), 2u);
+    EXPECT_TRUE(x->is_mut());
+    EXPECT_TRUE(x->is_aliased());
+    **y = 9;
+    y->reset();
+    EXPECT_EQ(x->hard_count(), 1u);
+    EXPECT_FALSE(x->is_mut());
+    EXPECT_EQ(read(*x), 9u);
+  }
+  expect_empty(p);
+}
+
+TEST(CrateHardBox, IntoMut) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    EXPECT_EQ(p.stats().bytes_in_use, 24u);
+    ArcOutcome<MutBox> y = std::move(*x).try_into_mut();
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(y->hard_count(), 1u);
+    EXPECT_EQ(y->status(), S::mut_status_init);
+    **y = 9;
+    HardBox z = std::move(*y).into_hard();
+    EXPECT_EQ(z.hard_count(), 1u);
+    EXPECT_FALSE(z.is_mut());
+    EXPECT_EQ(read(z), 9u);
+  }
+  expect_empty(p);
+}
+
+TEST(CrateHardBox, StowInto) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    EXPECT_EQ(p0.stats().bytes_in_use, 24u);
+    EXPECT_EQ(p0.stats().bytes_free, 4064u);
+    ArcOutcome<HardBox> y = x->try_clone();
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(x->hard_count(), 2u);
+
+    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    ASSERT_TRUE(x1.ok());
+    EXPECT_FALSE(*x);
+    EXPECT_EQ(p0.stats().live, 1u) << "the old arc stays as a stub";
+    EXPECT_EQ(p0.stats().bytes_in_use, 24u);
+    EXPECT_EQ(p1.stats().live, 1u);
+    EXPECT_EQ(p1.stats().bytes_in_use, 24u);
+    EXPECT_EQ(x1->hard_count(), 2u) << "its own plus the stub's forward";
+    EXPECT_FALSE(x1->is_relocated());
+    EXPECT_EQ(y->hard_count(), 1u);
+    EXPECT_TRUE(y->is_relocated());
+    EXPECT_NE(x1->data(), y->data());
+    EXPECT_EQ(read(*y), 5u) << "through the forward";
+
+    Outcome<HardBox> y1 = try_stow(*y, HoldRef::of(p1));
+    ASSERT_TRUE(y1.ok());
+    expect_empty(p0);
+    EXPECT_EQ(p1.stats().live, 1u);
+    EXPECT_EQ(p1.stats().bytes_in_use, 24u);
+    EXPECT_EQ(x1->data(), y1->data()) << "sharing is preserved";
+    EXPECT_EQ(y1->hard_count(), 2u);
+    EXPECT_EQ(read(*y1), 5u);
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+}
+
+// ---- Borrow rules ----------------------------------------------------------------------
+
+TEST(ArcBorrow, PollReportsConflictsInsteadOfWaiting) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    ArcOutcome<SoftBox> s = x->to_soft();
+    {
+      ArcOutcome<MutBox> m = x->poll_mut();
+      ASSERT_TRUE(m.ok());
+      const std::uint64_t before = x->status();
+      EXPECT_EQ(x->poll_ref().error(), ArcError::aliased);
+      EXPECT_EQ(x->poll_mut().error(), ArcError::aliased);
+      EXPECT_EQ(s->poll_ref().error(), ArcError::aliased);
+      EXPECT_EQ(x->try_ref(16).error(), ArcError::contended) << "bound used up";
+      EXPECT_EQ(x->try_mut(16).error(), ArcError::contended);
+      EXPECT_EQ(x->status(), before) << "failed borrows change nothing";
+      // Counting still works beside a Mut.
+      ArcOutcome<HardBox> c = x->try_clone();
+      EXPECT_TRUE(c.ok());
+    }
+    {
+      ArcOutcome<RefBox> r = x->poll_ref();
+      ArcOutcome<RefBox> r2 = s->poll_ref();
+      ASSERT_TRUE(r.ok() && r2.ok());
+      EXPECT_EQ(x->ref_count(), 2u);
+      EXPECT_EQ(x->poll_mut().error(), ArcError::aliased);
+      EXPECT_EQ(s->poll_mut().error(), ArcError::aliased);
+      EXPECT_EQ(r->data(), r2->data());
+    }
+    EXPECT_EQ(x->status(), S::hard_status_init | S::soft_one);
+  }
+  expect_empty(p);
+}
+
+// Crate bug 3: poll_mut set MUT without counting a hard reference.
+TEST(ArcBorrow, PollMutCountsAHardReference) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    {
+      ArcOutcome<MutBox> m = x->poll_mut();
+      ASSERT_TRUE(m.ok());
+      EXPECT_EQ(x->status(), 2u | S::mut_flag);
+    }
+    EXPECT_EQ(x->status(), S::hard_status_init);
+    {
+      ArcOutcome<SoftBox> s = x->to_soft();
+      ArcOutcome<MutBox> m = s->poll_mut();
+      ASSERT_TRUE(m.ok());
+      EXPECT_EQ(x->hard_count(), 2u);
+    }
+    EXPECT_EQ(x->status(), S::hard_status_init);
+    EXPECT_EQ(read(*x), 5u);
+  }
+  expect_empty(p);
+}
+
+TEST(ArcBorrow, Conversions) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    // Mut -> Ref -> Mut (only while the Ref is the only one) -> Hard.
+    ArcOutcome<MutBox> m = x->try_mut();
+    RefBox r = std::move(*m).into_ref();
+    EXPECT_EQ(x->status(), 2u | S::ref_one);
+    ArcOutcome<RefBox> r2 = r.try_clone();
+    ASSERT_TRUE(r2.ok());
+    EXPECT_EQ(x->status(), 3u | 2 * S::ref_one);
+    EXPECT_EQ(std::move(r).poll_into_mut().error(), ArcError::aliased);
+    EXPECT_TRUE(r) << "a failed conversion leaves the lease";
+    r2->reset();
+    ArcOutcome<MutBox> m2 = std::move(r).poll_into_mut();
+    ASSERT_TRUE(m2.ok());
+    EXPECT_FALSE(r);
+    EXPECT_EQ(x->status(), 2u | S::mut_flag);
+    // Mut -> Hard and Soft; Ref -> Hard and Soft.
+    ArcOutcome<HardBox> h = m2->to_hard();
+    ArcOutcome<SoftBox> s = m2->to_soft();
+    EXPECT_EQ(x->status(), 3u | S::mut_flag | S::soft_one);
+    ArcOutcome<SoftBox> s2 = std::move(*m2).into_soft();
+    ASSERT_TRUE(s2.ok());
+    EXPECT_EQ(x->status(), 2u | 2 * S::soft_one);
+    ArcOutcome<RefBox> r3 = h->try_ref();
+    ArcOutcome<HardBox> h2 = r3->to_hard();
+    ArcOutcome<SoftBox> s3 = r3->to_soft();
+    EXPECT_EQ(x->status(), 4u | S::ref_one | 3 * S::soft_one);
+    ArcOutcome<SoftBox> s4 = std::move(*r3).into_soft();
+    EXPECT_EQ(x->status(), 3u | 4 * S::soft_one);
+    // Soft -> Hard consuming the Soft; Hard -> Soft consuming the Hard.
+    ArcOutcome<HardBox> h3 = std::move(*s4).try_into_hard();
+    ASSERT_TRUE(h3.ok());
+    EXPECT_FALSE(*s4);
+    EXPECT_EQ(x->status(), 4u | 3 * S::soft_one);
+    ArcOutcome<SoftBox> s5 = std::move(*h3).into_soft();
+    EXPECT_EQ(x->status(), 3u | 4 * S::soft_one);
+    EXPECT_EQ(read(*s5), 5u);
+  }
+  expect_empty(p);
+}
+
+TEST(ArcBorrow, SoftKeepsTheBlockNotTheResident) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  Counted::destroyed = 0;
+  {
+    Outcome<Hard<Box<Counted>>> x = Hard<Box<Counted>>::try_new(HoldRef::of(p), 7);
+    ArcOutcome<Soft<Box<Counted>>> s = x->to_soft();
+    ArcOutcome<Soft<Box<Counted>>> s2 = s->try_clone();
+    ASSERT_TRUE(s2.ok());
+    {
+      ArcOutcome<Ref<Box<Counted>>> r = s->poll_ref();
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ((*r)->v, 7);
+      EXPECT_TRUE((*r)->alive);
+    }
+    x->reset();  // the last hard reference, softs remain
+    EXPECT_EQ(Counted::destroyed, 1);
+    EXPECT_EQ(p.stats().live, 1u);
+    EXPECT_EQ(s->status(), 2 * S::soft_one) << "no keep-alive left behind";
+    EXPECT_EQ(s->try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(s->poll_mut().error(), ArcError::cleared);
+    EXPECT_EQ(std::move(*s).try_into_hard().error(), ArcError::cleared);
+    s->reset();
+    EXPECT_EQ(p.stats().live, 1u);
+  }
+  EXPECT_EQ(Counted::destroyed, 1);
+  expect_empty(p);
+}
+
+TEST(ArcBorrow, NullLeasesAreSafe) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  HardBox empty;
+  EXPECT_FALSE(empty);
+  EXPECT_EQ(empty.poll_ref().error(), ArcError::cleared);
+  EXPECT_EQ(empty.try_clone().error(), ArcError::cleared);
+  EXPECT_EQ(empty.refresh(), ArcError::cleared);
+  EXPECT_EQ(SoftBox{}.try_upgrade().error(), ArcError::cleared);
+  empty.reset();
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    HardBox a = x.take();
+    EXPECT_FALSE(*x);
+    HardBox b = std::move(a);
+    EXPECT_FALSE(a);
+    EXPECT_EQ(a.status(), 0u);
+    a = std::move(b);
+    a = std::move(a);  // self-move keeps it
+    EXPECT_TRUE(a);
+    EXPECT_EQ(read(a), 5u);
+  }
+  expect_empty(p);
+}
+
+TEST(ArcBorrow, AFailedInitFreesTheObject) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  Outcome<HardBox> x = HardBox::try_make(HoldRef::of(p), NoMeta{}, [](std::size_t*, NoMeta&) {
+    return Error::invalid_argument;
+  });
+  EXPECT_EQ(x.error(), Error::invalid_argument);
+  expect_empty(p);
+  Pack<> tiny(Block{g_a0, 24});  // the object fits, its tag does not
+  EXPECT_EQ(HardBox::try_new(HoldRef::of(tiny), 1u).error(), Error::out_of_memory);
+  EXPECT_EQ(tiny.stats().live, 0u);
+}
+
+TEST(ArcBorrow, UserMetadataLivesInTheHeader) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    auto x = Hard<Box<int, std::uint64_t>>::try_new_with_meta(HoldRef::of(p), 42u, 3);
+    ASSERT_TRUE(x.ok());
+    EXPECT_EQ(x->metadata(), 42u);
+    EXPECT_EQ(p.stats().bytes_in_use, 32u);  // 16 + 8 meta + 4 int, rounded up
+    auto r = x->poll_ref();
+    EXPECT_EQ(**r, 3);
+    EXPECT_EQ(r->metadata(), 42u);
+  }
+  expect_empty(p);
+}
+
+// ---- Counter overflow: an error, and the status is unchanged (§13.4) -------------------
+
+TEST(ArcOverflow, HardCount) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    ArcOutcome<SoftBox> s = x->to_soft();
+    std::uint64_t& word = status_word(*x);
+    const std::uint64_t real = word;
+    const std::uint64_t forged = S::hard_count_max | S::soft_one;
+    word = forged;
+    EXPECT_EQ(x->try_clone().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(x->poll_ref().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(x->try_ref().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(x->poll_mut().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(s->try_upgrade().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(std::move(*s).try_into_hard().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(word, forged);
+    EXPECT_TRUE(*x);
+    EXPECT_TRUE(*s);
+    // One below the maximum: one more fits, then no more.
+    word = (S::hard_count_max - 1) | S::soft_one;
+    ArcOutcome<HardBox> last = x->try_clone();
+    ASSERT_TRUE(last.ok());
+    EXPECT_EQ(word, S::hard_count_max | S::soft_one);
+    EXPECT_EQ(x->try_clone().error(), ArcError::hard_count_overflow);
+    word = real + 1;  // back to the truth (with `last`)
+  }
+  expect_empty(p);
+}
+
+TEST(ArcOverflow, SoftCount) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    ArcOutcome<SoftBox> s = x->to_soft();
+    ArcOutcome<RefBox> r = x->try_ref();
+    std::uint64_t& word = status_word(*x);
+    const std::uint64_t real = word;
+    const std::uint64_t forged = (real & ~S::soft_mask) | S::soft_mask;
+    word = forged;
+    EXPECT_EQ(x->to_soft().error(), ArcError::soft_count_overflow);
+    EXPECT_EQ(s->try_clone().error(), ArcError::soft_count_overflow);
+    EXPECT_EQ(r->to_soft().error(), ArcError::soft_count_overflow);
+    EXPECT_EQ(std::move(*x).into_soft().error(), ArcError::soft_count_overflow);
+    EXPECT_EQ(std::move(*r).into_soft().error(), ArcError::soft_count_overflow);
+    EXPECT_EQ(word, forged);
+    EXPECT_TRUE(*x);
+    EXPECT_TRUE(*r);
+    word = real;
+  }
+  expect_empty(p);
+}
+
+TEST(ArcOverflow, RefCount) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    ArcOutcome<HardBox> y = x->try_clone();
+    ArcOutcome<RefBox> r = x->try_ref();
+    std::uint64_t& word = status_word(*x);
+    const std::uint64_t real = word;
+    const std::uint64_t forged = (real & ~S::ref_mask) | S::ref_mask;
+    word = forged;
+    EXPECT_EQ(x->poll_ref().error(), ArcError::ref_count_overflow);
+    EXPECT_EQ(x->try_ref().error(), ArcError::ref_count_overflow);
+    EXPECT_EQ(r->try_clone().error(), ArcError::ref_count_overflow);
+    EXPECT_EQ(std::move(*y).try_into_ref().error(), ArcError::ref_count_overflow);
+    EXPECT_EQ(word, forged);
+    EXPECT_TRUE(*y);
+    word = real;
+  }
+  expect_empty(p);
+}
+
+// ---- Mut as a dynamic lease: only while unique (crate bug 11) ---------------------------
+
+struct IntsMeta {
+  std::size_t cap = 0;
+};
+
+// A minimal resident whose layout depends on its metadata, written against the
+// resident contract only (as Buf and String are).
+struct Ints {
+  using value_type = int;
+  using meta_type = IntsMeta;
+  static Layout layout(const IntsMeta& m) { return Layout{m.cap * sizeof(int), alignof(int)}; }
+  static IntsMeta stow_meta(const IntsMeta& m) { return m; }
+  static void destroy(int*, IntsMeta&) {}
+  static Error stow(const int* src, const IntsMeta& m, int* dst, IntsMeta&, HoldRef) {
+    for (std::size_t i = 0; i < m.cap; ++i) dst[i] = src[i];
+    return Error::none;
+  }
+  static void unstow(const int*, const IntsMeta&, int*, IntsMeta&) {}
+
+  template <class L>
+  class interface {
+   public:
+    Error grow(std::size_t cap) {
+      L& self = static_cast<L&>(*this);
+      const std::size_t old = self.meta().cap;
+      const Error e = self.try_regrow(Layout{cap * sizeof(int), alignof(int)}, [&](int* f, int* t) {
+        for (std::size_t i = 0; i < old; ++i) t[i] = f[i];
+      });
+      if (e == Error::none) {
+        for (std::size_t i = old; i < cap; ++i) self.data()[i] = static_cast<int>(i);
+        self.meta().cap = cap;
+      }
+      return e;
+    }
+    bool intact() const {
+      const L& self = static_cast<const L&>(*this);
+      for (std::size_t i = 0; i < self.meta().cap; ++i) {
+        if (self.data()[i] != static_cast<int>(i)) return false;
+      }
+      return true;
+    }
+  };
+};
+
+Outcome<Mut<Ints>> make_ints(HoldRef hold, std::size_t n) {
+  return Mut<Ints>::try_make(hold, IntsMeta{n}, [n](int* d, IntsMeta&) {
+    for (std::size_t i = 0; i < n; ++i) d[i] = static_cast<int>(i);
+    return Error::none;
+  });
+}
+
+TEST(ArcRegrow, OnlyWhileTheMutIsUnique) {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<Mut<Ints>> m = make_ints(HoldRef::of(p), 4);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->status(), S::mut_status_init);
+    int* const first = m->data();
+    ASSERT_EQ(m->grow(8), Error::none);  // on top of the Pack: in place
+    EXPECT_EQ(m->data(), first);
+    EXPECT_TRUE(m->intact());
+    EXPECT_EQ(p.stats().bytes_in_use, sizeof(ArcHeader<IntsMeta>) + 8 * sizeof(int));
+
+    Outcome<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p), 1);
+    ASSERT_EQ(m->grow(16), Error::none);  // not on top: a new object, contents moved
+    EXPECT_NE(m->data(), first);
+    EXPECT_TRUE(m->intact());
+    EXPECT_EQ(m->status(), S::mut_status_init);
+    EXPECT_EQ(p.stats().live, 2u);
+
+    // Shared: a Hard would keep the old address, so regrowth is refused.
+    ArcOutcome<Hard<Ints>> h = m->to_hard();
+    const std::uint64_t before = m->status();
+    int* const at = m->data();
+    EXPECT_EQ(m->grow(32), Error::contended);
+    EXPECT_EQ(m->data(), at);
+    EXPECT_EQ(m->meta().cap, 16u);
+    EXPECT_EQ(m->status(), before);
+    ArcOutcome<Soft<Ints>> s = h->to_soft();
+    h->reset();
+    EXPECT_EQ(m->grow(32), Error::contended) << "a Soft would dangle too";
+    s->reset();
+    EXPECT_EQ(m->grow(32), Error::none);
+    EXPECT_TRUE(m->intact());
+  }
+  expect_empty(p);
+}
+
+// ---- Relocation and forwarding ---------------------------------------------------------
+
+TEST(ArcRelocation, BorrowsFollowForwardsAndRefreshCompressesTheChain) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  Pack<> p2(Block{g_a2, sizeof g_a2});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    ArcOutcome<HardBox> y = x->try_clone();
+    ArcOutcome<SoftBox> s = x->to_soft();
+    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    ASSERT_TRUE(x1.ok());
+    Outcome<HardBox> x2 = try_stow(*x1, HoldRef::of(p2));
+    ASSERT_TRUE(x2.ok());
+    EXPECT_EQ(p1.stats().live, 1u) << "a stub in the middle of the chain";
+    // Two hops; the borrow lands on the last arc.
+    {
+      ArcOutcome<MutBox> m = y->poll_mut();
+      ASSERT_TRUE(m.ok());
+      EXPECT_EQ(m->data(), x2->data());
+      **m = 6;
+      EXPECT_EQ(y->poll_ref().error(), ArcError::aliased) << "the Mut on the new arc";
+    }
+    ArcOutcome<RefBox> r = s->poll_ref();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->data(), x2->data());
+    EXPECT_EQ(**r, 6u);
+    r->reset();
+    EXPECT_EQ(y->status(), 1u | S::soft_one | S::relocated_flag) << "followers gone";
+    // refresh: y moves to the end; the stubs go.
+    EXPECT_EQ(y->refresh(), ArcError::none);
+    EXPECT_EQ(y->data(), x2->data());
+    EXPECT_FALSE(y->is_relocated());
+    EXPECT_EQ(y->hard_count(), 2u);
+    EXPECT_EQ(p0.stats().live, 1u) << "the Soft keeps the first stub's block";
+    expect_empty(p1);
+    // The Soft on the dead stub: its resident is gone (the new arc is not its).
+    EXPECT_EQ(s->try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(s->poll_ref().error(), ArcError::cleared);
+    s->reset();
+    expect_empty(p0);
+    EXPECT_EQ(y->refresh(), ArcError::none) << "nothing to do";
+    EXPECT_EQ(read(*y), 6u);
+  }
+  expect_empty(p2);
+}
+
+TEST(ArcRelocation, ConsumingBorrowsThroughAForwardReleaseTheStub) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    ArcOutcome<HardBox> y = x->try_clone();
+    ArcOutcome<HardBox> z = x->try_clone();
+    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    ArcOutcome<MutBox> m = std::move(*y).try_into_mut();
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->data(), x1->data());
+    EXPECT_EQ(p0.stats().live, 1u);
+    m->reset();
+    ArcOutcome<RefBox> r = std::move(*z).try_into_ref();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->data(), x1->data());
+    expect_empty(p0);  // z was the stub's last Hard
+    EXPECT_EQ(**r, 5u);
+  }
+  expect_empty(p1);
+}
+
+TEST(ArcRelocation, WaitsForBorrowsThenReportsContendedAndChangesNothing) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    {
+      ArcOutcome<RefBox> r = x->poll_ref();
+      Outcome<HardBox> moved = try_stow(*x, HoldRef::of(p1));
+      EXPECT_EQ(moved.error(), Error::contended);
+      EXPECT_TRUE(*x);
+      EXPECT_FALSE(x->is_relocated());
+      EXPECT_EQ(p1.stats().live, 0u);
+    }
+    {
+      ArcOutcome<MutBox> m = x->poll_mut();
+      EXPECT_EQ(try_stow(*x, HoldRef::of(p1)).error(), Error::contended);
+      EXPECT_EQ(x->status(), 2u | S::mut_flag);
+    }
+    Outcome<HardBox> moved = try_stow(*x, HoldRef::of(p1));
+    ASSERT_TRUE(moved.ok());
+    EXPECT_EQ(read(*moved), 5u);
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+}
+
+// A Hard left behind by more than arc_max_hops relocations cannot borrow in one
+// call (contended), but refresh() always makes progress and then it can.
+TEST(ArcRelocation, LongChainsNeedRefreshAndRefreshAlwaysProgresses) {
+  constexpr unsigned hops = arc_max_hops + 10;
+  std::vector<std::byte> m0(hops * 32 + 4096), m1(hops * 32 + 4096);
+  Pack<> q0(Block{m0.data(), m0.size()});
+  Pack<> q1(Block{m1.data(), m1.size()});
+  {
+    Outcome<HardBox> h = HardBox::try_new(HoldRef::of(q0), 5u);
+    HardBox stale = h->try_clone().take();
+    HardBox cur = h.take();
+    for (unsigned i = 0; i < hops; ++i) {
+      Outcome<HardBox> moved = try_stow(cur, HoldRef::of(i % 2 ? q0 : q1));
+      ASSERT_TRUE(moved.ok()) << i;
+      cur = moved.take();
+    }
+    EXPECT_EQ(stale.poll_ref().error(), ArcError::contended);
+    EXPECT_EQ(stale.try_mut().error(), ArcError::contended);
+    std::size_t* const first = stale.data();
+    EXPECT_EQ(stale.refresh(), ArcError::none);
+    EXPECT_NE(stale.data(), first) << "progress";
+    EXPECT_FALSE(stale.same_arc(cur)) << "not yet at the end";
+    EXPECT_EQ(stale.refresh(), ArcError::none);
+    EXPECT_TRUE(stale.same_arc(cur));
+    EXPECT_EQ(read(stale), 5u);
+    EXPECT_EQ(q0.stats().live + q1.stats().live, 1u) << "every stub went";
+  }
+  EXPECT_EQ(q0.stats().live + q1.stats().live, 0u);
+}
+
+// A payload whose stow runs a hook: it sees the arc while it is being relocated.
+struct Probe {
+  int v = 0;
+};
+std::function<Error()> g_probe;
+
+}  // namespace
+}  // namespace swim::mem
+
+template <>
+struct swim::mem::stow_traits<swim::mem::Probe> {
+  static Error stow(const Probe* src, Probe* dst, HoldRef) {
+    const Error e = g_probe ? g_probe() : Error::none;
+    if (e == Error::none) detail::construct_at(dst, *src);
+    return e;
+  }
+  static void unstow(const Probe*, Probe* dst) { dst->~Probe(); }
+};
+
+namespace swim::mem {
+namespace {
+
+TEST(ArcRelocation, InProgressRefusesBorrowsButNotCounting) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  using HardProbe = Hard<Box<Probe>>;
+  {
+    Outcome<HardProbe> x = HardProbe::try_new(HoldRef::of(p0), Probe{7});
+    ArcOutcome<HardProbe> y = x->try_clone();
+    ArcOutcome<Soft<Box<Probe>>> s = x->to_soft();
+    bool ran = false;
+    g_probe = [&] {
+      ran = true;
+      EXPECT_TRUE(y->is_relocated());
+      EXPECT_TRUE(y->is_mut()) << "MUT on a relocated arc: relocation running";
+      EXPECT_EQ(y->poll_ref().error(), ArcError::relocating);
+      EXPECT_EQ(y->poll_mut().error(), ArcError::relocating);
+      EXPECT_EQ(s->poll_ref().error(), ArcError::relocating);
+      EXPECT_EQ(y->try_ref(8).error(), ArcError::contended);
+      ArcOutcome<HardProbe> c = y->try_clone();
+      EXPECT_TRUE(c.ok());
+      ArcOutcome<Soft<Box<Probe>>> t = y->to_soft();
+      EXPECT_TRUE(t.ok());
+      Probe* at = y->data();
+      EXPECT_EQ(y->refresh(), ArcError::none);
+      EXPECT_EQ(y->data(), at) << "nowhere to go yet";
+      return Error::none;
+    };
+    Outcome<HardProbe> x1 = try_stow(*x, HoldRef::of(p1));
+    g_probe = nullptr;
+    ASSERT_TRUE(ran);
+    ASSERT_TRUE(x1.ok());
+    ArcOutcome<Ref<Box<Probe>>> r = y->poll_ref();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->data(), x1->data());
+    EXPECT_EQ((*r)->v, 7);
+  }
+  g_probe = nullptr;
+  expect_empty(p0);
+  expect_empty(p1);
+}
+
+TEST(ArcRelocation, AFailedCopyLeavesTheSourceAsItWas) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  using HardProbe = Hard<Box<Probe>>;
+  {
+    Outcome<HardProbe> x = HardProbe::try_new(HoldRef::of(p0), Probe{7});
+    ArcOutcome<HardProbe> y = x->try_clone();
+    g_probe = [] { return Error::out_of_memory; };
+    Outcome<HardProbe> x1 = try_stow(*x, HoldRef::of(p1));
+    g_probe = nullptr;
+    EXPECT_EQ(x1.error(), Error::out_of_memory);
+    EXPECT_EQ(x->status(), 2u);
+    EXPECT_EQ(p1.stats().live, 0u);
+    ArcOutcome<Mut<Box<Probe>>> m = y->poll_mut();
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->data(), x->data());
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+}
+
+// ---- Stow of structures: DAGs, Softs, cycles -------------------------------------------
+
+struct Pair {
+  Hard<Box<std::size_t>> a, b;
+};
+
+struct Watch {
+  Soft<Box<std::size_t>> s;
+};
+
+struct NodeB;
+struct NodeA {
+  int v = 0;
+  Hard<Box<NodeB>> b;
+};
+struct NodeB {
+  int v = 0;
+  Soft<Box<NodeA>> back;
+};
+
+}  // namespace
+}  // namespace swim::mem
+
+template <>
+struct swim::mem::stow_traits<swim::mem::Pair>
+    : swim::mem::stow_members<swim::mem::Pair, &swim::mem::Pair::a, &swim::mem::Pair::b> {};
+template <>
+struct swim::mem::stow_traits<swim::mem::Watch>
+    : swim::mem::stow_members<swim::mem::Watch, &swim::mem::Watch::s> {};
+template <>
+struct swim::mem::stow_traits<swim::mem::NodeA>
+    : swim::mem::stow_members<swim::mem::NodeA, &swim::mem::NodeA::v, &swim::mem::NodeA::b> {};
+template <>
+struct swim::mem::stow_traits<swim::mem::NodeB>
+    : swim::mem::stow_members<swim::mem::NodeB, &swim::mem::NodeB::v,
+                              &swim::mem::NodeB::back> {};
+
+namespace swim::mem {
+namespace {
+
+TEST(ArcStow, SharedHardsEndUpAsOneObject) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Outcome<Raw<Box<Pair>>> pair =
+        Raw<Box<Pair>>::try_new(HoldRef::of(p0), Pair{x->try_clone().take(), x->try_clone().take()});
+    x->reset();
+    EXPECT_EQ((*pair)->a.hard_count(), 2u);
+    Outcome<Raw<Box<Pair>>> moved = try_stow(*pair, HoldRef::of(p1));
+    ASSERT_TRUE(moved.ok());
+    expect_empty(p0);
+    EXPECT_EQ(p1.stats().live, 2u) << "the pair and one shared object";
+    EXPECT_EQ((*moved)->a.data(), (*moved)->b.data());
+    EXPECT_EQ((*moved)->a.hard_count(), 2u);
+    EXPECT_EQ(read((*moved)->b), 5u);
+  }
+  expect_empty(p1);
+  {
+    // try_stow_all of two Hards of one arc: one object too.
+    Outcome<HardBox> h1 = HardBox::try_new(HoldRef::of(p0), 8u);
+    ArcOutcome<HardBox> h2 = h1->try_clone();
+    ASSERT_EQ(try_stow_all(HoldRef::of(p1), *h1, *h2), Error::none);
+    expect_empty(p0);
+    EXPECT_EQ(p1.stats().live, 1u);
+    EXPECT_EQ(h1->data(), h2->data());
+    EXPECT_EQ(h1->hard_count(), 2u);
+  }
+  expect_empty(p1);
+}
+
+TEST(ArcStow, ASoftRelocatesItsArcHoldingOnlyASoft) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Outcome<Raw<Box<Watch>>> w =
+        Raw<Box<Watch>>::try_new(HoldRef::of(p0), Watch{x->to_soft().take()});
+    Outcome<Raw<Box<Watch>>> moved = try_stow(*w, HoldRef::of(p1));
+    ASSERT_TRUE(moved.ok());
+    const SoftBox& s = (*moved)->s;
+    EXPECT_TRUE(x->is_relocated());
+    EXPECT_EQ(s.hard_count(), 1u) << "only the forward";
+    EXPECT_EQ(s.soft_count(), 1u);
+    EXPECT_EQ(read(s), 5u);
+    EXPECT_EQ(x->refresh(), ArcError::none);
+    EXPECT_EQ(x->data(), s.data());
+    expect_empty(p0);
+    EXPECT_EQ(s.status(), 1u | S::soft_one);
+    x->reset();
+    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+  {
+    // A Soft whose resident is gone stows to a null Soft.
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Outcome<Raw<Box<Watch>>> w =
+        Raw<Box<Watch>>::try_new(HoldRef::of(p0), Watch{x->to_soft().take()});
+    x->reset();
+    Outcome<Raw<Box<Watch>>> moved = try_stow(*w, HoldRef::of(p1));
+    ASSERT_TRUE(moved.ok());
+    EXPECT_FALSE((*moved)->s);
+    expect_empty(p0);
+    EXPECT_EQ(p1.stats().live, 1u);
+  }
+  expect_empty(p1);
+}
+
+TEST(ArcStow, ACycleThroughSoftsBecomesACycleInTheTarget) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  using HardA = Hard<Box<NodeA>>;
+  using HardB = Hard<Box<NodeB>>;
+  {
+    Outcome<HardA> a = HardA::try_new(HoldRef::of(p0), NodeA{1, {}});
+    Outcome<HardB> b = HardB::try_new(HoldRef::of(p0), NodeB{2, a->to_soft().take()});
+    {
+      ArcOutcome<Mut<Box<NodeA>>> m = a->poll_mut();
+      ASSERT_TRUE(m.ok());
+      (*m)->b = b.take();
+    }
+    Outcome<HardA> a1 = try_stow(*a, HoldRef::of(p1));
+    ASSERT_TRUE(a1.ok());
+    expect_empty(p0);
+    EXPECT_EQ(p1.stats().live, 2u);
+    ArcOutcome<Ref<Box<NodeA>>> ra = a1->poll_ref();
+    ASSERT_TRUE(ra.ok());
+    EXPECT_EQ((*ra)->v, 1);
+    ArcOutcome<Ref<Box<NodeB>>> rb = (*ra)->b.poll_ref();
+    ASSERT_TRUE(rb.ok());
+    EXPECT_EQ((*rb)->v, 2);
+    EXPECT_EQ((*rb)->back.data(), a1->data()) << "the cycle closes in the target";
+    EXPECT_EQ(a1->hard_count(), 2u) << "a1 and the Ref";
+    EXPECT_EQ(a1->soft_count(), 1u) << "B's back";
+    EXPECT_EQ((*ra)->b.hard_count(), 2u) << "the Hard in A and the Ref";
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+}
+
+// A Soft to an older stub, met while this thread relocates the arc it forwards to,
+// lands on the new arc too (not on the stub in between).
+TEST(ArcStow, ACycleThroughAnOlderStubClosesOnTheNewArc) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  Pack<> p2(Block{g_a2, sizeof g_a2});
+  using HardA = Hard<Box<NodeA>>;
+  using HardB = Hard<Box<NodeB>>;
+  {
+    Outcome<HardA> a = HardA::try_new(HoldRef::of(p0), NodeA{1, {}});
+    HardA keep = a->try_clone().take();  // keeps the first arc as a live stub
+    Outcome<HardA> a1 = try_stow(*a, HoldRef::of(p1));
+    ASSERT_TRUE(a1.ok());
+    ASSERT_TRUE(keep.is_relocated());
+    {
+      ArcOutcome<Mut<Box<NodeA>>> m = a1->poll_mut();
+      ASSERT_TRUE(m.ok());
+      (*m)->b = HardB::try_new(HoldRef::of(p1), NodeB{2, keep.to_soft().take()}).take();
+    }
+    Outcome<HardA> a2 = try_stow(*a1, HoldRef::of(p2));
+    ASSERT_TRUE(a2.ok());
+    ArcOutcome<Ref<Box<NodeA>>> ra = a2->poll_ref();
+    ArcOutcome<Ref<Box<NodeB>>> rb = (*ra)->b.poll_ref();
+    ASSERT_TRUE(rb.ok());
+    EXPECT_EQ((*rb)->back.data(), a2->data());
+    EXPECT_EQ(p2.stats().live, 2u);
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+  expect_empty(p2);
+}
+
+// ---- Fault injection: every allocation of a 1000-node stow fails once -------------------
+
+struct TNode {
+  std::uint64_t v = 0;
+  Hard<Box<TNode>> a, b, shared;
+};
+
+}  // namespace
+}  // namespace swim::mem
+
+template <>
+struct swim::mem::stow_traits<swim::mem::TNode>
+    : swim::mem::stow_members<swim::mem::TNode, &swim::mem::TNode::v, &swim::mem::TNode::a,
+                              &swim::mem::TNode::b, &swim::mem::TNode::shared> {};
+
+namespace swim::mem {
+namespace {
+
+using HardNode = Hard<Box<TNode>>;
+constexpr std::size_t node_bytes = 8 + sizeof(ArcHeader<NoMeta>) + sizeof(TNode);
+
+HardNode make_node(HoldRef hold, std::uint64_t v, HardNode a, HardNode b, const HardNode* shared) {
+  Outcome<HardNode> n = HardNode::try_new(hold);
+  EXPECT_TRUE(n.ok());
+  ArcOutcome<Mut<Box<TNode>>> m = n->poll_mut();
+  (*m)->v = v;
+  (*m)->a = std::move(a);
+  (*m)->b = std::move(b);
+  if (shared != nullptr) (*m)->shared = shared->try_clone().take();
+  return n.take();
+}
+
+HardNode make_chain(HoldRef hold, int n) {
+  HardNode head;
+  for (int i = n; i >= 1; --i) head = make_node(hold, i, std::move(head), {}, nullptr);
+  return head;
+}
+
+// A full binary tree in preorder numbering from `first`.
+HardNode make_tree(HoldRef hold, int depth, std::uint64_t& next, const HardNode* shared) {
+  if (depth == 0) return {};
+  const std::uint64_t v = next++;
+  HardNode a = make_tree(hold, depth - 1, next, shared);
+  HardNode b = make_tree(hold, depth - 1, next, shared);
+  return make_node(hold, v, std::move(a), std::move(b), shared);
+}
+
+// Walk a structure in preorder: every node has its number, exactly one hard
+// reference, and is neither relocated nor borrowed; the shared node (if any) has
+// status `shared_status`.
+int walk(const HardNode& h, std::uint64_t& next, std::uint64_t shared_status) {
+  if (!h) return 0;
+  if (h.status() != S::hard_status_init) {
+    ADD_FAILURE() << "node " << next << " status " << std::hex << h.status();
+    return 0;
+  }
+  ArcOutcome<Ref<Box<TNode>>> r = h.poll_ref();
+  if (!r.ok() || (*r)->v != next) {
+    ADD_FAILURE() << "node " << next;
+    return 0;
+  }
+  ++next;
+  if ((*r)->shared && (*r)->shared.status() != shared_status) {
+    ADD_FAILURE() << "shared status " << std::hex << (*r)->shared.status();
+  }
+  const int in_a = walk((*r)->a, next, shared_status);
+  return 1 + in_a + walk((*r)->b, next, shared_status);
+}
+
+int walk(const HardNode& h, std::uint64_t shared_status = 0) {
+  std::uint64_t next = 1;
+  return walk(h, next, shared_status);
+}
+
+// Iteratively, so that a long chain does not recurse in destructors.
+void free_chain(HardNode& head) {
+  while (head) {
+    HardNode next;
+    {
+      ArcOutcome<Mut<Box<TNode>>> m = head.poll_mut();
+      ASSERT_TRUE(m.ok());
+      next = std::move((*m)->a);
+    }
+    head = std::move(next);
+  }
+}
+
+// A target that runs out at its (n+1)-th allocation, for every n along the stow of
+// `root` (`objects` allocations, all node_bytes): each time the stow fails with
+// out_of_memory, the target is empty, the source hold has all its objects and the
+// structure walks as before. Then a stow with room succeeds.
+Outcome<HardNode> stow_with_faults(HardNode& root, const Pack<>& source, std::size_t objects,
+                                   int nodes, std::uint64_t shared_status) {
+  std::vector<std::byte> dst(objects * node_bytes + 64);
+  for (std::size_t n = 0; n < objects; ++n) {
+    Pack<> target(Block{dst.data(), n * node_bytes + node_bytes - 8});
+    Outcome<HardNode> r = try_stow(root, HoldRef::of(target));
+    EXPECT_EQ(r.error(), Error::out_of_memory) << "n = " << n;
+    EXPECT_EQ(target.stats().live, 0u) << "n = " << n;
+    EXPECT_EQ(source.stats().live, objects) << "n = " << n;
+    EXPECT_EQ(walk(root, shared_status), nodes) << "n = " << n;
+    if (r.ok() || target.stats().live != 0 || ::testing::Test::HasFailure()) {
+      ADD_FAILURE() << "stopping at n = " << n;
+      return Error::invalid_argument;
+    }
+  }
+  return Error::none;
+}
+
+TEST(ArcFaultInjection, AChainOf1000) {
+  constexpr int nodes = 1000;
+  std::vector<std::byte> src(nodes * node_bytes + 64), dst(nodes * node_bytes + 64);
+  Pack<> source(Block{src.data(), src.size()});
+  HardNode root = make_chain(HoldRef::of(source), nodes);
+  ASSERT_EQ(walk(root), nodes);
+  (void)stow_with_faults(root, source, nodes, nodes, 0);
+  Pack<> target(Block{dst.data(), dst.size()});
+  Outcome<HardNode> moved = try_stow(root, HoldRef::of(target));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(source.stats().live, 0u);
+  EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes));
+  EXPECT_EQ(walk(*moved), nodes);
+  free_chain(*moved);
+  EXPECT_EQ(target.stats().live, 0u);
+}
+
+// A tree: failures in a right subtree revert the relocations of the left one.
+TEST(ArcFaultInjection, ATreeOf1023) {
+  constexpr int nodes = 1023;
+  std::vector<std::byte> src(nodes * node_bytes + 64), dst(nodes * node_bytes + 64);
+  Pack<> source(Block{src.data(), src.size()});
+  std::uint64_t next = 1;
+  HardNode root = make_tree(HoldRef::of(source), 10, next, nullptr);
+  ASSERT_EQ(walk(root), nodes);
+  (void)stow_with_faults(root, source, nodes, nodes, 0);
+  Pack<> target(Block{dst.data(), dst.size()});
+  Outcome<HardNode> moved = try_stow(root, HoldRef::of(target));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(source.stats().live, 0u);
+  EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes));
+  EXPECT_EQ(walk(*moved), nodes);
+  moved->reset();
+  EXPECT_EQ(target.stats().live, 0u);
+}
+
+// A DAG: every node of the tree also holds a Hard to one shared node, which is
+// relocated at its first visit and shared by the later ones; failures undo the
+// shares (last first) and then the relocation.
+TEST(ArcFaultInjection, ADagOf1024) {
+  constexpr int nodes = 1023;
+  constexpr std::size_t objects = nodes + 1;
+  std::vector<std::byte> src(objects * node_bytes + 64), dst(objects * node_bytes + 64);
+  Pack<> source(Block{src.data(), src.size()});
+  HardNode root;
+  {
+    HardNode shared = make_node(HoldRef::of(source), 0, {}, {}, nullptr);
+    std::uint64_t next = 1;
+    root = make_tree(HoldRef::of(source), 10, next, &shared);
+  }
+  ASSERT_EQ(walk(root, nodes), nodes);
+  (void)stow_with_faults(root, source, objects, nodes, nodes);
+  Pack<> target(Block{dst.data(), dst.size()});
+  Outcome<HardNode> moved = try_stow(root, HoldRef::of(target));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(source.stats().live, 0u);
+  EXPECT_EQ(target.stats().live, objects) << "the shared node once";
+  EXPECT_EQ(walk(*moved, nodes), nodes);
+  moved->reset();
+  EXPECT_EQ(target.stats().live, 0u);
+}
+
+
+// ---- With Buf (written against the resident contract only, like Box) -------------------
+#if __has_include("swim/mem/residents/buf.hpp")
+
+TEST(ArcWithBuf, AMutGrowsWhileUniqueAndStowShrinksToFit) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  {
+    Outcome<Mut<Buf<int>>> m = Mut<Buf<int>>::try_with_capacity(HoldRef::of(p0), 2);
+    ASSERT_TRUE(m.ok());
+    ASSERT_EQ(m->try_push(0), Error::none);
+    ASSERT_EQ(m->try_push(1), Error::none);
+    Outcome<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p0), 1);
+    for (int i = 2; i < 20; ++i) ASSERT_EQ(m->try_push(i), Error::none);  // moves
+    ArcOutcome<Hard<Buf<int>>> h = m->to_hard();
+    const std::size_t cap = m->capacity();
+    while (m->size() < cap) ASSERT_EQ(m->try_push(static_cast<int>(m->size())), Error::none);
+    EXPECT_EQ(m->try_push(-1), Error::contended) << "growth would strand the Hard";
+    EXPECT_EQ(m->size(), cap);
+    m->reset();
+    Outcome<Hard<Buf<int>>> moved = try_stow(*h, HoldRef::of(p1));
+    ASSERT_TRUE(moved.ok());
+    ArcOutcome<Ref<Buf<int>>> r = moved->poll_ref();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->size(), cap);
+    EXPECT_EQ(r->capacity(), cap) << "shrunk to fit";
+    for (std::size_t i = 0; i < cap; ++i) EXPECT_EQ((*r)[i], static_cast<int>(i));
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+}
+
+TEST(ArcWithBuf, ABufOfHardsStowsAsADag) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 7u);
+    Outcome<Mut<Buf<HardBox>>> m = Mut<Buf<HardBox>>::try_with_capacity(HoldRef::of(p0), 4);
+    for (int i = 0; i < 4; ++i) ASSERT_EQ(m->try_push(x->try_clone().take()), Error::none);
+    x->reset();
+    Hard<Buf<HardBox>> h = std::move(*m).into_hard();
+    Outcome<Hard<Buf<HardBox>>> moved = try_stow(h, HoldRef::of(p1));
+    ASSERT_TRUE(moved.ok());
+    expect_empty(p0);
+    EXPECT_EQ(p1.stats().live, 2u);
+    ArcOutcome<Ref<Buf<HardBox>>> r = moved->poll_ref();
+    EXPECT_TRUE((*r)[0].same_arc((*r)[3]));
+    EXPECT_EQ((*r)[0].hard_count(), 4u);
+    EXPECT_EQ(read((*r)[2]), 7u);
+  }
+  expect_empty(p1);
+}
+
+#endif  // Buf
+
+}  // namespace
+}  // namespace swim::mem
