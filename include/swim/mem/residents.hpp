@@ -1,6 +1,7 @@
 // Umbrella header of layer 7 (residents): Box, Buf, String.
 #pragma once
 #include "swim/mem/leases.hpp"
+#include "swim/mem/residents/aliases.hpp"
 #include "swim/mem/residents/box.hpp"
 #include "swim/mem/residents/buf.hpp"
 #include "swim/mem/residents/string.hpp"
