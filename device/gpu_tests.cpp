@@ -98,6 +98,22 @@ TEST_F(Gpu, AddrSpaceUnderManyThreads) {
   }
 }
 
+// The lease checks (leases.cu). On failure the message names the first failed
+// device check (a line of leases.inl).
+TEST_F(Gpu, LeasesUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_leases(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads << ": " << swim_mem_cuda_last_error();
+  }
+}
+
+TEST_F(Gpu, SharedLeasesUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_shared_leases(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads << ": " << swim_mem_cuda_last_error();
+  }
+}
+
 TEST_F(Gpu, CudaSourcesAllocate) {
   using swim::mem::Block;
   using swim::mem::Error;

@@ -78,4 +78,34 @@ int SWIM_MEM_LAUNCHER(check_pool)(unsigned blocks, unsigned threads);
 /// foreign pointers. AddrSpace<single_owner, true/false> by one thread.
 int SWIM_MEM_LAUNCHER(check_addr_space)(unsigned blocks, unsigned threads);
 
+// The lease checks (leases.inl, in leases.cu / leases.hip). They raise the CUDA
+// per-thread stack limit to 8 KiB while they run (stow and lease destruction
+// recurse) and put the old one back.
+
+/// Raw, Ptr, Box, Buf and stow in device code. A Pool<Slab<concurrent, true>> with
+/// 256-byte hunks is built in device memory; every thread, through HoldRef::of(pool),
+/// makes a Raw<Box<u64>> and a Ptr<Box<u64, int>> (metadata in the object), writes and
+/// reads them, and pushes 1..32 into a Raw<Buf<u32>> (growth through the hold; after
+/// 16 the two boxes sit above the buffer, so it must move), checks and pops it. The
+/// same again in the thread's private Pack<single_owner> (its own slice of device
+/// memory), where growth is exact: 4 in place, 1 move. Then a 3-node list of
+/// Raw<Box<Node>> (stow_members) built in that Pack is stowed into a 64-byte Pack,
+/// which fails at the third node (the list untouched, the small Pack empty), then into
+/// the pool with try_stow (the list moved, the scratch Pack empty). Everything is
+/// freed: the pool has live == 0 and destroying it returns every hunk. Run twice: with
+/// 16 hunks per thread (no error allowed), and with one hunk for the whole grid,
+/// where every thread must meet out_of_memory at least once, never crash, and still
+/// free all it made.
+int SWIM_MEM_LAUNCHER(check_leases)(unsigned blocks, unsigned threads);
+
+/// The shared family's try forms in device code: one Hard<Box<u64>> made by one
+/// thread; every thread try_clones it (bounded), then takes poll_ref (one attempt,
+/// contention counted) and try_ref (bounded retries) and reads, or, every 8th thread,
+/// try_mut and increments (exclusive: the final value counts every Mut); keeps a Soft
+/// and upgrades it while a Hard lives; drops the rest. Then the arc has one Hard, no
+/// borrow and a Soft per thread; after the last Hard is dropped every Soft's
+/// try_upgrade and try_ref report cleared, and dropping the Softs frees the block
+/// (the pool's live == 0).
+int SWIM_MEM_LAUNCHER(check_shared_leases)(unsigned blocks, unsigned threads);
+
 }  // extern "C"

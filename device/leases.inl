@@ -1,0 +1,907 @@
+// The device suite, leases: Raw, Ptr, Box, Buf, stow and the shared family (Hard,
+// Soft, Ref, Mut; try forms only) inside kernels, written once for CUDA and HIP.
+//
+// Included by leases.cu (nvcc) and leases.hip (clang HIP), never compiled on its
+// own. Before including it, the translation unit defines
+//   SWIM_MEM_LAUNCHER(name)   the C name of a launcher (see launchers.hpp), and
+//   namespace swim_mem_lease_gpu   a thin runtime shim: error_t, success, allocate,
+//                             release, to_host, zero, synchronize, launch_error,
+//                             device_count, describe, stack_size, set_stack_size.
+// Same conventions as kernels.inl: kernels plus extern "C" launchers that return a
+// status; allocators built by placement new in one-thread kernels, in device memory.
+// No gtest here (clang-15 crashes on it as C++20 HIP).
+//
+// Compile time: the library's allocation and free paths (HoldRef::try_allocate
+// reaches every heap HeapRef knows) are large; the library keeps them out of line
+// (SWIM_MEM_NOINLINE), and so does this file with its per-thread steps, so that
+// each is compiled once. Each lease type is instantiated with as few initializers
+// as possible (one try_push overload, one retry helper per shape), and every
+// scenario runs through the same kernels (an exhaustion run is the same kernel on a
+// smaller heap). Measure with `nvcc --time` after a change: with those paths
+// inlined, ptxas needed about 7 CPU minutes and 9 GB for this file, per
+// architecture; out of line, about 10 s and 0.4 GB.
+//
+// The worker functions (sections 1-3) are SWIM_MEM_API: they need no device
+// built-in, so the same code can be exercised on the host with std::threads.
+
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <new>
+
+#include "launchers.hpp"
+#include "swim/mem/config.hpp"
+#include "swim/mem/heaps/slab.hpp"
+#include "swim/mem/holds/hold.hpp"
+#include "swim/mem/holds/pack.hpp"
+#include "swim/mem/holds/pool.hpp"
+#include "swim/mem/leases/arc.hpp"
+#include "swim/mem/leases/exclusive.hpp"
+#include "swim/mem/leases/stow.hpp"
+#include "swim/mem/physical.hpp"
+#include "swim/mem/residents/box.hpp"
+#include "swim/mem/residents/buf.hpp"
+
+// Both nvcc and clang honour it on host and device functions (clang's
+// -amdgpu-early-inline-all leaves noinline functions alone).
+#if defined(SWIM_MEM_NOINLINE)
+#define SWIM_MEM_LEASES_NOINLINE SWIM_MEM_NOINLINE
+#else
+#define SWIM_MEM_LEASES_NOINLINE __attribute__((noinline))
+#endif
+
+namespace swim::mem::device_leases {
+
+using u64 = unsigned long long;
+using u32 = unsigned;
+
+// ---- 1. Shared pieces ----------------------------------------------------------------------
+
+/// What the work kernels count, in device memory (atomic increments).
+struct LeaseCounters {
+  u64 failures;        ///< failed checks
+  u64 first_failure;   ///< source line of the first failed check (0: none)
+  u64 exhausted;       ///< out_of_memory results where the heap is short on purpose
+  u64 retried;         ///< Error::contended results that were retried
+  u64 leases;          ///< Raw<Box> and Ptr<Box> leases made, written and read back
+  u64 bufs;            ///< Bufs filled with 1..kPush, checked and emptied
+  u64 grown_in_place;  ///< Buf growths that kept the buffer (private Packs)
+  u64 moved;           ///< Buf growths that moved it to a new object (private Packs)
+  u64 stowed;          ///< lists stowed from a private Pack into the shared Pool
+  u64 stow_refused;    ///< stows into the pool that failed (short heap) and left the list
+  u64 rolled_back;     ///< stows into a too small Pack that failed part way and left
+                       ///< the list where it was and the Pack empty
+  // The shared family.
+  u64 made;            ///< Hard made
+  u64 cloned;          ///< try_clone succeeded
+  u64 clone_contended; ///< try_clone ran out of retries
+  u64 polled;          ///< poll_ref succeeded at the first attempt
+  u64 poll_busy;       ///< poll_ref reported aliased / relocating / contended
+  u64 refs;            ///< Refs taken (poll_ref or try_ref) and read
+  u64 ref_contended;   ///< try_ref ran out of retries
+  u64 muts;            ///< Muts taken (try_mut) that incremented the value
+  u64 mut_contended;   ///< try_mut ran out of retries
+  u64 softs;           ///< Softs kept for the phase after the last Hard
+  u64 upgraded;        ///< Soft upgrades while a Hard lived
+  u64 cleared;         ///< Soft upgrades after the last Hard that reported cleared
+};
+
+SWIM_MEM_API inline void bump(u64& counter, u64 by = 1) {
+  atomic_ref<u64>(counter).fetch_add(by, order::relaxed);
+}
+
+/// Count a failed check and remember the first one's line (for the launcher's message).
+SWIM_MEM_API inline void expect(bool ok, LeaseCounters* c, unsigned line) {
+  if (ok) return;
+  bump(c->failures);
+  u64 none = 0;
+  atomic_ref<u64>(c->first_failure).compare_exchange(none, line, order::relaxed);
+}
+#define SWIM_MEM_LEASES_EXPECT(cond) ::swim::mem::device_leases::expect((cond), c, __LINE__)
+
+/// An error where none may happen is a failure; out_of_memory is counted instead
+/// where the heap is short on purpose.
+SWIM_MEM_API inline void note_error(Error e, bool short_heap, LeaseCounters* c, unsigned line) {
+  if (e == Error::out_of_memory && short_heap) {
+    bump(c->exhausted);
+  } else {
+    expect(false, c, line);
+  }
+}
+#define SWIM_MEM_LEASES_NOTE(e, short_heap) \
+  ::swim::mem::device_leases::note_error((e), (short_heap), c, __LINE__)
+
+/// Bound on retrying an Error::contended (a lost race in a hold; the failed call
+/// changed nothing, so trying again is safe), as in kernels.inl.
+inline constexpr unsigned kRetries = 1u << 16;
+/// Retry budget of the shared family's try_ forms (each retry is one CAS).
+inline constexpr unsigned kArcRetries = 1u << 12;
+
+/// A word that names (owner, j); never 0. Same as kernels.inl's stamp().
+SWIM_MEM_API inline u64 stamp(u64 owner, u64 j) {
+  return (((owner << 8) | (j & 0xFF)) + 1) * 0x9e3779b97f4a7c15ull;
+}
+
+/// `make()` returns Outcome<L>; on success the lease goes to `out`. Retries
+/// Error::contended, boundedly.
+template <class L, class Make>
+SWIM_MEM_API Error make_bounded(L& out, LeaseCounters* c, Make&& make) {
+  Error e = Error::contended;
+  for (unsigned t = 0; t < kRetries; ++t) {
+    Outcome<L> o = make();
+    e = o.error();
+    if (o) out = o.take();
+    if (e != Error::contended) break;
+    bump(c->retried);
+  }
+  return e;
+}
+
+// ---- 2. Exclusive leases: Raw, Ptr, Box, Buf, stow --------------------------------------------
+
+using BoxLease = Raw<Box<u64>>;
+using PtrLease = Ptr<Box<u64, int>>;  // metadata in the object: the handle is one word
+using BufLease = Raw<Buf<u32>>;
+static_assert(sizeof(BoxLease) == sizeof(void*) && sizeof(PtrLease) == sizeof(void*));
+
+/// Elements pushed into each Buf. The blockers (a Box and a Ptr) are made after
+/// kPush / 2 of them, so the growth from 16 to 32 elements finds the buffer no longer
+/// on top of its hold and must move it. In a private Pack that is exact: growths to
+/// 1 (the first object), then 2, 4, 8, 16 in place, then 32 moved.
+inline constexpr u32 kPush = 32;
+inline constexpr u64 kInPlace = 4;
+inline constexpr u64 kMoved = 1;
+
+/// A singly linked list node: the smallest recursive structure to stow.
+struct LeaseNode {
+  u64 value = 0;
+  Raw<Box<LeaseNode>> next;
+};
+using NodeLease = Raw<Box<LeaseNode>>;
+
+/// Nodes per list. Stow and destruction recurse once per node, on a GPU thread's
+/// small stack, so the list is short (the launcher raises the CUDA stack limit).
+inline constexpr unsigned kNodes = 3;
+/// Bytes of device memory per thread: a private scratch Pack (a Buf's growth chain,
+/// two blockers and a list, with their tags, fit several times over) and, in the
+/// last kTiny bytes, a Pack with room for two list nodes (24 bytes each with the
+/// tag) but not three, into which a stow must fail part way.
+inline constexpr std::size_t kSlice = 1024;
+inline constexpr std::size_t kTiny = 64;
+
+}  // namespace swim::mem::device_leases
+
+template <>
+struct swim::mem::stow_traits<swim::mem::device_leases::LeaseNode>
+    : swim::mem::stow_members<swim::mem::device_leases::LeaseNode,
+                              &swim::mem::device_leases::LeaseNode::value,
+                              &swim::mem::device_leases::LeaseNode::next> {};
+
+namespace swim::mem::device_leases {
+
+/// Push, retrying Error::contended; a failed push leaves the Buf as it was.
+SWIM_MEM_API inline Error push_bounded(BufLease& buf, u32 v, LeaseCounters* c) {
+  Error e = Error::contended;
+  for (unsigned t = 0; t < kRetries; ++t) {
+    e = buf.try_push(v);
+    if (e != Error::contended) break;
+    bump(c->retried);
+  }
+  return e;
+}
+
+/// Raw<Box<u64>>, Ptr<Box<u64, int>> and Raw<Buf<u32>> in hold `h`, by thread i.
+/// `exact`: h is this thread's private Pack, so growth in place or by moving is
+/// predictable and the hold's statistics are this thread's alone. `short_heap`:
+/// out_of_memory is expected (the shared Pool's heap is small on purpose).
+SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void exclusive_step(HoldRef h, u64 i, bool exact,
+                                                                 bool short_heap,
+                                                                 LeaseCounters* c) {
+  const Stats before = h.stats();
+  BufLease buf;
+  Error e = make_bounded(buf, c, [&] { return BufLease::try_empty(h); });
+  if (e != Error::none) {
+    SWIM_MEM_LEASES_NOTE(e, short_heap);
+    return;
+  }
+  SWIM_MEM_LEASES_EXPECT(buf.size() == 0 && buf.capacity() == 0);
+
+  BoxLease box;
+  PtrLease ptr;
+  u64 first = 0, in_place = 0, moved = 0;
+  bool full = true;
+  for (u32 v = 1; v <= kPush; ++v) {
+    if (v == kPush / 2 + 1) {
+      e = make_bounded(box, c, [&] { return BoxLease::try_new(h, stamp(i, 1)); });
+      if (e != Error::none) SWIM_MEM_LEASES_NOTE(e, short_heap);
+      e = make_bounded(ptr, c, [&] {
+        return PtrLease::try_new_with_meta(h, static_cast<int>(i % INT_MAX), stamp(i, 2));
+      });
+      if (e != Error::none) SWIM_MEM_LEASES_NOTE(e, short_heap);
+    }
+    const u32* old = buf.data();
+    const std::size_t cap = buf.capacity();
+    e = push_bounded(buf, v, c);
+    if (e != Error::none) {
+      // Nothing changed: same length, capacity and buffer.
+      SWIM_MEM_LEASES_NOTE(e, short_heap);
+      SWIM_MEM_LEASES_EXPECT(buf.size() == v - 1 && buf.capacity() == cap && buf.data() == old);
+      full = false;
+      break;
+    }
+    if (buf.capacity() != cap) {
+      if (cap == 0) {
+        ++first;
+      } else if (buf.data() == old) {
+        ++in_place;
+      } else {
+        ++moved;
+      }
+    }
+  }
+  const std::size_t len = buf.size();
+  for (std::size_t j = 0; j < len; ++j) SWIM_MEM_LEASES_EXPECT(buf[j] == j + 1);
+
+  // The blockers: write through them and read back; the hold is h; Ptr keeps its
+  // metadata in the object, in front of the value.
+  if (box) {
+    SWIM_MEM_LEASES_EXPECT(*box == stamp(i, 1) && box.hold() == h && box.block().size == 8);
+    *box = ~stamp(i, 1);
+    SWIM_MEM_LEASES_EXPECT(*box.data() == ~stamp(i, 1));
+    bump(c->leases);
+  }
+  if (ptr) {
+    const Block b = ptr.block();
+    SWIM_MEM_LEASES_EXPECT(*ptr == stamp(i, 2) && ptr.metadata() == static_cast<int>(i % INT_MAX));
+    SWIM_MEM_LEASES_EXPECT(ptr.hold() == h && b.size == 16 &&
+                           reinterpret_cast<std::byte*>(ptr.data()) == b.begin() + 8);
+    *ptr = ~stamp(i, 2);
+    ptr.metadata() = -1;
+    SWIM_MEM_LEASES_EXPECT(*ptr.data() == ~stamp(i, 2) && ptr.metadata() == -1);
+    bump(c->leases);
+  }
+  if (exact) {
+    SWIM_MEM_LEASES_EXPECT(full && box && ptr);
+    SWIM_MEM_LEASES_EXPECT(first == 1 && in_place == kInPlace && moved == kMoved);
+    bump(c->grown_in_place, in_place);
+    bump(c->moved, moved);
+  }
+
+  // Pop everything, newest first; popping an empty Buf is an error that changes nothing.
+  for (std::size_t j = len; j > 0; --j) {
+    Outcome<u32> p = buf.pop();
+    SWIM_MEM_LEASES_EXPECT(p.ok() && *p == j);
+  }
+  SWIM_MEM_LEASES_EXPECT(buf.pop().error() == Error::invalid_argument && buf.empty());
+  if (full) bump(c->bufs);
+
+  box.reset();
+  ptr.reset();
+  buf.reset();
+  SWIM_MEM_LEASES_EXPECT(!box && !ptr && !buf);
+  if (exact) {
+    const Stats after = h.stats();
+    SWIM_MEM_LEASES_EXPECT(after.live == before.live && after.bytes_in_use == before.bytes_in_use);
+  }
+}
+
+/// Free a list node by node (a long list would recurse in the destructors).
+SWIM_MEM_API inline void free_list(NodeLease& head) {
+  for (unsigned k = 0; k <= kNodes && head; ++k) {
+    NodeLease next = detail::move(head->next);
+    head = detail::move(next);
+  }
+}
+
+/// Whether `head` is thread i's list (values in order, kNodes of them) in hold `h`.
+SWIM_MEM_API inline bool list_intact(const NodeLease& head, u64 i, HoldRef h) {
+  const NodeLease* p = &head;
+  unsigned k = 0;
+  for (; k <= kNodes && *p; ++k, p = &(*p)->next) {
+    if ((*p)->value != stamp(i, 16 + k) || p->hold() != h) return false;
+  }
+  return k == kNodes && !*p;
+}
+
+/// try_stow, retrying Error::contended (a failed stow leaves everything as it was).
+SWIM_MEM_API inline Error stow_bounded(NodeLease& head, HoldRef target, NodeLease& copy,
+                                       LeaseCounters* c) {
+  Error e = Error::contended;
+  for (unsigned t = 0; t < kRetries; ++t) {
+    Outcome<NodeLease> o = try_stow(head, target);
+    e = o.error();
+    if (o) copy = o.take();
+    if (e != Error::contended) break;
+    bump(c->retried);
+  }
+  return e;
+}
+
+/// Thread i builds a list in its private Pack `scratch`, stows it into `tiny` (which
+/// runs out at the third node: the stow fails, the list is untouched, `tiny` holds
+/// nothing), then into `pool`: on success the source list is gone and the scratch
+/// Pack is empty (reset), the copy is in the pool with the same values; on failure
+/// (a short heap) the list is untouched where it was. Everything is freed.
+SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void stow_step(HoldRef scratch, HoldRef tiny,
+                                                            HoldRef pool, u64 i, bool short_heap,
+                                                            LeaseCounters* c) {
+  NodeLease head;
+  for (unsigned k = kNodes; k-- > 0;) {
+    NodeLease node;
+    const Error e = make_bounded(node, c, [&] { return NodeLease::try_new(scratch); });
+    if (e != Error::none) {
+      SWIM_MEM_LEASES_NOTE(e, false);  // the private Pack has room for it
+      free_list(head);
+      return;
+    }
+    node->value = stamp(i, 16 + k);
+    node->next = detail::move(head);
+    head = detail::move(node);
+  }
+  SWIM_MEM_LEASES_EXPECT(list_intact(head, i, scratch) && scratch.stats().live == kNodes);
+
+  NodeLease copy;
+  Error e = stow_bounded(head, tiny, copy, c);
+  const Stats t = tiny.stats();
+  SWIM_MEM_LEASES_EXPECT(e == Error::out_of_memory && !copy && t.live == 0 &&
+                         t.bytes_in_use == 0);
+  if (e == Error::out_of_memory && list_intact(head, i, scratch) &&
+      scratch.stats().live == kNodes) {
+    bump(c->rolled_back);
+  } else {
+    SWIM_MEM_LEASES_EXPECT(false);
+  }
+  free_list(copy);  // only if the stow wrongly succeeded
+
+  e = stow_bounded(head, pool, copy, c);
+  if (e == Error::none) {
+    const Stats s = scratch.stats();
+    SWIM_MEM_LEASES_EXPECT(!head && s.live == 0 && s.bytes_in_use == 0);
+    SWIM_MEM_LEASES_EXPECT(list_intact(copy, i, pool));
+    bump(c->stowed);
+  } else {
+    SWIM_MEM_LEASES_NOTE(e, short_heap);
+    SWIM_MEM_LEASES_EXPECT(!copy && list_intact(head, i, scratch) &&
+                           scratch.stats().live == kNodes);
+    bump(c->stow_refused);
+  }
+  free_list(copy);
+  free_list(head);
+  SWIM_MEM_LEASES_EXPECT(scratch.stats().live == 0);
+}
+
+using LeaseHeap = Slab<concurrent, true>;
+using LeasePool = Pool<LeaseHeap, concurrent>;
+
+/// Bytes of the shared Pool's hunks (and of its Slab's units): small, so that the
+/// pool grows, retires and reuses hunks often under many threads.
+inline constexpr std::size_t kHunk = 256;
+
+/// Everything thread i does: its two private Packs on its own slice (packs[2i],
+/// packs[2i + 1]), exclusive leases in the shared pool and in its Pack, stows from
+/// its Pack; it frees all of it and destroys the Packs.
+SWIM_MEM_API inline void lease_worker(LeasePool* pool, Pack<single_owner>* packs,
+                                      unsigned char* slices, u64 i, bool short_heap,
+                                      LeaseCounters* c) {
+  unsigned char* slice = slices + i * kSlice;
+  Pack<single_owner>* pack = detail::construct_at(packs + 2 * i, Block{slice, kSlice - kTiny});
+  Pack<single_owner>* tiny =
+      detail::construct_at(packs + 2 * i + 1, Block{slice + kSlice - kTiny, kTiny});
+  SWIM_MEM_LEASES_EXPECT(pack->init_error() == Error::none && tiny->init_error() == Error::none);
+  const HoldRef shared = HoldRef::of(*pool);
+  const HoldRef mine = HoldRef::of(*pack);
+  exclusive_step(shared, i, false, short_heap, c);
+  exclusive_step(mine, i, true, false, c);
+  stow_step(mine, HoldRef::of(*tiny), shared, i, short_heap, c);
+  const Stats s = pack->stats();
+  SWIM_MEM_LEASES_EXPECT(s.live == 0 && s.bytes_in_use == 0 && s.bytes_free == pack->capacity());
+  SWIM_MEM_LEASES_EXPECT(tiny->stats().live == 0 && tiny->stats().bytes_free == kTiny);
+  tiny->~Pack();
+  pack->~Pack();
+}
+
+// ---- 3. The shared family: Hard, Soft, Ref, Mut (try forms) -----------------------------------
+
+using HardBox = Hard<Box<u64>>;
+using SoftBox = Soft<Box<u64>>;
+using RefBox = Ref<Box<u64>>;
+using MutBox = Mut<Box<u64>>;
+
+/// Every kMutEvery-th thread takes a Mut and increments the value; the others read.
+inline constexpr u64 kMutEvery = 8;
+
+/// One thread: the shared Hard, in device memory (`slot` is raw memory).
+SWIM_MEM_API inline void arc_make(LeasePool* pool, HardBox* slot, u64 value, LeaseCounters* c) {
+  HardBox h;
+  const Error e = make_bounded(h, c, [&] { return HardBox::try_new(HoldRef::of(*pool), value); });
+  if (e != Error::none) SWIM_MEM_LEASES_NOTE(e, false);
+  if (h) bump(c->made);
+  detail::construct_at(slot, detail::move(h));
+}
+
+/// Thread i of n, while `shared` lives: clone it, borrow a Ref (one poll, then
+/// bounded retries) or, every kMutEvery-th thread, a Mut that increments the value;
+/// keep a Soft in softs[i] (raw memory) and check that it upgrades while a Hard lives.
+SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_share(const HardBox* shared, SoftBox* softs,
+                                                            u64 i, u64 n, u64 value,
+                                                            LeaseCounters* c) {
+  HardBox mine;
+  {
+    ArcOutcome<HardBox> o = shared->try_clone(kArcRetries);
+    if (o) {
+      mine = o.take();
+      bump(c->cloned);
+    } else {
+      SWIM_MEM_LEASES_EXPECT(o.error() == ArcError::contended);
+      bump(c->clone_contended);
+    }
+  }
+  if (mine) {
+    SWIM_MEM_LEASES_EXPECT(mine.same_arc(*shared) && mine.hard_count() >= 2);
+    if (i % kMutEvery == 0) {
+      ArcOutcome<MutBox> m = mine.try_mut(kArcRetries);
+      if (m) {
+        *m.value() += 1;  // exclusive: a lost update would show in the final value
+        bump(c->muts);
+      } else {
+        SWIM_MEM_LEASES_EXPECT(is_retryable(m.error()));
+        bump(c->mut_contended);
+      }
+    } else {
+      RefBox r;
+      {
+        ArcOutcome<RefBox> p = mine.poll_ref();
+        if (p) {
+          r = p.take();
+          bump(c->polled);
+        } else {
+          SWIM_MEM_LEASES_EXPECT(is_retryable(p.error()));
+          bump(c->poll_busy);
+        }
+      }
+      if (!r) {
+        ArcOutcome<RefBox> t = mine.try_ref(kArcRetries);
+        if (t) {
+          r = t.take();
+        } else {
+          SWIM_MEM_LEASES_EXPECT(is_retryable(t.error()));
+          bump(c->ref_contended);
+        }
+      }
+      if (r) {
+        const u64 seen = *r;
+        SWIM_MEM_LEASES_EXPECT(seen >= value && seen <= value + n && r.ref_count() >= 1);
+        bump(c->refs);
+      }
+    }
+  }
+  SoftBox soft;
+  {
+    ArcOutcome<SoftBox> s = mine ? mine.to_soft(kArcRetries) : shared->to_soft(kArcRetries);
+    if (s) {
+      soft = s.take();
+    } else {
+      SWIM_MEM_LEASES_EXPECT(s.error() == ArcError::contended);
+    }
+  }
+  if (soft) {
+    ArcOutcome<HardBox> up = soft.try_upgrade(kArcRetries);
+    if (up) {
+      bump(c->upgraded);
+    } else {
+      SWIM_MEM_LEASES_EXPECT(up.error() == ArcError::contended);
+    }
+    bump(c->softs);
+  }
+  detail::construct_at(softs + i, detail::move(soft));
+}
+
+/// Thread i, after the last Hard was dropped: its Soft no longer upgrades nor lends
+/// a Ref (cleared); dropping the last Soft frees the block.
+SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_after(SoftBox* softs, u64 i,
+                                                            LeaseCounters* c) {
+  SoftBox& soft = softs[i];
+  if (soft) {
+    ArcOutcome<HardBox> up = soft.try_upgrade(kArcRetries);
+    ArcOutcome<RefBox> r = soft.try_ref(kArcRetries);
+    SWIM_MEM_LEASES_EXPECT(!up && up.error() == ArcError::cleared);
+    SWIM_MEM_LEASES_EXPECT(!r && r.error() == ArcError::cleared);
+    if (!up && up.error() == ArcError::cleared) bump(c->cleared);
+  }
+  soft.~SoftBox();
+}
+
+/// The shared arc between phases (quiescent).
+struct ArcSnapshot {
+  u64 status;   ///< the status word of the shared Hard's arc
+  u64 value;    ///< read through a Ref
+  u64 read_ok;  ///< whether that Ref was granted
+};
+
+SWIM_MEM_API inline void arc_snapshot(const HardBox* shared, ArcSnapshot* out) {
+  out->status = shared->status();
+  ArcOutcome<RefBox> r = shared->try_ref(kArcRetries);
+  out->read_ok = r.ok();
+  out->value = r ? *r.value() : 0;
+}
+
+// ---- 4. Kernels ------------------------------------------------------------------------
+
+SWIM_MEM_DEVICE inline u64 global_id() {
+  return static_cast<u64>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+
+/// The shared pool and its upstream Slab at one instant (quiescent: between kernels).
+struct PoolState {
+  Stats pool;
+  Stats heap;
+  u64 hunks;
+  u64 heap_units;
+  u64 heap_error;
+  Stats heap_after_destroy;  ///< the Slab once the Pool was destroyed
+};
+
+/// Build the Slab over `region` (units of kHunk bytes) and the Pool over it.
+__global__ void pool_init(LeaseHeap* heap_at, LeasePool* pool_at, Block region, PoolState* st) {
+  if (global_id() != 0) return;
+  LeaseHeap* heap = ::new (static_cast<void*>(heap_at)) LeaseHeap(region, kHunk);
+  ::new (static_cast<void*>(pool_at)) LeasePool(*heap, kHunk);
+  st->heap_error = static_cast<u64>(heap->init_error());
+  st->heap_units = heap->block_count();
+}
+
+__global__ void pool_state(const LeasePool* pool, const LeaseHeap* heap, PoolState* st) {
+  if (global_id() != 0) return;
+  st->pool = pool->stats();
+  st->heap = heap->stats();
+  st->hunks = pool->hunk_count();
+}
+
+/// Destroying the Pool gives every hunk back (it has no live object by then).
+__global__ void pool_destroy(LeasePool* pool, LeaseHeap* heap, PoolState* st) {
+  if (global_id() != 0) return;
+  pool->~LeasePool();
+  st->heap_after_destroy = heap->stats();
+  heap->~LeaseHeap();
+}
+
+__global__ void lease_work(LeasePool* pool, Pack<single_owner>* packs, unsigned char* slices,
+                           u64 n, bool short_heap, LeaseCounters* c) {
+  const u64 i = global_id();
+  if (i < n) lease_worker(pool, packs, slices, i, short_heap, c);
+}
+
+__global__ void arc_make_kernel(LeasePool* pool, HardBox* slot, u64 value, LeaseCounters* c) {
+  if (global_id() == 0) arc_make(pool, slot, value, c);
+}
+
+__global__ void arc_share_kernel(const HardBox* shared, SoftBox* softs, u64 n, u64 value,
+                                 LeaseCounters* c) {
+  const u64 i = global_id();
+  if (i < n) arc_share(shared, softs, i, n, value, c);
+}
+
+__global__ void arc_snapshot_kernel(const HardBox* shared, ArcSnapshot* out) {
+  if (global_id() == 0) arc_snapshot(shared, out);
+}
+
+/// The last Hard goes: the value is destroyed, the block stays for the Softs.
+__global__ void arc_drop_kernel(HardBox* shared) {
+  if (global_id() == 0) shared->~HardBox();
+}
+
+__global__ void arc_after_kernel(SoftBox* softs, u64 n, LeaseCounters* c) {
+  const u64 i = global_id();
+  if (i < n) arc_after(softs, i, c);
+}
+
+// ---- 5. Host side ------------------------------------------------------------------------
+
+}  // namespace swim::mem::device_leases
+
+namespace swim::mem::device_suite {
+// kernels.inl's record of the last runtime failure, which last_error() returns. The
+// same inline variable (one object per program; the definitions must stay
+// identical), so that this file's failures show there too.
+inline const char* g_last_error = "";
+}  // namespace swim::mem::device_suite
+
+namespace swim::mem::device_leases {
+
+inline int runtime_failure(const char* what) {
+  device_suite::g_last_error = what;
+  return SWIM_MEM_GPU_RUNTIME;
+}
+
+#define SWIM_MEM_LEASES_TRY(call)                                                          \
+  do {                                                                                     \
+    const swim_mem_lease_gpu::error_t swim_mem_leases_e_ = (call);                         \
+    if (swim_mem_leases_e_ != swim_mem_lease_gpu::success) {                               \
+      return ::swim::mem::device_leases::runtime_failure(                                  \
+          swim_mem_lease_gpu::describe(swim_mem_leases_e_));                               \
+    }                                                                                      \
+  } while (0)
+
+// A kernel launch: its own error, then the kernel's (a fault surfaces at sync).
+#define SWIM_MEM_LEASES_LAUNCHED()                         \
+  do {                                                     \
+    SWIM_MEM_LEASES_TRY(swim_mem_lease_gpu::launch_error()); \
+    SWIM_MEM_LEASES_TRY(swim_mem_lease_gpu::synchronize());  \
+  } while (0)
+
+#define SWIM_MEM_LEASES_STEP(...)                                          \
+  do {                                                                     \
+    const int swim_mem_leases_s_ = (__VA_ARGS__);                         \
+    if (swim_mem_leases_s_ != SWIM_MEM_GPU_OK) return swim_mem_leases_s_; \
+  } while (0)
+
+/// Device memory for n T's, zero-filled, freed on scope exit.
+template <class T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(std::size_t n) : n_(n) {
+    status_ = swim_mem_lease_gpu::allocate(reinterpret_cast<void**>(&p_),
+                                           n == 0 ? 1 : n * sizeof(T));
+    if (status_ == swim_mem_lease_gpu::success) status_ = swim_mem_lease_gpu::zero(p_, n * sizeof(T));
+  }
+  ~DeviceBuffer() {
+    if (p_ != nullptr) (void)swim_mem_lease_gpu::release(p_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  swim_mem_lease_gpu::error_t status() const { return status_; }
+  T* get() const { return p_; }
+  swim_mem_lease_gpu::error_t to_host(T& out) const {
+    return swim_mem_lease_gpu::to_host(&out, p_, sizeof(T));
+  }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_;
+  swim_mem_lease_gpu::error_t status_ = swim_mem_lease_gpu::success;
+};
+
+inline int no_device() {
+  int n = 0;
+  if (swim_mem_lease_gpu::device_count(&n) != swim_mem_lease_gpu::success || n == 0) {
+    device_suite::g_last_error = "no device";
+    return SWIM_MEM_GPU_NO_DEVICE;
+  }
+  return SWIM_MEM_GPU_OK;
+}
+
+/// Stow and the lease destructors recurse once per list node (a handful of frames
+/// of about 150 bytes each); CUDA's default stack of 1 KiB per thread is too small
+/// for that, so the launchers raise it for their kernels and put it back after.
+inline constexpr std::size_t kStackBytes = 8 * 1024;
+
+class StackLimit {
+ public:
+  StackLimit() {
+    status_ = swim_mem_lease_gpu::stack_size(&old_);
+    if (status_ == swim_mem_lease_gpu::success && old_ < kStackBytes) {
+      status_ = swim_mem_lease_gpu::set_stack_size(kStackBytes);
+      raised_ = status_ == swim_mem_lease_gpu::success;
+    }
+  }
+  ~StackLimit() {
+    if (raised_) (void)swim_mem_lease_gpu::set_stack_size(old_);
+  }
+  StackLimit(const StackLimit&) = delete;
+  StackLimit& operator=(const StackLimit&) = delete;
+  swim_mem_lease_gpu::error_t status() const { return status_; }
+
+ private:
+  std::size_t old_ = 0;
+  bool raised_ = false;
+  swim_mem_lease_gpu::error_t status_ = swim_mem_lease_gpu::success;
+};
+
+/// Bytes a Slab needs for `units` units of `unit` bytes (bitmap and alignment included).
+inline std::size_t slab_bytes(u64 units, std::size_t unit) {
+  return static_cast<std::size_t>(units) * unit + static_cast<std::size_t>((units + 63) / 64) * 8 +
+         unit;
+}
+
+inline int failures_status(u64 failures) {
+  return failures > static_cast<u64>(INT_MAX) ? INT_MAX : static_cast<int>(failures);
+}
+
+/// Turn the counts into a status; name the first failed check in last_error().
+inline int report(u64 failed, const LeaseCounters& c, const char* what) {
+  static char message[160];
+  if (failed != 0) {
+    if (c.first_failure != 0) {
+      std::snprintf(message, sizeof message, "%s: first failed device check at leases.inl:%llu",
+                    what, c.first_failure);
+    } else {
+      std::snprintf(message, sizeof message, "%s: a host-side count was off", what);
+    }
+    device_suite::g_last_error = message;
+  }
+  return failures_status(failed);
+}
+
+/// The shared Pool over a Slab of `units` units, built in device memory.
+struct DevicePool {
+  explicit DevicePool(u64 units)
+      : bytes(slab_bytes(units, kHunk)), heap(1), pool(1), memory(bytes), state(1) {}
+  std::size_t bytes;
+  DeviceBuffer<LeaseHeap> heap;
+  DeviceBuffer<LeasePool> pool;
+  DeviceBuffer<unsigned char> memory;
+  DeviceBuffer<PoolState> state;
+
+  int status() const {
+    SWIM_MEM_LEASES_TRY(heap.status());
+    SWIM_MEM_LEASES_TRY(pool.status());
+    SWIM_MEM_LEASES_TRY(memory.status());
+    SWIM_MEM_LEASES_TRY(state.status());
+    return SWIM_MEM_GPU_OK;
+  }
+  int init(PoolState& out) {
+    pool_init<<<1, 1>>>(heap.get(), pool.get(), Block{memory.get(), bytes}, state.get());
+    SWIM_MEM_LEASES_LAUNCHED();
+    SWIM_MEM_LEASES_TRY(state.to_host(out));
+    return SWIM_MEM_GPU_OK;
+  }
+  int read(PoolState& out) {
+    pool_state<<<1, 1>>>(pool.get(), heap.get(), state.get());
+    SWIM_MEM_LEASES_LAUNCHED();
+    SWIM_MEM_LEASES_TRY(state.to_host(out));
+    return SWIM_MEM_GPU_OK;
+  }
+  int destroy(PoolState& out) {
+    pool_destroy<<<1, 1>>>(pool.get(), heap.get(), state.get());
+    SWIM_MEM_LEASES_LAUNCHED();
+    SWIM_MEM_LEASES_TRY(state.to_host(out));
+    return SWIM_MEM_GPU_OK;
+  }
+};
+
+/// One run of lease_work on blocks x threads. Plenty: 16 hunks per thread, more
+/// than the work can hold at once. `short_heap`: a single hunk for the whole grid,
+/// less than one thread's pool work holds at its peak (a 16-element Buf, the two
+/// blockers and the 32-element Buf it moves to: 248 bytes with tags, in 192), so
+/// every thread meets out_of_memory at least once, whatever the interleaving.
+inline int lease_run(unsigned blocks, unsigned threads, bool short_heap, u64& failed,
+                     LeaseCounters& got) {
+  const u64 n = static_cast<u64>(blocks) * threads;
+  DevicePool dp(short_heap ? 1 : n * 16 + 64);
+  DeviceBuffer<Pack<single_owner>> packs(2 * n);
+  DeviceBuffer<unsigned char> slices(n * kSlice);
+  DeviceBuffer<LeaseCounters> counters(1);
+  SWIM_MEM_LEASES_STEP(dp.status());
+  SWIM_MEM_LEASES_TRY(packs.status());
+  SWIM_MEM_LEASES_TRY(slices.status());
+  SWIM_MEM_LEASES_TRY(counters.status());
+  PoolState st{};
+  SWIM_MEM_LEASES_STEP(dp.init(st));
+  failed += st.heap_error != 0 || st.heap_units == 0;
+
+  lease_work<<<blocks, threads>>>(dp.pool.get(), packs.get(), slices.get(), n, short_heap,
+                                  counters.get());
+  SWIM_MEM_LEASES_LAUNCHED();
+  SWIM_MEM_LEASES_TRY(counters.to_host(got));
+  failed += got.failures;
+
+  // Every thread's Bufs went through the same growths in its private Pack, and its
+  // private work never runs short.
+  failed += got.grown_in_place != kInPlace * n || got.moved != kMoved * n;
+  failed += got.stowed + got.stow_refused != n || got.rolled_back != n;
+  if (short_heap) {
+    failed += got.exhausted < n;  // the point of the run: errors, not crashes
+  } else {
+    failed += got.exhausted != 0 || got.stow_refused != 0;
+    failed += got.leases != 4 * n || got.bufs != 2 * n;
+  }
+
+  // Everything was freed: nothing live in the pool; the heap holds just its hunks;
+  // destroying the pool gives them all back.
+  SWIM_MEM_LEASES_STEP(dp.read(st));
+  failed += st.pool.live != 0 || st.pool.bytes_in_use != 0;
+  failed += st.heap.live != st.hunks;
+  SWIM_MEM_LEASES_STEP(dp.destroy(st));
+  failed += st.heap_after_destroy.live != 0;
+  return SWIM_MEM_GPU_OK;
+}
+
+/// The shared family on blocks x threads (see launchers.hpp).
+inline int shared_run(unsigned blocks, unsigned threads, u64& failed, LeaseCounters& got) {
+  using S = ArcStatus;
+  const u64 n = static_cast<u64>(blocks) * threads;
+  constexpr u64 value = 1000;
+  DevicePool dp(64);
+  DeviceBuffer<HardBox> shared(1);
+  DeviceBuffer<SoftBox> softs(n);
+  DeviceBuffer<LeaseCounters> counters(1);
+  DeviceBuffer<ArcSnapshot> snap(1);
+  SWIM_MEM_LEASES_STEP(dp.status());
+  SWIM_MEM_LEASES_TRY(shared.status());
+  SWIM_MEM_LEASES_TRY(softs.status());
+  SWIM_MEM_LEASES_TRY(counters.status());
+  SWIM_MEM_LEASES_TRY(snap.status());
+  PoolState st{};
+  ArcSnapshot as{};
+  SWIM_MEM_LEASES_STEP(dp.init(st));
+  failed += st.heap_error != 0;
+
+  // One Hard, made by one thread.
+  arc_make_kernel<<<1, 1>>>(dp.pool.get(), shared.get(), value, counters.get());
+  SWIM_MEM_LEASES_LAUNCHED();
+  SWIM_MEM_LEASES_TRY(counters.to_host(got));
+  if (got.made != 1) {
+    failed += 1 + got.failures;
+    SWIM_MEM_LEASES_STEP(dp.destroy(st));
+    return SWIM_MEM_GPU_OK;
+  }
+
+  // Every thread clones it, borrows, keeps a Soft, and drops the rest.
+  arc_share_kernel<<<blocks, threads>>>(shared.get(), softs.get(), n, value, counters.get());
+  SWIM_MEM_LEASES_LAUNCHED();
+  arc_snapshot_kernel<<<1, 1>>>(shared.get(), snap.get());
+  SWIM_MEM_LEASES_LAUNCHED();
+  SWIM_MEM_LEASES_TRY(counters.to_host(got));
+  SWIM_MEM_LEASES_TRY(snap.to_host(as));
+  failed += got.cloned + got.clone_contended != n;
+  failed += got.muts + got.mut_contended + got.refs + got.ref_contended != got.cloned;
+  failed += got.polled > got.refs;
+  if (n == 1) failed += got.cloned != 1 || got.polled + got.muts != 1 || got.softs != 1;
+  // Back to one Hard, no borrow, a Soft per thread; every Mut's increment is there.
+  failed += S::hard(as.status) != 1 || S::ref(as.status) != 0 || S::soft(as.status) != got.softs;
+  failed += (as.status & (S::mut_flag | S::relocated_flag)) != 0;
+  failed += as.read_ok != 1 || as.value != value + got.muts;
+
+  // The last Hard goes: the block stays for the Softs, which now report cleared.
+  arc_drop_kernel<<<1, 1>>>(shared.get());
+  SWIM_MEM_LEASES_LAUNCHED();
+  SWIM_MEM_LEASES_STEP(dp.read(st));
+  failed += st.pool.live != (got.softs != 0 ? std::size_t{1} : std::size_t{0});
+  arc_after_kernel<<<blocks, threads>>>(softs.get(), n, counters.get());
+  SWIM_MEM_LEASES_LAUNCHED();
+  SWIM_MEM_LEASES_TRY(counters.to_host(got));
+  failed += got.failures;
+  failed += got.cleared != got.softs;
+
+  // The last Soft freed the block.
+  SWIM_MEM_LEASES_STEP(dp.read(st));
+  failed += st.pool.live != 0 || st.pool.bytes_in_use != 0;
+  SWIM_MEM_LEASES_STEP(dp.destroy(st));
+  failed += st.heap_after_destroy.live != 0;
+  return SWIM_MEM_GPU_OK;
+}
+
+}  // namespace swim::mem::device_leases
+
+extern "C" int SWIM_MEM_LAUNCHER(check_leases)(unsigned blocks, unsigned threads) {
+  using namespace swim::mem::device_leases;
+  if (const int s = no_device(); s != SWIM_MEM_GPU_OK) return s;
+  const StackLimit stack;
+  SWIM_MEM_LEASES_TRY(stack.status());
+  u64 failed = 0;
+  LeaseCounters plenty{}, scarce{};
+  SWIM_MEM_LEASES_STEP(lease_run(blocks, threads, false, failed, plenty));
+  if (failed != 0) return report(failed, plenty, "check_leases");
+  SWIM_MEM_LEASES_STEP(lease_run(blocks, threads, true, failed, scarce));
+  return report(failed, scarce, "check_leases (short heap)");
+}
+
+extern "C" int SWIM_MEM_LAUNCHER(check_shared_leases)(unsigned blocks, unsigned threads) {
+  using namespace swim::mem::device_leases;
+  if (const int s = no_device(); s != SWIM_MEM_GPU_OK) return s;
+  const StackLimit stack;
+  SWIM_MEM_LEASES_TRY(stack.status());
+  u64 failed = 0;
+  LeaseCounters got{};
+  SWIM_MEM_LEASES_STEP(shared_run(blocks, threads, failed, got));
+  return report(failed, got, "check_shared_leases");
+}
+
+#undef SWIM_MEM_LEASES_STEP
+#undef SWIM_MEM_LEASES_LAUNCHED
+#undef SWIM_MEM_LEASES_TRY
+#undef SWIM_MEM_LEASES_NOTE
+#undef SWIM_MEM_LEASES_EXPECT
+#undef SWIM_MEM_LEASES_NOINLINE
