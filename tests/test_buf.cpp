@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "support/lease_env.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
@@ -16,47 +17,19 @@ namespace {
 
 alignas(4096) std::byte g_a0[4096];
 alignas(4096) std::byte g_a1[4096];
-alignas(4096) std::byte g_big[4 << 20];
+using testing::Combo;
+using testing::expect_same_stats;
+using testing::g_big;
+using testing::PackEnv;
+using testing::PoolEnv;
+using testing::PtrKind;
+using testing::RawKind;
 
 template <class T>
 std::vector<T> contents(const T* first, std::size_t n) {
   return std::vector<T>(first, first + n);
 }
 
-void expect_same_stats(const Stats& a, const Stats& b) {
-  EXPECT_EQ(a.live, b.live);
-  EXPECT_EQ(a.bytes_in_use, b.bytes_in_use);
-  EXPECT_EQ(a.bytes_free, b.bytes_free);
-}
-
-// ---- Holds to run on ------------------------------------------------------------
-
-struct PackEnv {
-  Pack<> pack{Block{g_big, sizeof g_big}};
-  HoldRef hold() { return HoldRef::of(pack); }
-};
-
-struct PoolEnv {
-  using Upstream = Slab<concurrent, true>;
-  Upstream slab{Block{g_big, sizeof g_big}, 16 * 1024};
-  Pool<Upstream> pool{slab, 16 * 1024};
-  HoldRef hold() { return HoldRef::of(pool); }
-};
-
-struct RawKind {
-  template <class R>
-  using Lease = Raw<R>;
-};
-struct PtrKind {
-  template <class R>
-  using Lease = Ptr<R>;
-};
-template <class Kind, class EnvT>
-struct Combo {
-  template <class R>
-  using Lease = typename Kind::template Lease<R>;
-  using Env = EnvT;
-};
 
 // ---- Element types that watch what the Buf does with them ------------------------
 

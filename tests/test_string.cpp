@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/lease_env.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
@@ -17,7 +18,13 @@ namespace {
 
 alignas(4096) std::byte g_a0[4096];
 alignas(4096) std::byte g_a1[4096];
-alignas(4096) std::byte g_big[4 << 20];
+using testing::Combo;
+using testing::expect_same_stats;
+using testing::g_big;
+using testing::PackEnv;
+using testing::PoolEnv;
+using testing::PtrKind;
+using testing::RawKind;
 
 template <class S>
 std::string text(const S& s) {
@@ -25,38 +32,6 @@ std::string text(const S& s) {
   return std::string(v.data(), v.size());
 }
 
-void expect_same_stats(const Stats& a, const Stats& b) {
-  EXPECT_EQ(a.live, b.live);
-  EXPECT_EQ(a.bytes_in_use, b.bytes_in_use);
-  EXPECT_EQ(a.bytes_free, b.bytes_free);
-}
-
-struct PackEnv {
-  Pack<> pack{Block{g_big, sizeof g_big}};
-  HoldRef hold() { return HoldRef::of(pack); }
-};
-
-struct PoolEnv {
-  using Upstream = Slab<concurrent, true>;
-  Upstream slab{Block{g_big, sizeof g_big}, 16 * 1024};
-  Pool<Upstream> pool{slab, 16 * 1024};
-  HoldRef hold() { return HoldRef::of(pool); }
-};
-
-struct RawKind {
-  template <class R>
-  using Lease = Raw<R>;
-};
-struct PtrKind {
-  template <class R>
-  using Lease = Ptr<R>;
-};
-template <class Kind, class EnvT>
-struct Combo {
-  template <class R>
-  using Lease = typename Kind::template Lease<R>;
-  using Env = EnvT;
-};
 using Combos = ::testing::Types<Combo<RawKind, PackEnv>, Combo<PtrKind, PackEnv>,
                                 Combo<RawKind, PoolEnv>, Combo<PtrKind, PoolEnv>>;
 
@@ -179,7 +154,7 @@ TEST(StringUtf8, KnownSequences) {
   };
   Pack<> pack(Block{g_a0, sizeof g_a0});
   for (const auto& c : cases) {
-    SCOPED_TRACE(testing::PrintToString(std::string(c.bytes, c.n)));
+    SCOPED_TRACE(::testing::PrintToString(std::string(c.bytes, c.n)));
     EXPECT_EQ(detail::utf8_valid(c.bytes, c.n), c.valid);
     EXPECT_EQ(reference_decode(std::string(c.bytes, c.n)), c.valid) << "the reference agrees";
     Outcome<Raw<String<>>> s = Raw<String<>>::try_from(HoldRef::of(pack), c.bytes, c.n);
@@ -206,7 +181,7 @@ TEST(StringUtf8, RandomBytesAgreeWithTheReference) {
     const bool expect = reference_decode(s);
     valid += expect;
     ASSERT_EQ(detail::utf8_valid(s.data(), s.size()), expect)
-        << testing::PrintToString(s);
+        << ::testing::PrintToString(s);
   }
   EXPECT_GT(valid, 1000);
 }
