@@ -70,6 +70,10 @@ struct LeaseCounters {
   u64 moved;           ///< Buf growths that moved it to a new object (private Packs)
   u64 stowed;          ///< lists stowed from a private Pack into the shared Pool
   u64 stow_refused;    ///< stows into the pool that failed (short heap) and left the list
+  u64 arc_stowed;      ///< two-node cycles (Hard next, Soft back) stowed into the Pool
+  u64 arc_refused;     ///< the same stow refused by the Pool (short heap), cycle intact
+  u64 arc_rolled_back; ///< the same stow into a too small Pack: failed after the first
+                       ///< relocation, cycle intact, Pack empty
   u64 rolled_back;     ///< stows into a too small Pack that failed part way and left
                        ///< the list where it was and the Pack empty
   // The shared family.
@@ -160,6 +164,14 @@ struct LeaseNode {
 };
 using NodeLease = Raw<Box<LeaseNode>>;
 
+/// A node of a cycle through a Soft: A -Hard-> B -Soft-> A.
+struct CycleNode {
+  u64 value = 0;
+  Hard<Box<CycleNode>> next;
+  Soft<Box<CycleNode>> back;
+};
+using CycleHard = Hard<Box<CycleNode>>;
+
 /// Nodes per list. Stow and destruction recurse once per node, on a GPU thread's
 /// small stack, so the list is short (the launcher raises the CUDA stack limit).
 inline constexpr unsigned kNodes = 3;
@@ -177,6 +189,13 @@ struct swim::mem::stow_traits<swim::mem::device_leases::LeaseNode>
     : swim::mem::stow_members<swim::mem::device_leases::LeaseNode,
                               &swim::mem::device_leases::LeaseNode::value,
                               &swim::mem::device_leases::LeaseNode::next> {};
+
+template <>
+struct swim::mem::stow_traits<swim::mem::device_leases::CycleNode>
+    : swim::mem::stow_members<swim::mem::device_leases::CycleNode,
+                              &swim::mem::device_leases::CycleNode::value,
+                              &swim::mem::device_leases::CycleNode::next,
+                              &swim::mem::device_leases::CycleNode::back> {};
 
 namespace swim::mem::device_leases {
 
@@ -371,6 +390,79 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void stow_step(HoldRef scratch, Hol
   SWIM_MEM_LEASES_EXPECT(scratch.stats().live == 0);
 }
 
+/// Whether `a` is thread i's cycle A -> B -> back to A, both in hold `h`, with the
+/// counts of an untouched cycle (A: one hard, one soft; B: one hard).
+SWIM_MEM_API inline bool cycle_intact(const CycleHard& a, u64 i, HoldRef h) {
+  using S = ArcStatus;
+  if (!a || a.hold() != h || a.status() != S::hard_one + S::soft_one) return false;
+  ArcOutcome<Ref<Box<CycleNode>>> ra = a.try_ref(kArcRetries);
+  if (!ra || (*ra)->value != stamp(i, 40)) return false;
+  const CycleHard& b = (*ra)->next;
+  if (!b || b.hold() != h || b.status() != S::hard_one) return false;
+  ArcOutcome<Ref<Box<CycleNode>>> rb = b.try_ref(kArcRetries);
+  return rb && (*rb)->value == stamp(i, 41) && (*rb)->back.data() == a.data();
+}
+
+/// Thread i builds the cycle in `scratch`, stows it into `tiny` (room for one node:
+/// the stow fails after relocating A, inside the transaction; the cycle must be as
+/// before and `tiny` empty), then into `pool` (the cycle closes in the pool; the
+/// scratch Pack empties) or, on a short heap, is refused and left intact.
+SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_stow_step(HoldRef scratch, HoldRef tiny,
+                                                                HoldRef pool, u64 i,
+                                                                bool short_heap,
+                                                                LeaseCounters* c) {
+  CycleHard a, b;
+  Error e = make_bounded(a, c, [&] { return CycleHard::try_new(scratch); });
+  if (e == Error::none) e = make_bounded(b, c, [&] { return CycleHard::try_new(scratch); });
+  if (e != Error::none) {
+    SWIM_MEM_LEASES_NOTE(e, false);
+    return;
+  }
+  {
+    ArcOutcome<Mut<Box<CycleNode>>> mb = b.try_mut(kArcRetries);
+    ArcOutcome<Soft<Box<CycleNode>>> back = a.to_soft(kArcRetries);
+    SWIM_MEM_LEASES_EXPECT(mb.ok() && back.ok());
+    if (!mb.ok() || !back.ok()) return;
+    (*mb)->value = stamp(i, 41);
+    (*mb)->back = back.take();
+  }
+  {
+    ArcOutcome<Mut<Box<CycleNode>>> ma = a.try_mut(kArcRetries);
+    SWIM_MEM_LEASES_EXPECT(ma.ok());
+    if (!ma.ok()) return;
+    (*ma)->value = stamp(i, 40);
+    (*ma)->next = detail::move(b);
+  }
+  SWIM_MEM_LEASES_EXPECT(cycle_intact(a, i, scratch));
+
+  Outcome<CycleHard> moved = try_stow(a, tiny);
+  SWIM_MEM_LEASES_EXPECT(moved.error() == Error::out_of_memory && tiny.stats().live == 0 &&
+                         tiny.stats().bytes_in_use == 0);
+  if (moved.error() == Error::out_of_memory && cycle_intact(a, i, scratch)) {
+    bump(c->arc_rolled_back);
+  } else {
+    SWIM_MEM_LEASES_EXPECT(false);
+  }
+  CycleHard copy;
+  if (moved.ok()) copy = moved.take();  // only if the stow wrongly succeeded
+  copy.reset();
+
+  Outcome<CycleHard> into_pool = try_stow(a, pool);
+  if (into_pool.ok()) {
+    copy = into_pool.take();
+    SWIM_MEM_LEASES_EXPECT(!a && scratch.stats().live == 0 && cycle_intact(copy, i, pool));
+    bump(c->arc_stowed);
+  } else {
+    SWIM_MEM_LEASES_NOTE(into_pool.error(), short_heap);
+    SWIM_MEM_LEASES_EXPECT(cycle_intact(a, i, scratch));
+    bump(c->arc_refused);
+  }
+  // Break the cycle's strong half and drop everything (the Soft does not keep it).
+  copy.reset();
+  a.reset();
+  SWIM_MEM_LEASES_EXPECT(scratch.stats().live == 0);
+}
+
 using LeaseHeap = Slab<concurrent, true>;
 using LeasePool = Pool<LeaseHeap, concurrent>;
 
@@ -394,6 +486,7 @@ SWIM_MEM_API inline void lease_worker(LeasePool* pool, Pack<single_owner>* packs
   exclusive_step(shared, i, false, short_heap, c);
   exclusive_step(mine, i, true, false, c);
   stow_step(mine, HoldRef::of(*tiny), shared, i, short_heap, c);
+  arc_stow_step(mine, HoldRef::of(*tiny), shared, i, short_heap, c);
   const Stats s = pack->stats();
   SWIM_MEM_LEASES_EXPECT(s.live == 0 && s.bytes_in_use == 0 && s.bytes_free == pack->capacity());
   SWIM_MEM_LEASES_EXPECT(tiny->stats().live == 0 && tiny->stats().bytes_free == kTiny);
@@ -791,10 +884,11 @@ inline int lease_run(unsigned blocks, unsigned threads, bool short_heap, u64& fa
   // private work never runs short.
   failed += got.grown_in_place != kInPlace * n || got.moved != kMoved * n;
   failed += got.stowed + got.stow_refused != n || got.rolled_back != n;
+  failed += got.arc_stowed + got.arc_refused != n || got.arc_rolled_back != n;
   if (short_heap) {
     failed += got.exhausted < n;  // the point of the run: errors, not crashes
   } else {
-    failed += got.exhausted != 0 || got.stow_refused != 0;
+    failed += got.exhausted != 0 || got.stow_refused != 0 || got.arc_refused != 0;
     failed += got.leases != 4 * n || got.bufs != 2 * n;
   }
 

@@ -525,7 +525,7 @@ struct Ints {
   static Layout layout(const IntsMeta& m) { return Layout{m.cap * sizeof(int), alignof(int)}; }
   static IntsMeta stow_meta(const IntsMeta& m) { return m; }
   static void destroy(int*, IntsMeta&) {}
-  static Error stow(const int* src, const IntsMeta& m, int* dst, IntsMeta&, HoldRef) {
+  static Error stow(const int* src, const IntsMeta& m, int* dst, IntsMeta&, StowContext&) {
     for (std::size_t i = 0; i < m.cap; ++i) dst[i] = src[i];
     return Error::none;
   }
@@ -736,7 +736,7 @@ std::function<Error()> g_probe;
 
 template <>
 struct swim::mem::stow_traits<swim::mem::Probe> {
-  static Error stow(const Probe* src, Probe* dst, HoldRef) {
+  static Error stow(const Probe* src, Probe* dst, StowContext&) {
     const Error e = g_probe ? g_probe() : Error::none;
     if (e == Error::none) detail::construct_at(dst, *src);
     return e;
@@ -1152,6 +1152,147 @@ TEST(ArcFaultInjection, ADagOf1024) {
   EXPECT_EQ(target.stats().live, 0u);
 }
 
+
+// ---- Fault injection with cycles through Softs ------------------------------------------
+// A doubly linked list: Hard next, Soft prev, so every node but the first closes a
+// cycle back into the part of the structure being stowed.
+
+struct CNode {
+  std::uint64_t v = 0;
+  Hard<Box<CNode>> next;
+  Soft<Box<CNode>> prev;
+};
+
+}  // namespace
+}  // namespace swim::mem
+
+template <>
+struct swim::mem::stow_traits<swim::mem::CNode>
+    : swim::mem::stow_members<swim::mem::CNode, &swim::mem::CNode::v, &swim::mem::CNode::next,
+                              &swim::mem::CNode::prev> {};
+
+namespace swim::mem {
+namespace {
+
+using HardC = Hard<Box<CNode>>;
+constexpr std::size_t cnode_bytes = 8 + sizeof(ArcHeader<NoMeta>) + sizeof(CNode);
+
+HardC make_dlist(HoldRef hold, int n) {
+  HardC head;
+  for (int i = n; i >= 1; --i) {
+    Outcome<HardC> node = HardC::try_new(hold);
+    EXPECT_TRUE(node.ok());
+    ArcOutcome<Mut<Box<CNode>>> m = node->poll_mut();
+    (*m)->v = static_cast<std::uint64_t>(i);
+    if (head) {
+      ArcOutcome<Mut<Box<CNode>>> hm = head.poll_mut();
+      (*hm)->prev = node->to_soft().take();
+    }
+    (*m)->next = std::move(head);
+    m->reset();
+    head = node.take();
+  }
+  return head;
+}
+
+// Every node: its number, one hard reference (`first_hards` for the first), one soft
+// (none for the last), not relocated, not borrowed; prev leads back. Returns the count.
+int walk_dlist(const HardC& head, std::size_t first_hards = 1) {
+  int n = 0;
+  const HardC* cur = &head;
+  const void* prev = nullptr;
+  while (*cur) {
+    ArcOutcome<Ref<Box<CNode>>> r = cur->poll_ref();
+    if (!r.ok() || (*r)->v != static_cast<std::uint64_t>(n + 1) || (*r)->prev.data() != prev) {
+      ADD_FAILURE() << "node " << n + 1;
+      return -1;
+    }
+    // (the Ref adds one hard and one ref)
+    const std::uint64_t want = ((n == 0 ? first_hards : 1) + 1) * S::hard_one + S::ref_one +
+                               ((*r)->next ? S::soft_one : 0);
+    if (cur->status() != want) {
+      ADD_FAILURE() << "node " << n + 1 << " status " << std::hex << cur->status();
+      return -1;
+    }
+    ++n;
+    prev = cur->data();
+    cur = &(*r)->next;  // stays valid: the node is held by the previous one
+  }
+  return n;
+}
+
+void free_dlist(HardC& head) {
+  while (head) {
+    HardC next;
+    {
+      ArcOutcome<Mut<Box<CNode>>> m = head.poll_mut();
+      ASSERT_TRUE(m.ok());
+      next = std::move((*m)->next);
+    }
+    head = std::move(next);
+  }
+}
+
+TEST(ArcFaultInjection, ADoublyLinkedListOf1000) {
+  constexpr int nodes = 1000;
+  std::vector<std::byte> src(nodes * cnode_bytes + 64), dst(nodes * cnode_bytes + 64);
+  Pack<> source(Block{src.data(), src.size()});
+  HardC root = make_dlist(HoldRef::of(source), nodes);
+  ASSERT_EQ(walk_dlist(root), nodes);
+  for (int n = 0; n < nodes; ++n) {
+    Pack<> target(Block{dst.data(), n * cnode_bytes + cnode_bytes - 8});
+    Outcome<HardC> r = try_stow(root, HoldRef::of(target));
+    ASSERT_EQ(r.error(), Error::out_of_memory) << "n = " << n;
+    ASSERT_EQ(target.stats().live, 0u) << "n = " << n;
+    ASSERT_EQ(source.stats().live, static_cast<std::size_t>(nodes)) << "n = " << n;
+    ASSERT_EQ(walk_dlist(root), nodes) << "n = " << n;
+  }
+  Pack<> target(Block{dst.data(), dst.size()});
+  Outcome<HardC> moved = try_stow(root, HoldRef::of(target));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(source.stats().live, 0u);
+  EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes));
+  EXPECT_EQ(walk_dlist(*moved), nodes);
+  free_dlist(*moved);
+  EXPECT_EQ(target.stats().live, 0u);
+}
+
+// The cycles are complete (every relocation of the list succeeded) when a later root
+// of the same transaction fails: the whole list must still go back. Also a second
+// Hard to the list's head, held outside and stowed as a third root, shares the
+// relocation (one copy), and is undone with it.
+TEST(ArcFaultInjection, CompletedCyclesAreUndoneWhenALaterRootFails) {
+  constexpr int nodes = 300, chain = 200;
+  constexpr std::size_t list_bytes = nodes * cnode_bytes;
+  std::vector<std::byte> src(list_bytes + chain * node_bytes + 128);
+  std::vector<std::byte> dst(list_bytes + chain * node_bytes + 128);
+  Pack<> source(Block{src.data(), src.size()});
+  HardC list = make_dlist(HoldRef::of(source), nodes);
+  HardNode tail = make_chain(HoldRef::of(source), chain);
+  HardC again = list.try_clone().take();
+  ASSERT_EQ(walk_dlist(list, 2), nodes);
+  for (int n = 0; n < chain; ++n) {
+    // Room for the whole list and n nodes of the chain.
+    Pack<> target(Block{dst.data(), list_bytes + n * node_bytes + node_bytes - 8});
+    ASSERT_EQ(try_stow_all(HoldRef::of(target), list, tail, again), Error::out_of_memory)
+        << "n = " << n;
+    ASSERT_EQ(target.stats().live, 0u) << "n = " << n;
+    ASSERT_EQ(source.stats().live, static_cast<std::size_t>(nodes + chain));
+    ASSERT_EQ(walk_dlist(list, 2), nodes) << "n = " << n;
+    ASSERT_EQ(walk(tail), chain) << "n = " << n;
+  }
+  Pack<> target(Block{dst.data(), dst.size()});
+  ASSERT_EQ(try_stow_all(HoldRef::of(target), list, tail, again), Error::none);
+  EXPECT_EQ(source.stats().live, 0u);
+  EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes + chain)) << "one list";
+  EXPECT_TRUE(list.same_arc(again));
+  EXPECT_EQ(walk_dlist(list, 2), nodes);
+  EXPECT_EQ(walk(tail), chain);
+  again.reset();
+  free_dlist(list);
+  free_chain(tail);
+  EXPECT_EQ(target.stats().live, 0u);
+}
 
 // ---- With Buf (written against the resident contract only, like Box) -------------------
 #if __has_include("swim/mem/residents/buf.hpp")

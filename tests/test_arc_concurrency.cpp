@@ -55,7 +55,7 @@ struct Twin {
 // Twin is copied as it is (it owns nothing); unstow destroys the copy.
 template <>
 struct swim::mem::stow_traits<swim::mem::Twin> {
-  static Error stow(const Twin* src, Twin* dst, HoldRef) {
+  static Error stow(const Twin* src, Twin* dst, StowContext&) {
     detail::construct_at(dst, *src);
     return Error::none;
   }
@@ -449,6 +449,127 @@ TEST(ArcConcurrency, StowWhileOtherThreadsHoldSofts) {
   EXPECT_EQ(p0.pack.stats().live, 0u);
   EXPECT_EQ(p1.pack.stats().live, 0u);
   EXPECT_EQ(p2.pack.stats().live, 0u);
+}
+
+// ---- A failed stow is invisible to other threads ------------------------------------
+// A tree whose every node other threads hold Hards to and borrow from all the time.
+// The main thread stows it into targets that run out part way, again and again, so
+// that a failure often comes after whole subtrees were copied: the readers must
+// never reach a copy (the relocations are published only when the whole stow
+// succeeds), so each failed stow leaves the target empty and the tree as it was.
+// Then a stow with room succeeds while they read, and they follow it.
+
+struct QNode {
+  std::uint64_t a = 0, b = 0;
+  Hard<Box<QNode>> left, right;
+};
+
+}  // namespace
+}  // namespace swim::mem
+
+template <>
+struct swim::mem::stow_traits<swim::mem::QNode>
+    : swim::mem::stow_members<swim::mem::QNode, &swim::mem::QNode::a, &swim::mem::QNode::b,
+                              &swim::mem::QNode::left, &swim::mem::QNode::right> {};
+
+namespace swim::mem {
+namespace {
+
+using HardQ = Hard<Box<QNode>>;
+
+// A full binary tree of `depth` levels, values in preorder from `next`; a clone of
+// every node's Hard goes to `held`, at index value - 1.
+HardQ make_qtree(HoldRef hold, int depth, std::uint64_t& next, std::vector<HardQ>& held) {
+  if (depth == 0) return {};
+  HardQ n = HardQ::try_new(hold).take();
+  const std::uint64_t v = next++;
+  held[v - 1] = n.try_clone().take();
+  HardQ l = make_qtree(hold, depth - 1, next, held);
+  HardQ r = make_qtree(hold, depth - 1, next, held);
+  ArcOutcome<Mut<Box<QNode>>> m = n.poll_mut();
+  (*m)->a = (*m)->b = v;
+  (*m)->left = std::move(l);
+  (*m)->right = std::move(r);
+  m->reset();
+  return n;
+}
+
+TEST(ArcConcurrency, AFailedStowIsInvisibleToOtherThreads) {
+  constexpr int depth = 6, nodes = (1 << depth) - 1;
+  constexpr int threads = 3;
+  constexpr std::size_t node_bytes = 8 + sizeof(ArcHeader<NoMeta>) + sizeof(QNode);
+  Arena source(nodes * node_bytes + 64);
+  std::vector<std::byte> dst(nodes * node_bytes + 64);
+  std::vector<HardQ> held(nodes);  // a Hard to every node, for the readers
+  std::uint64_t next = 1;
+  HardQ root = make_qtree(source.ref(), depth, next, held);
+  const std::byte* lo = dst.data();
+  const std::byte* hi = dst.data() + dst.size();
+  std::atomic<bool> stop{false}, in_failure_phase{true};
+  std::atomic<int> bad{0}, seen_copy_early{0};
+  std::atomic<std::uint64_t> reads{0}, reads_in_target{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      unsigned x = 77u + static_cast<unsigned>(t);
+      while (!stop.load(std::memory_order_acquire)) {
+        x = x * 1103515245u + 12345u;
+        const std::size_t k = (x >> 8) % held.size();
+        ArcOutcome<Ref<Box<QNode>>> r = held[k].poll_ref();
+        if (!r.ok()) {
+          if (!is_retryable(r.error())) bad.fetch_add(1);
+          continue;
+        }
+        // Still failing after the Ref was taken: the successful stow had not begun.
+        const bool failing = in_failure_phase.load(std::memory_order_acquire);
+        const std::uint64_t want = k + 1;
+        if ((*r)->a != want || (*r)->b != want) bad.fetch_add(1);
+        const auto* p = reinterpret_cast<const std::byte*>(r->data());
+        if (p >= lo && p < hi) {
+          reads_in_target.fetch_add(1, std::memory_order_relaxed);
+          if (failing) seen_copy_early.fetch_add(1);
+        }
+        reads.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  ASSERT_TRUE(wait_for([&] { return reads.load() >= 100; }));
+  int failed = 0;
+  for (int round = 0; round < 20; ++round) {
+    for (int n = 1 + round % 3; n < nodes; n += 3) {
+      Pack<> target(Block{dst.data(), n * node_bytes + node_bytes - 8});
+      Outcome<HardQ> r = try_stow(root, HoldRef::of(target));
+      ASSERT_TRUE(r.error() == Error::out_of_memory || r.error() == Error::contended)
+          << to_string(r.error());
+      ASSERT_EQ(target.stats().live, 0u) << "n = " << n;
+      ASSERT_EQ(source.pack.stats().live, static_cast<std::size_t>(nodes));
+      ASSERT_FALSE(root.is_relocated());
+      ++failed;
+    }
+  }
+  const std::uint64_t reads_before = reads.load();
+  in_failure_phase.store(false, std::memory_order_release);
+  Pack<> target(Block{dst.data(), dst.size()});
+  auto stow_retrying = [&]() -> Outcome<HardQ> {
+    for (int i = 0;; ++i) {  // the readers' Refs may hold the lock off (contended)
+      Outcome<HardQ> r = try_stow(root, HoldRef::of(target));
+      if (r.ok() || r.error() != Error::contended || i == 1000) return r;
+    }
+  };
+  Outcome<HardQ> moved = stow_retrying();
+  ASSERT_TRUE(moved.ok()) << to_string(moved.error());
+  EXPECT_TRUE(wait_for([&] { return reads_in_target.load() >= 100; }));
+  stop.store(true, std::memory_order_release);
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(seen_copy_early.load(), 0) << "a reader reached a copy of a failed stow";
+  EXPECT_GT(reads_before, 100u);
+  EXPECT_GT(failed, 0);
+  EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes));
+  held.clear();
+  EXPECT_EQ(source.pack.stats().live, 0u) << "the stubs go with the last stale Hards";
+  moved->reset();
+  EXPECT_EQ(target.stats().live, 0u);
 }
 
 }  // namespace

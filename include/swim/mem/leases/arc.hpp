@@ -30,7 +30,8 @@
 // - Relocation is the stow of a Hard (stow_traits below, §6.5): lock the arc
 //   (RELOCATED|MUT, refused while a Mut or Ref exists), copy the resident into a
 //   new arc in the target (status 2 hard | MUT: one for the new lease, one for the
-//   forward), publish the forwarding address, clear MUT on both. Existing Hards and
+//   forward); when the whole stow succeeded, publish the forwarding address and
+//   clear MUT on both (a failed stow frees the copy and unlocks). Existing Hards and
 //   Softs follow the forward; new borrows land on the new arc. Stow copies, so the
 //   old payload is destroyed when the old arc's last hard reference goes, and then
 //   the forward is released. A reader sees the old or the new object, never a
@@ -148,50 +149,6 @@ SWIM_MEM_API constexpr bool is_retryable(ArcError e) {
   return e == ArcError::aliased || e == ArcError::relocating || e == ArcError::contended;
 }
 
-// ---- The status word ----------------------------------------------------------------
-
-/// The crate's status-word layout (64-bit), masks and initial values.
-struct ArcStatus {
-  static constexpr std::uint64_t hard_one = 1;
-  static constexpr unsigned soft_shift = 24;
-  static constexpr unsigned ref_shift = 48;
-  static constexpr std::uint64_t soft_one = std::uint64_t(1) << soft_shift;
-  static constexpr std::uint64_t ref_one = std::uint64_t(1) << ref_shift;
-
-  static constexpr std::uint64_t hard_count_max = 0xFFFFFF;
-  static constexpr std::uint64_t soft_count_max = 0xFFFFFF;
-  static constexpr std::uint64_t ref_count_max = 0x3FFF;
-
-  static constexpr std::uint64_t hard_mask = hard_count_max;                  // 0x0000_0000_00FF_FFFF
-  static constexpr std::uint64_t soft_mask = soft_count_max << soft_shift;    // 0x0000_FFFF_FF00_0000
-  static constexpr std::uint64_t ref_mask = ref_count_max << ref_shift;       // 0x3FFF_0000_0000_0000
-  static constexpr std::uint64_t mut_flag = std::uint64_t(1) << 62;           // 0x4000_0000_0000_0000
-  static constexpr std::uint64_t relocated_flag = std::uint64_t(1) << 63;     // 0x8000_0000_0000_0000
-
-  static constexpr std::uint64_t aliased_mask = ref_mask | mut_flag;
-  static constexpr std::uint64_t referenced_mask = ~relocated_flag;
-  static constexpr std::uint64_t read_locked_mask = ref_mask | mut_flag | relocated_flag;
-  static constexpr std::uint64_t write_locked_mask = mut_flag | relocated_flag;
-
-  static constexpr std::uint64_t unique_status = hard_one;
-  static constexpr std::uint64_t hard_status_init = hard_one;
-  static constexpr std::uint64_t ref_status_init = hard_one | ref_one;
-  static constexpr std::uint64_t mut_status_init = hard_one | mut_flag;
-
-  SWIM_MEM_API static constexpr std::uint64_t hard(std::uint64_t s) { return s & hard_mask; }
-  SWIM_MEM_API static constexpr std::uint64_t soft(std::uint64_t s) {
-    return (s & soft_mask) >> soft_shift;
-  }
-  SWIM_MEM_API static constexpr std::uint64_t ref(std::uint64_t s) {
-    return (s & ref_mask) >> ref_shift;
-  }
-};
-
-static_assert((ArcStatus::hard_mask | ArcStatus::soft_mask | ArcStatus::ref_mask |
-               ArcStatus::mut_flag | ArcStatus::relocated_flag) == ~std::uint64_t(0));
-static_assert(ArcStatus::referenced_mask == 0x7FFF'FFFF'FFFF'FFFFull);
-static_assert(ArcStatus::write_locked_mask == 0xC000'0000'0000'0000ull);
-
 /// Bounds of the bounded forms: the default retry budget of try_* (each retry is one
 /// reload and CAS), the relocation lock's budget, and the longest forwarding chain a
 /// borrow follows in one call (a longer one gives contended for Ref and Mut; Hards
@@ -202,11 +159,10 @@ inline constexpr unsigned arc_stow_retries = 1u << 16;
 inline constexpr unsigned arc_max_hops = 1u << 12;
 
 /// The header in front of an arc's payload.
+/// (relocation and status come from ArcLinks, which the stow log uses.)
 template <class M>
-struct ArcHeader {
-  cell<std::uint64_t, concurrent> relocation;  ///< the new payload's address once relocated
-  cell<std::uint64_t, concurrent> status;      ///< see ArcStatus
-  [[no_unique_address]] M meta;                ///< the resident's metadata
+struct ArcHeader : detail::ArcLinks {
+  [[no_unique_address]] M meta;  ///< the resident's metadata
 };
 
 // ---- ArcOutcome -------------------------------------------------------------------
@@ -263,47 +219,6 @@ template <resident R, ArcKind K, class Addr>
 class ArcLease;
 
 namespace detail {
-
-// ---- Relocations in progress on this thread (host) ----------------------------------
-// A stow that reaches an arc it is itself relocating (a cycle: A -Hard-> B -Soft-> A)
-// must find the new arc without waiting for itself. The relocating stow pushes a
-// frame on a per-thread list for the duration of its recursion; another thread
-// that meets the locked arc never dereferences the half-built new arc: it waits
-// (bounded) and then reports contended. On the device there is no per-thread
-// storage, so a stow there that meets its own cycle reports contended.
-struct RelocationFrame {
-  const void* from;
-  void* to;
-  RelocationFrame* next;
-};
-
-SWIM_MEM_HOST inline RelocationFrame*& relocation_frames() {
-  static thread_local RelocationFrame* head = nullptr;
-  return head;
-}
-SWIM_MEM_HOST inline void* host_find_relocation(const void* from) {
-  for (RelocationFrame* f = relocation_frames(); f != nullptr; f = f->next) {
-    if (f->from == from) return f->to;
-  }
-  return nullptr;
-}
-SWIM_MEM_HOST inline void host_push_relocation(RelocationFrame* f) {
-  f->next = relocation_frames();
-  relocation_frames() = f;
-}
-SWIM_MEM_HOST inline void host_pop_relocation(RelocationFrame* f) { relocation_frames() = f->next; }
-
-SWIM_MEM_API inline void* find_relocation(const void* from) {
-  void* to = nullptr;
-  SWIM_MEM_IF_TARGET((to = host_find_relocation(from);), ((void)from;))
-  return to;
-}
-SWIM_MEM_API inline void push_relocation(RelocationFrame* f) {
-  SWIM_MEM_IF_TARGET((host_push_relocation(f);), ((void)f;))
-}
-SWIM_MEM_API inline void pop_relocation(RelocationFrame* f) {
-  SWIM_MEM_IF_TARGET((host_pop_relocation(f);), ((void)f;))
-}
 
 /// Let another thread run (the waiting forms only).
 SWIM_MEM_HOST inline void arc_yield() {
@@ -488,9 +403,12 @@ struct ArcCore {
   /// otherwise each is reported at once (the poll_ forms).
   /// Hard and soft are taken on a stub whose relocation is still running, or on the
   /// last stub reached after arc_max_hops (Hards are relocatable; refresh() moves
-  /// them on later, so it always makes progress); Ref and Mut never are.
+  /// them on later, so it always makes progress); Ref and Mut never are. A stow
+  /// passes its context `cx`: an arc that stow is itself relocating is counted on at
+  /// its new place instead.
   SWIM_MEM_API static ArcError acquire(Header* start, bool weak, ArcKind want, unsigned budget,
-                                       bool wait, Header*& out) {
+                                       bool wait, Header*& out,
+                                       StowContext* cx = nullptr) {
     Header* cur = start;
     Header* held = nullptr;  // the stub we are registered on (hard + ref)
     unsigned hops = 0;
@@ -535,10 +453,10 @@ struct ArcCore {
         }
         blocked = ArcError::relocating;
       } else {
-        if (in_progress) {
-          // Relocated by this thread's own stow (a cycle): count on the new arc.
-          if (void* to = find_relocation(payload(cur))) {
-            cur = header(static_cast<value_type*>(to));
+        if (in_progress && cx != nullptr) {
+          // Relocated by this very stow (a DAG edge or a cycle): count on the new arc.
+          if (detail::ArcLinks* to = cx->find(cur, s)) {
+            cur = static_cast<Header*>(to);
             s = cur->status.load(order::relaxed);
           }
         }
@@ -598,11 +516,13 @@ struct ArcCore {
 
   // ---- Relocation (stow) -------------------------------------------------------------
 
-  /// Stow the arc `a` of a Hard (weak = false) or a Soft (weak = true) into `target`:
-  /// relocate it, or share the relocation already done (a DAG stays a DAG). On
-  /// success `out` is the arc for dst with one hard (or soft) count taken for it,
-  /// or null for a Soft whose resident is gone. On failure nothing changed.
-  SWIM_MEM_NOINLINE SWIM_MEM_API static Error stow(Header* a, bool weak, HoldRef target,
+  /// Stow the arc `a` of a Hard (weak = false) or a Soft (weak = true) with `cx`:
+  /// relocate it into cx.target(), or share a relocation already made (a DAG stays a
+  /// DAG). On success `out` is the arc for dst with one hard (or soft) count taken
+  /// for it, or null for a Soft whose resident is gone. A relocation stays in cx's
+  /// log (a locked, b unreachable) until cx commits or rolls back. On failure every
+  /// count this call took was given back.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error stow(Header* a, bool weak, StowContext& cx,
                                                       Header*& out) {
     out = nullptr;
     const std::uint64_t unit = weak ? S::soft_one : S::hard_one;
@@ -612,21 +532,21 @@ struct ArcCore {
       if (weak && S::hard(s) == 0) return Error::none;  // cleared: dst is a null Soft
       if ((s & S::relocated_flag) != 0) {
         if ((s & S::mut_flag) == 0) {
-          // Already relocated: dst refers to the end of the chain.
+          // Relocated before: dst refers to the end of the chain.
           const ArcError e = acquire(a, weak, weak ? ArcKind::soft : ArcKind::hard,
-                                     arc_stow_retries, true, out);
+                                     arc_stow_retries, true, out, &cx);
           if (e == ArcError::cleared) {
             out = nullptr;
             return Error::none;
           }
           return to_error(e);
         }
-        // Being relocated: by this very stow (a cycle), or by another thread.
-        if (void* to = find_relocation(payload(a))) {
-          Header* t = header(static_cast<value_type*>(to));
-          const ArcError e = add(t, unit, false, false, arc_stow_retries);
+        // Being relocated: by this very stow (reached again), or by another thread.
+        if (detail::ArcLinks* to = cx.find(a, s)) {
+          Header* b = static_cast<Header*>(to);
+          const ArcError e = add(b, unit, false, false, arc_stow_retries);
           if (e != ArcError::none) return to_error(e);
-          out = t;
+          out = b;
           return Error::none;
         }
         s = a->status.load(order::relaxed);
@@ -636,86 +556,87 @@ struct ArcCore {
         s = a->status.load(order::relaxed);
         continue;
       }
-      // Lock. A Soft's stow also takes a hard count to keep the resident meanwhile.
+      // Lock, with this transaction's tag in the (now unused) ref field. A Soft's stow
+      // also takes a hard count to keep the resident until the transaction ends.
       if (weak && S::hard(s) == S::hard_count_max) return Error::oversized;
-      const std::uint64_t locked =
-          (s | S::relocated_flag | S::mut_flag) + (weak ? S::hard_one : 0);
+      const std::uint64_t locked = (s | S::relocated_flag | S::mut_flag |
+                                    (cx.tag() << S::ref_shift)) +
+                                   (weak ? S::hard_one : 0);
       if (a->status.compare_exchange(s, locked, order::acq_rel)) break;
     }
-    // New arc: one count for dst and one hard for the forward; MUT until complete.
+    // New arc: one count for dst and one hard for the forward; MUT until committed.
     const std::uint64_t initial = (S::hard_one + unit) | S::mut_flag;
     Header* b = nullptr;
-    Error e = allocate(target, R::stow_meta(a->meta), initial, b);
+    Error e = allocate(cx.target(), R::stow_meta(a->meta), initial, b);
     if (e == Error::none) {
-      RelocationFrame frame{payload(a), payload(b), nullptr};
-      push_relocation(&frame);
-      e = R::stow(payload(a), a->meta, payload(b), b->meta, target);
-      pop_relocation(&frame);
-      if (e != Error::none) {
-        SWIM_MEM_ASSERT(b->status.load(order::relaxed) == initial);
-        free_block(b);
-      }
+      e = cx.record(a, b, &log_op, weak);
+      if (e != Error::none) free_block(b);
     }
     if (e != Error::none) {
-      a->status.fetch_and(~(S::relocated_flag | S::mut_flag), order::release);
-      if (weak) release(a, S::hard_one);
+      unlock(a, weak);
       return e;
     }
-    // Publish: the copy, then the forward, then open both arcs (release: whoever
-    // sees MUT cleared sees the complete copy and the forward).
-    b->status.fetch_and(~S::mut_flag, order::release);
-    a->relocation.store(address(b), order::release);
-    a->status.fetch_and(~S::mut_flag, order::release);
-    if (weak) release(a, S::hard_one);
+    e = R::stow(payload(a), a->meta, payload(b), b->meta, cx);
+    if (e != Error::none) {
+      // The payload's own stow gave back what it took; dst's count was never handed
+      // out. The entry stays logged (a locked, b holding the forward only) and is
+      // undone when the transaction ends.
+      b->status.fetch_sub(unit, order::relaxed);
+      cx.mark_failed(b);
+      return e;
+    }
+    cx.mark_constructed(b);
     out = b;
     return Error::none;
   }
 
-  /// Undo a successful stow of `a` whose dst is arc `d` (with one hard, or one soft
-  /// when weak). When this stow relocated `a` and nobody else has reached the new arc
-  /// (no follower in flight, and d holds exactly dst's count and the forward), the
-  /// relocation is reverted for real: the copy's children are unstowed, the new arc
-  /// freed, `a` is as before. Otherwise `a` stays relocated (it is shared now, or it
-  /// was a clone of an earlier relocation) and only dst's count is given back.
-  SWIM_MEM_NOINLINE SWIM_MEM_API static void unstow(Header* a, Header* d, bool weak) {
+  /// Undo a successful stow whose dst is arc `d` (one hard, or one soft when weak):
+  /// give dst's count back. A relocation this transaction made is undone by the
+  /// transaction's rollback (StowContext::rollback), which also frees `d`.
+  SWIM_MEM_API static void unstow(Header* d, bool weak) {
     if (d == nullptr) return;
-    const std::uint64_t unit = weak ? S::soft_one : S::hard_one;
-    bool locked = false;
-    if (a->relocation.load(order::acquire) == address(d)) {
-      std::uint64_t s = a->status.load(order::relaxed);
-      for (unsigned attempt = 0; attempt < arc_stow_retries; ++attempt) {
-        if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) break;
-        if (weak && S::hard(s) == 0) break;
-        if (S::ref(s) != 0) {  // followers in flight: let them finish (bounded)
-          s = a->status.load(order::relaxed);
-          continue;
-        }
-        if (weak && S::hard(s) == S::hard_count_max) break;
-        const std::uint64_t lock = (s | S::mut_flag) + (weak ? S::hard_one : 0);
-        if (a->status.compare_exchange(s, lock, order::acquire)) {
-          locked = true;
-          break;
-        }
-      }
-    }
-    if (locked) {
-      const bool ours = a->relocation.load(order::relaxed) == address(d) &&
-                        d->status.load(order::acquire) == S::hard_one + unit;
-      if (ours) {
-        R::unstow(payload(a), a->meta, payload(d), d->meta);
-        free_block(d);
-        a->relocation.store(0, order::relaxed);
-        a->status.fetch_and(~(S::relocated_flag | S::mut_flag), order::release);
-        if (weak) release(a, S::hard_one);
-        return;
-      }
-      a->status.fetch_and(~S::mut_flag, order::release);
-      if (weak) release(a, S::hard_one);
-    }
     if (weak) {
       release_weak(d, S::soft_one);
     } else {
       release(d, S::hard_one);
+    }
+  }
+
+  /// Open a locked arc that is not relocated after all (and give back the hard
+  /// count a Soft's stow took).
+  SWIM_MEM_API static void unlock(Header* a, bool weak) {
+    a->relocation.store(0, order::relaxed);
+    a->status.fetch_and(~(S::relocated_flag | S::mut_flag | S::ref_mask), order::release);
+    if (weak) release(a, S::hard_one);
+  }
+
+  /// The transaction's operations on one logged relocation of a to b (see
+  /// StowContext). Out of line and called through a pointer, once per arc.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static void log_op(detail::ArcLogOp op, detail::ArcLinks* la,
+                                                       detail::ArcLinks* lb, bool weak) {
+    Header* a = static_cast<Header*>(la);
+    Header* b = static_cast<Header*>(lb);
+    switch (op) {
+      case detail::ArcLogOp::commit:
+        // The copy and its forward first, then open both (release: whoever sees MUT
+        // cleared sees the complete copy and the forwarding address).
+        b->relocation.store(0, order::relaxed);
+        a->relocation.store(address(b), order::relaxed);
+        b->status.fetch_and(~(S::mut_flag | S::ref_mask), order::release);
+        a->status.fetch_and(~(S::mut_flag | S::ref_mask), order::release);
+        if (weak) release(a, S::hard_one);
+        break;
+      case detail::ArcLogOp::unstow:
+        R::unstow(payload(a), a->meta, payload(b), b->meta);
+        break;
+      case detail::ArcLogOp::revert:
+        // Only the forward's count is left: every dst was unstowed, and no other
+        // thread could reach b.
+        SWIM_MEM_ASSERT((b->status.load(order::relaxed) & ~S::ref_mask) ==
+                        (S::hard_one | S::mut_flag));
+        free_block(b);
+        unlock(a, weak);
+        break;
     }
   }
 };
@@ -1164,39 +1085,36 @@ using Soft = ArcLease<R, ArcKind::soft, Addr>;
 // ---- Stow ---------------------------------------------------------------------------
 // Stowing a Hard relocates its arc into the target (or shares a relocation already
 // made: two Hards of one arc stowed separately end up at one new arc). The source
-// Hard is unchanged (its arc is now a forwarding stub); try_stow then drops it.
+// Hard is unchanged (its arc becomes a forwarding stub); try_stow then drops it.
 // Stowing a Soft whose arc is not relocated relocates it too, holding only a soft
 // count on the result (so cycles through Softs land in the target as cycles); a
 // Soft whose resident is gone stows to a null Soft. Ref and Mut pin their arcs and
 // are not stowable.
-// Failure: nothing changed. The relocation lock waits (bounded) for Refs and Muts to
-// be given back and for another thread's relocation of the same arc to finish, then
-// reports Error::contended. unstow (a later sibling failed) reverts a relocation
-// when nothing but the stow itself refers to the new arc; otherwise the arc stays
-// relocated and only dst's count is given back. That happens when another thread
-// reached the new arc meanwhile (it is shared now), and when the copy refers back
-// to its own arc (a cycle): both are consistent states, but the target then keeps
-// those arcs, so "the target holds nothing after a failure" holds for structures
-// nobody else uses during the stow and without cycles back into a failed part.
-// Cycles: a stow that meets an arc it is itself relocating (host: a per-thread list
-// of the relocations in progress) refers to the new arc; on the device it reports
-// Error::contended instead. stow_traits of the payload must not throw.
+// Transaction: every relocation stays locked and unpublished until the whole stow
+// ends (StowContext, leases/stow.hpp): on success all forwards are published, on
+// failure every copy is undone and every new arc freed, so the target holds nothing
+// and the originals are as before, whatever the structure's sharing or cycles.
+// Meanwhile other threads' Hards and Softs of those arcs may be cloned and dropped,
+// and their Ref and Mut borrows wait (relocating). The lock waits (bounded) for
+// Refs and Muts to be given back and for another thread's relocation of the same
+// arc to end, then reports Error::contended. stow_traits of the payload must not
+// throw.
 
 template <resident R, class Addr>
 struct stow_traits<ArcLease<R, ArcKind::hard, Addr>> {
   using L = ArcLease<R, ArcKind::hard, Addr>;
   using Core = detail::ArcCore<R>;
-  SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
+  SWIM_MEM_API static Error stow(const L* src, L* dst, StowContext& cx) {
     detail::construct_at(dst);
     if (!*src) return Error::none;
     typename Core::Header* out = nullptr;
-    const Error e = Core::stow(Core::header(src->data()), false, target, out);
+    const Error e = Core::stow(Core::header(src->data()), false, cx, out);
     if (e == Error::none && out != nullptr) *dst = L::adopt(out);
     return e;
   }
-  SWIM_MEM_API static void unstow(const L* src, L* dst) {
+  SWIM_MEM_API static void unstow(const L*, L* dst) {
     if (*dst) {
-      Core::unstow(Core::header(src->data()), Core::header(dst->data()), false);
+      Core::unstow(Core::header(dst->data()), false);
       dst->data_.set(nullptr);
     }
     dst->~L();
@@ -1207,17 +1125,17 @@ template <resident R, class Addr>
 struct stow_traits<ArcLease<R, ArcKind::soft, Addr>> {
   using L = ArcLease<R, ArcKind::soft, Addr>;
   using Core = detail::ArcCore<R>;
-  SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
+  SWIM_MEM_API static Error stow(const L* src, L* dst, StowContext& cx) {
     detail::construct_at(dst);
     if (!*src) return Error::none;
     typename Core::Header* out = nullptr;
-    const Error e = Core::stow(Core::header(src->data()), true, target, out);
+    const Error e = Core::stow(Core::header(src->data()), true, cx, out);
     if (e == Error::none && out != nullptr) *dst = L::adopt(out);
     return e;
   }
-  SWIM_MEM_API static void unstow(const L* src, L* dst) {
+  SWIM_MEM_API static void unstow(const L*, L* dst) {
     if (*dst) {
-      Core::unstow(Core::header(src->data()), Core::header(dst->data()), true);
+      Core::unstow(Core::header(dst->data()), true);
       dst->data_.set(nullptr);
     }
     dst->~L();

@@ -222,12 +222,12 @@ struct stow_traits<ExclusiveLease<R, MetaInObject, Addr>> {
   using meta_type = typename R::meta_type;
 
   // Out of line: this is where a recursive stow recurses.
-  SWIM_MEM_NOINLINE SWIM_MEM_API static Error stow(const L* src, L* dst, HoldRef target) {
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error stow(const L* src, L* dst, StowContext& cx) {
     detail::construct_at(dst);
     if (!*src) return Error::none;
     const meta_type dst_meta = R::stow_meta(src->meta());
-    Outcome<L> made = L::try_make(target, dst_meta, [&](value_type* data, meta_type& m) {
-      return R::stow(src->data(), src->meta(), data, m, target);
+    Outcome<L> made = L::try_make(cx.target(), dst_meta, [&](value_type* data, meta_type& m) {
+      return R::stow(src->data(), src->meta(), data, m, cx);
     });
     if (!made) return made.error();
     *dst = made.take();

@@ -17,10 +17,11 @@
 //                                              metadata of a stowed copy (a Buf shrinks
 //                                              to fit: capacity = length)
 //   static Error  R::stow(const value_type* src, const meta_type& src_meta,
-//                         value_type* dst, meta_type& dst_meta, HoldRef target)
+//                         value_type* dst, meta_type& dst_meta, StowContext& cx)
 //                                              copy the payload into dst (allocated for
 //                                              dst_meta = stow_meta(src_meta)) and its
-//                                              children into target; on error nothing is
+//                                              children into cx.target() (stow_traits<T>
+//                                              with the same cx); on error nothing is
 //                                              left in dst or target
 //   static void   R::unstow(const value_type* src, const meta_type& src_meta,
 //                           value_type* dst, meta_type& dst_meta)

@@ -2,28 +2,221 @@
 // into another hold, recursively and transactionally.
 //
 // stow_traits<T> says how to stow a T:
-//   static Error stow(const T* src, T* dst, HoldRef target)
+//   static Error stow(const T* src, T* dst, StowContext& cx)
 //       Construct *dst (raw memory) as a copy of *src whose owned memory lives in
-//       `target`, children included. *src is not changed. On error nothing is left
-//       constructed in dst and nothing allocated in target.
+//       cx.target(), children included (stow them with the same cx). *src is not
+//       changed. On error nothing is left constructed in dst, and everything this
+//       call allocated or counted has been given back (shared arcs it relocated stay
+//       in cx's log until the transaction ends: see below).
 //   static void unstow(const T* src, T* dst)
 //       Undo a successful stow: release what it allocated in the target and leave
 //       *dst unconstructed; *src is as before the stow.
 // A whole stow is copy-then-destroy: try_stow() copies the structure, and only if
-// every part succeeded destroys the source (which frees the old memory). Shared
-// (arc) leases relocate instead of copying, so that every existing pointer to them
-// follows; see leases/arc.hpp.
+// every part succeeded destroys the source (which frees the old memory).
+//
+// Shared (arc) leases relocate instead of copying, so that every existing pointer
+// to them follows (leases/arc.hpp). Their relocations are one transaction, kept in
+// the StowContext: each relocated arc stays locked, and its copy unreachable from
+// other threads, until the top-level stow ends. Then cx.commit() publishes every
+// forwarding address, or cx.rollback() undoes every copy, frees every new arc and
+// unlocks the originals. So a failed stow leaves the target holding nothing, even
+// when the structure shares sub-objects (a DAG) or has cycles through Softs, and
+// no other thread can have reached a copy that is then taken away.
 //
 // Provided: every trivially copyable type (a bitwise copy), every lease and
 // resident of swim-mem, and stow_members<T, &T::a, &T::b, ...> for user structs.
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "swim/mem/holds.hpp"
+#include "swim/mem/leases/arc_status.hpp"
 #include "swim/mem/leases/resident.hpp"
 
 namespace swim::mem {
+
+namespace detail {
+/// What the transaction asks of one logged arc relocation (leases/arc.hpp does it).
+enum class ArcLogOp : std::uint8_t {
+  commit,  ///< publish the forwarding address, open both arcs
+  unstow,  ///< undo the copy's payload (its children's stows)
+  revert,  ///< free the new arc, unlock the original
+};
+/// One resident type's handler of the log operations (a, b: old and new header).
+using ArcLogFn = void (*)(ArcLogOp, ArcLinks* a, ArcLinks* b, bool weak);
+}  // namespace detail
+
+/// The state of one stow transaction: the target hold and the log of the shared
+/// arcs relocated so far. Made by try_stow / try_stow_all / try_compact (or by a
+/// caller driving stow_traits directly, who must then call commit() after success
+/// or rollback() after failure). Lives on the stowing thread's stack; not shared.
+///
+/// The log takes no memory of its own: it is threaded through the headers it
+/// logs. While an arc `a` is relocated by this transaction, a is locked
+/// (RELOCATED | MUT, and this transaction's 14-bit tag in its ref field, which is
+/// otherwise 0 under that lock), a.relocation holds the new header b, and b (not
+/// reachable by any other thread yet) holds the previous logged header in
+/// b.relocation and the entry's flags in its ref field. Finding whether a locked
+/// arc is this transaction's own (a DAG edge or a cycle back into the structure) is
+/// a tag test, then a 64-slot cache of recent records and 8 slots of entries met
+/// again, then a walk of the log: exact, and O(1) in the usual cases (a parent, a
+/// recent sibling, a node shared by many).
+class StowContext {
+ public:
+  SWIM_MEM_API explicit StowContext(HoldRef target, const void* salt = nullptr)
+      : target_(target), tag_(make_tag(this, salt)) {}
+  StowContext(const StowContext&) = delete;
+  StowContext& operator=(const StowContext&) = delete;
+  SWIM_MEM_API ~StowContext() { SWIM_MEM_ASSERT(head_ == nullptr); }
+
+  /// Where the stowed copies go.
+  SWIM_MEM_API HoldRef target() const { return target_; }
+
+  /// Publish every logged relocation (after the whole stow succeeded).
+  SWIM_MEM_API void commit() {
+    for (detail::ArcLinks* a = head_; a != nullptr;) {
+      detail::ArcLinks* b = new_of(a);
+      const std::uint64_t f = flags(b);
+      detail::ArcLinks* next = link(b);
+      // A part whose own stow failed (and whose caller went on regardless) was never
+      // handed out: undo it rather than publish an unconstructed copy.
+      fns_[f & fn_mask]((f & constructed_bit) != 0 ? detail::ArcLogOp::commit
+                                                   : detail::ArcLogOp::revert,
+                        a, b, (f & weak_bit) != 0);
+      a = next;
+    }
+    head_ = nullptr;
+  }
+
+  /// Undo every logged relocation (after the stow failed and every dst it made was
+  /// unstowed). First every copy's payload is unstowed, which gives back the counts
+  /// the copies hold on one another (so cycles need no order), then every new arc
+  /// is freed and every original unlocked.
+  SWIM_MEM_API void rollback() {
+    for (detail::ArcLinks* a = head_; a != nullptr;) {
+      detail::ArcLinks* b = new_of(a);
+      const std::uint64_t f = flags(b);
+      if ((f & constructed_bit) != 0) {
+        fns_[f & fn_mask](detail::ArcLogOp::unstow, a, b, (f & weak_bit) != 0);
+      }
+      a = link(b);
+    }
+    for (detail::ArcLinks* a = head_; a != nullptr;) {
+      detail::ArcLinks* b = new_of(a);
+      const std::uint64_t f = flags(b);
+      detail::ArcLinks* next = link(b);
+      fns_[f & fn_mask](detail::ArcLogOp::revert, a, b, (f & weak_bit) != 0);
+      a = next;
+    }
+    head_ = nullptr;
+  }
+
+  // ---- For leases/arc.hpp ---------------------------------------------------------
+
+  /// This transaction's tag, for the ref field of the arcs it locks (1..16383).
+  SWIM_MEM_API std::uint64_t tag() const { return tag_; }
+
+  /// Log `a` (locked with tag()) relocating to `b`, handled by `fn`. Fails with
+  /// unsupported when one stow meets more than 16 shared resident types.
+  SWIM_MEM_API Error record(detail::ArcLinks* a, detail::ArcLinks* b, detail::ArcLogFn fn,
+                            bool weak) {
+    std::uint64_t index = 0;
+    while (index < fn_count_ && fns_[index] != fn) ++index;
+    if (index == fn_count_) {
+      if (fn_count_ == max_fns) return Error::unsupported;
+      fns_[fn_count_++] = fn;
+    }
+    if (head_ == nullptr) {
+      for (detail::ArcLinks*& c : cache_) c = nullptr;
+      for (detail::ArcLinks*& c : hot_) c = nullptr;
+    }
+    a->relocation.store(address(b), order::relaxed);
+    b->relocation.store(address(head_), order::relaxed);
+    b->status.fetch_or((index | (weak ? weak_bit : 0)) << ArcStatus::ref_shift, order::relaxed);
+    head_ = a;
+    cache_[slot(a)] = a;
+    return Error::none;
+  }
+  /// b's payload is complete (its stow succeeded).
+  SWIM_MEM_API void mark_constructed(detail::ArcLinks* b) {
+    b->status.fetch_or(constructed_bit << ArcStatus::ref_shift, order::relaxed);
+  }
+  /// b's stow failed: it must not be used by a later part of this stow.
+  SWIM_MEM_API void mark_failed(detail::ArcLinks* b) {
+    b->status.fetch_or(failed_bit << ArcStatus::ref_shift, order::relaxed);
+  }
+  /// The new header of `a` if this transaction is relocating it (`s`: a status of a
+  /// seen with RELOCATED and MUT set), else null (another thread's relocation).
+  SWIM_MEM_API detail::ArcLinks* find(detail::ArcLinks* a, std::uint64_t s) {
+    if (head_ == nullptr || ArcStatus::ref(s) != tag_) return nullptr;
+    detail::ArcLinks* b = nullptr;
+    if (cache_[slot(a)] == a) {
+      b = new_of(a);
+    } else {
+      for (detail::ArcLinks* h : hot_) {
+        if (h == a) b = new_of(a);
+      }
+      if (b == nullptr) {
+        for (detail::ArcLinks* x = head_; x != nullptr; x = link(new_of(x))) {
+          if (x == a) {
+            b = new_of(x);
+            break;
+          }
+        }
+        // Reached again but no longer cached: likely shared widely (a DAG's common
+        // node), so keep it where later records do not evict it.
+        if (b != nullptr) hot_[hot_next_++ % hot_slots] = a;
+      }
+    }
+    if (b == nullptr || (flags(b) & failed_bit) != 0) return nullptr;
+    return b;
+  }
+
+ private:
+  static constexpr std::uint64_t max_fns = 16;
+  static constexpr std::uint64_t fn_mask = 0xF;
+  static constexpr std::uint64_t constructed_bit = 0x10;
+  static constexpr std::uint64_t weak_bit = 0x20;
+  static constexpr std::uint64_t failed_bit = 0x40;
+  static constexpr unsigned cache_slots = 64;
+  static constexpr unsigned hot_slots = 8;
+
+  SWIM_MEM_API static std::uint64_t address(const void* p) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
+  }
+  SWIM_MEM_API static detail::ArcLinks* at(std::uint64_t v) {
+    return reinterpret_cast<detail::ArcLinks*>(static_cast<std::uintptr_t>(v));
+  }
+  SWIM_MEM_API static detail::ArcLinks* new_of(detail::ArcLinks* a) {
+    return at(a->relocation.load(order::relaxed));
+  }
+  SWIM_MEM_API static detail::ArcLinks* link(detail::ArcLinks* b) {
+    return at(b->relocation.load(order::relaxed));
+  }
+  SWIM_MEM_API static std::uint64_t flags(detail::ArcLinks* b) {
+    return ArcStatus::ref(b->status.load(order::relaxed));
+  }
+  SWIM_MEM_API static unsigned slot(const detail::ArcLinks* a) {
+    return static_cast<unsigned>((address(a) * 0x9E3779B97F4A7C15ull) >> 58);
+  }
+  // A filter only (find() is exact): different for concurrent transactions as a
+  // rule, through the context's and the caller's addresses.
+  SWIM_MEM_API static std::uint64_t make_tag(const void* self, const void* salt) {
+    const std::uint64_t h = (address(self) ^ (address(salt) * 0xBF58476D1CE4E5B9ull)) *
+                            0x94D049BB133111EBull;
+    return (h >> 50) % ArcStatus::ref_count_max + 1;
+  }
+
+  HoldRef target_;
+  detail::ArcLinks* head_ = nullptr;
+  std::uint64_t tag_;
+  std::uint64_t fn_count_ = 0;
+  detail::ArcLogFn fns_[max_fns] = {};
+  detail::ArcLinks* cache_[cache_slots];  // by address hash, filled by record()
+  detail::ArcLinks* hot_[hot_slots];      // entries found by a walk, round robin
+  unsigned hot_next_ = 0;
+};
 
 /// The stow customization point; specialize it for your types (or derive the
 /// specialization from stow_members). Left undefined for types that cannot be
@@ -33,7 +226,7 @@ struct stow_traits;
 
 template <class T>
 struct stow_traits<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
-  SWIM_MEM_API static Error stow(const T* src, T* dst, HoldRef) {
+  SWIM_MEM_API static Error stow(const T* src, T* dst, StowContext&) {
     detail::construct_at(dst, *src);
     return Error::none;
   }
@@ -41,8 +234,8 @@ struct stow_traits<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
 };
 
 template <class T>
-concept stowable = requires(const T* s, T* d, HoldRef h) {
-  { stow_traits<T>::stow(s, d, h) } -> std::same_as<Error>;
+concept stowable = requires(const T* s, T* d, StowContext& cx) {
+  { stow_traits<T>::stow(s, d, cx) } -> std::same_as<Error>;
   stow_traits<T>::unstow(s, d);
 };
 
@@ -52,9 +245,9 @@ concept stowable = requires(const T* s, T* d, HoldRef h) {
 /// : swim::mem::stow_members<Node, &Node::value, &Node::next> {};`
 template <class T, auto... Members>
 struct stow_members {
-  SWIM_MEM_API static Error stow(const T* src, T* dst, HoldRef target) {
+  SWIM_MEM_API static Error stow(const T* src, T* dst, StowContext& cx) {
     detail::construct_at(dst);
-    const Error e = stow_from<0, Members...>(src, dst, target);
+    const Error e = stow_from<0, Members...>(src, dst, cx);
     if (e != Error::none) dst->~T();
     return e;
   }
@@ -71,18 +264,18 @@ struct stow_members {
   };
 
   template <int I>
-  SWIM_MEM_API static Error stow_from(const T*, T*, HoldRef) {
+  SWIM_MEM_API static Error stow_from(const T*, T*, StowContext&) {
     return Error::none;
   }
   template <int I, auto First, auto... Rest>
-  SWIM_MEM_API static Error stow_from(const T* src, T* dst, HoldRef target) {
+  SWIM_MEM_API static Error stow_from(const T* src, T* dst, StowContext& cx) {
     using M = std::remove_reference_t<decltype(src->*First)>;
     storage<std::remove_const_t<M>> tmp;
-    Error e = stow_traits<std::remove_const_t<M>>::stow(&(src->*First), tmp.get(), target);
+    Error e = stow_traits<std::remove_const_t<M>>::stow(&(src->*First), tmp.get(), cx);
     if (e != Error::none) return e;
     dst->*First = detail::move(*tmp.get());
     tmp.get()->~M();
-    e = stow_from<I + 1, Rest...>(src, dst, target);
+    e = stow_from<I + 1, Rest...>(src, dst, cx);
     if (e != Error::none) unstow_one<First>(src, dst);
     return e;
   }
@@ -116,8 +309,13 @@ template <stowable L>
 SWIM_MEM_API Outcome<L> try_stow(L& src, HoldRef target) {
   alignas(L) unsigned char bytes[sizeof(L)];
   L* dst = reinterpret_cast<L*>(bytes);
-  const Error e = stow_traits<L>::stow(&src, dst, target);
-  if (e != Error::none) return e;
+  StowContext cx(target, &src);
+  const Error e = stow_traits<L>::stow(&src, dst, cx);
+  if (e != Error::none) {
+    cx.rollback();
+    return e;
+  }
+  cx.commit();
   Outcome<L> out(detail::move(*dst));
   dst->~L();
   src = L{};
@@ -132,22 +330,24 @@ struct StowSlot {
   SWIM_MEM_API T* get() { return reinterpret_cast<T*>(bytes); }
 };
 
-// The end of the chain: every copy succeeded; `all_copied` runs before any commit.
+// The end of the chain: every copy succeeded; `all_copied` runs, then the shared
+// relocations are published, before any lease is replaced.
 template <class Gate>
-SWIM_MEM_API Error stow_chain(HoldRef, Gate& all_copied) {
+SWIM_MEM_API Error stow_chain(StowContext& cx, Gate& all_copied) {
   all_copied();
+  cx.commit();
   return Error::none;
 }
 
-// Copy `first`, then the rest; commit `first` only once everything after it was
+// Copy `first`, then the rest; replace `first` only once everything after it was
 // copied (and committed), else undo its copy. So commits happen only when every
 // copy succeeded, and a failure anywhere leaves every lease untouched.
 template <class Gate, class L, class... Rest>
-SWIM_MEM_API Error stow_chain(HoldRef target, Gate& all_copied, L& first, Rest&... rest) {
+SWIM_MEM_API Error stow_chain(StowContext& cx, Gate& all_copied, L& first, Rest&... rest) {
   StowSlot<L> slot;
-  Error e = stow_traits<L>::stow(&first, slot.get(), target);
+  Error e = stow_traits<L>::stow(&first, slot.get(), cx);
   if (e != Error::none) return e;
-  e = stow_chain(target, all_copied, rest...);
+  e = stow_chain(cx, all_copied, rest...);
   if (e != Error::none) {
     stow_traits<L>::unstow(&first, slot.get());
     return e;
@@ -155,6 +355,15 @@ SWIM_MEM_API Error stow_chain(HoldRef target, Gate& all_copied, L& first, Rest&.
   first = detail::move(*slot.get());
   slot.get()->~L();
   return Error::none;
+}
+
+/// stow_chain as one transaction: rolled back on failure.
+template <class Gate, class... L>
+SWIM_MEM_API Error stow_transaction(HoldRef target, Gate& all_copied, L&... leases) {
+  StowContext cx(target, &all_copied);
+  const Error e = stow_chain(cx, all_copied, leases...);
+  if (e != Error::none) cx.rollback();
+  return e;
 }
 
 }  // namespace detail
@@ -165,7 +374,7 @@ SWIM_MEM_API Error stow_chain(HoldRef target, Gate& all_copied, L& first, Rest&.
 template <stowable... L>
 SWIM_MEM_API Error try_stow_all(HoldRef target, L&... leases) {
   auto nothing = [] {};
-  return detail::stow_chain(target, nothing, leases...);
+  return detail::stow_transaction(target, nothing, leases...);
 }
 
 }  // namespace swim::mem

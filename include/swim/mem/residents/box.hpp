@@ -20,8 +20,8 @@ struct Box {
   SWIM_MEM_API static Layout layout(const M&) { return Layout::of<T>(); }
   SWIM_MEM_API static M stow_meta(const M& m) { return m; }
   SWIM_MEM_API static void destroy(T* value, M&) { value->~T(); }
-  SWIM_MEM_API static Error stow(const T* src, const M&, T* dst, M&, HoldRef target) {
-    return stow_traits<T>::stow(src, dst, target);
+  SWIM_MEM_API static Error stow(const T* src, const M&, T* dst, M&, StowContext& cx) {
+    return stow_traits<T>::stow(src, dst, cx);
   }
   SWIM_MEM_API static void unstow(const T* src, const M&, T* dst, M&) {
     stow_traits<T>::unstow(src, dst);

@@ -182,14 +182,14 @@ struct Buf {
   /// Element by element through stow_traits<T>; on failure the elements already
   /// stowed are undone, last first.
   SWIM_MEM_API static Error stow(const T* src, const meta_type& src_meta, T* dst, meta_type&,
-                                 HoldRef target) {
+                                 StowContext& cx) {
     if constexpr (std::is_trivially_copyable_v<T>) {
-      (void)target;
+      (void)cx;
       detail::copy_bytes(dst, src, src_meta.len * sizeof(T));
       return Error::none;
     } else {
       for (std::size_t i = 0; i < src_meta.len; ++i) {
-        const Error e = stow_traits<T>::stow(src + i, dst + i, target);
+        const Error e = stow_traits<T>::stow(src + i, dst + i, cx);
         if (e != Error::none) {
           for (std::size_t j = i; j > 0; --j) stow_traits<T>::unstow(src + j - 1, dst + j - 1);
           return e;

@@ -48,7 +48,7 @@ SWIM_MEM_API Result<CompactionReport> try_compact(Pool<Heap, Mode>& pool, L&... 
   report.fragmentation_before = pool_fragmentation(pool);
   pool.retire_head();  // copies go to fresh hunks, never between the old objects
   auto measure = [&] { report.bytes_moved = pool.stats().bytes_in_use - report.in_use_before; };
-  const Error e = detail::stow_chain(HoldRef::of(pool), measure, roots...);
+  const Error e = detail::stow_transaction(HoldRef::of(pool), measure, roots...);
   if (e != Error::none) return e;
   pool.trim();
   report.reserved_after = pool.reserved_bytes();

@@ -193,8 +193,8 @@ struct String {
   }
   SWIM_MEM_API static void destroy(char*, meta_type&) {}
   SWIM_MEM_API static Error stow(const char* src, const meta_type& src_meta, char* dst,
-                                 meta_type& dst_meta, HoldRef target) {
-    return Storage::stow(src, src_meta, dst, dst_meta, target);
+                                 meta_type& dst_meta, StowContext& cx) {
+    return Storage::stow(src, src_meta, dst, dst_meta, cx);
   }
   SWIM_MEM_API static void unstow(const char*, const meta_type&, char*, meta_type&) {}
 
