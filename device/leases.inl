@@ -269,6 +269,16 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void exclusive_step(HoldRef h, u64 
     *box = ~stamp(i, 1);
     SWIM_MEM_LEASES_EXPECT(*box.data() == ~stamp(i, 1));
     bump(c->leases);
+    // A clone is a separate object of h; unwrapping it gives the value and frees it.
+    BoxLease twin;
+    e = make_bounded(twin, c, [&] { return box.try_clone(); });
+    if (e == Error::none) {
+      SWIM_MEM_LEASES_EXPECT(twin.data() != box.data() && twin.hold() == h);
+      Outcome<u64> v = detail::move(twin).try_unwrap();
+      SWIM_MEM_LEASES_EXPECT(v.ok() && *v == ~stamp(i, 1) && !twin);
+    } else {
+      SWIM_MEM_LEASES_NOTE(e, short_heap);
+    }
   }
   if (ptr) {
     const Block b = ptr.block();

@@ -75,6 +75,8 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
   using meta_type = typename R::meta_type;
   static constexpr bool is_mutable = true;
   static constexpr bool is_dereferenceable = true;
+  /// Nobody else points at the object (see try_release_for_unwrap).
+  static constexpr bool is_exclusive = true;
 
   constexpr ExclusiveLease() = default;
   SWIM_MEM_API ExclusiveLease(ExclusiveLease&& other) : data_(other.data_) {
@@ -182,6 +184,43 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
     value_type* d = data_.get();
     data_.set(nullptr);
     return d;
+  }
+
+  // ---- Clone and unwrap (memory-model.md §6.2: TryClone, CloneIntoHold, unwrap) ----
+
+  /// A deep copy in this lease's own hold (R::clone_meta: a Buf or String clone is
+  /// shrunk to fit). Errors: invalid_argument for a null lease, the hold's
+  /// (out_of_memory...) or the resident's; on error nothing changes and nothing is
+  /// left allocated. Only when R is a cloneable_resident.
+  template <detail::lease_cloneable<ExclusiveLease> Self = ExclusiveLease>
+  SWIM_MEM_API Outcome<ExclusiveLease> try_clone() const {
+    if (!*this) return Error::invalid_argument;
+    return try_clone_into(hold());
+  }
+  /// The same into `target` (CloneIntoHold), which may be any hold.
+  template <detail::lease_cloneable<ExclusiveLease> Self = ExclusiveLease>
+  SWIM_MEM_API Outcome<ExclusiveLease> try_clone_into(HoldRef target) const {
+    if (!*this) return Error::invalid_argument;
+    const meta_type& src_meta = meta();
+    return try_make(target, R::clone_meta(src_meta), [&](value_type* d, meta_type& m) {
+      return R::clone(data(), src_meta, d, m);
+    });
+  }
+
+  /// The unwrap primitive of the mixins (contract in leases/resident.hpp): call
+  /// `take(data, meta)`, which moves the value out and destroys the rest of the
+  /// payload, then free the object (no R::destroy) and become null. An exclusive
+  /// lease always can; Error::invalid_argument for a null lease (take not called).
+  template <class Take>
+  SWIM_MEM_API Error try_release_for_unwrap(Take&& take) {
+    value_type* d = data_.get();
+    if (d == nullptr) return Error::invalid_argument;
+    const Block b = block();  // before take: the payload's layout may need the metadata
+    take(d, meta());
+    hold_deallocate(b);
+    data_.set(nullptr);
+    if constexpr (!in_object) meta_ = {};
+    return Error::none;
   }
 
  private:

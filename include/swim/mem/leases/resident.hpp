@@ -27,6 +27,41 @@
 //                           value_type* dst, meta_type& dst_meta)
 //                                              undo a successful stow
 //   template <class L> class R::interface      operations offered by lease L
+//
+// Optional (a resident without them simply cannot be cloned: cloneable_resident):
+//   static meta_type R::clone_meta(const meta_type&)
+//                                              metadata of a clone (a Buf or String
+//                                              shrinks to fit: capacity = length)
+//   static Error  R::clone(const value_type* src, const meta_type& src_meta,
+//                          value_type* dst, meta_type& dst_meta)
+//                                              copy-construct the payload into dst (raw
+//                                              memory allocated for dst_meta =
+//                                              clone_meta(src_meta)), reading from src
+//                                              only (memory-model.md §12.5); on error
+//                                              nothing is left constructed in dst
+// Declare clone as a constrained member template (`template <class U = T> requires
+// std::is_copy_constructible_v<U>`), never with a plain requires-clause: a lease of
+// a recursive type (a node holding Raw<Box<Node>>) instantiates the resident while
+// the element type is still incomplete, and the condition must not be evaluated then.
+//
+// What a lease offers its resident's mixin, besides the contract of leases.md:
+//   static constexpr bool L::is_exclusive      the lease is the only reference to its
+//                                              object (Raw, Ptr)
+//   template <class Take> Error L::try_release_for_unwrap(Take&& take)
+//                                              optional; the unwrap primitive. Null
+//                                              lease: Error::invalid_argument. A lease
+//                                              that cannot own its object alone right
+//                                              now (an aliased arc) returns an error
+//                                              and changes nothing. Otherwise it calls
+//                                              `void take(value_type*, meta_type&)`,
+//                                              which moves the payload's value out and
+//                                              destroys what is left of it, then frees
+//                                              the object without R::destroy and
+//                                              becomes null. A mixin offers its
+//                                              try_unwrap() only on leases that have it
+//                                              (detail::lease_unwrappable): Raw and Ptr
+//                                              now; the arc leases may add it (a unique
+//                                              Mut, a Hard that can claim uniqueness).
 #pragma once
 
 #include <concepts>
@@ -49,6 +84,17 @@ concept resident = requires(const typename R::meta_type& m) {
   { R::stow_meta(m) } -> std::same_as<typename R::meta_type>;
 } && std::is_trivially_copyable_v<typename R::meta_type>;
 
+/// A resident whose payload can be copied into a new object (R::clone, R::clone_meta);
+/// what Raw/Ptr's try_clone and try_clone_into need.
+template <class R>
+concept cloneable_resident =
+    resident<R> && requires(const typename R::value_type* src, typename R::value_type* dst,
+                            const typename R::meta_type& src_meta,
+                            typename R::meta_type& dst_meta) {
+      { R::clone_meta(src_meta) } -> std::same_as<typename R::meta_type>;
+      { R::clone(src, src_meta, dst, dst_meta) } -> std::same_as<Error>;
+    };
+
 namespace detail {
 /// Placement-new without <new>'s host-only parts (the global placement form is
 /// usable on both sides).
@@ -70,6 +116,25 @@ template <class Self, class L>
 concept lease_mutable = std::same_as<Self, L> && Self::is_mutable;
 template <class Self, class L>
 concept lease_readable = std::same_as<Self, L> && Self::is_dereferenceable;
+/// "L can be cloned" (its resident is cloneable) and "L can give its object up for
+/// an unwrap" (it has try_release_for_unwrap), tested as late as the two above.
+template <class Self, class L>
+concept lease_cloneable =
+    std::same_as<Self, L> && cloneable_resident<typename Self::resident_type>;
+template <class Self, class L>
+concept lease_unwrappable =
+    std::same_as<Self, L> &&
+    requires(Self& lease, void (*take)(typename Self::value_type*, typename Self::meta_type&)) {
+      { lease.try_release_for_unwrap(take) } -> std::same_as<Error>;
+    };
+
+/// Uninitialised room for one T (device-safe; the value is constructed and
+/// destroyed by hand).
+template <class T>
+struct RawSlot {
+  alignas(T) unsigned char bytes[sizeof(T)];
+  SWIM_MEM_API T* get() { return reinterpret_cast<T*>(bytes); }
+};
 }  // namespace detail
 
 }  // namespace swim::mem

@@ -5,7 +5,12 @@
 //   Ptr<Box<T, M>>  one word, M stored in the object in front of the value
 // A Box is stowed by stowing its value (stow_traits<T>), which is where the
 // recursion into a data structure happens.
+// Raw/Ptr of a Box can be cloned when T is copy-constructible (try_clone,
+// try_clone_into) and unwrapped (std::move(lease).try_unwrap()) when T is
+// move-constructible.
 #pragma once
+
+#include <type_traits>
 
 #include "swim/mem/leases.hpp"
 
@@ -25,6 +30,19 @@ struct Box {
   }
   SWIM_MEM_API static void unstow(const T* src, const M&, T* dst, M&) {
     stow_traits<T>::unstow(src, dst);
+  }
+
+  // Clone (resident.hpp, optional part): copy-construct the value, keep the user
+  // metadata. Only for a copy-constructible T (a template, so that the condition is
+  // not evaluated while T may still be incomplete). A T that owns leases of its own
+  // is move-only, so a Box of it has no clone; copy constructors are assumed not to
+  // throw (nothing in this library does).
+  SWIM_MEM_API static M clone_meta(const M& m) { return m; }
+  template <class U = T>
+    requires std::is_copy_constructible_v<U>
+  SWIM_MEM_API static Error clone(const U* src, const M&, U* dst, M&) {
+    detail::construct_at(dst, *src);
+    return Error::none;
   }
 
   /// What a lease of a Box offers (L is the lease type).
@@ -66,6 +84,26 @@ struct Box {
     }
     /// The user metadata.
     SWIM_MEM_API M& metadata() const { return self().meta(); }
+
+    /// Move the value out and free the object: the moved-from T is destroyed, the
+    /// lease becomes null (`auto v = std::move(lease).try_unwrap();`). Offered on
+    /// leases with the unwrap primitive (resident.hpp): Raw and Ptr. Errors:
+    /// invalid_argument for a null lease (nothing changes).
+    /// (Buf and String have no unwrap: there is no device-safe owning container to
+    /// move their elements into; move the elements out one by one instead.)
+    template <detail::lease_unwrappable<L> Self = L>
+      requires std::is_move_constructible_v<T>
+    SWIM_MEM_API Outcome<T> try_unwrap() && {
+      detail::RawSlot<T> slot;
+      const Error e = static_cast<Self&>(*this).try_release_for_unwrap([&](T* value, M&) {
+        detail::construct_at(slot.get(), static_cast<T&&>(*value));
+        value->~T();
+      });
+      if (e != Error::none) return e;
+      Outcome<T> out(static_cast<T&&>(*slot.get()));
+      slot.get()->~T();
+      return out;
+    }
 
    private:
     SWIM_MEM_API const L& self() const { return static_cast<const L&>(*this); }

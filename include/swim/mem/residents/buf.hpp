@@ -208,7 +208,38 @@ struct Buf {
     }
   }
 
-  /// What a lease of a Buf offers (L is the lease type).
+  // Clone (resident.hpp, optional part): a clone is shrunk to fit, like a stowed
+  // copy; its elements are copy-constructed from src, in order (the crate read
+  // them from dst, memory-model.md §12.5).
+  SWIM_MEM_API static meta_type clone_meta(const meta_type& meta) {
+    meta_type m = meta;
+    m.cap = m.len;
+    return m;
+  }
+  template <class U = T>
+    requires std::is_copy_constructible_v<U>
+  SWIM_MEM_API static Error clone(const U* src, const meta_type& src_meta, U* dst,
+                                  meta_type&) {
+    const std::size_t n = src_meta.len;
+    if constexpr (std::is_trivially_copyable_v<U>) {
+      detail::copy_bytes(dst, src, n * sizeof(U));
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        // Copy constructors are assumed not to throw; a fallible per-element
+        // copy would return its error here, after the copies made so far are
+        // destroyed, so that nothing is left constructed in dst.
+        const Error e = clone_element(src + i, dst + i);
+        if (e != Error::none) {
+          detail::destroy_elements(dst, 0, i);
+          return e;
+        }
+      }
+    }
+    return Error::none;
+  }
+
+  /// What a lease of a Buf offers (L is the lease type). No unwrap (unlike Box):
+  /// there is no device-safe owning container to move the elements into.
   template <class L>
   class interface {
     using Growth = detail::BufGrowth<T, L>;
@@ -537,6 +568,13 @@ struct Buf {
     SWIM_MEM_API const L& self() const { return static_cast<const L&>(*this); }
     SWIM_MEM_API L& self() { return static_cast<L&>(*this); }
   };
+
+ private:
+  template <class U>
+  SWIM_MEM_API static Error clone_element(const U* src, U* dst) {
+    detail::construct_at(dst, *src);
+    return Error::none;
+  }
 };
 
 }  // namespace swim::mem

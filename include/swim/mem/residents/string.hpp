@@ -198,7 +198,17 @@ struct String {
   }
   SWIM_MEM_API static void unstow(const char*, const meta_type&, char*, meta_type&) {}
 
-  /// What a lease of a String offers (L is the lease type).
+  // Clone (resident.hpp, optional part): the bytes, shrunk to fit, as for Buf.
+  SWIM_MEM_API static meta_type clone_meta(const meta_type& meta) {
+    return Storage::clone_meta(meta);
+  }
+  SWIM_MEM_API static Error clone(const char* src, const meta_type& src_meta, char* dst,
+                                  meta_type& dst_meta) {
+    return Storage::clone(src, src_meta, dst, dst_meta);
+  }
+
+  /// What a lease of a String offers (L is the lease type). No unwrap, as for Buf
+  /// (no device-safe owning string type to move the bytes into).
   template <class L>
   class interface {
     using Growth = detail::BufGrowth<char, L>;
