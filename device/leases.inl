@@ -413,6 +413,29 @@ SWIM_MEM_API inline bool cycle_intact(const CycleHard& a, u64 i, HoldRef h) {
   return rb && (*rb)->value == stamp(i, 41) && (*rb)->back.data() == a.data();
 }
 
+/// Copy-on-write and unwrap: a shared Hard's unique Mut is a private copy, whose
+/// value is then taken out; the original keeps its value.
+SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void unique_step(HoldRef scratch, u64 i,
+                                                              LeaseCounters* c) {
+  Hard<Box<u64>> h;
+  const Error e =
+      make_bounded(h, c, [&] { return Hard<Box<u64>>::try_new(scratch, stamp(i, 50)); });
+  if (e != Error::none) {
+    SWIM_MEM_LEASES_NOTE(e, false);
+    return;
+  }
+  ArcOutcome<Hard<Box<u64>>> other = h.try_clone(kArcRetries);
+  ArcOutcome<Mut<Box<u64>>> unique = h.try_to_unique(kArcRetries);
+  SWIM_MEM_LEASES_EXPECT(other.ok() && unique.ok() && unique->data() != h.data());
+  if (unique.ok()) {
+    **unique = stamp(i, 51);
+    Outcome<u64> v = detail::move(*unique).try_unwrap();
+    SWIM_MEM_LEASES_EXPECT(v.ok() && *v == stamp(i, 51));
+  }
+  ArcOutcome<Ref<Box<u64>>> r = h.try_ref(kArcRetries);
+  SWIM_MEM_LEASES_EXPECT(r.ok() && **r == stamp(i, 50));
+}
+
 /// Thread i builds the cycle in `scratch`, stows it into `tiny` (room for one node:
 /// the stow fails after relocating A, inside the transaction; the cycle must be as
 /// before and `tiny` empty), then into `pool` (the cycle closes in the pool; the
@@ -471,6 +494,8 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_stow_step(HoldRef scratch,
   copy.reset();
   a.reset();
   SWIM_MEM_LEASES_EXPECT(scratch.stats().live == 0);
+
+  unique_step(scratch, i, c);
 }
 
 using LeaseHeap = Slab<concurrent, true>;

@@ -103,8 +103,9 @@ static_assert(can_unwrap<Raw<Box<int>>> && can_unwrap<Ptr<Box<Name, int>>>);
 static_assert(can_unwrap<Raw<Box<Holder>>> && can_unwrap<Raw<Box<Node>>>);
 static_assert(!can_unwrap_lvalue<Raw<Box<int>>>);  // consumes the lease: std::move
 static_assert(!can_unwrap<Raw<Buf<int>>> && !can_unwrap<Raw<String<>>>);
-// Not yet on the arc leases (they have no unwrap primitive).
-static_assert(!can_unwrap<Mut<Box<int>>> && !can_unwrap<Hard<Box<int>>>);
+// The arc leases unwrap too (tests/test_arc_unique.cpp), except a Soft (no owner).
+static_assert(can_unwrap<Mut<Box<int>>> && can_unwrap<Hard<Box<int>>>);
+static_assert(!can_unwrap<Soft<Box<int>>>);
 static_assert(Raw<Box<int>>::is_exclusive && Ptr<Buf<int>>::is_exclusive);
 
 // ---- Clone, typed over Raw and Ptr ------------------------------------------------------

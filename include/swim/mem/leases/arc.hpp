@@ -514,6 +514,54 @@ struct ArcCore {
     return e;
   }
 
+  // ---- Unwrap and copies ------------------------------------------------------------
+
+  /// Take the resident out through `take(data, meta)` (which moves the value out and
+  /// destroys the rest) instead of destroying it, giving back `sub` (the lease's
+  /// holding), when that holding is the arc's only hard reference. Softs may remain
+  /// (they report cleared after). aliased: other strong references exist;
+  /// relocating: the arc is relocated (the caller follows first); nothing changed.
+  template <class Take>
+  SWIM_MEM_API static ArcError unwrap(Header* h, std::uint64_t sub, Take& take,
+                                      unsigned budget) {
+    std::uint64_t s = h->status.load(order::relaxed);
+    bool alone = false;
+    for (unsigned attempt = 0;; ++attempt) {
+      if (attempt == budget) return ArcError::contended;
+      if ((s & S::relocated_flag) != 0) return ArcError::relocating;
+      if (S::hard(s) != 1) return ArcError::aliased;
+      // As the last-reference drop: a keep-alive ref keeps the block while Softs live.
+      const std::uint64_t n = s - sub;
+      alone = (n & S::referenced_mask) == 0;
+      if (h->status.compare_exchange(s, alone ? n : n + S::ref_one, order::acq_rel)) break;
+    }
+    const meta_type saved = h->meta;
+    take(payload(h), h->meta);
+    h->meta = saved;  // the block's size is computed from it
+    if (alone) {
+      free_block(h);
+    } else {
+      release_weak(h, S::ref_one);
+    }
+    return ArcError::none;
+  }
+
+  /// A new arc in `hold` with a copy of `src`'s resident (R::clone), held by one Mut.
+  /// The caller holds a Ref or Mut of src, so the copy reads a stable resident.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error clone_arc(Header* src, HoldRef hold,
+                                                           Header*& out) {
+    Header* b = nullptr;
+    Error e = allocate(hold, R::clone_meta(src->meta), S::mut_status_init, b);
+    if (e != Error::none) return e;
+    e = R::clone(payload(src), src->meta, payload(b), b->meta);
+    if (e != Error::none) {
+      free_block(b);
+      return e;
+    }
+    out = b;
+    return Error::none;
+  }
+
   // ---- Relocation (stow) -------------------------------------------------------------
 
   /// Stow the arc `a` of a Hard (weak = false) or a Soft (weak = true) with `cx`:
@@ -971,6 +1019,96 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     return ArcError::none;
   }
 
+  // ---- Unwrap ----------------------------------------------------------------------
+  /// The unwrap primitive of the mixins (leases/resident.hpp; Box's try_unwrap): when
+  /// this Mut, Ref or Hard is the resident's only strong reference, `take(data,
+  /// meta)` moves the value out, the lease becomes null and the object is freed (or
+  /// kept for the remaining Softs, which then report cleared). A Hard first moves
+  /// to the end of its forwarding chain (refresh). Errors, nothing changed:
+  /// invalid_argument (null lease), contended (other strong references exist, a
+  /// relocation is running, or the retry bound was reached).
+  template <class Take>
+  SWIM_MEM_API Error try_release_for_unwrap(Take&& take, unsigned retries = arc_default_retries)
+    requires(K != ArcKind::soft)
+  {
+    if (!*this) return Error::invalid_argument;
+    if constexpr (K == ArcKind::hard) {
+      const ArcError r = refresh(retries);
+      if (r != ArcError::none) return to_error(r);
+    }
+    const ArcError e = Core::unwrap(head(), detail::arc_holding(K), take, retries);
+    if (e != ArcError::none) return to_error(e);
+    data_.set(nullptr);
+    return Error::none;
+  }
+
+  // ---- Copy-on-write -----------------------------------------------------------------
+  // A Mut that nobody else's strong lease sees: in place when the resident has no
+  // other strong reference, else on a copy (R::clone, for residents that can be
+  // cloned) in the same hold; the other leases keep the original. (Stricter than
+  // the crate, whose Ref::try_into_unique mutates in place whenever no other Ref
+  // exists, under the other Hards' feet.) Softs of the original are not moved to a
+  // copy. Errors, nothing changed: cleared (null), aliased / relocating /
+  // contended (a Mut exists, a relocation runs, or the retry bound was reached; a
+  // Hard borrows a Ref first), and the hold's errors for the copy.
+
+  /// Ref: always a copy (this Ref stays).
+  template <detail::lease_cloneable<ArcLease> Self = ArcLease>
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_to_unique() const
+    requires(K == ArcKind::ref)
+  {
+    if (!*this) return ArcError::cleared;
+    return copy_into_mut(head());
+  }
+  /// Ref, consumed: in place if this is the only strong reference (ref 1 -> MUT in
+  /// one CAS), else a copy and this Ref is given back.
+  template <detail::lease_cloneable<ArcLease> Self = ArcLease>
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_into_unique(
+      unsigned retries = arc_default_retries) &&
+    requires(K == ArcKind::ref)
+  {
+    if (!*this) return ArcError::cleared;
+    Header* h = head();
+    std::uint64_t s = h->status.load(order::relaxed);
+    for (unsigned attempt = 0; attempt < retries && S::hard(s) == 1; ++attempt) {
+      if (h->status.compare_exchange(s, (s - S::ref_one) | S::mut_flag, order::acquire)) {
+        data_.set(nullptr);
+        return As<ArcKind::mut>::adopt(h);
+      }
+    }
+    ArcOutcome<As<ArcKind::mut>> copy = copy_into_mut(h);
+    if (copy.ok()) reset();
+    return copy;
+  }
+  /// Hard: a Mut in place when this Hard is the only strong reference (then this
+  /// Hard and the Mut share the arc, and this Hard sees the writes: it is not
+  /// another owner's), else a Mut on a copy. This Hard stays (moved to the end of
+  /// its forwarding chain first, as refresh() does, so that a stale Hard that is
+  /// the only one left is still unique).
+  template <detail::lease_cloneable<ArcLease> Self = ArcLease>
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_to_unique(
+      unsigned retries = arc_default_retries)
+    requires(K == ArcKind::hard)
+  {
+    return hard_unique(retries, false);
+  }
+  /// Hard, consumed: the same, reusing this Hard's count in place.
+  template <detail::lease_cloneable<ArcLease> Self = ArcLease>
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_into_unique(
+      unsigned retries = arc_default_retries) &&
+    requires(K == ArcKind::hard)
+  {
+    ArcOutcome<As<ArcKind::mut>> m = hard_unique(retries, true);
+    if (m.ok()) {
+      if (m->data() == data()) {
+        data_.set(nullptr);  // in place: this Hard's count went to the Mut
+      } else {
+        reset();  // a copy: this Hard's count is given back
+      }
+    }
+    return m;
+  }
+
   // ---- Dynamic lease (only while unique) ---------------------------------------------
   /// Give the payload room for `payload` (a new layout), as Raw/Ptr do: in place when
   /// the hold can, otherwise in a new object of the same hold, to which `move(from,
@@ -1010,6 +1148,43 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     return l;
   }
   SWIM_MEM_API Header* head() const { return Core::header(data_.get()); }
+
+  // A Mut on a copy of arc `src` (borrowed by the caller) in src's hold.
+  SWIM_MEM_API static ArcOutcome<As<ArcKind::mut>> copy_into_mut(Header* src) {
+    Header* b = nullptr;
+    const Error e = Core::clone_arc(src, HoldRef::owner_of(src), b);
+    if (e != Error::none) return to_arc_error(e);
+    return As<ArcKind::mut>::adopt(b);
+  }
+
+  // Hard -> unique Mut. With a Ref on the arc where the resident is now: when that
+  // Ref and this Hard (on that very arc) are its only strong references, turn the
+  // Ref into the Mut in place (and, when `consume`, hand this Hard's count over to
+  // it: the caller then nulls this lease); else copy from the Ref.
+  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> hard_unique(unsigned retries, bool consume) {
+    if (!*this) return ArcError::cleared;
+    const ArcError f = refresh(retries);
+    if (f != ArcError::none) return f;
+    ArcOutcome<As<ArcKind::ref>> r = borrow<ArcKind::ref>(retries, true);
+    if (!r.ok()) return r.error();
+    Header* x = As<ArcKind::ref>::header_of(*r);
+    if (x == head()) {
+      std::uint64_t s = x->status.load(order::relaxed);
+      for (unsigned attempt = 0; attempt < retries && S::hard(s) == 2 && S::ref(s) == 1;
+           ++attempt) {
+        const std::uint64_t n =
+            ((s - S::ref_one) | S::mut_flag) - (consume ? S::hard_one : 0);
+        if (x->status.compare_exchange(s, n, order::acquire)) {
+          r->forget();
+          return As<ArcKind::mut>::adopt(x);
+        }
+      }
+    }
+    return copy_into_mut(x);
+  }
+  SWIM_MEM_API static Header* header_of(const ArcLease& l) { return l.head(); }
+  // Drop the pointer without giving the count back (it was handed over).
+  SWIM_MEM_API void forget() { data_.set(nullptr); }
 
   template <ArcKind Want>
   SWIM_MEM_API ArcOutcome<As<Want>> borrow(unsigned retries, bool wait) const {

@@ -94,7 +94,7 @@ struct Box {
     template <detail::lease_unwrappable<L> Self = L>
       requires std::is_move_constructible_v<T>
     SWIM_MEM_API Outcome<T> try_unwrap() && {
-      detail::RawSlot<T> slot;
+      detail::RawSlot<T> slot{};  // (zeroed: GCC cannot see that take runs before the read)
       const Error e = static_cast<Self&>(*this).try_release_for_unwrap([&](T* value, M&) {
         detail::construct_at(slot.get(), static_cast<T&&>(*value));
         value->~T();
