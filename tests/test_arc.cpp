@@ -635,12 +635,21 @@ TEST(ArcRelocation, BorrowsFollowForwardsAndRefreshCompressesTheChain) {
     EXPECT_FALSE(y->is_relocated());
     EXPECT_EQ(y->hard_count(), 2u);
     EXPECT_EQ(p0.stats().live, 1u) << "the Soft keeps the first stub's block";
-    expect_empty(p1);
-    // The Soft on the dead stub: its resident is gone (the new arc is not its).
-    EXPECT_EQ(s->try_upgrade().error(), ArcError::cleared);
-    EXPECT_EQ(s->poll_ref().error(), ArcError::cleared);
+    EXPECT_EQ(p1.stats().live, 1u) << "and the first stub's weak forward the second stub";
+    // The Soft on a stub with no Hard left follows the weak forwards to its resident.
+    {
+      ArcOutcome<RefBox> sr = s->poll_ref();
+      ASSERT_TRUE(sr.ok()) << to_string(sr.error());
+      EXPECT_EQ(sr->data(), x2->data());
+      EXPECT_EQ(**sr, 6u);
+    }
+    ArcOutcome<HardBox> up = s->try_upgrade();
+    ASSERT_TRUE(up.ok());
+    EXPECT_EQ(up->data(), x2->data()) << "the upgrade lands where the resident is";
+    up->reset();
     s->reset();
     expect_empty(p0);
+    expect_empty(p1);
     EXPECT_EQ(y->refresh(), ArcError::none) << "nothing to do";
     EXPECT_EQ(read(*y), 6u);
   }
@@ -975,6 +984,49 @@ TEST(ArcStow, ACycleThroughAnOlderStubClosesOnTheNewArc) {
     ASSERT_TRUE(rb.ok());
     EXPECT_EQ((*rb)->back.data(), a2->data());
     EXPECT_EQ(p2.stats().live, 2u);
+  }
+  expect_empty(p0);
+  expect_empty(p1);
+  expect_empty(p2);
+}
+
+// Softs held outside a structure keep reaching its resident after a stow drops the
+// structure's Hards (the usual case: try_stow drops the source), without keeping it
+// alive: when the stowed copy's last Hard goes they report cleared, and the stub
+// blocks go with the last Soft.
+TEST(ArcRelocation, SoftsFollowAStowAfterTheStubsLastHardIsGone) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Pack<> p1(Block{g_a1, sizeof g_a1});
+  Pack<> p2(Block{g_a2, sizeof g_a2});
+  {
+    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    SoftBox s = x->to_soft().take();
+    SoftBox t = x->to_soft().take();
+    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    ASSERT_TRUE(x1.ok());
+    EXPECT_FALSE(*x) << "try_stow dropped the only old Hard";
+    EXPECT_EQ(p0.stats().live, 1u) << "the stub, kept by the Softs";
+    EXPECT_EQ(read(s), 5u);
+    EXPECT_EQ(x1->hard_count(), 1u) << "the forward is weak: no hard count";
+    EXPECT_EQ(x1->soft_count(), 1u) << "the forward's soft";
+    // A Soft stowed from the stub follows too: a Soft on the live arc.
+    Outcome<Raw<Box<Watch>>> w = Raw<Box<Watch>>::try_new(HoldRef::of(p2), Watch{t.try_clone().take()});
+    Outcome<Raw<Box<Watch>>> w1 = try_stow(*w, HoldRef::of(p2));
+    ASSERT_TRUE(w1.ok());
+    EXPECT_EQ((*w1)->s.data(), x1->data());
+    // Consuming upgrade: the Soft's count on the stub is given back.
+    ArcOutcome<HardBox> h = std::move(t).try_into_hard();
+    ASSERT_TRUE(h.ok());
+    EXPECT_FALSE(t);
+    EXPECT_EQ(h->data(), x1->data());
+    h->reset();
+    x1->reset();  // the resident's last Hard
+    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(s.poll_ref().error(), ArcError::cleared);
+    EXPECT_EQ((*w1)->s.try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(p1.stats().live, 1u) << "the copy's block, kept by the weak forward and a Soft";
+    w1->reset();
+    s.reset();
   }
   expect_empty(p0);
   expect_empty(p1);

@@ -248,6 +248,78 @@ TEST(ArcConcurrency, SoftUpgradeRacesTheLastHardDrop) {
   EXPECT_GE(cleared_seen.load(), trials / 4);
 }
 
+// The same race through a weak forward: the object was stowed, so the Softs sit on
+// a stub with no Hard left and follow its weak forward, while the copy's last Hard
+// goes. Each upgrade sees the live object or cleared; both Packs end up empty.
+TEST(ArcConcurrency, SoftUpgradeThroughAStubRacesTheLastHardDrop) {
+  Arena p0(1 << 16), p1(1 << 16);
+  Twin::destroyed = 0;
+  constexpr int trials = 2000;
+  HardTwin slot_a;
+  SoftTwin slot_b, slot_c;
+  std::atomic<int> go{-1}, done{0};
+  std::atomic<int> live_seen{0}, cleared_seen{0}, bad{0};
+  std::thread a([&] {
+    for (int t = 0; t < trials; ++t) {
+      spin_until(go, t);
+      jitter(static_cast<unsigned>(t), 512);
+      slot_a.reset();
+      done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  });
+  std::thread b([&] {
+    for (int t = 0; t < trials; ++t) {
+      spin_until(go, t);
+      jitter(static_cast<unsigned>(t) * 7u, 512);
+      ArcOutcome<HardTwin> h = (t % 2 == 0) ? slot_b.try_upgrade()
+                                            : std::move(slot_b).try_into_hard();
+      if (h.ok()) {
+        ArcOutcome<Ref<Box<Twin>>> r = h->try_ref();
+        if (!r.ok() || !(*r)->sound() || (*r)->a != static_cast<std::uint64_t>(t)) bad.fetch_add(1);
+        if (h->hold() != p1.ref()) bad.fetch_add(1);
+        live_seen.fetch_add(1);
+      } else if (h.error() == ArcError::cleared) {
+        cleared_seen.fetch_add(1);
+      } else {
+        bad.fetch_add(1);
+      }
+      if (h.ok()) h->reset();
+      slot_b.reset();
+      done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  });
+  std::thread c([&] {
+    for (int t = 0; t < trials; ++t) {
+      spin_until(go, t);
+      jitter(static_cast<unsigned>(t) * 13u, 512);
+      slot_c.reset();
+      done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  });
+  for (int t = 0; t < trials; ++t) {
+    Outcome<HardTwin> h = HardTwin::try_new(p0.ref(), static_cast<std::uint64_t>(t));
+    ASSERT_TRUE(h.ok());
+    slot_b = h->to_soft().take();
+    slot_c = h->to_soft().take();
+    Outcome<HardTwin> moved = try_stow(*h, p1.ref());
+    ASSERT_TRUE(moved.ok());
+    ASSERT_EQ(Twin::destroyed.load(), 2 * t + 1) << "the old copy went with the stub's Hard";
+    slot_a = moved.take();
+    go.store(t, std::memory_order_release);
+    spin_until(done, 3 * (t + 1));
+    ASSERT_EQ(Twin::destroyed.load(), 2 * (t + 1)) << "trial " << t;
+    ASSERT_EQ(p0.pack.stats().live, 0u) << "trial " << t;
+    ASSERT_EQ(p1.pack.stats().live, 0u) << "trial " << t;
+  }
+  a.join();
+  b.join();
+  c.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(live_seen.load() + cleared_seen.load(), trials);
+  EXPECT_GE(live_seen.load(), 1);
+  EXPECT_GE(cleared_seen.load(), 1);
+}
+
 // Readers and a writer borrow through their own Hards while a relocator stows the
 // object again and again into three Packs. Readers never see a torn value (a != b),
 // and no write is lost (writes after a relocation land on the new object).

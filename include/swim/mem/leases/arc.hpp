@@ -319,15 +319,46 @@ struct ArcCore {
 
   /// The resident is destroyed (by the thread that took the last hard reference);
   /// `n` is the status that CAS wrote. A relocated arc's payload is destroyed too
-  /// (stow copied it), then the forwarding reference on the new arc is released.
+  /// (stow copied it), and its forward becomes weak: the hard count it held on the
+  /// new arc turns into a soft one, given back when this stub's block goes. So
+  /// Softs of the stub still reach the resident while it lives elsewhere, without
+  /// keeping it alive.
   SWIM_MEM_NOINLINE SWIM_MEM_API static void destroy_resident(Header* h, std::uint64_t n) {
     const meta_type saved = h->meta;
     R::destroy(payload(h), h->meta);
     h->meta = saved;  // the block's size is computed from it when the block goes
     if ((n & S::relocated_flag) != 0) {
       const std::uint64_t to = h->relocation.load(order::acquire);
-      if (to != 0) release(at_address(to), S::hard_one);
+      if (to != 0 && !weaken(at_address(to))) {
+        h->relocation.store(0, order::relaxed);  // (soft count full: forward dropped)
+        release(at_address(to), S::hard_one);
+      }
     }
+  }
+
+  /// A forward's hard count on `h` becomes a soft one, in one CAS; if it was the
+  /// last hard reference the resident goes (the new soft is the keep-alive). False
+  /// (nothing done) when the soft count is full. Lock-free.
+  SWIM_MEM_API static bool weaken(Header* h) {
+    std::uint64_t s = h->status.load(order::relaxed);
+    while (true) {
+      if (S::soft(s) == S::soft_count_max) return false;
+      const std::uint64_t n = s - S::hard_one + S::soft_one;
+      const bool last = S::hard(n) == 0;
+      if (h->status.compare_exchange(s, n, last ? order::acq_rel : order::release)) {
+        if (last) destroy_resident(h, n);
+        return true;
+      }
+    }
+  }
+
+  /// Free the block of an arc with no reference left (`n`: its last status); a
+  /// stub first gives back its weak forward.
+  SWIM_MEM_API static void free_arc(Header* h, std::uint64_t n) {
+    const std::uint64_t to =
+        (n & S::relocated_flag) != 0 ? h->relocation.load(order::relaxed) : 0;
+    free_block(h);
+    if (to != 0) release_weak(at_address(to), S::soft_one);
   }
 
   /// Give back `sub` (hard_one plus ref_one or mut_flag for a Ref or Mut, or a
@@ -359,7 +390,7 @@ struct ArcCore {
                                                              bool alone) {
     destroy_resident(h, n);
     if (alone) {
-      free_block(h);
+      free_arc(h, n);
     } else {
       release_weak(h, S::ref_one);
     }
@@ -373,7 +404,7 @@ struct ArcCore {
       const std::uint64_t n = s - unit;
       const bool last = (n & S::referenced_mask) == 0;
       if (h->status.compare_exchange(s, n, last ? order::acq_rel : order::release)) {
-        if (last) free_block(h);
+        if (last) free_arc(h, n);
         return;
       }
     }
@@ -416,9 +447,25 @@ struct ArcCore {
     ArcError e = ArcError::contended;
     std::uint64_t s = cur->status.load(order::relaxed);
     while (true) {
-      if (weak && cur == start && S::hard(s) == 0) {
-        e = ArcError::cleared;
-        break;
+      if (S::hard(s) == 0) {
+        // Only a weak traversal meets an arc with no hard reference (a strong one
+        // holds the chain up to here). Its resident is gone, unless it moved on: a
+        // stub whose last Hard went keeps a weak forward. Follow it without
+        // registering: every block on the way is kept by the Soft we started from
+        // (each stub holds a soft count on the next).
+        SWIM_MEM_ASSERT(weak);
+        s = cur->status.load(order::acquire);  // pairs with the commit's release
+        const std::uint64_t to = cur->relocation.load(order::relaxed);
+        // (A hard count that reached 0 stays 0: nothing revives a dead resident.)
+        if (!weak || (s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0 || to == 0 ||
+            hops >= arc_max_hops) {
+          e = ArcError::cleared;
+          break;
+        }
+        cur = at_address(to);
+        ++hops;
+        s = cur->status.load(order::relaxed);
+        continue;
       }
       const bool relocated = (s & S::relocated_flag) != 0;
       const bool in_progress = relocated && (s & S::mut_flag) != 0;
@@ -577,7 +624,9 @@ struct ArcCore {
     std::uint64_t s = a->status.load(order::relaxed);
     for (unsigned attempt = 0;; ++attempt) {
       if (attempt == arc_stow_retries) return Error::contended;
-      if (weak && S::hard(s) == 0) return Error::none;  // cleared: dst is a null Soft
+      if (weak && S::hard(s) == 0 && (s & S::relocated_flag) == 0) {
+        return Error::none;  // cleared: dst is a null Soft
+      }
       if ((s & S::relocated_flag) != 0) {
         if ((s & S::mut_flag) == 0) {
           // Relocated before: dst refers to the end of the chain.
@@ -878,13 +927,20 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   }
 
   // ---- Soft upgrade ----------------------------------------------------------------
-  /// A Hard on this Soft's arc (hard + 1, no forwarding followed: the Hard follows
-  /// later), or cleared once the last hard reference is gone.
+  /// A Hard on this Soft's resident (hard + 1; on a relocated arc, at the end of the
+  /// forwarding chain), or cleared once the resident's last hard reference is gone.
   SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> try_upgrade(
       unsigned retries = arc_default_retries) const
     requires(K == ArcKind::soft)
   {
     if (!*this) return ArcError::cleared;
+    if (head()->status.load(order::relaxed) & S::relocated_flag) {
+      // A stub: the resident lives at the end of the chain (or is gone).
+      Header* out = nullptr;
+      const ArcError e = Core::acquire(head(), true, ArcKind::hard, retries, true, out);
+      if (e != ArcError::none) return e;
+      return As<ArcKind::hard>::adopt(out);
+    }
     const ArcError e = Core::add(head(), S::hard_one, true, false, retries);
     if (e != ArcError::none) return e;
     return As<ArcKind::hard>::adopt(head());
@@ -896,6 +952,11 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   {
     if (!*this) return ArcError::cleared;
     Header* h = head();
+    if (h->status.load(order::relaxed) & S::relocated_flag) {
+      ArcOutcome<As<ArcKind::hard>> up = try_upgrade(retries);
+      if (up.ok()) reset();
+      return up;
+    }
     const ArcError e = Core::add(h, S::hard_one, true, true, retries);
     if (e != ArcError::none) return e;
     data_.set(nullptr);
