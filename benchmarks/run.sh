@@ -107,7 +107,7 @@ run() {  # run <binary> <tag> <filter>
 start=$(date +%s)
 # Memory workloads run once (overhead and fragmentation: each measurement in a fresh
 # child process; compaction and lease overhead: the allocators' own accounting).
-for b in "${binaries[@]}"; do run "$b" memory '^(overhead|fragmentation|compaction|lease_overhead)/'; done
+for b in "${binaries[@]}"; do run "$b" memory '^(overhead|fragmentation|compaction|lease_overhead|stow)/'; done
 # Timed workloads: interleaved rounds, medians taken later.
 for ((r = 1; r <= rounds; r++)); do
   for b in "${binaries[@]}"; do run "$b" "r$r" '^(pair|burst_lifo|burst_random|xthread|latency)/'; done

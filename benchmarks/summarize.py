@@ -392,6 +392,25 @@ def main():
                          "(e) fragmentation of a leased tree in a Pool: churn, then compaction or stow",
                          "% of the bytes consumed (log scale)", logscale=True)
         md += ["![compaction](compaction.png)", ""]
+    # ---- (e') stow throughput: exclusive copies vs shared relocations ----
+    for a in allocs_of(data, "stow"):
+        for param in ["tree"]:
+            g = lambda f: get(data, "stow", param, a, f)
+            if g("raw_tree_ns_per_node") is None:
+                continue
+            md += ["## (e') Stow throughput: exclusive copies vs shared relocations", "",
+                   "One structure stowed back and forth between two single-owner Packs "
+                   f"({g('nodes') or 0:,.0f} nodes), in ns per node. The "
+                   "baseline is a tree of `Raw` leases (a recursive copy); a tree of `Hard` "
+                   "leases relocates every node (lock, copy, log; forwards published at "
+                   "commit, old stubs freed); the DAG adds a Hard to one node shared by all; "
+                   "the list has a Soft back pointer (a cycle) at every node.", "",
+                   table(["structure", "ns / node", "ratio to Raw tree"],
+                         [["Raw tree (baseline)", fmt(g("raw_tree_ns_per_node")), "1.00"],
+                          ["Hard tree", fmt(g("hard_tree_ns_per_node")), fmt(g("hard_tree_over_raw"))],
+                          ["Hard DAG", fmt(g("hard_dag_ns_per_node")), fmt(g("hard_dag_over_raw"))],
+                          ["Hard/Soft list", fmt(g("hard_soft_list_ns_per_node")),
+                           fmt(g("list_over_raw"))]]), ""]
     if frag_rows:
         worst = max(frag_rows)
         stow_worst = max((r[1] for r in frag_rows if r[1] is not None), default=None)

@@ -673,12 +673,15 @@ struct ArcCore {
       unlock(a, weak);
       return e;
     }
+    StowContext::Frame frame{a, nullptr};
+    cx.push(frame);
     e = R::stow(payload(a), a->meta, payload(b), b->meta, cx);
+    cx.pop(frame);
     if (e != Error::none) {
       // The payload's own stow gave back what it took; dst's count was never handed
       // out. The entry stays logged (a locked, b holding the forward only) and is
       // undone when the transaction ends.
-      b->status.fetch_sub(unit, order::relaxed);
+      b->status.store(b->status.load(order::relaxed) - unit, order::relaxed);  // (b is ours)
       cx.mark_failed(b);
       return e;
     }

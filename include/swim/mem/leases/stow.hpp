@@ -59,9 +59,10 @@ using ArcLogFn = void (*)(ArcLogOp, ArcLinks* a, ArcLinks* b, bool weak);
 /// reachable by any other thread yet) holds the previous logged header in
 /// b.relocation and the entry's flags in its ref field. Finding whether a locked
 /// arc is this transaction's own (a DAG edge or a cycle back into the structure) is
-/// a tag test, then a 64-slot cache of recent records and 8 slots of entries met
-/// again, then a walk of the log: exact, and O(1) in the usual cases (a parent, a
-/// recent sibling, a node shared by many).
+/// a tag test, then a 64-slot cache of recent records, 8 slots of entries met again
+/// and the 16 innermost relocations in progress, then a walk of the log: exact, and
+/// O(1) in the usual cases (a parent or back pointer, a recent sibling, a node
+/// shared by many).
 class StowContext {
  public:
   SWIM_MEM_API explicit StowContext(HoldRef target, const void* salt = nullptr)
@@ -133,19 +134,27 @@ class StowContext {
     }
     a->relocation.store(address(b), order::relaxed);
     b->relocation.store(address(head_), order::relaxed);
-    b->status.fetch_or((index | (weak ? weak_bit : 0)) << ArcStatus::ref_shift, order::relaxed);
+    set_flags(b, index | (weak ? weak_bit : 0));
     head_ = a;
     cache_[slot(a)] = a;
     return Error::none;
   }
+  /// A relocation whose payload is being stowed, on the stowing function's stack.
+  struct Frame {
+    detail::ArcLinks* a;
+    const Frame* up;
+  };
+  /// Enter and leave the payload stow of a logged arc (for find()).
+  SWIM_MEM_API void push(Frame& f) {
+    f.up = frames_;
+    frames_ = &f;
+  }
+  SWIM_MEM_API void pop(const Frame& f) { frames_ = f.up; }
+
   /// b's payload is complete (its stow succeeded).
-  SWIM_MEM_API void mark_constructed(detail::ArcLinks* b) {
-    b->status.fetch_or(constructed_bit << ArcStatus::ref_shift, order::relaxed);
-  }
+  SWIM_MEM_API void mark_constructed(detail::ArcLinks* b) { set_flags(b, constructed_bit); }
   /// b's stow failed: it must not be used by a later part of this stow.
-  SWIM_MEM_API void mark_failed(detail::ArcLinks* b) {
-    b->status.fetch_or(failed_bit << ArcStatus::ref_shift, order::relaxed);
-  }
+  SWIM_MEM_API void mark_failed(detail::ArcLinks* b) { set_flags(b, failed_bit); }
   /// The new header of `a` if this transaction is relocating it (`s`: a status of a
   /// seen with RELOCATED and MUT set), else null (another thread's relocation).
   SWIM_MEM_API detail::ArcLinks* find(detail::ArcLinks* a, std::uint64_t s) {
@@ -156,6 +165,13 @@ class StowContext {
     } else {
       for (detail::ArcLinks* h : hot_) {
         if (h == a) b = new_of(a);
+      }
+      // The relocations in progress (the recursion's ancestors): a parent pointer
+      // or a list's back pointer.
+      unsigned depth = 0;
+      for (const Frame* f = frames_; b == nullptr && f != nullptr && depth < frame_probe;
+           f = f->up, ++depth) {
+        if (f->a == a) b = new_of(a);
       }
       if (b == nullptr) {
         for (detail::ArcLinks* x = head_; x != nullptr; x = link(new_of(x))) {
@@ -181,6 +197,7 @@ class StowContext {
   static constexpr std::uint64_t failed_bit = 0x40;
   static constexpr unsigned cache_slots = 64;
   static constexpr unsigned hot_slots = 8;
+  static constexpr unsigned frame_probe = 16;
 
   SWIM_MEM_API static std::uint64_t address(const void* p) {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
@@ -193,6 +210,12 @@ class StowContext {
   }
   SWIM_MEM_API static detail::ArcLinks* link(detail::ArcLinks* b) {
     return at(b->relocation.load(order::relaxed));
+  }
+  // Until commit a new arc is this thread's alone (nothing reachable refers to it),
+  // so its status needs no read-modify-write.
+  SWIM_MEM_API static void set_flags(detail::ArcLinks* b, std::uint64_t f) {
+    b->status.store(b->status.load(order::relaxed) | (f << ArcStatus::ref_shift),
+                    order::relaxed);
   }
   SWIM_MEM_API static std::uint64_t flags(detail::ArcLinks* b) {
     return ArcStatus::ref(b->status.load(order::relaxed));
@@ -210,6 +233,7 @@ class StowContext {
 
   HoldRef target_;
   detail::ArcLinks* head_ = nullptr;
+  const Frame* frames_ = nullptr;
   std::uint64_t tag_;
   std::uint64_t fn_count_ = 0;
   detail::ArcLogFn fns_[max_fns] = {};
