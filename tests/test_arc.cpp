@@ -563,7 +563,7 @@ Outcome<Mut<Ints>> make_ints(HoldRef hold, std::size_t n) {
   });
 }
 
-TEST(ArcRegrow, OnlyWhileTheMutIsUnique) {
+TEST(ArcRegrow, InPlaceNewObjectOrRelocation) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
     Outcome<Mut<Ints>> m = make_ints(HoldRef::of(p), 4);
@@ -576,26 +576,38 @@ TEST(ArcRegrow, OnlyWhileTheMutIsUnique) {
     EXPECT_EQ(p.stats().bytes_in_use, sizeof(ArcHeader<IntsMeta>) + 8 * sizeof(int));
 
     Outcome<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p), 1);
-    ASSERT_EQ(m->grow(16), Error::none);  // not on top: a new object, contents moved
+    ASSERT_EQ(m->grow(16), Error::none);  // not on top, unique: a new object
     EXPECT_NE(m->data(), first);
     EXPECT_TRUE(m->intact());
     EXPECT_EQ(m->status(), S::mut_status_init);
     EXPECT_EQ(p.stats().live, 2u);
 
-    // Shared: a Hard would keep the old address, so regrowth is refused.
+    // Shared, on top: in place (no address changes, the Hard is not affected).
     ArcOutcome<Hard<Ints>> h = m->to_hard();
-    const std::uint64_t before = m->status();
     int* const at = m->data();
-    EXPECT_EQ(m->grow(32), Error::contended);
+    ASSERT_EQ(m->grow(32), Error::none);
     EXPECT_EQ(m->data(), at);
-    EXPECT_EQ(m->meta().cap, 16u);
-    EXPECT_EQ(m->status(), before);
-    ArcOutcome<Soft<Ints>> s = h->to_soft();
-    h->reset();
-    EXPECT_EQ(m->grow(32), Error::contended) << "a Soft would dangle too";
-    s->reset();
-    EXPECT_EQ(m->grow(32), Error::none);
+    EXPECT_FALSE(h->is_relocated());
+    // Shared, not on top: a relocation; the Hard follows the forward.
+    Outcome<Raw<Box<int>>> blocker2 = Raw<Box<int>>::try_new(HoldRef::of(p), 2);
+    ASSERT_EQ(m->grow(64), Error::none);
+    EXPECT_NE(m->data(), at);
     EXPECT_TRUE(m->intact());
+    EXPECT_EQ(m->status(), S::mut_status_init + S::hard_one) << "the Mut and the stub's forward";
+    EXPECT_TRUE(h->is_relocated());
+    EXPECT_EQ(p.stats().live, 4u) << "blockers, stub, object";
+    m->reset();
+    {
+      ArcOutcome<Ref<Ints>> r = h->poll_ref();
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r->meta().cap, 64u);
+      EXPECT_TRUE(r->intact());
+    }
+    EXPECT_EQ(h->refresh(), ArcError::none);
+    EXPECT_EQ(p.stats().live, 3u) << "the stub went";
+    ArcOutcome<Mut<Ints>> again = std::move(*h).try_into_mut();
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->status(), S::mut_status_init);
   }
   expect_empty(p);
 }
@@ -1362,8 +1374,6 @@ TEST(ArcWithBuf, AMutGrowsWhileUniqueAndStowShrinksToFit) {
     ArcOutcome<Hard<Buf<int>>> h = m->to_hard();
     const std::size_t cap = m->capacity();
     while (m->size() < cap) ASSERT_EQ(m->try_push(static_cast<int>(m->size())), Error::none);
-    EXPECT_EQ(m->try_push(-1), Error::contended) << "growth would strand the Hard";
-    EXPECT_EQ(m->size(), cap);
     m->reset();
     Outcome<Hard<Buf<int>>> moved = try_stow(*h, HoldRef::of(p1));
     ASSERT_TRUE(moved.ok());
@@ -1375,6 +1385,78 @@ TEST(ArcWithBuf, AMutGrowsWhileUniqueAndStowShrinksToFit) {
   }
   expect_empty(p0);
   expect_empty(p1);
+}
+
+// A Mut that is not the only reference grows by relocating: the old object becomes a
+// stub the other leases follow; its moved-out elements are destroyed exactly once
+// (by the new object); nothing leaks.
+struct Elem {
+  static inline int alive = 0;
+  int v;
+  explicit Elem(int x) : v(x) { ++alive; }
+  Elem(Elem&& o) noexcept : v(o.v) { ++alive; }
+  Elem(const Elem& o) : v(o.v) { ++alive; }
+  ~Elem() {
+    EXPECT_NE(v, -999) << "destroyed twice";
+    v = -999;
+    --alive;
+  }
+};
+
+TEST(ArcWithBuf, ASharedMutGrowsByRelocatingAndOthersFollow) {
+  Pack<> p0(Block{g_a0, sizeof g_a0});
+  Elem::alive = 0;
+  {
+    Mut<Buf<Elem>> m = Mut<Buf<Elem>>::try_with_capacity(HoldRef::of(p0), 2).take();
+    ASSERT_EQ(m.try_push(Elem(0)), Error::none);
+    ASSERT_EQ(m.try_push(Elem(1)), Error::none);
+    Hard<Buf<Elem>> h = m.to_hard().take();
+    Soft<Buf<Elem>> s = m.to_soft().take();
+    Raw<Box<int>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p0), 1).take();  // not on top
+    const void* before = m.data();
+    for (int i = 2; i < 40; ++i) ASSERT_EQ(m.try_push(Elem(i)), Error::none);
+    EXPECT_NE(m.data(), before) << "moved";
+    EXPECT_EQ(Elem::alive, 40) << "moved, not copied: the old elements are gone";
+    EXPECT_TRUE(h.is_relocated());
+    EXPECT_EQ(h.data(), before) << "the Hard still points at the stub";
+    m.reset();
+    {
+      ArcOutcome<Ref<Buf<Elem>>> r = h.poll_ref();
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->size(), 40u);
+      for (int i = 0; i < 40; ++i) EXPECT_EQ((*r)[static_cast<std::size_t>(i)].v, i);
+      ArcOutcome<Ref<Buf<Elem>>> rs = s.poll_ref();
+      ASSERT_TRUE(rs.ok());
+      EXPECT_EQ(rs->data(), r->data()) << "the Soft follows too";
+    }
+    EXPECT_EQ(p0.stats().live, 3u) << "stub, new object, blocker";
+    h.reset();  // the stub's last Hard: its moved-out payload is not destroyed again
+    EXPECT_EQ(Elem::alive, 0) << "the resident's last Hard";
+    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+    s.reset();
+    EXPECT_EQ(p0.stats().live, 1u) << "only the blocker";
+  }
+  expect_empty(p0);
+  {
+    // Only Softs besides the Mut: the stub forwards weakly; the Mut's object is the
+    // resident's only owner and its drop clears the Soft.
+    Mut<Buf<Elem>> m = Mut<Buf<Elem>>::try_with_capacity(HoldRef::of(p0), 1).take();
+    ASSERT_EQ(m.try_push(Elem(7)), Error::none);
+    Soft<Buf<Elem>> s = m.to_soft().take();
+    Raw<Box<int>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p0), 1).take();
+    ASSERT_EQ(m.try_push(Elem(8)), Error::none);  // moves
+    EXPECT_EQ(m.hard_count(), 1u) << "the weak forward holds no hard count";
+    EXPECT_EQ(m.soft_count(), 1u) << "the weak forward's soft";
+    ArcOutcome<Hard<Buf<Elem>>> up = s.try_upgrade();
+    ASSERT_TRUE(up.ok());
+    EXPECT_EQ(up->data(), m.data());
+    up->reset();
+    m.reset();
+    EXPECT_EQ(Elem::alive, 0);
+    EXPECT_EQ(s.poll_ref().error(), ArcError::cleared);
+    s.reset();
+  }
+  expect_empty(p0);
 }
 
 TEST(ArcWithBuf, ABufOfHardsStowsAsADag) {

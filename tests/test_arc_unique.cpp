@@ -182,13 +182,20 @@ TEST(ArcUnique, AHardBufCopiesOnWrite) {
     h = std::move(*m).into_hard();
   }
   {
-    // Alone, kept: in place, but the Hard would keep the old address, so a growth
-    // that must move the Buf is refused (and changes nothing).
+    // Alone, kept: in place, so the Mut shares the arc with the Hard; a growth that
+    // must move the Buf (something else is on top of the Pack now) relocates it, and
+    // the Hard follows.
+    HardBuf<int> blocker = HardBuf<int>::try_empty(a.ref()).take();
     ArcOutcome<Mut<Buf<int>>> m = h.try_to_unique();
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->data(), h.data());
-    ASSERT_EQ(m->try_reserve(1000), Error::contended);
+    ASSERT_EQ(m->try_reserve(1000), Error::none);
+    EXPECT_NE(m->data(), h.data());
+    EXPECT_TRUE(h.is_relocated());
     EXPECT_EQ(m->size(), 2u);
+    m->reset();
+    EXPECT_EQ(h.refresh(), ArcError::none);
+    EXPECT_EQ(a.live(), 2u) << "the stub went with the refresh";
   }
   HardBuf<int> other = h.try_clone().take();
   ArcOutcome<Mut<Buf<int>>> m = h.try_to_unique();  // the crate's doc example

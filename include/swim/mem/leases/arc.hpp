@@ -260,8 +260,11 @@ struct ArcCore {
   SWIM_MEM_API static std::uint64_t address(Header* h) {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(payload(h)));
   }
+  /// A forwarding address's low bit (payloads are 8-aligned): the stub's payload was
+  /// moved out (a Mut's growth), not copied, so the stub must not destroy it.
+  static constexpr std::uint64_t moved_bit = 1;
   SWIM_MEM_API static Header* at_address(std::uint64_t a) {
-    return header(reinterpret_cast<value_type*>(static_cast<std::uintptr_t>(a)));
+    return header(reinterpret_cast<value_type*>(static_cast<std::uintptr_t>(a & ~moved_bit)));
   }
   SWIM_MEM_API static Block block(Header* h) {
     const Result<Layout> l = object_layout(R::layout(h->meta));
@@ -324,12 +327,15 @@ struct ArcCore {
   /// Softs of the stub still reach the resident while it lives elsewhere, without
   /// keeping it alive.
   SWIM_MEM_NOINLINE SWIM_MEM_API static void destroy_resident(Header* h, std::uint64_t n) {
-    const meta_type saved = h->meta;
-    R::destroy(payload(h), h->meta);
-    h->meta = saved;  // the block's size is computed from it when the block goes
-    if ((n & S::relocated_flag) != 0) {
-      const std::uint64_t to = h->relocation.load(order::acquire);
-      if (to != 0 && !weaken(at_address(to))) {
+    const std::uint64_t to =
+        (n & S::relocated_flag) != 0 ? h->relocation.load(order::acquire) : 0;
+    if ((to & moved_bit) == 0) {
+      const meta_type saved = h->meta;
+      R::destroy(payload(h), h->meta);
+      h->meta = saved;  // the block's size is computed from it when the block goes
+    }
+    if (to != 0) {
+      if (!weaken(at_address(to))) {
         h->relocation.store(0, order::relaxed);  // (soft count full: forward dropped)
         release(at_address(to), S::hard_one);
       }
@@ -559,6 +565,39 @@ struct ArcCore {
     }
     if (held != nullptr) release(held, S::hard_one + S::ref_one);
     return e;
+  }
+
+  // ---- Growth of a shared arc ---------------------------------------------------------
+
+  /// A Mut's growth into a new object `object` of h's hold while other Hards or
+  /// Softs of h exist: move the contents, then turn h into a forwarding stub in one
+  /// CAS that also gives back the Mut's count on h. The new arc starts with the
+  /// Mut's hard | MUT plus a hard and a soft for the forward; once it is known
+  /// whether a Hard stays on the stub, the forward keeps the one it needs (a stub
+  /// with only Softs forwards weakly), so the stub's own end (weaken, free_arc) always
+  /// finds the count it expects.
+  template <class Move>
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error regrow_relocate(Header* h, Layout object,
+                                                                 Move& move, Header*& out) {
+    Header* n = nullptr;
+    const Error e = allocate_object(HoldRef::owner_of(h), object, h->meta,
+                                    S::mut_status_init + S::hard_one + S::soft_one, n);
+    if (e != Error::none) return e;
+    move(payload(h), payload(n));
+    h->relocation.store(address(n) | moved_bit, order::relaxed);
+    // Release: a thread that follows the forward sees the moved contents.
+    std::uint64_t s = h->status.load(order::relaxed);
+    std::uint64_t next = 0;
+    do {
+      next = (s - S::hard_one - S::mut_flag) | S::relocated_flag;
+    } while (!h->status.compare_exchange(s, next, order::acq_rel));
+    if (S::hard(next) == 0) {
+      release(n, S::hard_one);  // only Softs stay behind: the forward is weak
+    } else {
+      release_weak(n, S::soft_one);  // a Hard stays: the forward is strong
+    }
+    out = n;
+    return Error::none;
   }
 
   // ---- Unwrap and copies ------------------------------------------------------------
@@ -1175,27 +1214,32 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
 
   // ---- Dynamic lease (only while unique) ---------------------------------------------
   /// Give the payload room for `payload` (a new layout), as Raw/Ptr do: in place when
-  /// the hold can, otherwise in a new object of the same hold, to which `move(from,
-  /// to)` moves the contents (the header travels by itself). Only while this Mut is
-  /// the arc's only reference (status == mut_status_init): other Hards and Softs
-  /// would keep the old address (crate bug 11). Otherwise Error::contended (aliased)
-  /// and nothing changes.
+  /// the hold can; otherwise in a new object of the same hold, to which `move(from,
+  /// to)` moves the contents (the header travels by itself). When other Hards or
+  /// Softs exist, that move is a relocation (crate bug 11 let them keep the old
+  /// address): the old object becomes a forwarding stub that they follow (a weak one
+  /// if only Softs are left), and whose moved-out payload is never destroyed.
+  /// Errors (nothing changes): the hold's, e.g. out_of_memory.
   template <class Move>
   SWIM_MEM_API Error try_regrow(Layout payload, Move&& move)
     requires(K == ArcKind::mut)
   {
     if (!*this) return Error::invalid_argument;
     Header* h = head();
-    // Stable: with no other reference, no other thread can create one.
-    if (h->status.load(order::acquire) != S::mut_status_init) return to_error(ArcError::aliased);
     const Result<Layout> layout = Core::object_layout(payload);
     if (!layout) return layout.error();
-    if (hold_resize(Core::block(h), *layout)) return Error::none;
+    if (hold_resize(Core::block(h), *layout)) return Error::none;  // same address
     Header* n = nullptr;
-    const Error e = Core::allocate_object(hold(), *layout, h->meta, S::mut_status_init, n);
-    if (e != Error::none) return e;
-    move(Core::payload(h), Core::payload(n));
-    Core::free_block(h);  // its size from the old metadata, which the caller updates after
+    // Stable: with no other reference, no other thread can create one.
+    if (h->status.load(order::acquire) == S::mut_status_init) {
+      const Error e = Core::allocate_object(hold(), *layout, h->meta, S::mut_status_init, n);
+      if (e != Error::none) return e;
+      move(Core::payload(h), Core::payload(n));
+      Core::free_block(h);  // its size from the old metadata, which the caller updates after
+    } else {
+      const Error e = Core::regrow_relocate(h, *layout, move, n);
+      if (e != Error::none) return e;
+    }
     data_.set(Core::payload(n));
     return Error::none;
   }
