@@ -36,6 +36,7 @@
 #include "swim/mem/physical.hpp"
 #include "swim/mem/residents/box.hpp"
 #include "swim/mem/residents/buf.hpp"
+#include "swim/mem/residents/scope.hpp"
 
 // The per-thread steps are kept out of line so that each is compiled once (see
 // leases.inl on compile time). Both nvcc and clang honour it on host and device
@@ -68,6 +69,9 @@ struct LeaseCounters {
   u64 stow_refused;    ///< stows into the pool that failed (short heap) and left the list
   u64 arc_stowed;      ///< two-node cycles (Hard next, Soft back) stowed into the Pool
   u64 arc_refused;     ///< the same stow refused by the Pool (short heap), cycle intact
+  u64 scoped;          ///< lists built in a LocalScope and kept into the shared Pool
+  u64 scope_refused;   ///< the same keep refused by the Pool (short heap), list freed
+  u64 scope_leaks;     ///< LocalScopes that ended with live objects (must stay 0)
   u64 arc_rolled_back; ///< the same stow into a too small Pack: failed after the first
                        ///< relocation, cycle intact, Pack empty
   u64 rolled_back;     ///< stows into a too small Pack that failed part way and left
@@ -504,6 +508,48 @@ inline constexpr std::size_t kHunk = 256;
 /// Everything thread i does: its two private Packs on its own slice (packs[2i],
 /// packs[2i + 1]), exclusive leases in the shared pool and in its Pack, stows from
 /// its Pack; it frees all of it and destroys the Packs.
+/// Thread i in a LocalScope (the device form of a scope: an explicit handle) over the
+/// `bytes` at `slice`: a list built in it is kept into `pool` (one transaction), the
+/// garbage built beside it goes with the scope, which ends with nothing live.
+SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void scope_step(unsigned char* slice,
+                                                             std::size_t bytes, HoldRef pool,
+                                                             u64 i, bool short_heap,
+                                                             LeaseCounters* c) {
+  NodeLease kept;
+  {
+    LocalScope<Pack<single_owner>> scope(pool, &c->scope_leaks, Block{slice, bytes});
+    NodeLease garbage;
+    for (unsigned k = kNodes; k-- > 0;) {
+      NodeLease node, junk;
+      Error e = make_bounded(node, c, [&] { return NodeLease::try_new(scope.ref()); });
+      if (e == Error::none) e = make_bounded(junk, c, [&] { return NodeLease::try_new(scope.ref()); });
+      if (e != Error::none) {
+        SWIM_MEM_LEASES_NOTE(e, false);  // the slice has room for it
+        free_list(kept);
+        free_list(garbage);
+        return;
+      }
+      node->value = stamp(i, 60 + k);
+      node->next = detail::move(kept);
+      kept = detail::move(node);
+      junk->next = detail::move(garbage);
+      garbage = detail::move(junk);
+    }
+    free_list(garbage);
+    const Error e = scope.try_keep(kept);
+    if (e == Error::none) {
+      SWIM_MEM_LEASES_EXPECT(scope.hold().stats().live == 0 && kept.hold() == pool);
+      bump(c->scoped);
+    } else {
+      SWIM_MEM_LEASES_NOTE(e, short_heap);
+      SWIM_MEM_LEASES_EXPECT(kept.hold() == scope.ref());
+      free_list(kept);  // still in the scope: free it before the scope ends
+      bump(c->scope_refused);
+    }
+  }
+  free_list(kept);
+}
+
 SWIM_MEM_API inline void lease_worker(LeasePool* pool, Pack<single_owner>* packs,
                                       unsigned char* slices, u64 i, bool short_heap,
                                       LeaseCounters* c) {
@@ -523,6 +569,7 @@ SWIM_MEM_API inline void lease_worker(LeasePool* pool, Pack<single_owner>* packs
   SWIM_MEM_LEASES_EXPECT(tiny->stats().live == 0 && tiny->stats().bytes_free == kTiny);
   tiny->~Pack();
   pack->~Pack();
+  scope_step(slice, kSlice, shared, i, short_heap, c);  // the slice is free again
 }
 
 // ---- 3. The shared family: Hard, Soft, Ref, Mut (try forms) -----------------------------------

@@ -301,10 +301,12 @@ inline int lease_run(unsigned blocks, unsigned threads, bool short_heap, u64& fa
   failed += got.grown_in_place != kInPlace * n || got.moved != kMoved * n;
   failed += got.stowed + got.stow_refused != n || got.rolled_back != n;
   failed += got.arc_stowed + got.arc_refused != n || got.arc_rolled_back != n;
+  failed += got.scoped + got.scope_refused != n || got.scope_leaks != 0;
   if (short_heap) {
     failed += got.exhausted < n;  // the point of the run: errors, not crashes
   } else {
-    failed += got.exhausted != 0 || got.stow_refused != 0 || got.arc_refused != 0;
+    failed += got.exhausted != 0 || got.stow_refused != 0 || got.arc_refused != 0 ||
+              got.scope_refused != 0;
     failed += got.leases != 4 * n || got.bufs != 2 * n;
   }
 

@@ -612,6 +612,41 @@ TEST(ArcRegrow, InPlaceNewObjectOrRelocation) {
   expect_empty(p);
 }
 
+// The other leases can go while the Mut moves its contents (between try_regrow's
+// look at the status and the stub's CAS): then no stub is made, and nothing leaks.
+// The move callback drops them exactly there, standing in for another thread.
+template <bool UseSoft>
+void regrow_while_the_others_go() {
+  Pack<> p(Block{g_a0, sizeof g_a0});
+  {
+    Outcome<Mut<Ints>> m = make_ints(HoldRef::of(p), 4);
+    ASSERT_TRUE(m.ok());
+    Hard<Ints> other_h;
+    Soft<Ints> other_s;
+    if (UseSoft) {
+      other_s = m->to_soft().take();
+    } else {
+      other_h = m->to_hard().take();
+    }
+    Outcome<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p), 1);
+    const Error e = m->try_regrow(Layout{64 * sizeof(int), alignof(int)}, [&](int* f, int* t) {
+      if (UseSoft) {
+        other_s.reset();
+      } else {
+        other_h.reset();
+      }
+      for (int i = 0; i < 4; ++i) t[i] = f[i];
+    });
+    ASSERT_EQ(e, Error::none);
+    m->meta().cap = 64;
+    EXPECT_EQ(m->status(), S::mut_status_init) << "no stub, no forward";
+    EXPECT_EQ(p.stats().live, 2u) << "the old object is gone";
+  }
+  expect_empty(p);
+}
+TEST(ArcRegrow, TheOtherHardGoesDuringTheMove) { regrow_while_the_others_go<false>(); }
+TEST(ArcRegrow, TheOtherSoftGoesDuringTheMove) { regrow_while_the_others_go<true>(); }
+
 // ---- Relocation and forwarding ---------------------------------------------------------
 
 TEST(ArcRelocation, BorrowsFollowForwardsAndRefreshCompressesTheChain) {
@@ -1043,6 +1078,37 @@ TEST(ArcRelocation, SoftsFollowAStowAfterTheStubsLastHardIsGone) {
   expect_empty(p0);
   expect_empty(p1);
   expect_empty(p2);
+}
+
+// A Soft kept across more relocations than a borrow follows hops: its borrows report
+// contended (not cleared: the resident lives), refresh() moves it to the end, and
+// the stubs it kept go (iteratively: the chain is long).
+TEST(ArcRelocation, ASoftAcrossManyRelocationsRefreshes) {
+  std::vector<std::byte> m0(1 << 20), m1(1 << 20);
+  Pack<> p0(Block{m0.data(), m0.size()}), p1(Block{m1.data(), m1.size()});
+  {
+    HardBox h = HardBox::try_new(HoldRef::of(p0), 7u).take();
+    SoftBox s = h.to_soft().take();
+    const unsigned n = arc_max_hops + 5;
+    for (unsigned i = 0; i < n; ++i) {
+      Outcome<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
+      ASSERT_TRUE(x.ok());
+      h = x.take();
+    }
+    EXPECT_EQ(p0.stats().live + p1.stats().live, n + 1) << "the Soft keeps every stub";
+    EXPECT_EQ(s.try_upgrade().error(), ArcError::contended);
+    EXPECT_EQ(s.poll_ref().error(), ArcError::contended);
+    ASSERT_EQ(s.refresh(), ArcError::none);  // as far as one borrow follows
+    EXPECT_NE(s.data(), h.data());
+    ASSERT_EQ(s.refresh(), ArcError::none);  // the rest
+    EXPECT_EQ(s.data(), h.data());
+    EXPECT_EQ(p0.stats().live + p1.stats().live, 1u) << "the stubs went";
+    EXPECT_EQ(read(s), 7u);
+    h.reset();
+    EXPECT_EQ(s.refresh(), ArcError::none) << "not relocated: nothing to do";
+    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+  }
+  EXPECT_EQ(p0.stats().live + p1.stats().live, 0u);
 }
 
 // ---- Fault injection: every allocation of a 1000-node stow fails once -------------------

@@ -131,12 +131,15 @@ void lease_run(bool short_heap) {
   EXPECT_EQ(got.rolled_back, n);
   EXPECT_EQ(got.arc_stowed + got.arc_refused, n);
   EXPECT_EQ(got.arc_rolled_back, n);
+  EXPECT_EQ(got.scoped + got.scope_refused, n);
+  EXPECT_EQ(got.scope_leaks, 0u);
   if (short_heap) {
     EXPECT_GE(got.exhausted, n);  // every worker meets out_of_memory at least once
   } else {
     EXPECT_EQ(got.exhausted, 0u);
     EXPECT_EQ(got.stow_refused, 0u);
     EXPECT_EQ(got.arc_refused, 0u);
+    EXPECT_EQ(got.scope_refused, 0u);
     EXPECT_EQ(got.leases, 4 * n);
     EXPECT_EQ(got.bufs, 2 * n);
   }

@@ -100,6 +100,48 @@ TEST(Scope, EndingWithUnkeptObjectsReportsALeak) {
   EXPECT_EQ(reports.front(), "Scope");
 }
 
+// LocalScope: the same with an explicit handle and no thread-local state (the device
+// form; tests/test_device_workers.cpp runs it in the device workers too).
+TEST(LocalScope, KeepsSurvivorsIntoTheOuterHoldAndEndsWhole) {
+  Pack<> outer(Block{g_outer, sizeof g_outer});
+  unsigned long long leaks = 0;
+  const HoldRef before = current_hold();
+  Raw<Box<Node>> kept;
+  {
+    LocalScope<Pack<single_owner>> scratch(HoldRef::of(outer), &leaks, Block{g_inner, 4096});
+    EXPECT_EQ(current_hold(), before) << "no thread-local state";
+    Raw<Box<Node>> garbage = make_list(scratch.ref(), 20);
+    kept = make_list(scratch.ref(), 5, 100);
+    EXPECT_EQ(scratch.hold().stats().live, 25u);
+    garbage = {};
+    ASSERT_EQ(scratch.try_keep(kept), Error::none);
+    EXPECT_EQ(scratch.hold().stats().live, 0u);
+    EXPECT_EQ(kept.hold(), HoldRef::of(outer));
+  }
+  EXPECT_EQ(leaks, 0u);
+  EXPECT_EQ(values(kept), (std::vector<std::uint64_t>{100, 101, 102, 103, 104}));
+  kept = {};
+  EXPECT_EQ(outer.stats().live, 0u);
+}
+
+TEST(LocalScope, CountsALeakAndReportsIt) {
+  static std::vector<std::string> reports;
+  reports.clear();
+  const leak_handler previous =
+      set_leak_handler([](const LeakReport& r) { reports.emplace_back(r.allocator); });
+  unsigned long long leaks = 0;
+  {
+    LocalScope<Pack<>> scratch(HoldRef{}, &leaks, Block{g_inner, 4096});
+    Raw<Box<int>> escaped = Raw<Box<int>>::try_new(scratch.ref(), 1).take();
+    EXPECT_EQ(scratch.try_keep(escaped), Error::unsupported) << "no outer hold";
+    escaped.release();  // still live in the scope
+  }
+  set_leak_handler(previous);
+  EXPECT_EQ(leaks, 1u);
+  ASSERT_FALSE(reports.empty());
+  EXPECT_EQ(reports.front(), "Scope");
+}
+
 TEST(StowAll, IsAllOrNothing) {
   Pack<> src(Block{g_inner, sizeof g_inner});
   Raw<Box<Node>> a = make_list(HoldRef::of(src), 10);
@@ -115,6 +157,9 @@ TEST(StowAll, IsAllOrNothing) {
   EXPECT_EQ(src.stats().live, 0u);
   EXPECT_EQ(big.stats().live, 20u);
   EXPECT_EQ(values(b).back(), 59u);
+  a = {};
+  b = {};  // before `big` goes (it would report them as leaked)
+  EXPECT_EQ(big.stats().live, 0u);
 }
 
 TEST(Compaction, RelocatesSurvivorsIntoFreshHunksAndReleasesTheOldOnes) {

@@ -404,15 +404,23 @@ struct ArcCore {
 
   /// Give back a count that does not keep the resident (a soft, or the keep-alive);
   /// the last reference of any kind frees the block. Lock-free.
+  /// A stub freed this way gives back its weak forward in the same loop (not by
+  /// recursion: a chain of weak stubs can be long).
   SWIM_MEM_API static void release_weak(Header* h, std::uint64_t unit) {
-    std::uint64_t s = h->status.load(order::relaxed);
-    while (true) {
-      const std::uint64_t n = s - unit;
-      const bool last = (n & S::referenced_mask) == 0;
-      if (h->status.compare_exchange(s, n, last ? order::acq_rel : order::release)) {
-        if (last) free_arc(h, n);
-        return;
-      }
+    while (h != nullptr) {
+      std::uint64_t s = h->status.load(order::relaxed);
+      std::uint64_t n = 0;
+      bool last = false;
+      do {
+        n = s - unit;
+        last = (n & S::referenced_mask) == 0;
+      } while (!h->status.compare_exchange(s, n, last ? order::acq_rel : order::release));
+      if (!last) return;
+      const std::uint64_t to =
+          (n & S::relocated_flag) != 0 ? h->relocation.load(order::relaxed) : 0;
+      free_block(h);
+      h = to != 0 ? at_address(to) : nullptr;
+      unit = S::soft_one;
     }
   }
 
@@ -463,9 +471,16 @@ struct ArcCore {
         s = cur->status.load(order::acquire);  // pairs with the commit's release
         const std::uint64_t to = cur->relocation.load(order::relaxed);
         // (A hard count that reached 0 stays 0: nothing revives a dead resident.)
-        if (!weak || (s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0 || to == 0 ||
-            hops >= arc_max_hops) {
+        if (!weak || (s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0 || to == 0) {
           e = ArcError::cleared;
+          break;
+        }
+        if (hops >= arc_max_hops) {
+          // A chain this long: a soft count is taken here (refresh() makes progress
+          // and goes on from here next time); anything else reports contended.
+          e = want == ArcKind::soft ? add(cur, S::soft_one, false, false, budget)
+                                    : ArcError::contended;
+          if (e == ArcError::none) out = cur;
           break;
         }
         cur = at_address(to);
@@ -589,6 +604,14 @@ struct ArcCore {
     std::uint64_t s = h->status.load(order::relaxed);
     std::uint64_t next = 0;
     do {
+      if (s == S::mut_status_init) {
+        // The others went meanwhile, and nobody can make a new one without a lease:
+        // no stub is needed. (n is still ours alone: plain store.)
+        free_block(h);
+        n->status.store(S::mut_status_init, order::relaxed);
+        out = n;
+        return Error::none;
+      }
       next = (s - S::hard_one - S::mut_flag) | S::relocated_flag;
     } while (!h->status.compare_exchange(s, next, order::acq_rel));
     if (S::hard(next) == 0) {
@@ -976,16 +999,20 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     requires(K == ArcKind::soft)
   {
     if (!*this) return ArcError::cleared;
-    if (head()->status.load(order::relaxed) & S::relocated_flag) {
-      // A stub: the resident lives at the end of the chain (or is gone).
-      Header* out = nullptr;
-      const ArcError e = Core::acquire(head(), true, ArcKind::hard, retries, true, out);
-      if (e != ArcError::none) return e;
-      return As<ArcKind::hard>::adopt(out);
+    if ((head()->status.load(order::relaxed) & S::relocated_flag) == 0) {
+      const ArcError e = Core::add(head(), S::hard_one, true, false, retries);
+      if (e == ArcError::none) return As<ArcKind::hard>::adopt(head());
+      // Cleared here may mean relocated meanwhile, the stub's last Hard then gone.
+      if (e != ArcError::cleared ||
+          (head()->status.load(order::relaxed) & S::relocated_flag) == 0) {
+        return e;
+      }
     }
-    const ArcError e = Core::add(head(), S::hard_one, true, false, retries);
+    // A stub: the resident lives at the end of the chain (or is gone).
+    Header* out = nullptr;
+    const ArcError e = Core::acquire(head(), true, ArcKind::hard, retries, true, out);
     if (e != ArcError::none) return e;
-    return As<ArcKind::hard>::adopt(head());
+    return As<ArcKind::hard>::adopt(out);
   }
   /// The same, consuming the Soft (hard + 1, soft - 1 in one CAS).
   SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> try_into_hard(
@@ -994,15 +1021,38 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   {
     if (!*this) return ArcError::cleared;
     Header* h = head();
-    if (h->status.load(order::relaxed) & S::relocated_flag) {
-      ArcOutcome<As<ArcKind::hard>> up = try_upgrade(retries);
-      if (up.ok()) reset();
-      return up;
+    if ((h->status.load(order::relaxed) & S::relocated_flag) == 0) {
+      const ArcError e = Core::add(h, S::hard_one, true, true, retries);  // one CAS
+      if (e == ArcError::none) {
+        data_.set(nullptr);
+        return As<ArcKind::hard>::adopt(h);
+      }
+      if (e != ArcError::cleared || (h->status.load(order::relaxed) & S::relocated_flag) == 0) {
+        return e;
+      }
     }
-    const ArcError e = Core::add(h, S::hard_one, true, true, retries);
+    ArcOutcome<As<ArcKind::hard>> up = try_upgrade(retries);  // through the forwards
+    if (up.ok()) reset();
+    return up;
+  }
+
+  /// Move this Soft to the end of its forwarding chain (a soft count there, then the
+  /// stub's given back, which may free stubs): a Soft kept across many relocations
+  /// should refresh now and then, like a Hard. Cleared when the resident is gone (the
+  /// Soft stays where it was).
+  SWIM_MEM_API ArcError refresh(unsigned retries = arc_default_retries)
+    requires(K == ArcKind::soft)
+  {
+    if (!*this) return ArcError::cleared;
+    Header* h = head();
+    const std::uint64_t s = h->status.load(order::relaxed);
+    if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) return ArcError::none;
+    Header* out = nullptr;
+    const ArcError e = Core::acquire(h, true, ArcKind::soft, retries, true, out);
     if (e != ArcError::none) return e;
-    data_.set(nullptr);
-    return As<ArcKind::hard>::adopt(h);
+    data_.set(Core::payload(out));
+    Core::release_weak(h, S::soft_one);
+    return ArcError::none;
   }
 
   // ---- Borrows from a Hard or Soft -------------------------------------------------

@@ -81,7 +81,10 @@ class StowContext {
       const std::uint64_t f = flags(b);
       detail::ArcLinks* next = link(b);
       // A part whose own stow failed (and whose caller went on regardless) was never
-      // handed out: undo it rather than publish an unconstructed copy.
+      // handed out: undo it rather than publish an unconstructed copy. (A caller
+      // that ignores a child's error breaks the stow_traits contract; a copy made
+      // after that could refer to this part through a cycle.)
+      SWIM_MEM_ASSERT((f & failed_bit) == 0);
       fns_[f & fn_mask]((f & constructed_bit) != 0 ? detail::ArcLogOp::commit
                                                    : detail::ArcLogOp::revert,
                         a, b, (f & weak_bit) != 0);

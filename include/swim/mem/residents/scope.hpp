@@ -7,46 +7,56 @@
 //   scratch.try_keep(tree);                               // tree now lives outside
 //   // end of scope: the Pool and all its hunks go back at once
 //
-// Host only (the current-hold stack is per host thread); in device code pass a
-// HoldRef explicitly and call try_stow.
+// Scope is host only (the current-hold stack is per host thread). LocalScope is the
+// same without thread-local state, for device code (and host code that prefers an
+// explicit handle): allocate through scope.ref(), keep survivors with try_keep.
+//
+//   LocalScope<Pack<single_owner>> scratch(HoldRef::of(pool), Block{slice, bytes});
+//   auto list = build_list(scratch.ref());
+//   scratch.try_keep(list);     // into `pool`, as one transaction
+//   // end of scope: the Pack goes; a leftover object is counted as a leak
 #pragma once
+
+#include <cstdint>
 
 #include "swim/mem/leases.hpp"
 
 namespace swim::mem {
 
-/// A scope: owns a hold (constructed from the arguments), makes it this thread's
-/// current hold until the scope ends, and at the end destroys it, releasing all of
-/// its memory at once. Survivors must be moved out first with try_keep; a scope
-/// that ends with live objects reports them to the leak handler.
-/// Non-copyable, non-movable: use it as a local variable. Host only.
+/// A scope with an explicit handle: owns a hold (constructed from the arguments
+/// after `outer`), hands it out as ref(), stows survivors into `outer` with
+/// try_keep, and at its end destroys the hold, releasing all of its memory at
+/// once. A scope that ends with live objects reports a leak: to the leak handler
+/// on the host, and by incrementing `*leaks` (if given, e.g. a counter in device
+/// memory; atomically) on both sides. Non-copyable, non-movable. Host and device;
+/// one scope is used by one thread (its hold may be shared with others meanwhile).
 template <class Hold>
-class Scope {
+class LocalScope {
  public:
   template <class... Args>
-  explicit Scope(Args&&... args)
-      : hold_(static_cast<Args&&>(args)...), outer_(current_hold()) {
-    entry_.hold = HoldRef::of(hold_);
-    detail::push_scope(entry_);
-  }
-  Scope(const Scope&) = delete;
-  Scope& operator=(const Scope&) = delete;
+  SWIM_MEM_API explicit LocalScope(HoldRef outer, unsigned long long* leaks, Args&&... args)
+      : hold_(static_cast<Args&&>(args)...), outer_(outer), leaks_(leaks) {}
+  LocalScope(const LocalScope&) = delete;
+  LocalScope& operator=(const LocalScope&) = delete;
 
-  ~Scope() {
-    detail::pop_scope(entry_);
+  SWIM_MEM_API ~LocalScope() {
     const Stats s = hold_.stats();
-    if (s.live != 0) report_leak(LeakReport{"Scope", this, s});
+    if (s.live != 0) {
+      if (leaks_ != nullptr) atomic_ref<unsigned long long>(*leaks_).fetch_add(1, order::relaxed);
+      detail::leaked("Scope", this, s);
+    }
   }
 
-  Hold& hold() { return hold_; }
-  HoldRef ref() const { return entry_.hold; }
-  /// The hold that was current when the scope began (where survivors go).
-  HoldRef outer() const { return outer_; }
+  SWIM_MEM_API Hold& hold() { return hold_; }
+  /// The scope's hold, to allocate in.
+  SWIM_MEM_API HoldRef ref() { return HoldRef::of(hold_); }
+  /// Where survivors go.
+  SWIM_MEM_API HoldRef outer() const { return outer_; }
 
   /// Stow the survivors into the outer hold, all or nothing (see try_stow_all).
   /// Error::unsupported when there is no outer hold.
   template <stowable... L>
-  Error try_keep(L&... survivors) {
+  SWIM_MEM_API Error try_keep(L&... survivors) {
     if (!outer_) return Error::unsupported;
     return try_stow_all(outer_, survivors...);
   }
@@ -54,6 +64,41 @@ class Scope {
  private:
   Hold hold_;
   HoldRef outer_;
+  unsigned long long* leaks_;  // (the type device atomics take)
+};
+
+/// A scope: a LocalScope whose outer hold is the thread's current hold when it
+/// begins, and whose own hold is the thread's current hold until it ends. Survivors
+/// must be moved out first with try_keep; a scope that ends with live objects
+/// reports them to the leak handler. Non-copyable, non-movable: use it as a local
+/// variable. Host only.
+template <class Hold>
+class Scope {
+ public:
+  template <class... Args>
+  explicit Scope(Args&&... args) : scope_(current_hold(), nullptr, static_cast<Args&&>(args)...) {
+    entry_.hold = scope_.ref();
+    detail::push_scope(entry_);
+  }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+  ~Scope() { detail::pop_scope(entry_); }  // then the LocalScope ends (leak check)
+
+  Hold& hold() { return scope_.hold(); }
+  HoldRef ref() const { return entry_.hold; }
+  /// The hold that was current when the scope began (where survivors go).
+  HoldRef outer() const { return scope_.outer(); }
+
+  /// Stow the survivors into the outer hold, all or nothing (see try_stow_all).
+  /// Error::unsupported when there is no outer hold.
+  template <stowable... L>
+  Error try_keep(L&... survivors) {
+    return scope_.try_keep(survivors...);
+  }
+
+ private:
+  LocalScope<Hold> scope_;
   ScopeEntry entry_;
 };
 
