@@ -53,45 +53,62 @@ Error build_ring(HoldRef hold, int n, VertexLease& first) {
       (*m)->prev = back.take();
     }
   }
-  // Close the cycle through a Soft: vertex 0's prev is the last vertex.
-  const VertexLease* last = &head;
+  // Close the cycle through a Soft: vertex 0's prev is the last vertex. The walk
+  // holds a Hard to the vertex it is at (a pointer into a payload would be valid only
+  // while nothing else changes the ring).
+  VertexLease last = head.try_clone().take();
   while (true) {
-    ArcOutcome<Ref<Box<Vertex>>> r = last->try_ref();
+    ArcOutcome<Ref<Box<Vertex>>> r = last.try_ref();
+    if (!r) return r.to_error();
     if (!(*r)->next) break;
-    last = &(*r)->next;  // held by the vertex before it
+    ArcOutcome<VertexLease> next = (*r)->next.try_clone();
+    if (!next) return next.to_error();
+    r->reset();
+    last = next.take();
   }
-  ArcOutcome<Soft<Box<Vertex>>> back = last->to_soft();
+  ArcOutcome<Soft<Box<Vertex>>> back = last.to_soft();
   ArcOutcome<Mut<Box<Vertex>>> m = head.try_mut();
   if (!back || !m) return Error::contended;
   (*m)->prev = back.take();
+  m->reset();
   first = detail::move(head);
   return Error::none;
 }
 
-/// Walk the ring forward, checking ids and back edges; the number of vertices.
+/// Walk the ring forward, checking ids and back edges: the number of vertices, or -1.
 int check_ring(const VertexLease& first) {
-  int n = 0;
-  const VertexLease* cur = &first;
+  ArcOutcome<VertexLease> cur = first.try_clone();
+  if (!cur) return -1;
+  VertexLease at = cur.take();
   const void* prev = nullptr;
-  while (*cur) {
-    ArcOutcome<Ref<Box<Vertex>>> r = cur->try_ref();
-    if (!r || (*r)->id != n) return -1;
-    if (n > 0 && (*r)->prev.data() != prev) return -1;
-    prev = cur->data();
+  int n = 0;
+  while (at) {
+    ArcOutcome<Ref<Box<Vertex>>> r = at.try_ref();
+    if (!r || (*r)->id != n || (n > 0 && (*r)->prev.data() != prev)) return -1;
+    prev = at.data();
     ++n;
-    cur = &(*r)->next;
+    VertexLease next;
+    if ((*r)->next) {
+      ArcOutcome<VertexLease> c = (*r)->next.try_clone();
+      if (!c) return -1;
+      next = c.take();
+    }
+    r->reset();
+    at = detail::move(next);
   }
   ArcOutcome<Ref<Box<Vertex>>> r0 = first.try_ref();
-  return (*r0)->prev.data() == prev ? n : -1;  // the cycle closes
+  return r0 && (*r0)->prev.data() == prev ? n : -1;  // the cycle closes
 }
 
-/// Break the ring's strong chain iteratively (a long chain must not recurse).
+/// Break the ring's strong chain vertex by vertex: dropping the first Hard alone
+/// would destroy the chain by recursion, one level per vertex. (Stow recurses along
+/// the chain too: for very long chains prefer Bufs of Hards to linked lists.)
 void drop_ring(VertexLease& first) {
   while (first) {
     VertexLease next;
     {
-      ArcOutcome<Mut<Box<Vertex>>> m = first.try_mut();
-      next = detail::move((*m)->next);
+      ArcOutcome<Mut<Box<Vertex>>> m = first.mut();  // host: wait for readers
+      if (m) next = detail::move((*m)->next);
     }
     first = detail::move(next);
   }
@@ -108,7 +125,7 @@ int main() {
   AddrSpace<> pages(Block{g_arena, sizeof g_arena});
   Pool<AddrSpace<>> home(pages, 64 * 1024);
   Pack<> tight(Block{g_tight, sizeof g_tight});  // room for a third of the ring
-  set_default_hold(HoldRef::of(home));
+  const HoldRef previous_default = set_default_hold(HoldRef::of(home));
   const std::size_t pages_before = pages.stats().bytes_in_use;
 
   VertexLease ring;
@@ -118,7 +135,10 @@ int main() {
     if (build_ring(current_hold(), kVertices, ring) != Error::none) return fail("build");
     {
       ArcOutcome<Ref<Box<Vertex>>> r = ring.try_ref();
-      observer = (*r)->next.to_soft().take();  // vertex 1, held outside the ring
+      if (!r) return fail("borrow");
+      ArcOutcome<Soft<Box<Vertex>>> s = (*r)->next.to_soft();
+      if (!s) return fail("soft");
+      observer = s.take();  // vertex 1, held outside the ring
     }
     std::printf("built %d vertices in scratch: %zu live, %zu hunks\n", check_ring(ring),
                 scratch.hold().stats().live, scratch.hold().hunk_count());
@@ -133,7 +153,8 @@ int main() {
     if (scratch.try_keep(ring) != Error::none) return fail("keep");
     std::printf("kept into home: %zu live in scratch (the observer keeps its stub)\n",
                 scratch.hold().stats().live);
-    // The observer's Soft still reaches vertex 1, now in home; refresh moves it there.
+    // The observer's Soft still reaches vertex 1, now in home, through the stub it
+    // keeps in scratch; it must refresh (or let go) before the scope ends.
     {
       ArcOutcome<Ref<Box<Vertex>>> r = observer.try_ref();
       if (!r || (*r)->id != 1) return fail("observer");
@@ -156,6 +177,7 @@ int main() {
     ArcOutcome<Mut<Buf<double>>> mine = samples.try_to_unique();
     if (!mine || mine->try_push(1.5) != Error::none) return fail("copy-on-write");
     ArcOutcome<Ref<Buf<double>>> theirs = other_owner.try_ref();
+    if (!theirs) return fail("borrow");
     std::printf("copy-on-write: mine has %zu sample(s), the other owner %zu\n", mine->size(),
                 theirs->size());
   }
@@ -168,5 +190,6 @@ int main() {
   drop_ring(ring);
   observer.reset();
   std::printf("all dropped: home %zu live\n", home.stats().live);
+  set_default_hold(previous_default);  // before home goes
   return home.stats().live == 0 ? 0 : fail("leak");
 }

@@ -35,9 +35,19 @@ void push_scope(ScopeEntry& entry) noexcept {
 }
 
 bool pop_scope(ScopeEntry& entry) noexcept {
-  if (t_innermost != &entry) return false;
-  t_innermost = entry.outer;
-  return true;
+  if (t_innermost == &entry) {
+    t_innermost = entry.outer;
+    return true;
+  }
+  // Ended out of order (a scope on the heap, destroyed while an inner one lives):
+  // unlink it anyway, so that the stack never points at a dead entry.
+  for (ScopeEntry* e = t_innermost; e != nullptr; e = e->outer) {
+    if (e->outer == &entry) {
+      e->outer = entry.outer;
+      return false;
+    }
+  }
+  return false;
 }
 
 }  // namespace detail

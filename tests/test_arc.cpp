@@ -1098,6 +1098,13 @@ TEST(ArcRelocation, ASoftAcrossManyRelocationsRefreshes) {
     EXPECT_EQ(p0.stats().live + p1.stats().live, n + 1) << "the Soft keeps every stub";
     EXPECT_EQ(s.try_upgrade().error(), ArcError::contended);
     EXPECT_EQ(s.poll_ref().error(), ArcError::contended);
+    {
+      // The waiting forms go on from further along the chain each round.
+      ArcOutcome<RefBox> r = s.ref();
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(**r, 7u);
+    }
+    EXPECT_EQ(p0.stats().live + p1.stats().live, n + 1) << "ref() left the Soft where it was";
     ASSERT_EQ(s.refresh(), ArcError::none);  // as far as one borrow follows
     EXPECT_NE(s.data(), h.data());
     ASSERT_EQ(s.refresh(), ArcError::none);  // the rest
@@ -1107,6 +1114,35 @@ TEST(ArcRelocation, ASoftAcrossManyRelocationsRefreshes) {
     h.reset();
     EXPECT_EQ(s.refresh(), ArcError::none) << "not relocated: nothing to do";
     EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+  }
+  EXPECT_EQ(p0.stats().live + p1.stats().live, 0u);
+}
+
+// The same for a stale Hard: its borrows stop at the hop limit (contended), the
+// waiting forms and refresh() go on.
+TEST(ArcRelocation, AStaleHardAcrossManyRelocations) {
+  std::vector<std::byte> m0(1 << 20), m1(1 << 20);
+  Pack<> p0(Block{m0.data(), m0.size()}), p1(Block{m1.data(), m1.size()});
+  {
+    HardBox h = HardBox::try_new(HoldRef::of(p0), 9u).take();
+    HardBox stale = h.try_clone().take();
+    const unsigned n = arc_max_hops + 5;
+    for (unsigned i = 0; i < n; ++i) {
+      Outcome<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
+      ASSERT_TRUE(x.ok());
+      h = x.take();
+    }
+    EXPECT_EQ(stale.poll_ref().error(), ArcError::contended);
+    {
+      ArcOutcome<MutBox> m = stale.mut();
+      ASSERT_TRUE(m.ok());
+      **m = 10;
+    }
+    EXPECT_EQ(read(h), 10u);
+    ArcOutcome<RefBox> r = std::move(stale).into_ref();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->data(), h.data());
+    EXPECT_FALSE(stale);
   }
   EXPECT_EQ(p0.stats().live + p1.stats().live, 0u);
 }

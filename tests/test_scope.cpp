@@ -142,6 +142,22 @@ TEST(LocalScope, CountsALeakAndReportsIt) {
   EXPECT_EQ(reports.front(), "Scope");
 }
 
+// A scope ended out of order (on the heap, destroyed while an inner one lives) is
+// still taken off the thread's stack: current_hold() never reads a dead entry.
+TEST(Scope, EndedOutOfOrderIsUnlinked) {
+  Pack<> outer(Block{g_outer, sizeof g_outer});
+  const HoldRef prev_default = set_default_hold(HoldRef::of(outer));
+  auto* heap_scope = new Scope<Pack<>>(Block{g_inner, 4096});
+  {
+    Scope<Pack<>> inner(Block{g_inner + 4096, 4096});
+    EXPECT_EQ(current_hold(), inner.ref());
+    delete heap_scope;  // out of order
+    EXPECT_EQ(current_hold(), inner.ref());
+  }
+  EXPECT_EQ(current_hold(), HoldRef::of(outer)) << "back to the default, no dead entry";
+  set_default_hold(prev_default);
+}
+
 TEST(StowAll, IsAllOrNothing) {
   Pack<> src(Block{g_inner, sizeof g_inner});
   Raw<Box<Node>> a = make_list(HoldRef::of(src), 10);

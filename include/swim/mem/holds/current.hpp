@@ -25,9 +25,10 @@ HoldRef current_hold() noexcept;
 HoldRef set_default_hold(HoldRef hold) noexcept;
 
 namespace detail {
-/// Push `entry` (its `outer` is filled in) / pop it; strictly LIFO per thread.
+/// Push `entry` (its `outer` is filled in) / pop it; LIFO per thread.
 void push_scope(ScopeEntry& entry) noexcept;
-/// Returns false (and changes nothing) when `entry` is not the innermost scope.
+/// Returns false when `entry` was not the innermost scope (a scope ended out of
+/// order); it is unlinked from the thread's stack all the same.
 bool pop_scope(ScopeEntry& entry) noexcept;
 }  // namespace detail
 

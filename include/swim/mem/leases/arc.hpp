@@ -604,7 +604,8 @@ struct ArcCore {
     std::uint64_t s = h->status.load(order::relaxed);
     std::uint64_t next = 0;
     do {
-      if (s == S::mut_status_init) {
+      if (s == S::mut_status_init &&
+          h->status.load(order::acquire) == S::mut_status_init) {  // (their releases first)
         // The others went meanwhile, and nobody can make a new one without a lease:
         // no stub is needed. (n is still ours alone: plain store.)
         free_block(h);
@@ -1115,22 +1116,14 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   SWIM_MEM_HOST ArcOutcome<As<ArcKind::ref>> ref() const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
-    while (true) {
-      ArcOutcome<As<ArcKind::ref>> r = try_ref();
-      if (r.ok() || !is_retryable(r.error())) return r;
-      detail::arc_yield();
-    }
+    return wait_borrow<ArcKind::ref>();
   }
   /// Wait for a Mut. Host only. Re-entrancy hazard: waiting while this thread holds a
   /// Ref or Mut of the same resident never ends.
   SWIM_MEM_HOST ArcOutcome<As<ArcKind::mut>> mut() const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
-    while (true) {
-      ArcOutcome<As<ArcKind::mut>> r = try_mut();
-      if (r.ok() || !is_retryable(r.error())) return r;
-      detail::arc_yield();
-    }
+    return wait_borrow<ArcKind::mut>();
   }
   /// Wait for try_into_ref to succeed. Host only.
   SWIM_MEM_HOST ArcOutcome<As<ArcKind::ref>> into_ref() &&
@@ -1139,6 +1132,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     while (true) {
       ArcOutcome<As<ArcKind::ref>> r = convert<ArcKind::ref>(arc_default_retries, true);
       if (r.ok() || !is_retryable(r.error())) return r;
+      if (is_relocated()) (void)refresh();  // a chain longer than one borrow follows
       detail::arc_yield();
     }
   }
@@ -1149,6 +1143,9 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     while (true) {
       ArcOutcome<As<ArcKind::mut>> r = convert<ArcKind::mut>(arc_default_retries, true);
       if (r.ok() || !is_retryable(r.error())) return r;
+      if constexpr (K == ArcKind::hard) {
+        if (is_relocated()) (void)refresh();
+      }
       detail::arc_yield();
     }
   }
@@ -1343,6 +1340,30 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   SWIM_MEM_API static Header* header_of(const ArcLease& l) { return l.head(); }
   // Drop the pointer without giving the count back (it was handed over).
   SWIM_MEM_API void forget() { data_.set(nullptr); }
+
+  // The waiting borrows. A chain longer than one borrow follows (arc_max_hops) keeps
+  // reporting contended: go on from a count taken as far as refresh() gets, so that
+  // every round makes progress.
+  template <ArcKind Want>
+  SWIM_MEM_HOST ArcOutcome<As<Want>> wait_borrow() const {
+    ArcLease cursor;
+    const ArcLease* from = this;
+    while (true) {
+      ArcOutcome<As<Want>> r = from->template borrow<Want>(arc_default_retries, true);
+      if (r.ok() || !is_retryable(r.error())) return r;
+      if (from->is_relocated()) {
+        if (!cursor) {
+          ArcOutcome<ArcLease> c = try_clone();
+          if (c.ok()) {
+            cursor = c.take();
+            from = &cursor;
+          }
+        }
+        if (cursor) (void)cursor.refresh();
+      }
+      detail::arc_yield();
+    }
+  }
 
   template <ArcKind Want>
   SWIM_MEM_API ArcOutcome<As<Want>> borrow(unsigned retries, bool wait) const {

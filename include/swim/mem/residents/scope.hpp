@@ -27,8 +27,11 @@ namespace swim::mem {
 /// after `outer`), hands it out as ref(), stows survivors into `outer` with
 /// try_keep, and at its end destroys the hold, releasing all of its memory at
 /// once. A scope that ends with live objects reports a leak: to the leak handler
-/// on the host, and by incrementing `*leaks` (if given, e.g. a counter in device
-/// memory; atomically) on both sides. Non-copyable, non-movable. Host and device;
+/// on the host (as "Scope"; the hold's own destructor then reports them too), and by
+/// incrementing `*leaks` (if given, e.g. a counter in device memory; atomically) on
+/// both sides. Leases into the scope's hold kept outside it (e.g. a Soft to an
+/// object that try_keep relocated: it stays on the old stub) must be refresh()ed or
+/// dropped before the scope ends. Non-copyable, non-movable. Host and device;
 /// one scope is used by one thread (its hold may be shared with others meanwhile).
 template <class Hold>
 class LocalScope {
@@ -70,8 +73,10 @@ class LocalScope {
 /// A scope: a LocalScope whose outer hold is the thread's current hold when it
 /// begins, and whose own hold is the thread's current hold until it ends. Survivors
 /// must be moved out first with try_keep; a scope that ends with live objects
-/// reports them to the leak handler. Non-copyable, non-movable: use it as a local
-/// variable. Host only.
+/// reports them to the leak handler (the hold's own destructor then reports them
+/// too). Scopes must nest: use them as local variables. (One ended out of order is
+/// still taken off the thread's stack, but the scopes inside it keep it as their
+/// outer hold.) Non-copyable, non-movable. Host only.
 template <class Hold>
 class Scope {
  public:
