@@ -3,6 +3,7 @@
 // relocation and forwarding, stow of DAGs and of cycles through Softs, and fault
 // injection at every allocation of stows of 1000-node structures.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <cstdint>
 #include <functional>
@@ -1144,6 +1145,35 @@ TEST(ArcRelocation, AStaleHardAcrossManyRelocations) {
     EXPECT_EQ(r->data(), h.data());
     EXPECT_FALSE(stale);
   }
+  EXPECT_EQ(p0.stats().live + p1.stats().live, 0u);
+}
+
+// Dropping the last Hard of a long strong chain of stubs (each held by the previous
+// one's forward) frees the whole chain in a loop, not by recursion: it fits in a
+// thread with a 64 KiB stack.
+TEST(ArcRelocation, ALongChainOfStubsGoesWithoutRecursion) {
+  std::vector<std::byte> m0(1 << 20), m1(1 << 20);
+  Pack<> p0(Block{m0.data(), m0.size()}), p1(Block{m1.data(), m1.size()});
+  HardBox h = HardBox::try_new(HoldRef::of(p0), 9u).take();
+  HardBox stale = h.try_clone().take();
+  const unsigned n = 2 * arc_max_hops;
+  for (unsigned i = 0; i < n; ++i) {
+    Outcome<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
+    ASSERT_TRUE(x.ok());
+    h = x.take();
+  }
+  h.reset();  // the chain's end now lives through the stale Hard's chain only
+  ASSERT_EQ(p0.stats().live + p1.stats().live, n + 1);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, &attr, [](void* arg) -> void* {
+    static_cast<HardBox*>(arg)->reset();
+    return nullptr;
+  }, &stale), 0);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
   EXPECT_EQ(p0.stats().live + p1.stats().live, 0u);
 }
 

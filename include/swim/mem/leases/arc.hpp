@@ -327,34 +327,35 @@ struct ArcCore {
   /// Softs of the stub still reach the resident while it lives elsewhere, without
   /// keeping it alive.
   SWIM_MEM_NOINLINE SWIM_MEM_API static void destroy_resident(Header* h, std::uint64_t n) {
-    const std::uint64_t to =
-        (n & S::relocated_flag) != 0 ? h->relocation.load(order::acquire) : 0;
-    if ((to & moved_bit) == 0) {
-      const meta_type saved = h->meta;
-      R::destroy(payload(h), h->meta);
-      h->meta = saved;  // the block's size is computed from it when the block goes
-    }
-    if (to != 0) {
-      if (!weaken(at_address(to))) {
-        h->relocation.store(0, order::relaxed);  // (soft count full: forward dropped)
-        release(at_address(to), S::hard_one);
-      }
-    }
-  }
-
-  /// A forward's hard count on `h` becomes a soft one, in one CAS; if it was the
-  /// last hard reference the resident goes (the new soft is the keep-alive). False
-  /// (nothing done) when the soft count is full. Lock-free.
-  SWIM_MEM_API static bool weaken(Header* h) {
-    std::uint64_t s = h->status.load(order::relaxed);
+    // A loop, not recursion: weakening a forward can take the next arc's last hard
+    // reference, whose forward is then weakened in turn (a chain of stubs can be long).
     while (true) {
-      if (S::soft(s) == S::soft_count_max) return false;
-      const std::uint64_t n = s - S::hard_one + S::soft_one;
-      const bool last = S::hard(n) == 0;
-      if (h->status.compare_exchange(s, n, last ? order::acq_rel : order::release)) {
-        if (last) destroy_resident(h, n);
-        return true;
+      const std::uint64_t to =
+          (n & S::relocated_flag) != 0 ? h->relocation.load(order::acquire) : 0;
+      if ((to & moved_bit) == 0) {
+        const meta_type saved = h->meta;
+        R::destroy(payload(h), h->meta);
+        h->meta = saved;  // the block's size is computed from it when the block goes
       }
+      if (to == 0) return;
+      // The forward's hard count on the next arc becomes a soft one, in one CAS; if it
+      // was the last hard reference that resident goes too (the new soft is its
+      // keep-alive). With the soft count full the forward is dropped instead.
+      Header* next = at_address(to);
+      std::uint64_t s = next->status.load(order::relaxed);
+      std::uint64_t w = 0;
+      do {
+        if (S::soft(s) == S::soft_count_max) {
+          h->relocation.store(0, order::relaxed);
+          release(next, S::hard_one);
+          return;
+        }
+        w = s - S::hard_one + S::soft_one;
+      } while (!next->status.compare_exchange(s, w,
+                                              S::hard(w) == 0 ? order::acq_rel : order::release));
+      if (S::hard(w) != 0) return;
+      h = next;
+      n = w;
     }
   }
 
