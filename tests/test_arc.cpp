@@ -1252,17 +1252,20 @@ int walk(const HardNode& h, std::uint64_t shared_status = 0) {
 }
 
 // Iteratively, so that a long chain does not recurse in destructors.
-void free_chain(HardNode& head) {
+// (`Next`: the member that holds the rest of the chain.)
+template <auto Next, class T>
+void free_iteratively(Hard<Box<T>>& head) {
   while (head) {
-    HardNode next;
+    Hard<Box<T>> next;
     {
-      ArcOutcome<Mut<Box<TNode>>> m = head.poll_mut();
+      ArcOutcome<Mut<Box<T>>> m = head.poll_mut();
       ASSERT_TRUE(m.ok());
-      next = std::move((*m)->a);
+      next = std::move((*m).operator->()->*Next);
     }
     head = std::move(next);
   }
 }
+void free_chain(HardNode& head) { free_iteratively<&TNode::a>(head); }
 
 // A target that runs out at its (n+1)-th allocation, for every n along the stow of
 // `root` (`objects` allocations, all node_bytes): each time the stow fails with
@@ -1417,17 +1420,7 @@ int walk_dlist(const HardC& head, std::size_t first_hards = 1) {
   return n;
 }
 
-void free_dlist(HardC& head) {
-  while (head) {
-    HardC next;
-    {
-      ArcOutcome<Mut<Box<CNode>>> m = head.poll_mut();
-      ASSERT_TRUE(m.ok());
-      next = std::move((*m)->next);
-    }
-    head = std::move(next);
-  }
-}
+void free_dlist(HardC& head) { free_iteratively<&CNode::next>(head); }
 
 TEST(ArcFaultInjection, ADoublyLinkedListOf1000) {
   constexpr int nodes = 1000;

@@ -887,11 +887,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     value_type* d = data_.get();
     if (d == nullptr) return;
     data_.set(nullptr);
-    if constexpr (K == ArcKind::soft) {
-      Core::release_weak(Core::header(d), S::soft_one);
-    } else {
-      Core::release(Core::header(d), detail::arc_holding(K));
-    }
+    reset_arc(Core::header(d));
   }
 
   SWIM_MEM_API explicit operator bool() const { return data_.get() != nullptr; }
@@ -1038,25 +1034,6 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     return up;
   }
 
-  /// Move this Soft to the end of its forwarding chain (a soft count there, then the
-  /// stub's given back, which may free stubs): a Soft kept across many relocations
-  /// should refresh now and then, like a Hard. Cleared when the resident is gone (the
-  /// Soft stays where it was).
-  SWIM_MEM_API ArcError refresh(unsigned retries = arc_default_retries)
-    requires(K == ArcKind::soft)
-  {
-    if (!*this) return ArcError::cleared;
-    Header* h = head();
-    const std::uint64_t s = h->status.load(order::relaxed);
-    if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) return ArcError::none;
-    Header* out = nullptr;
-    const ArcError e = Core::acquire(h, true, ArcKind::soft, retries, true, out);
-    if (e != ArcError::none) return e;
-    data_.set(Core::payload(out));
-    Core::release_weak(h, S::soft_one);
-    return ArcError::none;
-  }
-
   // ---- Borrows from a Hard or Soft -------------------------------------------------
   // poll_*: one attempt (aliased / relocating / contended instead of waiting).
   // try_*: up to `retries` attempts, then contended. Both are device-safe.
@@ -1152,21 +1129,23 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   }
 
   // ---- Forwarding -------------------------------------------------------------------
-  /// Move this Hard to the end of its forwarding chain (path compression): a hard
-  /// count is taken on the current arc, then the stub's is given back (which may
-  /// free the stub). Nothing happens when the arc is not relocated.
+  /// Move this Hard or Soft to the end of its forwarding chain (path compression): a
+  /// count of its kind is taken on the arc reached, then the stub's is given back
+  /// (which may free stubs). A chain longer than arc_max_hops takes more than one call.
+  /// Nothing happens when the arc is not relocated; a Soft whose resident is gone
+  /// reports cleared and stays where it was.
   SWIM_MEM_API ArcError refresh(unsigned retries = arc_default_retries)
-    requires(K == ArcKind::hard)
+    requires(K == ArcKind::hard || K == ArcKind::soft)
   {
     if (!*this) return ArcError::cleared;
     Header* h = head();
     const std::uint64_t s = h->status.load(order::relaxed);
     if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) return ArcError::none;
     Header* out = nullptr;
-    const ArcError e = Core::acquire(h, false, ArcKind::hard, retries, true, out);
+    const ArcError e = Core::acquire(h, K == ArcKind::soft, K, retries, true, out);
     if (e != ArcError::none) return e;
     data_.set(Core::payload(out));
-    Core::release(h, S::hard_one);
+    reset_arc(h);
     return ArcError::none;
   }
 
@@ -1304,6 +1283,14 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     return l;
   }
   SWIM_MEM_API Header* head() const { return Core::header(data_.get()); }
+  // Give back this lease kind's holding on arc h (the drop protocol).
+  SWIM_MEM_API static void reset_arc(Header* h) {
+    if constexpr (K == ArcKind::soft) {
+      Core::release_weak(h, S::soft_one);
+    } else {
+      Core::release(h, detail::arc_holding(K));
+    }
+  }
 
   // A Mut on a copy of arc `src` (borrowed by the caller) in src's hold.
   SWIM_MEM_API static ArcOutcome<As<ArcKind::mut>> copy_into_mut(Header* src) {
@@ -1323,7 +1310,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
     if (f != ArcError::none) return f;
     ArcOutcome<As<ArcKind::ref>> r = borrow<ArcKind::ref>(retries, true);
     if (!r.ok()) return r.error();
-    Header* x = As<ArcKind::ref>::header_of(*r);
+    Header* x = r->head();
     if (x == head()) {
       std::uint64_t s = x->status.load(order::relaxed);
       for (unsigned attempt = 0; attempt < retries && S::hard(s) == 2 && S::ref(s) == 1;
@@ -1331,16 +1318,13 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
         const std::uint64_t n =
             ((s - S::ref_one) | S::mut_flag) - (consume ? S::hard_one : 0);
         if (x->status.compare_exchange(s, n, order::acquire)) {
-          r->forget();
+          r->data_.set(nullptr);  // its counts went to the Mut
           return As<ArcKind::mut>::adopt(x);
         }
       }
     }
     return copy_into_mut(x);
   }
-  SWIM_MEM_API static Header* header_of(const ArcLease& l) { return l.head(); }
-  // Drop the pointer without giving the count back (it was handed over).
-  SWIM_MEM_API void forget() { data_.set(nullptr); }
 
   // The waiting borrows. A chain longer than one borrow follows (arc_max_hops) keeps
   // reporting contended: go on from a count taken as far as refresh() gets, so that

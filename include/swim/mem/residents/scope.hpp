@@ -17,7 +17,6 @@
 //   // end of scope: the Pack goes; a leftover object is counted as a leak
 #pragma once
 
-#include <cstdint>
 
 #include "swim/mem/leases.hpp"
 
