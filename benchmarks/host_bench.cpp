@@ -560,7 +560,7 @@ TreeLease&& move_lease(TreeLease& l) { return static_cast<TreeLease&&>(l); }
 bool tree_insert(TreeLease& root, std::uint64_t key, sm::HoldRef hold) {
   TreeLease* slot = &root;
   while (*slot) slot = key < (*slot)->key ? &(*slot)->left : &(*slot)->right;
-  sm::Outcome<TreeLease> node = TreeLease::try_new(hold);
+  sm::Result<TreeLease> node = TreeLease::try_new(hold);
   if (!node) return false;
   (*node)->key = key;
   (*node)->payload.words[0] = key;
@@ -737,7 +737,7 @@ void compaction(benchmark::State& st) {
             pool.trim();
             st.counters["frag_churn_run2"] = sm::pool_fragmentation(pool);
             const auto t0 = std::chrono::steady_clock::now();
-            sm::Outcome<TreeLease> stowed = sm::try_stow(tree, sm::HoldRef::of(fresh));
+            sm::Result<TreeLease> stowed = sm::try_stow(tree, sm::HoldRef::of(fresh));
             const double ns =
                 std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
             ok = stowed.ok();
@@ -787,7 +787,7 @@ void lease_overhead(benchmark::State& st) {
     leases.reserve(n);
     const std::size_t free_before = pack.stats().bytes_free;
     for (std::size_t i = 0; i < n; ++i) {
-      sm::Outcome<Lease> l = Lease::try_new(sm::HoldRef::of(pack));
+      sm::Result<Lease> l = Lease::try_new(sm::HoldRef::of(pack));
       if (!l) {
         st.SkipWithError("allocation failed");
         return;
@@ -826,7 +826,7 @@ Lease<sm::Box<SNode<Lease>>> stow_tree(sm::HoldRef h, int depth, std::uint64_t& 
   if constexpr (requires { L::is_strong; }) {  // (Hard only: a Raw cannot be shared)
     if (shared != nullptr) sh = shared->try_clone().take();
   }
-  sm::Outcome<L> n =
+  sm::Result<L> n =
       L::try_new(h, SNode<Lease>{key++, static_cast<L&&>(left), static_cast<L&&>(right),
                                  static_cast<L&&>(sh)});
   return n ? n.take() : L{};
@@ -838,9 +838,9 @@ sm::Hard<sm::Box<DNode>> stow_dlist(sm::HoldRef h, std::uint64_t n) {
   for (std::uint64_t i = n; i > 0; --i) {
     L node = L::try_new(h, DNode{i, static_cast<L&&>(head), {}}).take();
     {
-      sm::ArcOutcome<sm::Mut<sm::Box<DNode>>> m = node.try_mut();
+      sm::Result<sm::Mut<sm::Box<DNode>>> m = node.try_mut();
       if ((*m)->next) {
-        sm::ArcOutcome<sm::Mut<sm::Box<DNode>>> nm = (*m)->next.try_mut();
+        sm::Result<sm::Mut<sm::Box<DNode>>> nm = (*m)->next.try_mut();
         (*nm)->prev = node.to_soft().take();
       }
     }
@@ -855,7 +855,7 @@ double ping_pong(L& root, sm::Pack<sm::single_owner>& a, sm::Pack<sm::single_own
                  std::size_t nodes, int rounds, bool& ok) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int r = 0; r < rounds && ok; ++r) {
-    sm::Outcome<L> there = sm::try_stow(root, sm::HoldRef::of((r % 2 == 0) ? b : a));
+    sm::Result<L> there = sm::try_stow(root, sm::HoldRef::of((r % 2 == 0) ? b : a));
     ok = there.ok();
     if (ok) root = there.take();
   }
@@ -896,7 +896,7 @@ void stow_throughput(benchmark::State& st) {
       while (l) {  // iteratively: a long list must not recurse in destructors
         sm::Hard<sm::Box<DNode>> next;
         {
-          sm::ArcOutcome<sm::Mut<sm::Box<DNode>>> m = l.try_mut();
+          sm::Result<sm::Mut<sm::Box<DNode>>> m = l.try_mut();
           next = static_cast<sm::Hard<sm::Box<DNode>>&&>((*m)->next);
         }
         l = static_cast<sm::Hard<sm::Box<DNode>>&&>(next);

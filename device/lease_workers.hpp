@@ -127,13 +127,13 @@ SWIM_MEM_API inline u64 stamp(u64 owner, u64 j) {
   return (((owner << 8) | (j & 0xFF)) + 1) * 0x9e3779b97f4a7c15ull;
 }
 
-/// `make()` returns Outcome<L>; on success the lease goes to `out`. Retries
+/// `make()` returns Result<L>; on success the lease goes to `out`. Retries
 /// Error::contended, boundedly.
 template <class L, class Make>
 SWIM_MEM_API Error make_bounded(L& out, LeaseCounters* c, Make&& make) {
   Error e = Error::contended;
   for (unsigned t = 0; t < kRetries; ++t) {
-    Outcome<L> o = make();
+    Result<L> o = make();
     e = o.error();
     if (o) out = o.take();
     if (e != Error::contended) break;
@@ -274,7 +274,7 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void exclusive_step(HoldRef h, u64 
     e = make_bounded(twin, c, [&] { return box.try_clone(); });
     if (e == Error::none) {
       SWIM_MEM_LEASES_EXPECT(twin.data() != box.data() && twin.hold() == h);
-      Outcome<u64> v = detail::move(twin).try_unwrap();
+      Result<u64> v = detail::move(twin).try_unwrap();
       SWIM_MEM_LEASES_EXPECT(v.ok() && *v == ~stamp(i, 1) && !twin);
     } else {
       SWIM_MEM_LEASES_NOTE(e, short_heap);
@@ -299,7 +299,7 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void exclusive_step(HoldRef h, u64 
 
   // Pop everything, newest first; popping an empty Buf is an error that changes nothing.
   for (std::size_t j = len; j > 0; --j) {
-    Outcome<u32> p = buf.pop();
+    Result<u32> p = buf.pop();
     SWIM_MEM_LEASES_EXPECT(p.ok() && *p == j);
   }
   SWIM_MEM_LEASES_EXPECT(buf.pop().error() == Error::invalid_argument && buf.empty());
@@ -338,7 +338,7 @@ SWIM_MEM_API inline Error stow_bounded(NodeLease& head, HoldRef target, NodeLeas
                                        LeaseCounters* c) {
   Error e = Error::contended;
   for (unsigned t = 0; t < kRetries; ++t) {
-    Outcome<NodeLease> o = try_stow(head, target);
+    Result<NodeLease> o = try_stow(head, target);
     e = o.error();
     if (o) copy = o.take();
     if (e != Error::contended) break;
@@ -405,11 +405,11 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void stow_step(HoldRef scratch, Hol
 SWIM_MEM_API inline bool cycle_intact(const CycleHard& a, u64 i, HoldRef h) {
   using S = ArcStatus;
   if (!a || a.hold() != h || a.status() != S::hard_one + S::soft_one) return false;
-  ArcOutcome<Ref<Box<CycleNode>>> ra = a.try_ref(kArcRetries);
+  Result<Ref<Box<CycleNode>>> ra = a.try_ref(kArcRetries);
   if (!ra || (*ra)->value != stamp(i, 40)) return false;
   const CycleHard& b = (*ra)->next;
   if (!b || b.hold() != h || b.status() != S::hard_one) return false;
-  ArcOutcome<Ref<Box<CycleNode>>> rb = b.try_ref(kArcRetries);
+  Result<Ref<Box<CycleNode>>> rb = b.try_ref(kArcRetries);
   return rb && (*rb)->value == stamp(i, 41) && (*rb)->back.data() == a.data();
 }
 
@@ -424,15 +424,15 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void unique_step(HoldRef scratch, u
     SWIM_MEM_LEASES_NOTE(e, false);
     return;
   }
-  ArcOutcome<Hard<Box<u64>>> other = h.try_clone(kArcRetries);
-  ArcOutcome<Mut<Box<u64>>> unique = h.try_to_unique(kArcRetries);
+  Result<Hard<Box<u64>>> other = h.try_clone(kArcRetries);
+  Result<Mut<Box<u64>>> unique = h.try_to_unique(kArcRetries);
   SWIM_MEM_LEASES_EXPECT(other.ok() && unique.ok() && unique->data() != h.data());
   if (unique.ok()) {
     **unique = stamp(i, 51);
-    Outcome<u64> v = detail::move(*unique).try_unwrap();
+    Result<u64> v = detail::move(*unique).try_unwrap();
     SWIM_MEM_LEASES_EXPECT(v.ok() && *v == stamp(i, 51));
   }
-  ArcOutcome<Ref<Box<u64>>> r = h.try_ref(kArcRetries);
+  Result<Ref<Box<u64>>> r = h.try_ref(kArcRetries);
   SWIM_MEM_LEASES_EXPECT(r.ok() && **r == stamp(i, 50));
 }
 
@@ -452,15 +452,15 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_stow_step(HoldRef scratch,
     return;
   }
   {
-    ArcOutcome<Mut<Box<CycleNode>>> mb = b.try_mut(kArcRetries);
-    ArcOutcome<Soft<Box<CycleNode>>> back = a.to_soft(kArcRetries);
+    Result<Mut<Box<CycleNode>>> mb = b.try_mut(kArcRetries);
+    Result<Soft<Box<CycleNode>>> back = a.to_soft(kArcRetries);
     SWIM_MEM_LEASES_EXPECT(mb.ok() && back.ok());
     if (!mb.ok() || !back.ok()) return;
     (*mb)->value = stamp(i, 41);
     (*mb)->back = back.take();
   }
   {
-    ArcOutcome<Mut<Box<CycleNode>>> ma = a.try_mut(kArcRetries);
+    Result<Mut<Box<CycleNode>>> ma = a.try_mut(kArcRetries);
     SWIM_MEM_LEASES_EXPECT(ma.ok());
     if (!ma.ok()) return;
     (*ma)->value = stamp(i, 40);
@@ -468,7 +468,7 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_stow_step(HoldRef scratch,
   }
   SWIM_MEM_LEASES_EXPECT(cycle_intact(a, i, scratch));
 
-  Outcome<CycleHard> moved = try_stow(a, tiny);
+  Result<CycleHard> moved = try_stow(a, tiny);
   SWIM_MEM_LEASES_EXPECT(moved.error() == Error::out_of_memory && tiny.stats().live == 0 &&
                          tiny.stats().bytes_in_use == 0);
   if (moved.error() == Error::out_of_memory && cycle_intact(a, i, scratch)) {
@@ -480,7 +480,7 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_stow_step(HoldRef scratch,
   if (moved.ok()) copy = moved.take();  // only if the stow wrongly succeeded
   copy.reset();
 
-  Outcome<CycleHard> into_pool = try_stow(a, pool);
+  Result<CycleHard> into_pool = try_stow(a, pool);
   if (into_pool.ok()) {
     copy = into_pool.take();
     SWIM_MEM_LEASES_EXPECT(!a && scratch.stats().live == 0 && cycle_intact(copy, i, pool));
@@ -599,19 +599,19 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_share(const HardBox* share
                                                             LeaseCounters* c) {
   HardBox mine;
   {
-    ArcOutcome<HardBox> o = shared->try_clone(kArcRetries);
+    Result<HardBox> o = shared->try_clone(kArcRetries);
     if (o) {
       mine = o.take();
       bump(c->cloned);
     } else {
-      SWIM_MEM_LEASES_EXPECT(o.error() == ArcError::contended);
+      SWIM_MEM_LEASES_EXPECT(o.error() == Error::contended);
       bump(c->clone_contended);
     }
   }
   if (mine) {
     SWIM_MEM_LEASES_EXPECT(mine.same_arc(*shared) && mine.hard_count() >= 2);
     if (i % kMutEvery == 0) {
-      ArcOutcome<MutBox> m = mine.try_mut(kArcRetries);
+      Result<MutBox> m = mine.try_mut(kArcRetries);
       if (m) {
         *m.value() += 1;  // exclusive: a lost update would show in the final value
         bump(c->muts);
@@ -622,7 +622,7 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_share(const HardBox* share
     } else {
       RefBox r;
       {
-        ArcOutcome<RefBox> p = mine.poll_ref();
+        Result<RefBox> p = mine.poll_ref();
         if (p) {
           r = p.take();
           bump(c->polled);
@@ -632,7 +632,7 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_share(const HardBox* share
         }
       }
       if (!r) {
-        ArcOutcome<RefBox> t = mine.try_ref(kArcRetries);
+        Result<RefBox> t = mine.try_ref(kArcRetries);
         if (t) {
           r = t.take();
         } else {
@@ -649,19 +649,19 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_share(const HardBox* share
   }
   SoftBox soft;
   {
-    ArcOutcome<SoftBox> s = mine ? mine.to_soft(kArcRetries) : shared->to_soft(kArcRetries);
+    Result<SoftBox> s = mine ? mine.to_soft(kArcRetries) : shared->to_soft(kArcRetries);
     if (s) {
       soft = s.take();
     } else {
-      SWIM_MEM_LEASES_EXPECT(s.error() == ArcError::contended);
+      SWIM_MEM_LEASES_EXPECT(s.error() == Error::contended);
     }
   }
   if (soft) {
-    ArcOutcome<HardBox> up = soft.try_upgrade(kArcRetries);
+    Result<HardBox> up = soft.try_upgrade(kArcRetries);
     if (up) {
       bump(c->upgraded);
     } else {
-      SWIM_MEM_LEASES_EXPECT(up.error() == ArcError::contended);
+      SWIM_MEM_LEASES_EXPECT(up.error() == Error::contended);
     }
     bump(c->softs);
   }
@@ -674,11 +674,11 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_after(SoftBox* softs, u64 
                                                             LeaseCounters* c) {
   SoftBox& soft = softs[i];
   if (soft) {
-    ArcOutcome<HardBox> up = soft.try_upgrade(kArcRetries);
-    ArcOutcome<RefBox> r = soft.try_ref(kArcRetries);
-    SWIM_MEM_LEASES_EXPECT(!up && up.error() == ArcError::cleared);
-    SWIM_MEM_LEASES_EXPECT(!r && r.error() == ArcError::cleared);
-    if (!up && up.error() == ArcError::cleared) bump(c->cleared);
+    Result<HardBox> up = soft.try_upgrade(kArcRetries);
+    Result<RefBox> r = soft.try_ref(kArcRetries);
+    SWIM_MEM_LEASES_EXPECT(!up && up.error() == Error::cleared);
+    SWIM_MEM_LEASES_EXPECT(!r && r.error() == Error::cleared);
+    if (!up && up.error() == Error::cleared) bump(c->cleared);
   }
   soft.~SoftBox();
 }
@@ -692,7 +692,7 @@ struct ArcSnapshot {
 
 SWIM_MEM_API inline void arc_snapshot(const HardBox* shared, ArcSnapshot* out) {
   out->status = shared->status();
-  ArcOutcome<RefBox> r = shared->try_ref(kArcRetries);
+  Result<RefBox> r = shared->try_ref(kArcRetries);
   out->read_ok = r.ok();
   out->value = r ? *r.value() : 0;
 }

@@ -30,7 +30,7 @@ alignas(4096) std::byte g_arena[32 << 20];
 Error insert(Raw<Box<Node>>& root, std::uint64_t key, HoldRef hold) {
   Raw<Box<Node>>* slot = &root;
   while (*slot) slot = key < (*slot)->key ? &(*slot)->left : &(*slot)->right;
-  Outcome<Raw<Box<Node>>> node = Raw<Box<Node>>::try_new(hold);
+  Result<Raw<Box<Node>>> node = Raw<Box<Node>>::try_new(hold);
   if (!node) return node.error();
   (*node)->key = key;
   *slot = node.take();

@@ -41,14 +41,14 @@ using VertexLease = Hard<Box<Vertex>>;
 Error build_ring(HoldRef hold, int n, VertexLease& first) {
   VertexLease head;
   for (int i = n - 1; i >= 0; --i) {
-    Outcome<VertexLease> v = VertexLease::try_new(hold, Vertex{i, detail::move(head), {}});
+    Result<VertexLease> v = VertexLease::try_new(hold, Vertex{i, detail::move(head), {}});
     if (!v) return v.error();
     head = v.take();
-    ArcOutcome<Ref<Box<Vertex>>> r = head.try_ref();
-    if (!r) return r.to_error();
+    Result<Ref<Box<Vertex>>> r = head.try_ref();
+    if (!r) return r.error();
     if ((*r)->next) {  // the vertex after this one points back here
-      ArcOutcome<Mut<Box<Vertex>>> m = (*r)->next.try_mut();
-      ArcOutcome<Soft<Box<Vertex>>> back = head.to_soft();
+      Result<Mut<Box<Vertex>>> m = (*r)->next.try_mut();
+      Result<Soft<Box<Vertex>>> back = head.to_soft();
       if (!m || !back) return Error::contended;
       (*m)->prev = back.take();
     }
@@ -58,16 +58,16 @@ Error build_ring(HoldRef hold, int n, VertexLease& first) {
   // while nothing else changes the ring).
   VertexLease last = head.try_clone().take();
   while (true) {
-    ArcOutcome<Ref<Box<Vertex>>> r = last.try_ref();
-    if (!r) return r.to_error();
+    Result<Ref<Box<Vertex>>> r = last.try_ref();
+    if (!r) return r.error();
     if (!(*r)->next) break;
-    ArcOutcome<VertexLease> next = (*r)->next.try_clone();
-    if (!next) return next.to_error();
+    Result<VertexLease> next = (*r)->next.try_clone();
+    if (!next) return next.error();
     r->reset();
     last = next.take();
   }
-  ArcOutcome<Soft<Box<Vertex>>> back = last.to_soft();
-  ArcOutcome<Mut<Box<Vertex>>> m = head.try_mut();
+  Result<Soft<Box<Vertex>>> back = last.to_soft();
+  Result<Mut<Box<Vertex>>> m = head.try_mut();
   if (!back || !m) return Error::contended;
   (*m)->prev = back.take();
   m->reset();
@@ -77,26 +77,26 @@ Error build_ring(HoldRef hold, int n, VertexLease& first) {
 
 /// Walk the ring forward, checking ids and back edges: the number of vertices, or -1.
 int check_ring(const VertexLease& first) {
-  ArcOutcome<VertexLease> cur = first.try_clone();
+  Result<VertexLease> cur = first.try_clone();
   if (!cur) return -1;
   VertexLease at = cur.take();
   const void* prev = nullptr;
   int n = 0;
   while (at) {
-    ArcOutcome<Ref<Box<Vertex>>> r = at.try_ref();
+    Result<Ref<Box<Vertex>>> r = at.try_ref();
     if (!r || (*r)->id != n || (n > 0 && (*r)->prev.data() != prev)) return -1;
     prev = at.data();
     ++n;
     VertexLease next;
     if ((*r)->next) {
-      ArcOutcome<VertexLease> c = (*r)->next.try_clone();
+      Result<VertexLease> c = (*r)->next.try_clone();
       if (!c) return -1;
       next = c.take();
     }
     r->reset();
     at = detail::move(next);
   }
-  ArcOutcome<Ref<Box<Vertex>>> r0 = first.try_ref();
+  Result<Ref<Box<Vertex>>> r0 = first.try_ref();
   return r0 && (*r0)->prev.data() == prev ? n : -1;  // the cycle closes
 }
 
@@ -107,7 +107,7 @@ void drop_ring(VertexLease& first) {
   while (first) {
     VertexLease next;
     {
-      ArcOutcome<Mut<Box<Vertex>>> m = first.mut();  // host: wait for readers
+      Result<Mut<Box<Vertex>>> m = first.mut();  // host: wait for readers
       if (m) next = detail::move((*m)->next);
     }
     first = detail::move(next);
@@ -134,9 +134,9 @@ int main() {
     Scope<Pool<AddrSpace<>>> scratch(pages, 16 * 1024);
     if (build_ring(current_hold(), kVertices, ring) != Error::none) return fail("build");
     {
-      ArcOutcome<Ref<Box<Vertex>>> r = ring.try_ref();
+      Result<Ref<Box<Vertex>>> r = ring.try_ref();
       if (!r) return fail("borrow");
-      ArcOutcome<Soft<Box<Vertex>>> s = (*r)->next.to_soft();
+      Result<Soft<Box<Vertex>>> s = (*r)->next.to_soft();
       if (!s) return fail("soft");
       observer = s.take();  // vertex 1, held outside the ring
     }
@@ -156,10 +156,10 @@ int main() {
     // The observer's Soft still reaches vertex 1, now in home, through the stub it
     // keeps in scratch; it must refresh (or let go) before the scope ends.
     {
-      ArcOutcome<Ref<Box<Vertex>>> r = observer.try_ref();
+      Result<Ref<Box<Vertex>>> r = observer.try_ref();
       if (!r || (*r)->id != 1) return fail("observer");
     }
-    if (observer.refresh() != ArcError::none || observer.hold() != HoldRef::of(home)) {
+    if (observer.refresh() != Error::none || observer.hold() != HoldRef::of(home)) {
       return fail("refresh");
     }
     std::printf("scratch live after the observer's refresh: %zu\n", scratch.hold().stats().live);
@@ -174,15 +174,15 @@ int main() {
   Hard<Buf<double>> samples = Hard<Buf<double>>::try_empty(HoldRef::of(home)).take();
   Hard<Buf<double>> other_owner = samples.try_clone().take();
   {
-    ArcOutcome<Mut<Buf<double>>> mine = samples.try_to_unique();
+    Result<Mut<Buf<double>>> mine = samples.try_to_unique();
     if (!mine || mine->try_push(1.5) != Error::none) return fail("copy-on-write");
-    ArcOutcome<Ref<Buf<double>>> theirs = other_owner.try_ref();
+    Result<Ref<Buf<double>>> theirs = other_owner.try_ref();
     if (!theirs) return fail("borrow");
     std::printf("copy-on-write: mine has %zu sample(s), the other owner %zu\n", mine->size(),
                 theirs->size());
   }
   // Unwrap: the value of the only owner.
-  Outcome<int> v = Hard<Box<int>>::try_new(HoldRef::of(home), 42).take().try_unwrap();
+  Result<int> v = Hard<Box<int>>::try_new(HoldRef::of(home), 42).take().try_unwrap();
   std::printf("unwrapped %d\n", v ? *v : -1);
 
   other_owner.reset();

@@ -88,7 +88,7 @@ TEST(Arc, HandleIsOneWordAndHeaderTwo) {
 TEST(CrateHardBox, HoldNew) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     ASSERT_TRUE(x.ok());
     EXPECT_EQ(p.stats().bytes_in_use, 24u);
     EXPECT_EQ(p.stats().bytes_free, 4064u);
@@ -107,17 +107,17 @@ TEST(CrateHardBox, HoldNew) {
 TEST(CrateHardBox, ToSoft) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     EXPECT_EQ(p.stats().bytes_in_use, 24u);
     EXPECT_EQ(p.stats().bytes_free, 4064u);
-    ArcOutcome<SoftBox> y = x->to_soft();
+    Result<SoftBox> y = x->to_soft();
     ASSERT_TRUE(y.ok());
     EXPECT_EQ(x->hard_count(), 1u);
     EXPECT_EQ(x->soft_count(), 1u);
     EXPECT_EQ(y->hard_count(), 1u);
     EXPECT_EQ(y->soft_count(), 1u);
     EXPECT_EQ(x->data(), y->data());
-    ArcOutcome<HardBox> z = y->try_upgrade();
+    Result<HardBox> z = y->try_upgrade();
     ASSERT_TRUE(z.ok());
     x->reset();
     y->reset();
@@ -131,16 +131,16 @@ TEST(CrateHardBox, ToSoft) {
 TEST(CrateHardBox, IntoSoft) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     EXPECT_EQ(p.stats().bytes_in_use, 24u);
     EXPECT_EQ(p.stats().bytes_free, 4064u);
-    ArcOutcome<SoftBox> y = std::move(*x).into_soft();
+    Result<SoftBox> y = std::move(*x).into_soft();
     ASSERT_TRUE(y.ok());
     EXPECT_FALSE(*x) << "consumed";
     EXPECT_EQ(y->hard_count(), 0u);
     EXPECT_EQ(y->soft_count(), 1u);
-    EXPECT_EQ(y->try_upgrade().error(), ArcError::cleared);
-    EXPECT_EQ(y->poll_ref().error(), ArcError::cleared);
+    EXPECT_EQ(y->try_upgrade().error(), Error::cleared);
+    EXPECT_EQ(y->poll_ref().error(), Error::cleared);
     EXPECT_EQ(p.stats().bytes_in_use, 24u) << "the Soft keeps the block";
     EXPECT_EQ(p.stats().live, 1u);
   }
@@ -150,9 +150,9 @@ TEST(CrateHardBox, IntoSoft) {
 TEST(CrateHardBox, ToRef) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     EXPECT_EQ(p.stats().bytes_in_use, 24u);
-    ArcOutcome<RefBox> y = x->try_ref();
+    Result<RefBox> y = x->try_ref();
     ASSERT_TRUE(y.ok());
     EXPECT_EQ(x->hard_count(), 2u);
     EXPECT_EQ(x->ref_count(), 1u);
@@ -168,9 +168,9 @@ TEST(CrateHardBox, ToRef) {
 TEST(CrateHardBox, IntoRef) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     EXPECT_EQ(p.stats().bytes_in_use, 24u);
-    ArcOutcome<RefBox> y = std::move(*x).try_into_ref();
+    Result<RefBox> y = std::move(*x).try_into_ref();
     ASSERT_TRUE(y.ok());
     EXPECT_FALSE(*x);
     EXPECT_EQ(y->hard_count(), 1u);
@@ -186,9 +186,9 @@ TEST(CrateHardBox, IntoRef) {
 TEST(CrateHardBox, ToMut) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     EXPECT_EQ(p.stats().bytes_in_use, 24u);
-    ArcOutcome<MutBox> y = x->try_mut();
+    Result<MutBox> y = x->try_mut();
     ASSERT_TRUE(y.ok());
     EXPECT_EQ(x->hard_count(), 2u);
     EXPECT_TRUE(x->is_mut());
@@ -205,9 +205,9 @@ TEST(CrateHardBox, ToMut) {
 TEST(CrateHardBox, IntoMut) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     EXPECT_EQ(p.stats().bytes_in_use, 24u);
-    ArcOutcome<MutBox> y = std::move(*x).try_into_mut();
+    Result<MutBox> y = std::move(*x).try_into_mut();
     ASSERT_TRUE(y.ok());
     EXPECT_EQ(y->hard_count(), 1u);
     EXPECT_EQ(y->status(), S::mut_status_init);
@@ -224,14 +224,14 @@ TEST(CrateHardBox, StowInto) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
     EXPECT_EQ(p0.stats().bytes_in_use, 24u);
     EXPECT_EQ(p0.stats().bytes_free, 4064u);
-    ArcOutcome<HardBox> y = x->try_clone();
+    Result<HardBox> y = x->try_clone();
     ASSERT_TRUE(y.ok());
     EXPECT_EQ(x->hard_count(), 2u);
 
-    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    Result<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
     ASSERT_TRUE(x1.ok());
     EXPECT_FALSE(*x);
     EXPECT_EQ(p0.stats().live, 1u) << "the old arc stays as a stub";
@@ -245,7 +245,7 @@ TEST(CrateHardBox, StowInto) {
     EXPECT_NE(x1->data(), y->data());
     EXPECT_EQ(read(*y), 5u) << "through the forward";
 
-    Outcome<HardBox> y1 = try_stow(*y, HoldRef::of(p1));
+    Result<HardBox> y1 = try_stow(*y, HoldRef::of(p1));
     ASSERT_TRUE(y1.ok());
     expect_empty(p0);
     EXPECT_EQ(p1.stats().live, 1u);
@@ -263,29 +263,29 @@ TEST(CrateHardBox, StowInto) {
 TEST(ArcBorrow, PollReportsConflictsInsteadOfWaiting) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
-    ArcOutcome<SoftBox> s = x->to_soft();
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<SoftBox> s = x->to_soft();
     {
-      ArcOutcome<MutBox> m = x->poll_mut();
+      Result<MutBox> m = x->poll_mut();
       ASSERT_TRUE(m.ok());
       const std::uint64_t before = x->status();
-      EXPECT_EQ(x->poll_ref().error(), ArcError::aliased);
-      EXPECT_EQ(x->poll_mut().error(), ArcError::aliased);
-      EXPECT_EQ(s->poll_ref().error(), ArcError::aliased);
-      EXPECT_EQ(x->try_ref(16).error(), ArcError::contended) << "bound used up";
-      EXPECT_EQ(x->try_mut(16).error(), ArcError::contended);
+      EXPECT_EQ(x->poll_ref().error(), Error::aliased);
+      EXPECT_EQ(x->poll_mut().error(), Error::aliased);
+      EXPECT_EQ(s->poll_ref().error(), Error::aliased);
+      EXPECT_EQ(x->try_ref(16).error(), Error::contended) << "bound used up";
+      EXPECT_EQ(x->try_mut(16).error(), Error::contended);
       EXPECT_EQ(x->status(), before) << "failed borrows change nothing";
       // Counting still works beside a Mut.
-      ArcOutcome<HardBox> c = x->try_clone();
+      Result<HardBox> c = x->try_clone();
       EXPECT_TRUE(c.ok());
     }
     {
-      ArcOutcome<RefBox> r = x->poll_ref();
-      ArcOutcome<RefBox> r2 = s->poll_ref();
+      Result<RefBox> r = x->poll_ref();
+      Result<RefBox> r2 = s->poll_ref();
       ASSERT_TRUE(r.ok() && r2.ok());
       EXPECT_EQ(x->ref_count(), 2u);
-      EXPECT_EQ(x->poll_mut().error(), ArcError::aliased);
-      EXPECT_EQ(s->poll_mut().error(), ArcError::aliased);
+      EXPECT_EQ(x->poll_mut().error(), Error::aliased);
+      EXPECT_EQ(s->poll_mut().error(), Error::aliased);
       EXPECT_EQ(r->data(), r2->data());
     }
     EXPECT_EQ(x->status(), S::hard_status_init | S::soft_one);
@@ -297,16 +297,16 @@ TEST(ArcBorrow, PollReportsConflictsInsteadOfWaiting) {
 TEST(ArcBorrow, PollMutCountsAHardReference) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     {
-      ArcOutcome<MutBox> m = x->poll_mut();
+      Result<MutBox> m = x->poll_mut();
       ASSERT_TRUE(m.ok());
       EXPECT_EQ(x->status(), 2u | S::mut_flag);
     }
     EXPECT_EQ(x->status(), S::hard_status_init);
     {
-      ArcOutcome<SoftBox> s = x->to_soft();
-      ArcOutcome<MutBox> m = s->poll_mut();
+      Result<SoftBox> s = x->to_soft();
+      Result<MutBox> m = s->poll_mut();
       ASSERT_TRUE(m.ok());
       EXPECT_EQ(x->hard_count(), 2u);
     }
@@ -319,40 +319,40 @@ TEST(ArcBorrow, PollMutCountsAHardReference) {
 TEST(ArcBorrow, Conversions) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     // Mut -> Ref -> Mut (only while the Ref is the only one) -> Hard.
-    ArcOutcome<MutBox> m = x->try_mut();
+    Result<MutBox> m = x->try_mut();
     RefBox r = std::move(*m).into_ref();
     EXPECT_EQ(x->status(), 2u | S::ref_one);
-    ArcOutcome<RefBox> r2 = r.try_clone();
+    Result<RefBox> r2 = r.try_clone();
     ASSERT_TRUE(r2.ok());
     EXPECT_EQ(x->status(), 3u | 2 * S::ref_one);
-    EXPECT_EQ(std::move(r).poll_into_mut().error(), ArcError::aliased);
+    EXPECT_EQ(std::move(r).poll_into_mut().error(), Error::aliased);
     EXPECT_TRUE(r) << "a failed conversion leaves the lease";
     r2->reset();
-    ArcOutcome<MutBox> m2 = std::move(r).poll_into_mut();
+    Result<MutBox> m2 = std::move(r).poll_into_mut();
     ASSERT_TRUE(m2.ok());
     EXPECT_FALSE(r);
     EXPECT_EQ(x->status(), 2u | S::mut_flag);
     // Mut -> Hard and Soft; Ref -> Hard and Soft.
-    ArcOutcome<HardBox> h = m2->to_hard();
-    ArcOutcome<SoftBox> s = m2->to_soft();
+    Result<HardBox> h = m2->to_hard();
+    Result<SoftBox> s = m2->to_soft();
     EXPECT_EQ(x->status(), 3u | S::mut_flag | S::soft_one);
-    ArcOutcome<SoftBox> s2 = std::move(*m2).into_soft();
+    Result<SoftBox> s2 = std::move(*m2).into_soft();
     ASSERT_TRUE(s2.ok());
     EXPECT_EQ(x->status(), 2u | 2 * S::soft_one);
-    ArcOutcome<RefBox> r3 = h->try_ref();
-    ArcOutcome<HardBox> h2 = r3->to_hard();
-    ArcOutcome<SoftBox> s3 = r3->to_soft();
+    Result<RefBox> r3 = h->try_ref();
+    Result<HardBox> h2 = r3->to_hard();
+    Result<SoftBox> s3 = r3->to_soft();
     EXPECT_EQ(x->status(), 4u | S::ref_one | 3 * S::soft_one);
-    ArcOutcome<SoftBox> s4 = std::move(*r3).into_soft();
+    Result<SoftBox> s4 = std::move(*r3).into_soft();
     EXPECT_EQ(x->status(), 3u | 4 * S::soft_one);
     // Soft -> Hard consuming the Soft; Hard -> Soft consuming the Hard.
-    ArcOutcome<HardBox> h3 = std::move(*s4).try_into_hard();
+    Result<HardBox> h3 = std::move(*s4).try_into_hard();
     ASSERT_TRUE(h3.ok());
     EXPECT_FALSE(*s4);
     EXPECT_EQ(x->status(), 4u | 3 * S::soft_one);
-    ArcOutcome<SoftBox> s5 = std::move(*h3).into_soft();
+    Result<SoftBox> s5 = std::move(*h3).into_soft();
     EXPECT_EQ(x->status(), 3u | 4 * S::soft_one);
     EXPECT_EQ(read(*s5), 5u);
   }
@@ -363,12 +363,12 @@ TEST(ArcBorrow, SoftKeepsTheBlockNotTheResident) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   Counted::destroyed = 0;
   {
-    Outcome<Hard<Box<Counted>>> x = Hard<Box<Counted>>::try_new(HoldRef::of(p), 7);
-    ArcOutcome<Soft<Box<Counted>>> s = x->to_soft();
-    ArcOutcome<Soft<Box<Counted>>> s2 = s->try_clone();
+    Result<Hard<Box<Counted>>> x = Hard<Box<Counted>>::try_new(HoldRef::of(p), 7);
+    Result<Soft<Box<Counted>>> s = x->to_soft();
+    Result<Soft<Box<Counted>>> s2 = s->try_clone();
     ASSERT_TRUE(s2.ok());
     {
-      ArcOutcome<Ref<Box<Counted>>> r = s->poll_ref();
+      Result<Ref<Box<Counted>>> r = s->poll_ref();
       ASSERT_TRUE(r.ok());
       EXPECT_EQ((*r)->v, 7);
       EXPECT_TRUE((*r)->alive);
@@ -377,9 +377,9 @@ TEST(ArcBorrow, SoftKeepsTheBlockNotTheResident) {
     EXPECT_EQ(Counted::destroyed, 1);
     EXPECT_EQ(p.stats().live, 1u);
     EXPECT_EQ(s->status(), 2 * S::soft_one) << "no keep-alive left behind";
-    EXPECT_EQ(s->try_upgrade().error(), ArcError::cleared);
-    EXPECT_EQ(s->poll_mut().error(), ArcError::cleared);
-    EXPECT_EQ(std::move(*s).try_into_hard().error(), ArcError::cleared);
+    EXPECT_EQ(s->try_upgrade().error(), Error::cleared);
+    EXPECT_EQ(s->poll_mut().error(), Error::cleared);
+    EXPECT_EQ(std::move(*s).try_into_hard().error(), Error::cleared);
     s->reset();
     EXPECT_EQ(p.stats().live, 1u);
   }
@@ -391,13 +391,13 @@ TEST(ArcBorrow, NullLeasesAreSafe) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   HardBox empty;
   EXPECT_FALSE(empty);
-  EXPECT_EQ(empty.poll_ref().error(), ArcError::cleared);
-  EXPECT_EQ(empty.try_clone().error(), ArcError::cleared);
-  EXPECT_EQ(empty.refresh(), ArcError::cleared);
-  EXPECT_EQ(SoftBox{}.try_upgrade().error(), ArcError::cleared);
+  EXPECT_EQ(empty.poll_ref().error(), Error::cleared);
+  EXPECT_EQ(empty.try_clone().error(), Error::cleared);
+  EXPECT_EQ(empty.refresh(), Error::cleared);
+  EXPECT_EQ(SoftBox{}.try_upgrade().error(), Error::cleared);
   empty.reset();
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
     HardBox a = x.take();
     EXPECT_FALSE(*x);
     HardBox b = std::move(a);
@@ -413,7 +413,7 @@ TEST(ArcBorrow, NullLeasesAreSafe) {
 
 TEST(ArcBorrow, AFailedInitFreesTheObject) {
   Pack<> p(Block{g_a0, sizeof g_a0});
-  Outcome<HardBox> x = HardBox::try_make(HoldRef::of(p), NoMeta{}, [](std::size_t*, NoMeta&) {
+  Result<HardBox> x = HardBox::try_make(HoldRef::of(p), NoMeta{}, [](std::size_t*, NoMeta&) {
     return Error::invalid_argument;
   });
   EXPECT_EQ(x.error(), Error::invalid_argument);
@@ -442,27 +442,27 @@ TEST(ArcBorrow, UserMetadataLivesInTheHeader) {
 TEST(ArcOverflow, HardCount) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
-    ArcOutcome<SoftBox> s = x->to_soft();
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<SoftBox> s = x->to_soft();
     std::uint64_t& word = status_word(*x);
     const std::uint64_t real = word;
     const std::uint64_t forged = S::hard_count_max | S::soft_one;
     word = forged;
-    EXPECT_EQ(x->try_clone().error(), ArcError::hard_count_overflow);
-    EXPECT_EQ(x->poll_ref().error(), ArcError::hard_count_overflow);
-    EXPECT_EQ(x->try_ref().error(), ArcError::hard_count_overflow);
-    EXPECT_EQ(x->poll_mut().error(), ArcError::hard_count_overflow);
-    EXPECT_EQ(s->try_upgrade().error(), ArcError::hard_count_overflow);
-    EXPECT_EQ(std::move(*s).try_into_hard().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(x->try_clone().error(), Error::hard_count_overflow);
+    EXPECT_EQ(x->poll_ref().error(), Error::hard_count_overflow);
+    EXPECT_EQ(x->try_ref().error(), Error::hard_count_overflow);
+    EXPECT_EQ(x->poll_mut().error(), Error::hard_count_overflow);
+    EXPECT_EQ(s->try_upgrade().error(), Error::hard_count_overflow);
+    EXPECT_EQ(std::move(*s).try_into_hard().error(), Error::hard_count_overflow);
     EXPECT_EQ(word, forged);
     EXPECT_TRUE(*x);
     EXPECT_TRUE(*s);
     // One below the maximum: one more fits, then no more.
     word = (S::hard_count_max - 1) | S::soft_one;
-    ArcOutcome<HardBox> last = x->try_clone();
+    Result<HardBox> last = x->try_clone();
     ASSERT_TRUE(last.ok());
     EXPECT_EQ(word, S::hard_count_max | S::soft_one);
-    EXPECT_EQ(x->try_clone().error(), ArcError::hard_count_overflow);
+    EXPECT_EQ(x->try_clone().error(), Error::hard_count_overflow);
     word = real + 1;  // back to the truth (with `last`)
   }
   expect_empty(p);
@@ -471,18 +471,18 @@ TEST(ArcOverflow, HardCount) {
 TEST(ArcOverflow, SoftCount) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
-    ArcOutcome<SoftBox> s = x->to_soft();
-    ArcOutcome<RefBox> r = x->try_ref();
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<SoftBox> s = x->to_soft();
+    Result<RefBox> r = x->try_ref();
     std::uint64_t& word = status_word(*x);
     const std::uint64_t real = word;
     const std::uint64_t forged = (real & ~S::soft_mask) | S::soft_mask;
     word = forged;
-    EXPECT_EQ(x->to_soft().error(), ArcError::soft_count_overflow);
-    EXPECT_EQ(s->try_clone().error(), ArcError::soft_count_overflow);
-    EXPECT_EQ(r->to_soft().error(), ArcError::soft_count_overflow);
-    EXPECT_EQ(std::move(*x).into_soft().error(), ArcError::soft_count_overflow);
-    EXPECT_EQ(std::move(*r).into_soft().error(), ArcError::soft_count_overflow);
+    EXPECT_EQ(x->to_soft().error(), Error::soft_count_overflow);
+    EXPECT_EQ(s->try_clone().error(), Error::soft_count_overflow);
+    EXPECT_EQ(r->to_soft().error(), Error::soft_count_overflow);
+    EXPECT_EQ(std::move(*x).into_soft().error(), Error::soft_count_overflow);
+    EXPECT_EQ(std::move(*r).into_soft().error(), Error::soft_count_overflow);
     EXPECT_EQ(word, forged);
     EXPECT_TRUE(*x);
     EXPECT_TRUE(*r);
@@ -494,17 +494,17 @@ TEST(ArcOverflow, SoftCount) {
 TEST(ArcOverflow, RefCount) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
-    ArcOutcome<HardBox> y = x->try_clone();
-    ArcOutcome<RefBox> r = x->try_ref();
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p), 5u);
+    Result<HardBox> y = x->try_clone();
+    Result<RefBox> r = x->try_ref();
     std::uint64_t& word = status_word(*x);
     const std::uint64_t real = word;
     const std::uint64_t forged = (real & ~S::ref_mask) | S::ref_mask;
     word = forged;
-    EXPECT_EQ(x->poll_ref().error(), ArcError::ref_count_overflow);
-    EXPECT_EQ(x->try_ref().error(), ArcError::ref_count_overflow);
-    EXPECT_EQ(r->try_clone().error(), ArcError::ref_count_overflow);
-    EXPECT_EQ(std::move(*y).try_into_ref().error(), ArcError::ref_count_overflow);
+    EXPECT_EQ(x->poll_ref().error(), Error::ref_count_overflow);
+    EXPECT_EQ(x->try_ref().error(), Error::ref_count_overflow);
+    EXPECT_EQ(r->try_clone().error(), Error::ref_count_overflow);
+    EXPECT_EQ(std::move(*y).try_into_ref().error(), Error::ref_count_overflow);
     EXPECT_EQ(word, forged);
     EXPECT_TRUE(*y);
     word = real;
@@ -557,7 +557,7 @@ struct Ints {
   };
 };
 
-Outcome<Mut<Ints>> make_ints(HoldRef hold, std::size_t n) {
+Result<Mut<Ints>> make_ints(HoldRef hold, std::size_t n) {
   return Mut<Ints>::try_make(hold, IntsMeta{n}, [n](int* d, IntsMeta&) {
     for (std::size_t i = 0; i < n; ++i) d[i] = static_cast<int>(i);
     return Error::none;
@@ -567,7 +567,7 @@ Outcome<Mut<Ints>> make_ints(HoldRef hold, std::size_t n) {
 TEST(ArcRegrow, InPlaceNewObjectOrRelocation) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<Mut<Ints>> m = make_ints(HoldRef::of(p), 4);
+    Result<Mut<Ints>> m = make_ints(HoldRef::of(p), 4);
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->status(), S::mut_status_init);
     int* const first = m->data();
@@ -576,7 +576,7 @@ TEST(ArcRegrow, InPlaceNewObjectOrRelocation) {
     EXPECT_TRUE(m->intact());
     EXPECT_EQ(p.stats().bytes_in_use, sizeof(ArcHeader<IntsMeta>) + 8 * sizeof(int));
 
-    Outcome<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p), 1);
+    Result<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p), 1);
     ASSERT_EQ(m->grow(16), Error::none);  // not on top, unique: a new object
     EXPECT_NE(m->data(), first);
     EXPECT_TRUE(m->intact());
@@ -584,13 +584,13 @@ TEST(ArcRegrow, InPlaceNewObjectOrRelocation) {
     EXPECT_EQ(p.stats().live, 2u);
 
     // Shared, on top: in place (no address changes, the Hard is not affected).
-    ArcOutcome<Hard<Ints>> h = m->to_hard();
+    Result<Hard<Ints>> h = m->to_hard();
     int* const at = m->data();
     ASSERT_EQ(m->grow(32), Error::none);
     EXPECT_EQ(m->data(), at);
     EXPECT_FALSE(h->is_relocated());
     // Shared, not on top: a relocation; the Hard follows the forward.
-    Outcome<Raw<Box<int>>> blocker2 = Raw<Box<int>>::try_new(HoldRef::of(p), 2);
+    Result<Raw<Box<int>>> blocker2 = Raw<Box<int>>::try_new(HoldRef::of(p), 2);
     ASSERT_EQ(m->grow(64), Error::none);
     EXPECT_NE(m->data(), at);
     EXPECT_TRUE(m->intact());
@@ -599,14 +599,14 @@ TEST(ArcRegrow, InPlaceNewObjectOrRelocation) {
     EXPECT_EQ(p.stats().live, 4u) << "blockers, stub, object";
     m->reset();
     {
-      ArcOutcome<Ref<Ints>> r = h->poll_ref();
+      Result<Ref<Ints>> r = h->poll_ref();
       ASSERT_TRUE(r.ok());
       EXPECT_EQ(r->meta().cap, 64u);
       EXPECT_TRUE(r->intact());
     }
-    EXPECT_EQ(h->refresh(), ArcError::none);
+    EXPECT_EQ(h->refresh(), Error::none);
     EXPECT_EQ(p.stats().live, 3u) << "the stub went";
-    ArcOutcome<Mut<Ints>> again = std::move(*h).try_into_mut();
+    Result<Mut<Ints>> again = std::move(*h).try_into_mut();
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(again->status(), S::mut_status_init);
   }
@@ -620,7 +620,7 @@ template <bool UseSoft>
 void regrow_while_the_others_go() {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {
-    Outcome<Mut<Ints>> m = make_ints(HoldRef::of(p), 4);
+    Result<Mut<Ints>> m = make_ints(HoldRef::of(p), 4);
     ASSERT_TRUE(m.ok());
     Hard<Ints> other_h;
     Soft<Ints> other_s;
@@ -629,7 +629,7 @@ void regrow_while_the_others_go() {
     } else {
       other_h = m->to_hard().take();
     }
-    Outcome<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p), 1);
+    Result<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p), 1);
     const Error e = m->try_regrow(Layout{64 * sizeof(int), alignof(int)}, [&](int* f, int* t) {
       if (UseSoft) {
         other_s.reset();
@@ -655,30 +655,30 @@ TEST(ArcRelocation, BorrowsFollowForwardsAndRefreshCompressesTheChain) {
   Pack<> p1(Block{g_a1, sizeof g_a1});
   Pack<> p2(Block{g_a2, sizeof g_a2});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
-    ArcOutcome<HardBox> y = x->try_clone();
-    ArcOutcome<SoftBox> s = x->to_soft();
-    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<HardBox> y = x->try_clone();
+    Result<SoftBox> s = x->to_soft();
+    Result<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
     ASSERT_TRUE(x1.ok());
-    Outcome<HardBox> x2 = try_stow(*x1, HoldRef::of(p2));
+    Result<HardBox> x2 = try_stow(*x1, HoldRef::of(p2));
     ASSERT_TRUE(x2.ok());
     EXPECT_EQ(p1.stats().live, 1u) << "a stub in the middle of the chain";
     // Two hops; the borrow lands on the last arc.
     {
-      ArcOutcome<MutBox> m = y->poll_mut();
+      Result<MutBox> m = y->poll_mut();
       ASSERT_TRUE(m.ok());
       EXPECT_EQ(m->data(), x2->data());
       **m = 6;
-      EXPECT_EQ(y->poll_ref().error(), ArcError::aliased) << "the Mut on the new arc";
+      EXPECT_EQ(y->poll_ref().error(), Error::aliased) << "the Mut on the new arc";
     }
-    ArcOutcome<RefBox> r = s->poll_ref();
+    Result<RefBox> r = s->poll_ref();
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->data(), x2->data());
     EXPECT_EQ(**r, 6u);
     r->reset();
     EXPECT_EQ(y->status(), 1u | S::soft_one | S::relocated_flag) << "followers gone";
     // refresh: y moves to the end; the stubs go.
-    EXPECT_EQ(y->refresh(), ArcError::none);
+    EXPECT_EQ(y->refresh(), Error::none);
     EXPECT_EQ(y->data(), x2->data());
     EXPECT_FALSE(y->is_relocated());
     EXPECT_EQ(y->hard_count(), 2u);
@@ -686,19 +686,19 @@ TEST(ArcRelocation, BorrowsFollowForwardsAndRefreshCompressesTheChain) {
     EXPECT_EQ(p1.stats().live, 1u) << "and the first stub's weak forward the second stub";
     // The Soft on a stub with no Hard left follows the weak forwards to its resident.
     {
-      ArcOutcome<RefBox> sr = s->poll_ref();
+      Result<RefBox> sr = s->poll_ref();
       ASSERT_TRUE(sr.ok()) << to_string(sr.error());
       EXPECT_EQ(sr->data(), x2->data());
       EXPECT_EQ(**sr, 6u);
     }
-    ArcOutcome<HardBox> up = s->try_upgrade();
+    Result<HardBox> up = s->try_upgrade();
     ASSERT_TRUE(up.ok());
     EXPECT_EQ(up->data(), x2->data()) << "the upgrade lands where the resident is";
     up->reset();
     s->reset();
     expect_empty(p0);
     expect_empty(p1);
-    EXPECT_EQ(y->refresh(), ArcError::none) << "nothing to do";
+    EXPECT_EQ(y->refresh(), Error::none) << "nothing to do";
     EXPECT_EQ(read(*y), 6u);
   }
   expect_empty(p2);
@@ -708,16 +708,16 @@ TEST(ArcRelocation, ConsumingBorrowsThroughAForwardReleaseTheStub) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
-    ArcOutcome<HardBox> y = x->try_clone();
-    ArcOutcome<HardBox> z = x->try_clone();
-    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
-    ArcOutcome<MutBox> m = std::move(*y).try_into_mut();
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<HardBox> y = x->try_clone();
+    Result<HardBox> z = x->try_clone();
+    Result<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    Result<MutBox> m = std::move(*y).try_into_mut();
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->data(), x1->data());
     EXPECT_EQ(p0.stats().live, 1u);
     m->reset();
-    ArcOutcome<RefBox> r = std::move(*z).try_into_ref();
+    Result<RefBox> r = std::move(*z).try_into_ref();
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->data(), x1->data());
     expect_empty(p0);  // z was the stub's last Hard
@@ -730,21 +730,21 @@ TEST(ArcRelocation, WaitsForBorrowsThenReportsContendedAndChangesNothing) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
     {
-      ArcOutcome<RefBox> r = x->poll_ref();
-      Outcome<HardBox> moved = try_stow(*x, HoldRef::of(p1));
+      Result<RefBox> r = x->poll_ref();
+      Result<HardBox> moved = try_stow(*x, HoldRef::of(p1));
       EXPECT_EQ(moved.error(), Error::contended);
       EXPECT_TRUE(*x);
       EXPECT_FALSE(x->is_relocated());
       EXPECT_EQ(p1.stats().live, 0u);
     }
     {
-      ArcOutcome<MutBox> m = x->poll_mut();
+      Result<MutBox> m = x->poll_mut();
       EXPECT_EQ(try_stow(*x, HoldRef::of(p1)).error(), Error::contended);
       EXPECT_EQ(x->status(), 2u | S::mut_flag);
     }
-    Outcome<HardBox> moved = try_stow(*x, HoldRef::of(p1));
+    Result<HardBox> moved = try_stow(*x, HoldRef::of(p1));
     ASSERT_TRUE(moved.ok());
     EXPECT_EQ(read(*moved), 5u);
   }
@@ -760,21 +760,21 @@ TEST(ArcRelocation, LongChainsNeedRefreshAndRefreshAlwaysProgresses) {
   Pack<> q0(Block{m0.data(), m0.size()});
   Pack<> q1(Block{m1.data(), m1.size()});
   {
-    Outcome<HardBox> h = HardBox::try_new(HoldRef::of(q0), 5u);
+    Result<HardBox> h = HardBox::try_new(HoldRef::of(q0), 5u);
     HardBox stale = h->try_clone().take();
     HardBox cur = h.take();
     for (unsigned i = 0; i < hops; ++i) {
-      Outcome<HardBox> moved = try_stow(cur, HoldRef::of(i % 2 ? q0 : q1));
+      Result<HardBox> moved = try_stow(cur, HoldRef::of(i % 2 ? q0 : q1));
       ASSERT_TRUE(moved.ok()) << i;
       cur = moved.take();
     }
-    EXPECT_EQ(stale.poll_ref().error(), ArcError::contended);
-    EXPECT_EQ(stale.try_mut().error(), ArcError::contended);
+    EXPECT_EQ(stale.poll_ref().error(), Error::contended);
+    EXPECT_EQ(stale.try_mut().error(), Error::contended);
     std::size_t* const first = stale.data();
-    EXPECT_EQ(stale.refresh(), ArcError::none);
+    EXPECT_EQ(stale.refresh(), Error::none);
     EXPECT_NE(stale.data(), first) << "progress";
     EXPECT_FALSE(stale.same_arc(cur)) << "not yet at the end";
-    EXPECT_EQ(stale.refresh(), ArcError::none);
+    EXPECT_EQ(stale.refresh(), Error::none);
     EXPECT_TRUE(stale.same_arc(cur));
     EXPECT_EQ(read(stale), 5u);
     EXPECT_EQ(q0.stats().live + q1.stats().live, 1u) << "every stub went";
@@ -809,32 +809,32 @@ TEST(ArcRelocation, InProgressRefusesBorrowsButNotCounting) {
   Pack<> p1(Block{g_a1, sizeof g_a1});
   using HardProbe = Hard<Box<Probe>>;
   {
-    Outcome<HardProbe> x = HardProbe::try_new(HoldRef::of(p0), Probe{7});
-    ArcOutcome<HardProbe> y = x->try_clone();
-    ArcOutcome<Soft<Box<Probe>>> s = x->to_soft();
+    Result<HardProbe> x = HardProbe::try_new(HoldRef::of(p0), Probe{7});
+    Result<HardProbe> y = x->try_clone();
+    Result<Soft<Box<Probe>>> s = x->to_soft();
     bool ran = false;
     g_probe = [&] {
       ran = true;
       EXPECT_TRUE(y->is_relocated());
       EXPECT_TRUE(y->is_mut()) << "MUT on a relocated arc: relocation running";
-      EXPECT_EQ(y->poll_ref().error(), ArcError::relocating);
-      EXPECT_EQ(y->poll_mut().error(), ArcError::relocating);
-      EXPECT_EQ(s->poll_ref().error(), ArcError::relocating);
-      EXPECT_EQ(y->try_ref(8).error(), ArcError::contended);
-      ArcOutcome<HardProbe> c = y->try_clone();
+      EXPECT_EQ(y->poll_ref().error(), Error::relocating);
+      EXPECT_EQ(y->poll_mut().error(), Error::relocating);
+      EXPECT_EQ(s->poll_ref().error(), Error::relocating);
+      EXPECT_EQ(y->try_ref(8).error(), Error::contended);
+      Result<HardProbe> c = y->try_clone();
       EXPECT_TRUE(c.ok());
-      ArcOutcome<Soft<Box<Probe>>> t = y->to_soft();
+      Result<Soft<Box<Probe>>> t = y->to_soft();
       EXPECT_TRUE(t.ok());
       Probe* at = y->data();
-      EXPECT_EQ(y->refresh(), ArcError::none);
+      EXPECT_EQ(y->refresh(), Error::none);
       EXPECT_EQ(y->data(), at) << "nowhere to go yet";
       return Error::none;
     };
-    Outcome<HardProbe> x1 = try_stow(*x, HoldRef::of(p1));
+    Result<HardProbe> x1 = try_stow(*x, HoldRef::of(p1));
     g_probe = nullptr;
     ASSERT_TRUE(ran);
     ASSERT_TRUE(x1.ok());
-    ArcOutcome<Ref<Box<Probe>>> r = y->poll_ref();
+    Result<Ref<Box<Probe>>> r = y->poll_ref();
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->data(), x1->data());
     EXPECT_EQ((*r)->v, 7);
@@ -849,15 +849,15 @@ TEST(ArcRelocation, AFailedCopyLeavesTheSourceAsItWas) {
   Pack<> p1(Block{g_a1, sizeof g_a1});
   using HardProbe = Hard<Box<Probe>>;
   {
-    Outcome<HardProbe> x = HardProbe::try_new(HoldRef::of(p0), Probe{7});
-    ArcOutcome<HardProbe> y = x->try_clone();
+    Result<HardProbe> x = HardProbe::try_new(HoldRef::of(p0), Probe{7});
+    Result<HardProbe> y = x->try_clone();
     g_probe = [] { return Error::out_of_memory; };
-    Outcome<HardProbe> x1 = try_stow(*x, HoldRef::of(p1));
+    Result<HardProbe> x1 = try_stow(*x, HoldRef::of(p1));
     g_probe = nullptr;
     EXPECT_EQ(x1.error(), Error::out_of_memory);
     EXPECT_EQ(x->status(), 2u);
     EXPECT_EQ(p1.stats().live, 0u);
-    ArcOutcome<Mut<Box<Probe>>> m = y->poll_mut();
+    Result<Mut<Box<Probe>>> m = y->poll_mut();
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->data(), x->data());
   }
@@ -909,12 +909,12 @@ TEST(ArcStow, SharedHardsEndUpAsOneObject) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
-    Outcome<Raw<Box<Pair>>> pair =
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<Raw<Box<Pair>>> pair =
         Raw<Box<Pair>>::try_new(HoldRef::of(p0), Pair{x->try_clone().take(), x->try_clone().take()});
     x->reset();
     EXPECT_EQ((*pair)->a.hard_count(), 2u);
-    Outcome<Raw<Box<Pair>>> moved = try_stow(*pair, HoldRef::of(p1));
+    Result<Raw<Box<Pair>>> moved = try_stow(*pair, HoldRef::of(p1));
     ASSERT_TRUE(moved.ok());
     expect_empty(p0);
     EXPECT_EQ(p1.stats().live, 2u) << "the pair and one shared object";
@@ -925,8 +925,8 @@ TEST(ArcStow, SharedHardsEndUpAsOneObject) {
   expect_empty(p1);
   {
     // try_stow_all of two Hards of one arc: one object too.
-    Outcome<HardBox> h1 = HardBox::try_new(HoldRef::of(p0), 8u);
-    ArcOutcome<HardBox> h2 = h1->try_clone();
+    Result<HardBox> h1 = HardBox::try_new(HoldRef::of(p0), 8u);
+    Result<HardBox> h2 = h1->try_clone();
     ASSERT_EQ(try_stow_all(HoldRef::of(p1), *h1, *h2), Error::none);
     expect_empty(p0);
     EXPECT_EQ(p1.stats().live, 1u);
@@ -940,32 +940,32 @@ TEST(ArcStow, ASoftRelocatesItsArcHoldingOnlyASoft) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
-    Outcome<Raw<Box<Watch>>> w =
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<Raw<Box<Watch>>> w =
         Raw<Box<Watch>>::try_new(HoldRef::of(p0), Watch{x->to_soft().take()});
-    Outcome<Raw<Box<Watch>>> moved = try_stow(*w, HoldRef::of(p1));
+    Result<Raw<Box<Watch>>> moved = try_stow(*w, HoldRef::of(p1));
     ASSERT_TRUE(moved.ok());
     const SoftBox& s = (*moved)->s;
     EXPECT_TRUE(x->is_relocated());
     EXPECT_EQ(s.hard_count(), 1u) << "only the forward";
     EXPECT_EQ(s.soft_count(), 1u);
     EXPECT_EQ(read(s), 5u);
-    EXPECT_EQ(x->refresh(), ArcError::none);
+    EXPECT_EQ(x->refresh(), Error::none);
     EXPECT_EQ(x->data(), s.data());
     expect_empty(p0);
     EXPECT_EQ(s.status(), 1u | S::soft_one);
     x->reset();
-    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
   }
   expect_empty(p0);
   expect_empty(p1);
   {
     // A Soft whose resident is gone stows to a null Soft.
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
-    Outcome<Raw<Box<Watch>>> w =
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<Raw<Box<Watch>>> w =
         Raw<Box<Watch>>::try_new(HoldRef::of(p0), Watch{x->to_soft().take()});
     x->reset();
-    Outcome<Raw<Box<Watch>>> moved = try_stow(*w, HoldRef::of(p1));
+    Result<Raw<Box<Watch>>> moved = try_stow(*w, HoldRef::of(p1));
     ASSERT_TRUE(moved.ok());
     EXPECT_FALSE((*moved)->s);
     expect_empty(p0);
@@ -980,21 +980,21 @@ TEST(ArcStow, ACycleThroughSoftsBecomesACycleInTheTarget) {
   using HardA = Hard<Box<NodeA>>;
   using HardB = Hard<Box<NodeB>>;
   {
-    Outcome<HardA> a = HardA::try_new(HoldRef::of(p0), NodeA{1, {}});
-    Outcome<HardB> b = HardB::try_new(HoldRef::of(p0), NodeB{2, a->to_soft().take()});
+    Result<HardA> a = HardA::try_new(HoldRef::of(p0), NodeA{1, {}});
+    Result<HardB> b = HardB::try_new(HoldRef::of(p0), NodeB{2, a->to_soft().take()});
     {
-      ArcOutcome<Mut<Box<NodeA>>> m = a->poll_mut();
+      Result<Mut<Box<NodeA>>> m = a->poll_mut();
       ASSERT_TRUE(m.ok());
       (*m)->b = b.take();
     }
-    Outcome<HardA> a1 = try_stow(*a, HoldRef::of(p1));
+    Result<HardA> a1 = try_stow(*a, HoldRef::of(p1));
     ASSERT_TRUE(a1.ok());
     expect_empty(p0);
     EXPECT_EQ(p1.stats().live, 2u);
-    ArcOutcome<Ref<Box<NodeA>>> ra = a1->poll_ref();
+    Result<Ref<Box<NodeA>>> ra = a1->poll_ref();
     ASSERT_TRUE(ra.ok());
     EXPECT_EQ((*ra)->v, 1);
-    ArcOutcome<Ref<Box<NodeB>>> rb = (*ra)->b.poll_ref();
+    Result<Ref<Box<NodeB>>> rb = (*ra)->b.poll_ref();
     ASSERT_TRUE(rb.ok());
     EXPECT_EQ((*rb)->v, 2);
     EXPECT_EQ((*rb)->back.data(), a1->data()) << "the cycle closes in the target";
@@ -1015,20 +1015,20 @@ TEST(ArcStow, ACycleThroughAnOlderStubClosesOnTheNewArc) {
   using HardA = Hard<Box<NodeA>>;
   using HardB = Hard<Box<NodeB>>;
   {
-    Outcome<HardA> a = HardA::try_new(HoldRef::of(p0), NodeA{1, {}});
+    Result<HardA> a = HardA::try_new(HoldRef::of(p0), NodeA{1, {}});
     HardA keep = a->try_clone().take();  // keeps the first arc as a live stub
-    Outcome<HardA> a1 = try_stow(*a, HoldRef::of(p1));
+    Result<HardA> a1 = try_stow(*a, HoldRef::of(p1));
     ASSERT_TRUE(a1.ok());
     ASSERT_TRUE(keep.is_relocated());
     {
-      ArcOutcome<Mut<Box<NodeA>>> m = a1->poll_mut();
+      Result<Mut<Box<NodeA>>> m = a1->poll_mut();
       ASSERT_TRUE(m.ok());
       (*m)->b = HardB::try_new(HoldRef::of(p1), NodeB{2, keep.to_soft().take()}).take();
     }
-    Outcome<HardA> a2 = try_stow(*a1, HoldRef::of(p2));
+    Result<HardA> a2 = try_stow(*a1, HoldRef::of(p2));
     ASSERT_TRUE(a2.ok());
-    ArcOutcome<Ref<Box<NodeA>>> ra = a2->poll_ref();
-    ArcOutcome<Ref<Box<NodeB>>> rb = (*ra)->b.poll_ref();
+    Result<Ref<Box<NodeA>>> ra = a2->poll_ref();
+    Result<Ref<Box<NodeB>>> rb = (*ra)->b.poll_ref();
     ASSERT_TRUE(rb.ok());
     EXPECT_EQ((*rb)->back.data(), a2->data());
     EXPECT_EQ(p2.stats().live, 2u);
@@ -1047,10 +1047,10 @@ TEST(ArcRelocation, SoftsFollowAStowAfterTheStubsLastHardIsGone) {
   Pack<> p1(Block{g_a1, sizeof g_a1});
   Pack<> p2(Block{g_a2, sizeof g_a2});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 5u);
     SoftBox s = x->to_soft().take();
     SoftBox t = x->to_soft().take();
-    Outcome<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
+    Result<HardBox> x1 = try_stow(*x, HoldRef::of(p1));
     ASSERT_TRUE(x1.ok());
     EXPECT_FALSE(*x) << "try_stow dropped the only old Hard";
     EXPECT_EQ(p0.stats().live, 1u) << "the stub, kept by the Softs";
@@ -1058,20 +1058,20 @@ TEST(ArcRelocation, SoftsFollowAStowAfterTheStubsLastHardIsGone) {
     EXPECT_EQ(x1->hard_count(), 1u) << "the forward is weak: no hard count";
     EXPECT_EQ(x1->soft_count(), 1u) << "the forward's soft";
     // A Soft stowed from the stub follows too: a Soft on the live arc.
-    Outcome<Raw<Box<Watch>>> w = Raw<Box<Watch>>::try_new(HoldRef::of(p2), Watch{t.try_clone().take()});
-    Outcome<Raw<Box<Watch>>> w1 = try_stow(*w, HoldRef::of(p2));
+    Result<Raw<Box<Watch>>> w = Raw<Box<Watch>>::try_new(HoldRef::of(p2), Watch{t.try_clone().take()});
+    Result<Raw<Box<Watch>>> w1 = try_stow(*w, HoldRef::of(p2));
     ASSERT_TRUE(w1.ok());
     EXPECT_EQ((*w1)->s.data(), x1->data());
     // Consuming upgrade: the Soft's count on the stub is given back.
-    ArcOutcome<HardBox> h = std::move(t).try_into_hard();
+    Result<HardBox> h = std::move(t).try_into_hard();
     ASSERT_TRUE(h.ok());
     EXPECT_FALSE(t);
     EXPECT_EQ(h->data(), x1->data());
     h->reset();
     x1->reset();  // the resident's last Hard
-    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
-    EXPECT_EQ(s.poll_ref().error(), ArcError::cleared);
-    EXPECT_EQ((*w1)->s.try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
+    EXPECT_EQ(s.poll_ref().error(), Error::cleared);
+    EXPECT_EQ((*w1)->s.try_upgrade().error(), Error::cleared);
     EXPECT_EQ(p1.stats().live, 1u) << "the copy's block, kept by the weak forward and a Soft";
     w1->reset();
     s.reset();
@@ -1092,29 +1092,29 @@ TEST(ArcRelocation, ASoftAcrossManyRelocationsRefreshes) {
     SoftBox s = h.to_soft().take();
     const unsigned n = arc_max_hops + 5;
     for (unsigned i = 0; i < n; ++i) {
-      Outcome<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
+      Result<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
       ASSERT_TRUE(x.ok());
       h = x.take();
     }
     EXPECT_EQ(p0.stats().live + p1.stats().live, n + 1) << "the Soft keeps every stub";
-    EXPECT_EQ(s.try_upgrade().error(), ArcError::contended);
-    EXPECT_EQ(s.poll_ref().error(), ArcError::contended);
+    EXPECT_EQ(s.try_upgrade().error(), Error::contended);
+    EXPECT_EQ(s.poll_ref().error(), Error::contended);
     {
       // The waiting forms go on from further along the chain each round.
-      ArcOutcome<RefBox> r = s.ref();
+      Result<RefBox> r = s.ref();
       ASSERT_TRUE(r.ok());
       EXPECT_EQ(**r, 7u);
     }
     EXPECT_EQ(p0.stats().live + p1.stats().live, n + 1) << "ref() left the Soft where it was";
-    ASSERT_EQ(s.refresh(), ArcError::none);  // as far as one borrow follows
+    ASSERT_EQ(s.refresh(), Error::none);  // as far as one borrow follows
     EXPECT_NE(s.data(), h.data());
-    ASSERT_EQ(s.refresh(), ArcError::none);  // the rest
+    ASSERT_EQ(s.refresh(), Error::none);  // the rest
     EXPECT_EQ(s.data(), h.data());
     EXPECT_EQ(p0.stats().live + p1.stats().live, 1u) << "the stubs went";
     EXPECT_EQ(read(s), 7u);
     h.reset();
-    EXPECT_EQ(s.refresh(), ArcError::none) << "not relocated: nothing to do";
-    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(s.refresh(), Error::none) << "not relocated: nothing to do";
+    EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
   }
   EXPECT_EQ(p0.stats().live + p1.stats().live, 0u);
 }
@@ -1129,18 +1129,18 @@ TEST(ArcRelocation, AStaleHardAcrossManyRelocations) {
     HardBox stale = h.try_clone().take();
     const unsigned n = arc_max_hops + 5;
     for (unsigned i = 0; i < n; ++i) {
-      Outcome<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
+      Result<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
       ASSERT_TRUE(x.ok());
       h = x.take();
     }
-    EXPECT_EQ(stale.poll_ref().error(), ArcError::contended);
+    EXPECT_EQ(stale.poll_ref().error(), Error::contended);
     {
-      ArcOutcome<MutBox> m = stale.mut();
+      Result<MutBox> m = stale.mut();
       ASSERT_TRUE(m.ok());
       **m = 10;
     }
     EXPECT_EQ(read(h), 10u);
-    ArcOutcome<RefBox> r = std::move(stale).into_ref();
+    Result<RefBox> r = std::move(stale).into_ref();
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->data(), h.data());
     EXPECT_FALSE(stale);
@@ -1158,7 +1158,7 @@ TEST(ArcRelocation, ALongChainOfStubsGoesWithoutRecursion) {
   HardBox stale = h.try_clone().take();
   const unsigned n = 2 * arc_max_hops;
   for (unsigned i = 0; i < n; ++i) {
-    Outcome<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
+    Result<HardBox> x = try_stow(h, HoldRef::of(i % 2 ? p0 : p1));
     ASSERT_TRUE(x.ok());
     h = x.take();
   }
@@ -1199,9 +1199,9 @@ using HardNode = Hard<Box<TNode>>;
 constexpr std::size_t node_bytes = 8 + sizeof(ArcHeader<NoMeta>) + sizeof(TNode);
 
 HardNode make_node(HoldRef hold, std::uint64_t v, HardNode a, HardNode b, const HardNode* shared) {
-  Outcome<HardNode> n = HardNode::try_new(hold);
+  Result<HardNode> n = HardNode::try_new(hold);
   EXPECT_TRUE(n.ok());
-  ArcOutcome<Mut<Box<TNode>>> m = n->poll_mut();
+  Result<Mut<Box<TNode>>> m = n->poll_mut();
   (*m)->v = v;
   (*m)->a = std::move(a);
   (*m)->b = std::move(b);
@@ -1233,7 +1233,7 @@ int walk(const HardNode& h, std::uint64_t& next, std::uint64_t shared_status) {
     ADD_FAILURE() << "node " << next << " status " << std::hex << h.status();
     return 0;
   }
-  ArcOutcome<Ref<Box<TNode>>> r = h.poll_ref();
+  Result<Ref<Box<TNode>>> r = h.poll_ref();
   if (!r.ok() || (*r)->v != next) {
     ADD_FAILURE() << "node " << next;
     return 0;
@@ -1258,7 +1258,7 @@ void free_iteratively(Hard<Box<T>>& head) {
   while (head) {
     Hard<Box<T>> next;
     {
-      ArcOutcome<Mut<Box<T>>> m = head.poll_mut();
+      Result<Mut<Box<T>>> m = head.poll_mut();
       ASSERT_TRUE(m.ok());
       next = std::move((*m).operator->()->*Next);
     }
@@ -1271,12 +1271,12 @@ void free_chain(HardNode& head) { free_iteratively<&TNode::a>(head); }
 // `root` (`objects` allocations, all node_bytes): each time the stow fails with
 // out_of_memory, the target is empty, the source hold has all its objects and the
 // structure walks as before. Then a stow with room succeeds.
-Outcome<HardNode> stow_with_faults(HardNode& root, const Pack<>& source, std::size_t objects,
+Result<HardNode> stow_with_faults(HardNode& root, const Pack<>& source, std::size_t objects,
                                    int nodes, std::uint64_t shared_status) {
   std::vector<std::byte> dst(objects * node_bytes + 64);
   for (std::size_t n = 0; n < objects; ++n) {
     Pack<> target(Block{dst.data(), n * node_bytes + node_bytes - 8});
-    Outcome<HardNode> r = try_stow(root, HoldRef::of(target));
+    Result<HardNode> r = try_stow(root, HoldRef::of(target));
     EXPECT_EQ(r.error(), Error::out_of_memory) << "n = " << n;
     EXPECT_EQ(target.stats().live, 0u) << "n = " << n;
     EXPECT_EQ(source.stats().live, objects) << "n = " << n;
@@ -1297,7 +1297,7 @@ TEST(ArcFaultInjection, AChainOf1000) {
   ASSERT_EQ(walk(root), nodes);
   (void)stow_with_faults(root, source, nodes, nodes, 0);
   Pack<> target(Block{dst.data(), dst.size()});
-  Outcome<HardNode> moved = try_stow(root, HoldRef::of(target));
+  Result<HardNode> moved = try_stow(root, HoldRef::of(target));
   ASSERT_TRUE(moved.ok());
   EXPECT_EQ(source.stats().live, 0u);
   EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes));
@@ -1316,7 +1316,7 @@ TEST(ArcFaultInjection, ATreeOf1023) {
   ASSERT_EQ(walk(root), nodes);
   (void)stow_with_faults(root, source, nodes, nodes, 0);
   Pack<> target(Block{dst.data(), dst.size()});
-  Outcome<HardNode> moved = try_stow(root, HoldRef::of(target));
+  Result<HardNode> moved = try_stow(root, HoldRef::of(target));
   ASSERT_TRUE(moved.ok());
   EXPECT_EQ(source.stats().live, 0u);
   EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes));
@@ -1342,7 +1342,7 @@ TEST(ArcFaultInjection, ADagOf1024) {
   ASSERT_EQ(walk(root, nodes), nodes);
   (void)stow_with_faults(root, source, objects, nodes, nodes);
   Pack<> target(Block{dst.data(), dst.size()});
-  Outcome<HardNode> moved = try_stow(root, HoldRef::of(target));
+  Result<HardNode> moved = try_stow(root, HoldRef::of(target));
   ASSERT_TRUE(moved.ok());
   EXPECT_EQ(source.stats().live, 0u);
   EXPECT_EQ(target.stats().live, objects) << "the shared node once";
@@ -1379,12 +1379,12 @@ constexpr std::size_t cnode_bytes = 8 + sizeof(ArcHeader<NoMeta>) + sizeof(CNode
 HardC make_dlist(HoldRef hold, int n) {
   HardC head;
   for (int i = n; i >= 1; --i) {
-    Outcome<HardC> node = HardC::try_new(hold);
+    Result<HardC> node = HardC::try_new(hold);
     EXPECT_TRUE(node.ok());
-    ArcOutcome<Mut<Box<CNode>>> m = node->poll_mut();
+    Result<Mut<Box<CNode>>> m = node->poll_mut();
     (*m)->v = static_cast<std::uint64_t>(i);
     if (head) {
-      ArcOutcome<Mut<Box<CNode>>> hm = head.poll_mut();
+      Result<Mut<Box<CNode>>> hm = head.poll_mut();
       (*hm)->prev = node->to_soft().take();
     }
     (*m)->next = std::move(head);
@@ -1401,7 +1401,7 @@ int walk_dlist(const HardC& head, std::size_t first_hards = 1) {
   const HardC* cur = &head;
   const void* prev = nullptr;
   while (*cur) {
-    ArcOutcome<Ref<Box<CNode>>> r = cur->poll_ref();
+    Result<Ref<Box<CNode>>> r = cur->poll_ref();
     if (!r.ok() || (*r)->v != static_cast<std::uint64_t>(n + 1) || (*r)->prev.data() != prev) {
       ADD_FAILURE() << "node " << n + 1;
       return -1;
@@ -1430,14 +1430,14 @@ TEST(ArcFaultInjection, ADoublyLinkedListOf1000) {
   ASSERT_EQ(walk_dlist(root), nodes);
   for (int n = 0; n < nodes; ++n) {
     Pack<> target(Block{dst.data(), n * cnode_bytes + cnode_bytes - 8});
-    Outcome<HardC> r = try_stow(root, HoldRef::of(target));
+    Result<HardC> r = try_stow(root, HoldRef::of(target));
     ASSERT_EQ(r.error(), Error::out_of_memory) << "n = " << n;
     ASSERT_EQ(target.stats().live, 0u) << "n = " << n;
     ASSERT_EQ(source.stats().live, static_cast<std::size_t>(nodes)) << "n = " << n;
     ASSERT_EQ(walk_dlist(root), nodes) << "n = " << n;
   }
   Pack<> target(Block{dst.data(), dst.size()});
-  Outcome<HardC> moved = try_stow(root, HoldRef::of(target));
+  Result<HardC> moved = try_stow(root, HoldRef::of(target));
   ASSERT_TRUE(moved.ok());
   EXPECT_EQ(source.stats().live, 0u);
   EXPECT_EQ(target.stats().live, static_cast<std::size_t>(nodes));
@@ -1490,19 +1490,19 @@ TEST(ArcWithBuf, AMutGrowsWhileUniqueAndStowShrinksToFit) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
-    Outcome<Mut<Buf<int>>> m = Mut<Buf<int>>::try_with_capacity(HoldRef::of(p0), 2);
+    Result<Mut<Buf<int>>> m = Mut<Buf<int>>::try_with_capacity(HoldRef::of(p0), 2);
     ASSERT_TRUE(m.ok());
     ASSERT_EQ(m->try_push(0), Error::none);
     ASSERT_EQ(m->try_push(1), Error::none);
-    Outcome<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p0), 1);
+    Result<Raw<Box<int>>> blocker = Raw<Box<int>>::try_new(HoldRef::of(p0), 1);
     for (int i = 2; i < 20; ++i) ASSERT_EQ(m->try_push(i), Error::none);  // moves
-    ArcOutcome<Hard<Buf<int>>> h = m->to_hard();
+    Result<Hard<Buf<int>>> h = m->to_hard();
     const std::size_t cap = m->capacity();
     while (m->size() < cap) ASSERT_EQ(m->try_push(static_cast<int>(m->size())), Error::none);
     m->reset();
-    Outcome<Hard<Buf<int>>> moved = try_stow(*h, HoldRef::of(p1));
+    Result<Hard<Buf<int>>> moved = try_stow(*h, HoldRef::of(p1));
     ASSERT_TRUE(moved.ok());
-    ArcOutcome<Ref<Buf<int>>> r = moved->poll_ref();
+    Result<Ref<Buf<int>>> r = moved->poll_ref();
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->size(), cap);
     EXPECT_EQ(r->capacity(), cap) << "shrunk to fit";
@@ -1546,18 +1546,18 @@ TEST(ArcWithBuf, ASharedMutGrowsByRelocatingAndOthersFollow) {
     EXPECT_EQ(h.data(), before) << "the Hard still points at the stub";
     m.reset();
     {
-      ArcOutcome<Ref<Buf<Elem>>> r = h.poll_ref();
+      Result<Ref<Buf<Elem>>> r = h.poll_ref();
       ASSERT_TRUE(r.ok());
       ASSERT_EQ(r->size(), 40u);
       for (int i = 0; i < 40; ++i) EXPECT_EQ((*r)[static_cast<std::size_t>(i)].v, i);
-      ArcOutcome<Ref<Buf<Elem>>> rs = s.poll_ref();
+      Result<Ref<Buf<Elem>>> rs = s.poll_ref();
       ASSERT_TRUE(rs.ok());
       EXPECT_EQ(rs->data(), r->data()) << "the Soft follows too";
     }
     EXPECT_EQ(p0.stats().live, 3u) << "stub, new object, blocker";
     h.reset();  // the stub's last Hard: its moved-out payload is not destroyed again
     EXPECT_EQ(Elem::alive, 0) << "the resident's last Hard";
-    EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+    EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
     s.reset();
     EXPECT_EQ(p0.stats().live, 1u) << "only the blocker";
   }
@@ -1572,13 +1572,13 @@ TEST(ArcWithBuf, ASharedMutGrowsByRelocatingAndOthersFollow) {
     ASSERT_EQ(m.try_push(Elem(8)), Error::none);  // moves
     EXPECT_EQ(m.hard_count(), 1u) << "the weak forward holds no hard count";
     EXPECT_EQ(m.soft_count(), 1u) << "the weak forward's soft";
-    ArcOutcome<Hard<Buf<Elem>>> up = s.try_upgrade();
+    Result<Hard<Buf<Elem>>> up = s.try_upgrade();
     ASSERT_TRUE(up.ok());
     EXPECT_EQ(up->data(), m.data());
     up->reset();
     m.reset();
     EXPECT_EQ(Elem::alive, 0);
-    EXPECT_EQ(s.poll_ref().error(), ArcError::cleared);
+    EXPECT_EQ(s.poll_ref().error(), Error::cleared);
     s.reset();
   }
   expect_empty(p0);
@@ -1588,16 +1588,16 @@ TEST(ArcWithBuf, ABufOfHardsStowsAsADag) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
-    Outcome<HardBox> x = HardBox::try_new(HoldRef::of(p0), 7u);
-    Outcome<Mut<Buf<HardBox>>> m = Mut<Buf<HardBox>>::try_with_capacity(HoldRef::of(p0), 4);
+    Result<HardBox> x = HardBox::try_new(HoldRef::of(p0), 7u);
+    Result<Mut<Buf<HardBox>>> m = Mut<Buf<HardBox>>::try_with_capacity(HoldRef::of(p0), 4);
     for (int i = 0; i < 4; ++i) ASSERT_EQ(m->try_push(x->try_clone().take()), Error::none);
     x->reset();
     Hard<Buf<HardBox>> h = std::move(*m).into_hard();
-    Outcome<Hard<Buf<HardBox>>> moved = try_stow(h, HoldRef::of(p1));
+    Result<Hard<Buf<HardBox>>> moved = try_stow(h, HoldRef::of(p1));
     ASSERT_TRUE(moved.ok());
     expect_empty(p0);
     EXPECT_EQ(p1.stats().live, 2u);
-    ArcOutcome<Ref<Buf<HardBox>>> r = moved->poll_ref();
+    Result<Ref<Buf<HardBox>>> r = moved->poll_ref();
     EXPECT_TRUE((*r)[0].same_arc((*r)[3]));
     EXPECT_EQ((*r)[0].hard_count(), 4u);
     EXPECT_EQ(read((*r)[2]), 7u);

@@ -104,7 +104,7 @@ TEST(ArcConcurrency, HardCloneAndDropStorm) {
   constexpr int threads = 4;
   constexpr int rounds = 20000;
   {
-    Outcome<HardTwin> root = HardTwin::try_new(arena.ref(), 7u);
+    Result<HardTwin> root = HardTwin::try_new(arena.ref(), 7u);
     ASSERT_TRUE(root.ok());
     std::vector<HardTwin> mine;
     for (int t = 0; t < threads; ++t) mine.push_back(root->try_clone().take());
@@ -118,7 +118,7 @@ TEST(ArcConcurrency, HardCloneAndDropStorm) {
         std::vector<HardTwin> held;
         std::vector<SoftTwin> softs;
         for (int i = 0; i < rounds; ++i) {
-          ArcOutcome<HardTwin> c = h.try_clone();
+          Result<HardTwin> c = h.try_clone();
           if (!c.ok()) {
             bad.fetch_add(1);
             continue;
@@ -126,12 +126,12 @@ TEST(ArcConcurrency, HardCloneAndDropStorm) {
           held.push_back(c.take());
           if (i % 3 == 0) softs.push_back(held.back().to_soft().take());
           if (i % 5 == 0 && !softs.empty()) {
-            ArcOutcome<HardTwin> up = softs.back().try_upgrade();
+            Result<HardTwin> up = softs.back().try_upgrade();
             if (!up.ok()) bad.fetch_add(1);
             softs.pop_back();
           }
           if (i % 7 == 0) {
-            ArcOutcome<Ref<Box<Twin>>> r = held.back().try_ref();
+            Result<Ref<Box<Twin>>> r = held.back().try_ref();
             if (!r.ok() || !(*r)->sound()) bad.fetch_add(1);
           }
           // Drop in an order that differs from the clone order.
@@ -185,22 +185,22 @@ TEST(ArcConcurrency, SoftUpgradeRacesTheLastHardDrop) {
       if (t % 4 == 1) spin_until(a_dropped, t);
       jitter(static_cast<unsigned>(t) * 7u, 512);
       if (t % 2 == 0) {
-        ArcOutcome<HardTwin> h = slot_b.try_upgrade();
+        Result<HardTwin> h = slot_b.try_upgrade();
         if (h.ok()) {
-          ArcOutcome<Ref<Box<Twin>>> r = h->try_ref();
+          Result<Ref<Box<Twin>>> r = h->try_ref();
           if (!r.ok() || !(*r)->sound()) bad.fetch_add(1);
           live_seen.fetch_add(1);
-        } else if (h.error() == ArcError::cleared) {
+        } else if (h.error() == Error::cleared) {
           cleared_seen.fetch_add(1);
         } else {
           bad.fetch_add(1);
         }
       } else {
-        ArcOutcome<Ref<Box<Twin>>> r = slot_b.try_ref();
+        Result<Ref<Box<Twin>>> r = slot_b.try_ref();
         if (r.ok()) {
           if (!(*r)->sound()) bad.fetch_add(1);
           live_seen.fetch_add(1);
-        } else if (r.error() == ArcError::cleared) {
+        } else if (r.error() == Error::cleared) {
           cleared_seen.fetch_add(1);
         } else {
           bad.fetch_add(1);
@@ -226,7 +226,7 @@ TEST(ArcConcurrency, SoftUpgradeRacesTheLastHardDrop) {
   Twin::soft_drops = 0;
   Twin::waited = 0;
   for (int t = 0; t < trials; ++t) {
-    Outcome<HardTwin> h = HardTwin::try_new(arena.ref(), static_cast<std::uint64_t>(t));
+    Result<HardTwin> h = HardTwin::try_new(arena.ref(), static_cast<std::uint64_t>(t));
     ASSERT_TRUE(h.ok());
     slot_b = h->to_soft().take();
     slot_c = h->to_soft().take();
@@ -274,14 +274,14 @@ TEST(ArcConcurrency, SoftUpgradeThroughAStubRacesTheLastHardDrop) {
       spin_until(go, t);
       if (t % 4 == 1) spin_until(a_dropped, t);
       jitter(static_cast<unsigned>(t) * 7u, 512);
-      ArcOutcome<HardTwin> h = (t % 2 == 0) ? slot_b.try_upgrade()
+      Result<HardTwin> h = (t % 2 == 0) ? slot_b.try_upgrade()
                                             : std::move(slot_b).try_into_hard();
       if (h.ok()) {
-        ArcOutcome<Ref<Box<Twin>>> r = h->try_ref();
+        Result<Ref<Box<Twin>>> r = h->try_ref();
         if (!r.ok() || !(*r)->sound() || (*r)->a != static_cast<std::uint64_t>(t)) bad.fetch_add(1);
         if (h->hold() != p1.ref()) bad.fetch_add(1);
         live_seen.fetch_add(1);
-      } else if (h.error() == ArcError::cleared) {
+      } else if (h.error() == Error::cleared) {
         cleared_seen.fetch_add(1);
       } else {
         bad.fetch_add(1);
@@ -301,11 +301,11 @@ TEST(ArcConcurrency, SoftUpgradeThroughAStubRacesTheLastHardDrop) {
     }
   });
   for (int t = 0; t < trials; ++t) {
-    Outcome<HardTwin> h = HardTwin::try_new(p0.ref(), static_cast<std::uint64_t>(t));
+    Result<HardTwin> h = HardTwin::try_new(p0.ref(), static_cast<std::uint64_t>(t));
     ASSERT_TRUE(h.ok());
     slot_b = h->to_soft().take();
     slot_c = h->to_soft().take();
-    Outcome<HardTwin> moved = try_stow(*h, p1.ref());
+    Result<HardTwin> moved = try_stow(*h, p1.ref());
     ASSERT_TRUE(moved.ok());
     ASSERT_EQ(Twin::destroyed.load(), 2 * t + 1) << "the old copy went with the stub's Hard";
     slot_a = moved.take();
@@ -338,14 +338,14 @@ TEST(ArcConcurrency, RelocationRacesRefAndMutBorrows) {
   std::atomic<int> bad{0};
   std::atomic<std::uint64_t> writes{0}, reads{0};
   {
-    Outcome<HardTwin> root = HardTwin::try_new(p0.ref(), 0u);
+    Result<HardTwin> root = HardTwin::try_new(p0.ref(), 0u);
     HardTwin reader1 = root->try_clone().take();
     HardTwin reader2 = root->try_clone().take();
     HardTwin writer = root->try_clone().take();
     auto read_loop = [&](HardTwin& h, bool polling) {
       for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
         {
-          ArcOutcome<Ref<Box<Twin>>> r = polling ? h.poll_ref() : h.try_ref(64);
+          Result<Ref<Box<Twin>>> r = polling ? h.poll_ref() : h.try_ref(64);
           if (r.ok()) {
             if (!(*r)->sound()) bad.fetch_add(1);
             reads.fetch_add(1, std::memory_order_relaxed);
@@ -354,8 +354,8 @@ TEST(ArcConcurrency, RelocationRacesRefAndMutBorrows) {
           }
         }
         if (i % 16 == 0) {
-          const ArcError e = h.refresh();
-          if (e != ArcError::none && !is_retryable(e)) bad.fetch_add(1);
+          const Error e = h.refresh();
+          if (e != Error::none && !is_retryable(e)) bad.fetch_add(1);
         }
         std::this_thread::yield();
       }
@@ -365,7 +365,7 @@ TEST(ArcConcurrency, RelocationRacesRefAndMutBorrows) {
     std::thread t3([&] {
       for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
         {
-          ArcOutcome<Mut<Box<Twin>>> m = i % 2 ? writer.poll_mut() : writer.try_mut(64);
+          Result<Mut<Box<Twin>>> m = i % 2 ? writer.poll_mut() : writer.try_mut(64);
           if (m.ok()) {
             if (!(*m)->sound()) bad.fetch_add(1);
             ++(*m)->a;  // a torn state that only the Mut may see
@@ -389,7 +389,7 @@ TEST(ArcConcurrency, RelocationRacesRefAndMutBorrows) {
     };
     const auto deadline = Clock::now() + std::chrono::seconds(15);
     while (!enough() && done < max_relocations && Clock::now() < deadline) {
-      Outcome<HardTwin> moved = try_stow(h, targets[(done + 1) % 3]);
+      Result<HardTwin> moved = try_stow(h, targets[(done + 1) % 3]);
       if (moved.ok()) {
         h = moved.take();
         ++done;
@@ -411,7 +411,7 @@ TEST(ArcConcurrency, RelocationRacesRefAndMutBorrows) {
     t3.join();
     EXPECT_EQ(bad.load(), 0);
     EXPECT_GT(writes.load(), 0u);
-    ArcOutcome<Ref<Box<Twin>>> r = h.try_ref();
+    Result<Ref<Box<Twin>>> r = h.try_ref();
     ASSERT_TRUE(r.ok());
     EXPECT_EQ((*r)->a, writes.load()) << "no write was lost across relocations";
     EXPECT_EQ((*r)->b, writes.load());
@@ -461,21 +461,21 @@ TEST(ArcConcurrency, StowWhileOtherThreadsHoldSofts) {
       for (int i = 0;; ++i) {
         const bool stopping = stop.load(std::memory_order_acquire);
         {
-          ArcOutcome<Ref<Box<Twin>>> r = (i % 2) ? s.poll_ref() : s.try_ref(64);
+          Result<Ref<Box<Twin>>> r = (i % 2) ? s.poll_ref() : s.try_ref(64);
           if (r.ok()) {
             if (!(*r)->sound() || (*r)->a != 42) bad.fetch_add(1);
             reads.fetch_add(1, std::memory_order_relaxed);
-          } else if (r.error() == ArcError::cleared) {
+          } else if (r.error() == Error::cleared) {
             if (stopping) break;
           } else if (!is_retryable(r.error())) {
             bad.fetch_add(1);
           }
         }
         if (i % 8 == 0) {
-          ArcOutcome<HardTwin> up = s.try_upgrade();
+          Result<HardTwin> up = s.try_upgrade();
           if (up.ok()) {
             (void)up->refresh();
-            ArcOutcome<SoftTwin> fresh = up->to_soft();
+            Result<SoftTwin> fresh = up->to_soft();
             if (fresh.ok()) s = fresh.take();
           }
         }
@@ -494,11 +494,11 @@ TEST(ArcConcurrency, StowWhileOtherThreadsHoldSofts) {
     Error e = Error::none;
     if (done % 4 == 3) {
       // A structure with a Soft: the Soft's stow follows or relocates.
-      Outcome<Raw<Box<Watch>>> w = Raw<Box<Watch>>::try_new(target, Watch{h.to_soft().take()});
-      Outcome<Raw<Box<Watch>>> moved = try_stow(*w, targets[done % 3]);
+      Result<Raw<Box<Watch>>> w = Raw<Box<Watch>>::try_new(target, Watch{h.to_soft().take()});
+      Result<Raw<Box<Watch>>> moved = try_stow(*w, targets[done % 3]);
       if (!moved.ok()) e = moved.error();
     } else {
-      Outcome<HardTwin> moved = try_stow(h, target);
+      Result<HardTwin> moved = try_stow(h, target);
       if (moved.ok()) h = moved.take();
       if (!moved.ok()) e = moved.error();
     }
@@ -520,7 +520,7 @@ TEST(ArcConcurrency, StowWhileOtherThreadsHoldSofts) {
   for (auto& th : pool) th.join();
   EXPECT_EQ(finished.load(), threads);
   EXPECT_EQ(bad.load(), 0);
-  for (SoftTwin& s : softs) EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+  for (SoftTwin& s : softs) EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
   softs.clear();
   EXPECT_EQ(p0.pack.stats().live, 0u);
   EXPECT_EQ(p1.pack.stats().live, 0u);
@@ -554,7 +554,7 @@ TEST(ArcConcurrency, ASharedBufGrowsByRelocationUnderReaders) {
       auto& s = softs[static_cast<std::size_t>(t)];
       for (int i = 0; !stop.load(std::memory_order_acquire); ++i) {
         {
-          ArcOutcome<Ref<Buf<std::uint64_t>>> r =
+          Result<Ref<Buf<std::uint64_t>>> r =
               (i % 2 == 0) ? h.try_ref(256) : s.try_ref(256);
           if (r.ok()) {
             for (std::size_t k = 0; k < r->size(); ++k) {
@@ -573,7 +573,7 @@ TEST(ArcConcurrency, ASharedBufGrowsByRelocationUnderReaders) {
   }
   Raw<Box<int>> blocker;
   for (std::uint64_t k = 0; k < pushes; ++k) {
-    ArcOutcome<Mut<Buf<std::uint64_t>>> m = writer.mut();  // (waits: readers come and go)
+    Result<Mut<Buf<std::uint64_t>>> m = writer.mut();  // (waits: readers come and go)
     ASSERT_TRUE(m.ok()) << to_string(m.error());
     // Keep something on top now and then so that growth cannot stay in place.
     if (k % 64 == 0) blocker = Raw<Box<int>>::try_new(p0.ref(), 1).take();
@@ -585,13 +585,13 @@ TEST(ArcConcurrency, ASharedBufGrowsByRelocationUnderReaders) {
   for (auto& th : pool) th.join();
   EXPECT_EQ(bad.load(), 0);
   {
-    ArcOutcome<Ref<Buf<std::uint64_t>>> r = hards[0].try_ref();
+    Result<Ref<Buf<std::uint64_t>>> r = hards[0].try_ref();
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->size(), pushes);
   }
   hards.clear();
   writer.reset();
-  for (auto& s : softs) EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+  for (auto& s : softs) EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
   softs.clear();
   blocker.reset();
   EXPECT_EQ(p0.pack.stats().live, 0u) << "every stub and object freed";
@@ -632,7 +632,7 @@ HardQ make_qtree(HoldRef hold, int depth, std::uint64_t& next, std::vector<HardQ
   held[v - 1] = n.try_clone().take();
   HardQ l = make_qtree(hold, depth - 1, next, held);
   HardQ r = make_qtree(hold, depth - 1, next, held);
-  ArcOutcome<Mut<Box<QNode>>> m = n.poll_mut();
+  Result<Mut<Box<QNode>>> m = n.poll_mut();
   (*m)->a = (*m)->b = v;
   (*m)->left = std::move(l);
   (*m)->right = std::move(r);
@@ -661,7 +661,7 @@ TEST(ArcConcurrency, AFailedStowIsInvisibleToOtherThreads) {
       while (!stop.load(std::memory_order_acquire)) {
         x = x * 1103515245u + 12345u;
         const std::size_t k = (x >> 8) % held.size();
-        ArcOutcome<Ref<Box<QNode>>> r = held[k].poll_ref();
+        Result<Ref<Box<QNode>>> r = held[k].poll_ref();
         if (!r.ok()) {
           if (!is_retryable(r.error())) bad.fetch_add(1);
           continue;
@@ -684,7 +684,7 @@ TEST(ArcConcurrency, AFailedStowIsInvisibleToOtherThreads) {
   for (int round = 0; round < 20; ++round) {
     for (int n = 1 + round % 3; n < nodes; n += 3) {
       Pack<> target(Block{dst.data(), n * node_bytes + node_bytes - 8});
-      Outcome<HardQ> r = try_stow(root, HoldRef::of(target));
+      Result<HardQ> r = try_stow(root, HoldRef::of(target));
       ASSERT_TRUE(r.error() == Error::out_of_memory || r.error() == Error::contended)
           << to_string(r.error());
       ASSERT_EQ(target.stats().live, 0u) << "n = " << n;
@@ -696,13 +696,13 @@ TEST(ArcConcurrency, AFailedStowIsInvisibleToOtherThreads) {
   const std::uint64_t reads_before = reads.load();
   in_failure_phase.store(false, std::memory_order_release);
   Pack<> target(Block{dst.data(), dst.size()});
-  auto stow_retrying = [&]() -> Outcome<HardQ> {
+  auto stow_retrying = [&]() -> Result<HardQ> {
     for (int i = 0;; ++i) {  // the readers' Refs may hold the lock off (contended)
-      Outcome<HardQ> r = try_stow(root, HoldRef::of(target));
+      Result<HardQ> r = try_stow(root, HoldRef::of(target));
       if (r.ok() || r.error() != Error::contended || i == 1000) return r;
     }
   };
-  Outcome<HardQ> moved = stow_retrying();
+  Result<HardQ> moved = stow_retrying();
   ASSERT_TRUE(moved.ok()) << to_string(moved.error());
   EXPECT_TRUE(wait_for([&] { return reads_in_target.load() >= 100; }));
   stop.store(true, std::memory_order_release);

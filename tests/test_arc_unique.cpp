@@ -31,7 +31,7 @@ struct Arena {
 
 template <class L>
 std::uint64_t read(const L& lease) {
-  ArcOutcome<RefBox> r = lease.poll_ref();
+  Result<RefBox> r = lease.poll_ref();
   EXPECT_TRUE(r.ok()) << to_string(r.error());
   return r.ok() ? **r : ~std::uint64_t(0);
 }
@@ -42,7 +42,7 @@ TEST(ArcUnique, AHardAloneGetsAMutInPlace) {
   Arena a(4096);
   HardBox h = HardBox::try_new(a.ref(), 5u).take();
   {
-    ArcOutcome<MutBox> m = h.try_to_unique();
+    Result<MutBox> m = h.try_to_unique();
     ASSERT_TRUE(m.ok()) << to_string(m.error());
     EXPECT_EQ(m->data(), h.data()) << "no other strong lease: no copy";
     EXPECT_EQ(h.status(), 2 * S::hard_one | S::mut_flag) << "the Hard and the Mut";
@@ -53,18 +53,18 @@ TEST(ArcUnique, AHardAloneGetsAMutInPlace) {
   // Softs do not count as owners.
   SoftBox s = h.to_soft().take();
   {
-    ArcOutcome<MutBox> m = h.try_to_unique();
+    Result<MutBox> m = h.try_to_unique();
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->data(), h.data());
   }
   // Consumed: the Hard's count becomes the Mut's.
-  ArcOutcome<MutBox> m = std::move(h).try_into_unique();
+  Result<MutBox> m = std::move(h).try_into_unique();
   ASSERT_TRUE(m.ok());
   EXPECT_FALSE(h);
   EXPECT_EQ(m->status(), S::mut_status_init + S::soft_one);
   EXPECT_EQ(a.live(), 1u);
   m->reset();
-  EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+  EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
   s.reset();
   EXPECT_EQ(a.live(), 0u);
 }
@@ -74,7 +74,7 @@ TEST(ArcUnique, ASharedHardGetsACopyInTheSameHold) {
   HardBox h = HardBox::try_new(a.ref(), 5u).take();
   HardBox other = h.try_clone().take();
   {
-    ArcOutcome<MutBox> m = h.try_to_unique();
+    Result<MutBox> m = h.try_to_unique();
     ASSERT_TRUE(m.ok());
     EXPECT_NE(m->data(), h.data());
     EXPECT_EQ(m->hold(), h.hold());
@@ -87,7 +87,7 @@ TEST(ArcUnique, ASharedHardGetsACopyInTheSameHold) {
   EXPECT_EQ(a.live(), 1u) << "the copy went with its Mut";
   EXPECT_EQ(h.status(), 2 * S::hard_one) << "both Hards, no borrow left";
   // Consumed into a copy: this Hard's count is given back.
-  ArcOutcome<MutBox> m = std::move(h).try_into_unique();
+  Result<MutBox> m = std::move(h).try_into_unique();
   ASSERT_TRUE(m.ok());
   EXPECT_FALSE(h);
   EXPECT_NE(m->data(), other.data());
@@ -101,10 +101,10 @@ TEST(ArcUnique, AStaleHardThatIsTheLastOneIsStillUnique) {
   Arena a(4096), b(4096);
   HardBox h = HardBox::try_new(a.ref(), 5u).take();
   HardBox stale = h.try_clone().take();
-  Outcome<HardBox> moved = try_stow(h, b.ref());
+  Result<HardBox> moved = try_stow(h, b.ref());
   ASSERT_TRUE(moved.ok());
   moved->reset();  // only the stale Hard (on the stub) is left
-  ArcOutcome<MutBox> m = stale.try_to_unique();
+  Result<MutBox> m = stale.try_to_unique();
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->data(), stale.data()) << "moved to the new arc first, then in place";
   EXPECT_EQ(m->hold(), b.ref());
@@ -119,13 +119,13 @@ TEST(ArcUnique, ARefIsCopiedOrUpgradedInPlace) {
   HardBox h = HardBox::try_new(a.ref(), 5u).take();
   RefBox r = h.poll_ref().take();
   {
-    ArcOutcome<MutBox> m = r.try_to_unique();  // always a copy
+    Result<MutBox> m = r.try_to_unique();  // always a copy
     ASSERT_TRUE(m.ok());
     EXPECT_NE(m->data(), r.data());
     EXPECT_EQ(**m, 5u);
   }
   // The Hard is another owner: into_unique copies and gives the Ref back.
-  ArcOutcome<MutBox> m = std::move(r).try_into_unique();
+  Result<MutBox> m = std::move(r).try_into_unique();
   ASSERT_TRUE(m.ok());
   EXPECT_FALSE(r);
   EXPECT_NE(m->data(), h.data());
@@ -133,7 +133,7 @@ TEST(ArcUnique, ARefIsCopiedOrUpgradedInPlace) {
   m->reset();
   // A Ref that is the only strong lease: in place.
   RefBox only = std::move(h).poll_into_ref().take();
-  ArcOutcome<MutBox> in_place = std::move(only).try_into_unique();
+  Result<MutBox> in_place = std::move(only).try_into_unique();
   ASSERT_TRUE(in_place.ok());
   EXPECT_EQ(in_place->status(), S::mut_status_init);
   EXPECT_EQ(a.live(), 1u);
@@ -147,10 +147,10 @@ TEST(ArcUnique, FailuresChangeNothing) {
   HardBox other = h.try_clone().take();
   {
     // A Mut exists: the Hard cannot borrow the Ref it copies from.
-    ArcOutcome<MutBox> held = other.poll_mut();
+    Result<MutBox> held = other.poll_mut();
     ASSERT_TRUE(held.ok());
-    ArcOutcome<MutBox> m = h.try_to_unique(4);
-    EXPECT_EQ(m.error(), ArcError::contended);
+    Result<MutBox> m = h.try_to_unique(4);
+    EXPECT_EQ(m.error(), Error::contended);
     EXPECT_EQ(h.status(), 3 * S::hard_one | S::mut_flag);
   }
   // The copy does not fit: out_of_memory, the Hard kept, nothing left allocated.
@@ -159,23 +159,23 @@ TEST(ArcUnique, FailuresChangeNothing) {
   HardBox t = HardBox::try_new(HoldRef::of(tiny), 9u).take();
   HardBox t2 = t.try_clone().take();
   const Stats before = tiny.stats();
-  ArcOutcome<MutBox> m = std::move(t).try_into_unique();
-  EXPECT_EQ(m.error(), ArcError::out_of_memory);
+  Result<MutBox> m = std::move(t).try_into_unique();
+  EXPECT_EQ(m.error(), Error::out_of_memory);
   ASSERT_TRUE(t) << "a failed consuming conversion keeps the lease";
   EXPECT_EQ(t.status(), 2 * S::hard_one);
   EXPECT_EQ(tiny.stats().live, before.live);
   EXPECT_EQ(tiny.stats().bytes_in_use, before.bytes_in_use);
-  EXPECT_EQ(HardBox{}.try_to_unique().error(), ArcError::cleared);
+  EXPECT_EQ(HardBox{}.try_to_unique().error(), Error::cleared);
 }
 
 TEST(ArcUnique, AHardBufCopiesOnWrite) {
   Arena a(8192);
-  Outcome<HardBuf<int>> made = HardBuf<int>::try_empty(a.ref());
+  Result<HardBuf<int>> made = HardBuf<int>::try_empty(a.ref());
   ASSERT_TRUE(made.ok());
   HardBuf<int> h = made.take();
   {
     // Alone, consumed: the Mut is the arc's only reference, so the Buf may move.
-    ArcOutcome<Mut<Buf<int>>> m = std::move(h).try_into_unique();
+    Result<Mut<Buf<int>>> m = std::move(h).try_into_unique();
     ASSERT_TRUE(m.ok());
     ASSERT_EQ(m->try_push(1), Error::none);
     ASSERT_EQ(m->try_push(2), Error::none);
@@ -186,7 +186,7 @@ TEST(ArcUnique, AHardBufCopiesOnWrite) {
     // must move the Buf (something else is on top of the Pack now) relocates it, and
     // the Hard follows.
     HardBuf<int> blocker = HardBuf<int>::try_empty(a.ref()).take();
-    ArcOutcome<Mut<Buf<int>>> m = h.try_to_unique();
+    Result<Mut<Buf<int>>> m = h.try_to_unique();
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->data(), h.data());
     ASSERT_EQ(m->try_reserve(1000), Error::none);
@@ -194,15 +194,15 @@ TEST(ArcUnique, AHardBufCopiesOnWrite) {
     EXPECT_TRUE(h.is_relocated());
     EXPECT_EQ(m->size(), 2u);
     m->reset();
-    EXPECT_EQ(h.refresh(), ArcError::none);
+    EXPECT_EQ(h.refresh(), Error::none);
     EXPECT_EQ(a.live(), 2u) << "the stub went with the refresh";
   }
   HardBuf<int> other = h.try_clone().take();
-  ArcOutcome<Mut<Buf<int>>> m = h.try_to_unique();  // the crate's doc example
+  Result<Mut<Buf<int>>> m = h.try_to_unique();  // the crate's doc example
   ASSERT_TRUE(m.ok());
   ASSERT_EQ(m->try_push(3), Error::none);
   EXPECT_EQ(m->size(), 3u);
-  ArcOutcome<Ref<Buf<int>>> r = other.poll_ref();
+  Result<Ref<Buf<int>>> r = other.poll_ref();
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 2u) << "the original keeps two elements";
   EXPECT_EQ((*r)[0], 1);
@@ -217,7 +217,7 @@ TEST(ArcUnwrap, TheOnlyStrongLeaseTakesTheValueOut) {
   Arena a(4096);
   {
     HardBox h = HardBox::try_new(a.ref(), 5u).take();
-    Outcome<std::uint64_t> v = std::move(h).try_unwrap();
+    Result<std::uint64_t> v = std::move(h).try_unwrap();
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(*v, 5u);
     EXPECT_FALSE(h);
@@ -225,14 +225,14 @@ TEST(ArcUnwrap, TheOnlyStrongLeaseTakesTheValueOut) {
   }
   {
     MutBox m = HardBox::try_new(a.ref(), 6u).take().poll_into_mut().take();
-    Outcome<std::uint64_t> v = std::move(m).try_unwrap();
+    Result<std::uint64_t> v = std::move(m).try_unwrap();
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(*v, 6u);
     EXPECT_EQ(a.live(), 0u);
   }
   {
     RefBox r = HardBox::try_new(a.ref(), 7u).take().poll_into_ref().take();
-    Outcome<std::uint64_t> v = std::move(r).try_unwrap();
+    Result<std::uint64_t> v = std::move(r).try_unwrap();
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(*v, 7u);
     EXPECT_EQ(a.live(), 0u);
@@ -243,11 +243,11 @@ TEST(ArcUnwrap, SoftsKeepTheBlockAndReportCleared) {
   Arena a(4096);
   HardBox h = HardBox::try_new(a.ref(), 5u).take();
   SoftBox s = h.to_soft().take();
-  Outcome<std::uint64_t> v = std::move(h).try_unwrap();
+  Result<std::uint64_t> v = std::move(h).try_unwrap();
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(*v, 5u);
   EXPECT_EQ(a.live(), 1u) << "the Soft keeps the block";
-  EXPECT_EQ(s.try_upgrade().error(), ArcError::cleared);
+  EXPECT_EQ(s.try_upgrade().error(), Error::cleared);
   s.reset();
   EXPECT_EQ(a.live(), 0u);
 }
@@ -256,8 +256,8 @@ TEST(ArcUnwrap, OtherOwnersRefuseAndNothingChanges) {
   Arena a(4096);
   HardBox h = HardBox::try_new(a.ref(), 5u).take();
   HardBox other = h.try_clone().take();
-  Outcome<std::uint64_t> v = std::move(h).try_unwrap();
-  EXPECT_EQ(v.error(), Error::contended);
+  Result<std::uint64_t> v = std::move(h).try_unwrap();
+  EXPECT_EQ(v.error(), Error::aliased) << "other strong owners";
   ASSERT_TRUE(h);
   EXPECT_EQ(h.status(), 2 * S::hard_one);
   EXPECT_EQ(read(h), 5u);
@@ -265,10 +265,10 @@ TEST(ArcUnwrap, OtherOwnersRefuseAndNothingChanges) {
   // A stale Hard that is the last one follows the forward and unwraps there.
   Arena b(4096);
   HardBox stale = h.try_clone().take();
-  Outcome<HardBox> moved = try_stow(h, b.ref());
+  Result<HardBox> moved = try_stow(h, b.ref());
   ASSERT_TRUE(moved.ok());
   moved->reset();
-  Outcome<std::uint64_t> w = std::move(stale).try_unwrap();
+  Result<std::uint64_t> w = std::move(stale).try_unwrap();
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(*w, 5u);
   EXPECT_EQ(a.live(), 0u);
@@ -293,11 +293,11 @@ TEST(ArcUnwrap, ANonTrivialValueMovesOut) {
     Hard<Box<Tracked>> h =
         Hard<Box<Tracked>>::try_new(a.ref(), std::vector<int>{1, 2, 3}).take();
     Hard<Box<Tracked>> other = h.try_clone().take();
-    ArcOutcome<Mut<Box<Tracked>>> m = h.try_to_unique();  // a copy: two alive
+    Result<Mut<Box<Tracked>>> m = h.try_to_unique();  // a copy: two alive
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(Tracked::alive.load(), 2);
     (*m)->v.push_back(4);
-    Outcome<Tracked> t = std::move(*m).try_unwrap();
+    Result<Tracked> t = std::move(*m).try_unwrap();
     ASSERT_TRUE(t.ok());
     EXPECT_EQ(t->v, (std::vector<int>{1, 2, 3, 4}));
     EXPECT_EQ(Tracked::alive.load(), 2) << "the copy's value moved out, its shell destroyed";
@@ -325,7 +325,7 @@ TEST(ArcUnique, EveryUniqueMutIsPrivate) {
       for (int i = 0; i < rounds; ++i) {
         const std::uint64_t stamp = (static_cast<std::uint64_t>(t) << 32) | static_cast<unsigned>(i);
         const void* before = mine.data();
-        ArcOutcome<MutBox> m = mine.try_to_unique(64);
+        Result<MutBox> m = mine.try_to_unique(64);
         if (!m.ok()) {
           if (!is_retryable(m.error())) bad.fetch_add(1);
           refused.fetch_add(1);

@@ -184,7 +184,7 @@ TEST(BufCrate, RawFromSlice) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
   {
     const std::size_t src[] = {5, 9};
-    Outcome<Raw<Buf<std::size_t>>> x = Raw<Buf<std::size_t>>::try_from(HoldRef::of(pack), src, 2);
+    Result<Raw<Buf<std::size_t>>> x = Raw<Buf<std::size_t>>::try_from(HoldRef::of(pack), src, 2);
     ASSERT_TRUE(x.ok());
     EXPECT_EQ(pack.stats().bytes_in_use, 16u);
     EXPECT_EQ(pack.stats().bytes_free, 4072u);
@@ -351,14 +351,14 @@ TEST(Buf, RemoveTakesExactlyOneElement) {
   for (int i = 0; i < 6; ++i) ASSERT_EQ(b.try_push(i), Error::none);
   EXPECT_EQ(b.remove(6).error(), Error::invalid_argument) << "index == size() is out of range";
   EXPECT_EQ(b.size(), 6u);
-  Outcome<int> r = b.remove(2);
+  Result<int> r = b.remove(2);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 2);
   EXPECT_EQ(values(b), (std::vector<int>{0, 1, 3, 4, 5}));
   EXPECT_EQ(b.remove(4).take(), 5);
   EXPECT_EQ(b.remove(0).take(), 0);
   EXPECT_EQ(values(b), (std::vector<int>{1, 3, 4}));
-  Outcome<int> p = b.pop();
+  Result<int> p = b.pop();
   EXPECT_EQ(*p, 4);
   EXPECT_EQ(values(b), (std::vector<int>{1, 3}));
 }
@@ -450,7 +450,7 @@ TYPED_TEST(BufGrowing, BufsOfLeasesFreeTheirChildren) {
     }
     EXPECT_EQ(env.hold().stats().live, 51u);
     for (int i = 0; i < 50; ++i) ASSERT_EQ(*b[i], i);
-    Outcome<Raw<Box<int>>> r = b.remove(10);
+    Result<Raw<Box<int>>> r = b.remove(10);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(**r, 10);
     b.truncate(20);
@@ -488,7 +488,7 @@ void exhaust_and_check(HoldRef hold) {
     if (e == Error::none) {
       ++pushed;
       if (b.capacity() != cap) {
-        Outcome<Raw<Box<std::uint64_t>>> blk = Raw<Box<std::uint64_t>>::try_new(hold, 1u);
+        Result<Raw<Box<std::uint64_t>>> blk = Raw<Box<std::uint64_t>>::try_new(hold, 1u);
         if (blk) blockers.push_back(blk.take());
       }
     }
@@ -550,7 +550,7 @@ TEST(BufStow, RawBufOfBoxesMovesWholeAndShrinksToFit) {
     BoxBuf src = make_box_buf(HoldRef::of(p1), 10);
     EXPECT_EQ(src.capacity(), 16u);
     EXPECT_EQ(p1.stats().live, 11u);
-    Outcome<BoxBuf> dst = try_stow(src, HoldRef::of(p0));
+    Result<BoxBuf> dst = try_stow(src, HoldRef::of(p0));
     ASSERT_TRUE(dst.ok());
     expect_box_buf(*dst, 10);
     EXPECT_EQ(dst->capacity(), 10u) << "shrunk to fit";
@@ -570,7 +570,7 @@ TEST(BufStow, EmptyAndTrivialBufs) {
   Pack<> p1(Block{g_a1, sizeof g_a1});
   {
     auto e = Raw<Buf<int>>::try_with_capacity(HoldRef::of(p1), 8).take();
-    Outcome<Raw<Buf<int>>> e0 = try_stow(e, HoldRef::of(p0));
+    Result<Raw<Buf<int>>> e0 = try_stow(e, HoldRef::of(p0));
     ASSERT_TRUE(e0.ok());
     EXPECT_EQ(e0->size(), 0u);
     EXPECT_EQ(e0->capacity(), 0u);
@@ -578,7 +578,7 @@ TEST(BufStow, EmptyAndTrivialBufs) {
     EXPECT_EQ(p0.stats().bytes_in_use, 0u);
     auto p = Ptr<Buf<std::uint16_t, int>>::try_empty(HoldRef::of(p1), 9).take();
     for (std::uint16_t i = 0; i < 33; ++i) ASSERT_EQ(p.try_push(i), Error::none);
-    Outcome<Ptr<Buf<std::uint16_t, int>>> p0b = try_stow(p, HoldRef::of(p0));
+    Result<Ptr<Buf<std::uint16_t, int>>> p0b = try_stow(p, HoldRef::of(p0));
     ASSERT_TRUE(p0b.ok());
     EXPECT_EQ(p0b->metadata(), 9);
     EXPECT_EQ(p0b->capacity(), 33u);
@@ -601,7 +601,7 @@ TEST(BufStow, IsTransactionalAtEveryFailurePoint) {
   std::size_t room = 0;
   for (std::size_t fail_at = 0; fail_at < costs.size(); ++fail_at) {
     Pack<> target(Block{g_a0, room + costs[fail_at] - 8});
-    Outcome<BoxBuf> r = try_stow(src, HoldRef::of(target));
+    Result<BoxBuf> r = try_stow(src, HoldRef::of(target));
     ASSERT_FALSE(r.ok()) << "fail_at " << fail_at;
     EXPECT_EQ(r.error(), Error::out_of_memory);
     EXPECT_EQ(target.stats().live, 0u) << "fail_at " << fail_at;
@@ -611,7 +611,7 @@ TEST(BufStow, IsTransactionalAtEveryFailurePoint) {
     room += costs[fail_at];
   }
   Pack<> target(Block{g_a0, room});
-  Outcome<BoxBuf> r = try_stow(src, HoldRef::of(target));
+  Result<BoxBuf> r = try_stow(src, HoldRef::of(target));
   ASSERT_TRUE(r.ok());
   expect_box_buf(*r, n);
   EXPECT_EQ(target.stats().bytes_free, 0u) << "exactly the room it needed";
@@ -648,7 +648,7 @@ TEST(BufStow, AStowedBufIsUnstowedWhenASiblingFails) {
   const std::size_t need = (8 + sizeof(TwoParts)) + (8 + n * 8) + n * 16;
   {
     Pack<> target(Block{g_a0, need + 8});
-    Outcome<Raw<Box<TwoParts>>> r = try_stow(whole, HoldRef::of(target));
+    Result<Raw<Box<TwoParts>>> r = try_stow(whole, HoldRef::of(target));
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(target.stats().live, 0u);
     expect_same_stats(source.stats(), src_before);
@@ -656,7 +656,7 @@ TEST(BufStow, AStowedBufIsUnstowedWhenASiblingFails) {
     EXPECT_EQ(*whole->tail, 5u);
   }
   Pack<> target(Block{g_a0, need + 16});
-  Outcome<Raw<Box<TwoParts>>> r = try_stow(whole, HoldRef::of(target));
+  Result<Raw<Box<TwoParts>>> r = try_stow(whole, HoldRef::of(target));
   ASSERT_TRUE(r.ok());
   expect_box_buf((*r)->items, n);
   EXPECT_EQ(*(*r)->tail, 5u);
@@ -737,7 +737,7 @@ void differential(Env& env, unsigned seed, int ops) {
         model.push_back(v);
         break;
       case Op::pop: {
-        Outcome<Elem> r = b.pop();
+        Result<Elem> r = b.pop();
         if (model.empty()) {
           ASSERT_EQ(r.error(), Error::invalid_argument);
         } else {
@@ -760,7 +760,7 @@ void differential(Env& env, unsigned seed, int ops) {
       case Op::remove: {
         if (model.empty()) break;
         const std::size_t i = pick(model.size());
-        Outcome<Elem> r = b.remove(i);
+        Result<Elem> r = b.remove(i);
         ASSERT_TRUE(r.ok());
         ASSERT_EQ(value_of(*r), model[i]);
         model.erase(model.begin() + static_cast<std::ptrdiff_t>(i));

@@ -348,7 +348,7 @@ TYPED_TEST(UnwrapTest, MovesTheValueOutAndFreesTheObject) {
   ASSERT_EQ(Name::live, 2);
   Name::reset_counts();
   {
-    Outcome<Name> value = std::move(lease).try_unwrap();
+    Result<Name> value = std::move(lease).try_unwrap();
     ASSERT_TRUE(value.ok());
     EXPECT_EQ(value->text, std::string(50, 'q'));
     EXPECT_EQ(value->magic, Name::alive);
@@ -362,7 +362,7 @@ TYPED_TEST(UnwrapTest, MovesTheValueOutAndFreesTheObject) {
   EXPECT_EQ(Name::live, 1);
   EXPECT_EQ((*keep)->text, "kept");
   // A null lease, also the one just unwrapped: an error, nothing changes.
-  Outcome<Name> again = std::move(lease).try_unwrap();
+  Result<Name> again = std::move(lease).try_unwrap();
   EXPECT_EQ(again.error(), Error::invalid_argument);
   expect_same_stats(pack.stats(), before);
 }
@@ -373,7 +373,7 @@ TYPED_TEST(UnwrapTest, IntValue) {
   auto box = L::try_new(HoldRef::of(pack), std::uint64_t{0xFEEDFACECAFEBEEFull});
   ASSERT_TRUE(box.ok());
   EXPECT_EQ(pack.stats().live, 1u);
-  Outcome<std::uint64_t> v = std::move(*box).try_unwrap();
+  Result<std::uint64_t> v = std::move(*box).try_unwrap();
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(*v, 0xFEEDFACECAFEBEEFull);
   EXPECT_FALSE(*box);
@@ -392,7 +392,7 @@ TYPED_TEST(UnwrapTest, MoveOnlyValueCanBeUnwrappedButNotCloned) {
   auto outer = L::try_new(HoldRef::of(pack), Holder{3, inner.take()});
   ASSERT_TRUE(outer.ok());
   EXPECT_EQ(pack.stats().live, 2u);
-  Outcome<Holder> h = std::move(*outer).try_unwrap();
+  Result<Holder> h = std::move(*outer).try_unwrap();
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(pack.stats().live, 1u);  // the outer object only
   EXPECT_EQ(h->tag, 3);
@@ -408,11 +408,11 @@ TEST(Unwrap, RecursiveNode) {
   ASSERT_TRUE(tail.ok());
   auto head = Raw<Box<Node>>::try_new(HoldRef::of(pack), Node{1, tail.take()});
   ASSERT_TRUE(head.ok());
-  Outcome<Node> n = std::move(*head).try_unwrap();
+  Result<Node> n = std::move(*head).try_unwrap();
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->value, 1);
   EXPECT_EQ(pack.stats().live, 1u);
-  Outcome<Node> m = std::move(n->next).try_unwrap();
+  Result<Node> m = std::move(n->next).try_unwrap();
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->value, 2);
   EXPECT_FALSE(n->next);

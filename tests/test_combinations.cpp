@@ -20,7 +20,7 @@ alignas(4096) std::byte g_b[1 << 14];
 
 // Make one lease of type L with metadata {7}: a Box of 42, a Buf {1, 2, 3}, or "abc".
 template <class L>
-Outcome<L> make(HoldRef hold) {
+Result<L> make(HoldRef hold) {
   using R = typename L::resident_type;
   if constexpr (requires { R::template interface<L>::try_new_with_meta(hold, Tag{7}, 42); }) {
     return L::try_new_with_meta(hold, Tag{7}, 42);
@@ -47,10 +47,10 @@ template <class Exclusive>
 void exclusive_round_trip() {
   Pack<> a(Block{g_a, sizeof g_a}), b(Block{g_b, sizeof g_b});
   {
-    Outcome<Exclusive> x = make<Exclusive>(HoldRef::of(a));
+    Result<Exclusive> x = make<Exclusive>(HoldRef::of(a));
     ASSERT_TRUE(x.ok()) << to_string(x.error());
     EXPECT_EQ(meta_of(*x), 7u);
-    Outcome<Exclusive> y = try_stow(*x, HoldRef::of(b));
+    Result<Exclusive> y = try_stow(*x, HoldRef::of(b));
     ASSERT_TRUE(y.ok());
     EXPECT_EQ(meta_of(*y), 7u);
     EXPECT_EQ(a.stats().live, 0u);
@@ -74,7 +74,7 @@ void shared_round_trip() {
   using R = Resident<T, Tag>;
   Pack<> a(Block{g_a, sizeof g_a}), b(Block{g_b, sizeof g_b});
   {
-    Outcome<Hard<R>> h = make<Hard<R>>(HoldRef::of(a));
+    Result<Hard<R>> h = make<Hard<R>>(HoldRef::of(a));
     ASSERT_TRUE(h.ok()) << to_string(h.error());
     {
       auto m = h->try_mut();
@@ -88,7 +88,7 @@ void shared_round_trip() {
     }
     auto s = h->to_soft();
     ASSERT_TRUE(s.ok());
-    Outcome<Hard<R>> moved = try_stow(*h, HoldRef::of(b));
+    Result<Hard<R>> moved = try_stow(*h, HoldRef::of(b));
     ASSERT_TRUE(moved.ok());
     EXPECT_EQ(b.stats().live, 1u);
     {

@@ -26,7 +26,7 @@ TEST(Raw, IsOneWordAndBehavesLikeAUniquePointer) {
   static_assert(sizeof(Ptr<Box<double, int>>) == sizeof(void*));
   Pack<> pack(Block{g_a0, sizeof g_a0});
   {
-    Outcome<Raw<Box<Counted>>> x = Raw<Box<Counted>>::try_new(HoldRef::of(pack), 5);
+    Result<Raw<Box<Counted>>> x = Raw<Box<Counted>>::try_new(HoldRef::of(pack), 5);
     ASSERT_TRUE(x.ok());
     EXPECT_EQ(Counted::live, 1);
     EXPECT_EQ((*x)->v, 5);
@@ -99,7 +99,7 @@ TEST(Stow, CrateRawBoxScenario) {
   {
     auto x1 = Raw<Box<std::size_t>>::try_new(HoldRef::of(p1), std::size_t{5});
     auto y1 = Raw<Box<std::size_t>>::try_new(HoldRef::of(p1), std::size_t{9});
-    Outcome<Raw<Box<std::size_t>>> y0 = try_stow(*y1, HoldRef::of(p0));
+    Result<Raw<Box<std::size_t>>> y0 = try_stow(*y1, HoldRef::of(p0));
     ASSERT_TRUE(y0.ok());
     EXPECT_FALSE(*y1) << "the source is consumed";
     EXPECT_EQ(p0.stats().live, 1u);
@@ -108,7 +108,7 @@ TEST(Stow, CrateRawBoxScenario) {
     EXPECT_EQ(p1.stats().bytes_free, 4080u) << "y1 was the top of P1";
     EXPECT_EQ(**x1, 5u);
     EXPECT_EQ(**y0, 9u);
-    Outcome<Raw<Box<std::size_t>>> x0 = try_stow(*x1, HoldRef::of(p0));
+    Result<Raw<Box<std::size_t>>> x0 = try_stow(*x1, HoldRef::of(p0));
     ASSERT_TRUE(x0.ok());
     EXPECT_EQ(p0.stats().live, 2u);
     EXPECT_EQ(p0.stats().bytes_in_use, 16u);
@@ -141,7 +141,7 @@ TEST(Stow, ARecursiveStructureMovesWholeAndTheSourceHoldEmpties) {
   Pack<> home(Block{home_mem.data(), home_mem.size()});
   Raw<Box<Node>> list = make_list(HoldRef::of(scratch), 100);
   EXPECT_EQ(scratch.stats().live, 100u);
-  Outcome<Raw<Box<Node>>> moved = try_stow(list, HoldRef::of(home));
+  Result<Raw<Box<Node>>> moved = try_stow(list, HoldRef::of(home));
   ASSERT_TRUE(moved.ok());
   EXPECT_EQ(walk(*moved), 100);
   EXPECT_EQ(scratch.stats().live, 0u);
@@ -163,7 +163,7 @@ TEST(Stow, IsTransactionalAtEveryFailurePoint) {
   for (int n = 1; n <= nodes; ++n) {
     // Room for n - 1 nodes and almost one more: the n-th allocation fails.
     Pack<> target(Block{dst_mem.data(), n * per_node - 8});
-    Outcome<Raw<Box<Node>>> r = try_stow(list, HoldRef::of(target));
+    Result<Raw<Box<Node>>> r = try_stow(list, HoldRef::of(target));
     ASSERT_FALSE(r.ok()) << "n = " << n;
     ASSERT_EQ(r.error(), Error::out_of_memory);
     ASSERT_EQ(target.stats().live, 0u) << "n = " << n;
@@ -171,7 +171,7 @@ TEST(Stow, IsTransactionalAtEveryFailurePoint) {
     ASSERT_EQ(walk(list), nodes) << "n = " << n;
   }
   Pack<> target(Block{dst_mem.data(), dst_mem.size()});
-  Outcome<Raw<Box<Node>>> r = try_stow(list, HoldRef::of(target));
+  Result<Raw<Box<Node>>> r = try_stow(list, HoldRef::of(target));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(walk(*r), nodes);
   EXPECT_EQ(source.stats().live, 0u);
@@ -182,7 +182,7 @@ TEST(Stow, PtrWithMetadataKeepsItsMetadata) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});
   auto p = Ptr<Box<double, int>>::try_new_with_meta(HoldRef::of(p1), 42, 2.5);
-  Outcome<Ptr<Box<double, int>>> q = try_stow(*p, HoldRef::of(p0));
+  Result<Ptr<Box<double, int>>> q = try_stow(*p, HoldRef::of(p0));
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(**q, 2.5);
   EXPECT_EQ(q->metadata(), 42);

@@ -8,8 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "swim/mem/config.hpp"
-#include "swim/mem/physical.hpp"
+#include "swim/mem.hpp"
 
 namespace {
 
@@ -217,17 +216,104 @@ TEST(Result, ValueOrError) {
 }
 
 TEST(Error, EveryCodeHasAName) {
-  const Error all[] = {Error::none,         Error::out_of_memory,  Error::oversized,
-                       Error::misaligned,   Error::invalid_argument, Error::double_free,
-                       Error::foreign_pointer, Error::contended,   Error::unsupported};
   std::vector<std::string> names;
-  for (Error e : all) {
-    const std::string name = swim::mem::to_string(e);
-    EXPECT_NE(name, "unknown");
-    for (const std::string& other : names) EXPECT_NE(name, other);
+  for (unsigned i = 0; i <= static_cast<unsigned>(Error::ref_count_overflow); ++i) {
+    const std::string name = swim::mem::to_string(static_cast<Error>(i));
+    EXPECT_NE(name, "unknown") << i;
+    for (const std::string& other : names) EXPECT_NE(name, other) << i;
     names.push_back(name);
   }
+  EXPECT_EQ(names.size(), 15u) << "none, the allocators' eight codes, the shared leases' six";
   EXPECT_STREQ(swim::mem::to_string(static_cast<Error>(200)), "unknown");
+}
+
+TEST(Error, RetryableCodesAreTheTransientOnes) {
+  for (unsigned i = 0; i <= static_cast<unsigned>(Error::ref_count_overflow); ++i) {
+    const Error e = static_cast<Error>(i);
+    const bool transient =
+        e == Error::aliased || e == Error::relocating || e == Error::contended;
+    EXPECT_EQ(swim::mem::is_retryable(e), transient) << swim::mem::to_string(e);
+  }
+}
+
+// A move-only value: the carrier owns it and destroys it exactly once.
+struct Owned {
+  static inline int alive = 0;
+  int v = 0;
+  explicit Owned(int x) : v(x) { ++alive; }
+  Owned(Owned&& o) noexcept : v(o.v) {
+    o.v = -1;
+    ++alive;
+  }
+  Owned(const Owned&) = delete;
+  ~Owned() { --alive; }
+};
+
+TEST(Result, CarriesMoveOnlyValuesAndDestroysThemOnce) {
+  static_assert(std::is_trivially_copyable_v<Result<Block>>);
+  static_assert(!std::is_copy_constructible_v<Result<Owned>>);
+  Owned::alive = 0;
+  {
+    Result<Owned> r = Owned(7);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->v, 7);
+    EXPECT_EQ(Owned::alive, 1);
+    Result<Owned> moved = std::move(r);
+    EXPECT_EQ(moved->v, 7);
+    Owned out = moved.take();
+    EXPECT_EQ(out.v, 7);
+    Result<Owned> failed = Error::contended;
+    EXPECT_EQ(failed.error(), Error::contended);
+    EXPECT_EQ(std::move(failed).value_or(Owned(3)).v, 3);
+  }
+  EXPECT_EQ(Owned::alive, 0);
+}
+
+TEST(Result, NoneIsNotAnError) {
+  // A Result is ok() exactly when it has a value: an Error of none is recorded as
+  // unsupported rather than as a success without a value.
+  Result<int> r = Error::none;
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), Error::unsupported);
+  EXPECT_EQ(r.value_or(5), 5);
+  constexpr Result<int> c = 3;
+  static_assert(c.ok() && *c == 3, "usable in constant expressions");
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST(Result, TheOldNamesStillCompile) {
+  swim::mem::Outcome<Owned> o = Owned(1);
+  swim::mem::ArcOutcome<int> a = swim::mem::ArcError::cleared;
+  EXPECT_TRUE(o.ok());
+  EXPECT_EQ(a.error(), Error::cleared);
+  static_assert(std::is_same_v<swim::mem::ArcError, Error>);
+}
+#pragma GCC diagnostic pop
+
+TEST(Exceptions, OutOfMemoryIsABadAlloc) {
+  using swim::mem::MemoryError;
+  using swim::mem::OutOfMemory;
+  EXPECT_THROW(swim::mem::throw_error(Error::out_of_memory), std::bad_alloc);
+  EXPECT_THROW(swim::mem::value_or_throw(Result<int>(Error::out_of_memory)), OutOfMemory);
+  try {
+    swim::mem::throw_if_error(Error::double_free);
+    FAIL() << "no exception";
+  } catch (const MemoryError& e) {
+    EXPECT_EQ(e.code(), Error::double_free);
+    EXPECT_STREQ(e.what(), "double free");
+  }
+  EXPECT_NO_THROW(swim::mem::throw_if_error(Error::none));
+  EXPECT_EQ(swim::mem::value_or_throw(Result<int>(4)), 4);
+  EXPECT_EQ(swim::mem::value_or_throw(Result<Owned>(Owned(9))).v, 9);
+  alignas(8) std::byte arena[256];
+  swim::mem::Pack<> pack(Block{arena, sizeof arena});
+  EXPECT_THROW(swim::mem::value_or_throw(pack.try_allocate(Layout{1024, 8})), MemoryError)
+      << "oversized for this Pack";
+  const Block b = swim::mem::value_or_throw(pack.try_allocate(Layout{200, 8}));
+  EXPECT_THROW(swim::mem::value_or_throw(pack.try_allocate(Layout{100, 8})), OutOfMemory);
+  swim::mem::throw_if_error(pack.try_deallocate(b));
+  EXPECT_THROW(swim::mem::throw_if_error(pack.try_deallocate(b)), MemoryError);
 }
 
 // ---- atomic_ref and cell -------------------------------------------------------------

@@ -101,7 +101,7 @@ bool reference_boundary(const std::string& s, std::size_t i) {
 TEST(StringCrate, RawFromStr) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
   {
-    Outcome<Raw<String<>>> x = Raw<String<>>::try_from(HoldRef::of(pack), "test");
+    Result<Raw<String<>>> x = Raw<String<>>::try_from(HoldRef::of(pack), "test");
     ASSERT_TRUE(x.ok());
     EXPECT_EQ(pack.stats().live, 1u);
     EXPECT_EQ(pack.stats().bytes_in_use, 8u);
@@ -157,7 +157,7 @@ TEST(StringUtf8, KnownSequences) {
     SCOPED_TRACE(::testing::PrintToString(std::string(c.bytes, c.n)));
     EXPECT_EQ(detail::utf8_valid(c.bytes, c.n), c.valid);
     EXPECT_EQ(reference_decode(std::string(c.bytes, c.n)), c.valid) << "the reference agrees";
-    Outcome<Raw<String<>>> s = Raw<String<>>::try_from(HoldRef::of(pack), c.bytes, c.n);
+    Result<Raw<String<>>> s = Raw<String<>>::try_from(HoldRef::of(pack), c.bytes, c.n);
     EXPECT_EQ(s.ok(), c.valid);
     if (!c.valid) {
       EXPECT_EQ(s.error(), Error::invalid_argument);
@@ -360,7 +360,7 @@ TEST(StringStow, PtrStringMovesAndShrinksToFit) {
     auto src = Ptr<String<int>>::try_with_capacity(HoldRef::of(p1), 100, 42).take();
     ASSERT_EQ(src.try_append("stow me \xE2\x9C\x93"), Error::none);
     const std::string expect = text(src);
-    Outcome<Ptr<String<int>>> dst = try_stow(src, HoldRef::of(p0));
+    Result<Ptr<String<int>>> dst = try_stow(src, HoldRef::of(p0));
     ASSERT_TRUE(dst.ok());
     EXPECT_EQ(text(*dst), expect);
     EXPECT_EQ(dst->capacity(), expect.size()) << "shrunk to fit";
@@ -382,7 +382,7 @@ TEST(StringStow, TargetTooSmallLeavesTheSourceIntact) {
   const std::size_t need = 8 + 40;  // tag, then metadata (16) + 18 bytes rounded to 8
   {
     Pack<> target(Block{g_a0, need - 8});
-    Outcome<Ptr<String<>>> r = try_stow(src, HoldRef::of(target));
+    Result<Ptr<String<>>> r = try_stow(src, HoldRef::of(target));
     EXPECT_EQ(r.error(), Error::out_of_memory);
     EXPECT_EQ(target.stats().live, 0u);
     EXPECT_EQ(target.stats().bytes_in_use, 0u);
@@ -390,7 +390,7 @@ TEST(StringStow, TargetTooSmallLeavesTheSourceIntact) {
     EXPECT_TRUE(src == "0123456789abcdef\xC3\xA9");
   }
   Pack<> target(Block{g_a0, need});
-  Outcome<Ptr<String<>>> r = try_stow(src, HoldRef::of(target));
+  Result<Ptr<String<>>> r = try_stow(src, HoldRef::of(target));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(*r == "0123456789abcdef\xC3\xA9");
   EXPECT_EQ(p1.stats().live, 0u);
@@ -413,14 +413,14 @@ TEST(StringStow, BufOfStringsIsTransactional) {
   for (int fail_at = 0; fail_at <= 5; ++fail_at) {
     const std::size_t next = fail_at == 0 ? room : 16;  // every word fits 8 bytes
     Pack<> target(Block{g_a0, (fail_at == 0 ? 0 : room) + next - 8});
-    Outcome<Strings> r = try_stow(src, HoldRef::of(target));
+    Result<Strings> r = try_stow(src, HoldRef::of(target));
     ASSERT_FALSE(r.ok()) << fail_at;
     EXPECT_EQ(target.stats().live, 0u);
     expect_same_stats(source.stats(), before);
     if (fail_at > 0) room += 16;
   }
   Pack<> target(Block{g_a0, room});
-  Outcome<Strings> r = try_stow(src, HoldRef::of(target));
+  Result<Strings> r = try_stow(src, HoldRef::of(target));
   ASSERT_TRUE(r.ok());
   for (std::size_t i = 0; i < 5; ++i) EXPECT_TRUE((*r)[i] == words[i]);
   EXPECT_EQ(source.stats().live, 0u);

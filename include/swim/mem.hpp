@@ -8,3 +8,6 @@
 #include "swim/mem/residents.hpp"
 #include "swim/mem/residents/scope.hpp"
 #include "swim/mem/sources.hpp"
+#if SWIM_MEM_HAS_EXCEPTIONS
+#include "swim/mem/physical/exceptions.hpp"
+#endif

@@ -29,7 +29,7 @@ namespace swim::mem::testing {
 inline Raw<Box<Node>> make_list(HoldRef hold, int n, std::uint64_t first = 1) {
   Raw<Box<Node>> head;
   for (int i = n - 1; i >= 0; --i) {
-    Outcome<Raw<Box<Node>>> node = Raw<Box<Node>>::try_new(hold);
+    Result<Raw<Box<Node>>> node = Raw<Box<Node>>::try_new(hold);
     EXPECT_TRUE(node.ok());
     (*node)->value = first + static_cast<std::uint64_t>(i);
     (*node)->next = detail::move(head);

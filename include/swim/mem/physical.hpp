@@ -1,4 +1,5 @@
-// Umbrella header of layer 2 (physical): Block, Layout, Error, Result.
+// Umbrella header of layer 2 (physical): Block, Layout, Error, Result, Stats, the leak
+// handler interface (and the deprecated names of the old error model).
 #pragma once
 #include "swim/mem/config.hpp"
 #include "swim/mem/physical/block.hpp"
@@ -6,4 +7,5 @@
 #include "swim/mem/physical/layout.hpp"
 #include "swim/mem/physical/leak.hpp"
 #include "swim/mem/physical/outcome.hpp"
+#include "swim/mem/physical/result.hpp"
 #include "swim/mem/physical/stats.hpp"

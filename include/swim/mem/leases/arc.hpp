@@ -72,83 +72,6 @@
 
 namespace swim::mem {
 
-// ---- Errors ------------------------------------------------------------------------
-
-/// What an arc operation can report (the crate's ArcError plus the hold errors).
-enum class ArcError : std::uint8_t {
-  none = 0,
-  cleared,              ///< the resident is gone (its last hard reference dropped)
-  aliased,              ///< a conflicting borrow exists (a Mut, or a Ref for poll_mut)
-  relocating,           ///< a relocation of the arc is in progress
-  contended,            ///< a CAS was lost (poll_) or the retry bound was used up (try_)
-  hard_count_overflow,  ///< the hard count is at its maximum; nothing changed
-  soft_count_overflow,  ///< the soft count is at its maximum; nothing changed
-  ref_count_overflow,   ///< the ref count is at its maximum; nothing changed
-  out_of_memory,
-  oversized,
-  misaligned,
-  unsupported,
-};
-
-SWIM_MEM_API constexpr const char* to_string(ArcError e) {
-  switch (e) {
-    case ArcError::none: return "none";
-    case ArcError::cleared: return "cleared";
-    case ArcError::aliased: return "aliased";
-    case ArcError::relocating: return "relocating";
-    case ArcError::contended: return "contended";
-    case ArcError::hard_count_overflow: return "hard count overflow";
-    case ArcError::soft_count_overflow: return "soft count overflow";
-    case ArcError::ref_count_overflow: return "ref count overflow";
-    case ArcError::out_of_memory: return "out of memory";
-    case ArcError::oversized: return "oversized";
-    case ArcError::misaligned: return "misaligned";
-    case ArcError::unsupported: return "unsupported";
-  }
-  return "unknown";
-}
-
-/// ArcError -> Error, for the interfaces that speak Error (stow, try_regrow, try_make):
-///   cleared -> invalid_argument (the referent no longer exists)
-///   aliased, relocating, contended -> contended (the caller may retry later)
-///   *_count_overflow -> oversized (a count too large to represent)
-///   the hold errors map to themselves.
-SWIM_MEM_API constexpr Error to_error(ArcError e) {
-  switch (e) {
-    case ArcError::none: return Error::none;
-    case ArcError::cleared: return Error::invalid_argument;
-    case ArcError::aliased:
-    case ArcError::relocating:
-    case ArcError::contended: return Error::contended;
-    case ArcError::hard_count_overflow:
-    case ArcError::soft_count_overflow:
-    case ArcError::ref_count_overflow:
-    case ArcError::oversized: return Error::oversized;
-    case ArcError::out_of_memory: return Error::out_of_memory;
-    case ArcError::misaligned: return Error::misaligned;
-    case ArcError::unsupported: return Error::unsupported;
-  }
-  return Error::unsupported;
-}
-
-/// Error -> ArcError (hold errors from allocation); errors with no arc meaning
-/// (invalid_argument, double_free, foreign_pointer) become unsupported.
-SWIM_MEM_API constexpr ArcError to_arc_error(Error e) {
-  switch (e) {
-    case Error::none: return ArcError::none;
-    case Error::out_of_memory: return ArcError::out_of_memory;
-    case Error::oversized: return ArcError::oversized;
-    case Error::misaligned: return ArcError::misaligned;
-    case Error::contended: return ArcError::contended;
-    default: return ArcError::unsupported;
-  }
-}
-
-/// Whether waiting (and retrying) can make an operation succeed.
-SWIM_MEM_API constexpr bool is_retryable(ArcError e) {
-  return e == ArcError::aliased || e == ArcError::relocating || e == ArcError::contended;
-}
-
 /// Bounds of the bounded forms: the default retry budget of try_* (each retry is one
 /// reload and CAS), the relocation lock's budget, and the longest forwarding chain a
 /// borrow follows in one call (a longer one gives contended for Ref and Mut; Hards
@@ -163,54 +86,6 @@ inline constexpr unsigned arc_max_hops = 1u << 12;
 template <class M>
 struct ArcHeader : detail::ArcLinks {
   [[no_unique_address]] M meta;  ///< the resident's metadata
-};
-
-// ---- ArcOutcome -------------------------------------------------------------------
-
-/// A lease or an ArcError (Outcome<L> with the arc's error set). Move-only.
-template <class T>
-class ArcOutcome {
- public:
-  SWIM_MEM_API ArcOutcome(T&& value) : error_(ArcError::none) {  // NOLINT: implicit on purpose
-    ::new (static_cast<void*>(&value_)) T(static_cast<T&&>(value));
-  }
-  SWIM_MEM_API ArcOutcome(ArcError e)  // NOLINT
-      : error_(e == ArcError::none ? ArcError::unsupported : e) {}
-  SWIM_MEM_API ArcOutcome(ArcOutcome&& other) : error_(other.error_) {
-    if (ok()) ::new (static_cast<void*>(&value_)) T(static_cast<T&&>(other.value_));
-  }
-  ArcOutcome(const ArcOutcome&) = delete;
-  ArcOutcome& operator=(const ArcOutcome&) = delete;
-  ArcOutcome& operator=(ArcOutcome&&) = delete;
-  SWIM_MEM_API ~ArcOutcome() {
-    if (ok()) value_.~T();
-  }
-
-  SWIM_MEM_API bool ok() const { return error_ == ArcError::none; }
-  SWIM_MEM_API explicit operator bool() const { return ok(); }
-  SWIM_MEM_API ArcError error() const { return error_; }
-  /// The error as an Error (see to_error).
-  SWIM_MEM_API Error to_error() const { return swim::mem::to_error(error_); }
-
-  /// The value; only when ok().
-  SWIM_MEM_API T& value() & { return value_; }
-  SWIM_MEM_API const T& value() const& { return value_; }
-  SWIM_MEM_API T& operator*() & { return value_; }
-  SWIM_MEM_API T* operator->() { return &value_; }
-  SWIM_MEM_API const T* operator->() const { return &value_; }
-  /// Move the value out (only when ok()).
-  SWIM_MEM_API T take() { return static_cast<T&&>(value_); }
-  /// As an Outcome<T> (the error through to_error).
-  SWIM_MEM_API Outcome<T> into_outcome() {
-    if (!ok()) return to_error();
-    return Outcome<T>(static_cast<T&&>(value_));
-  }
-
- private:
-  union {
-    T value_;
-  };
-  ArcError error_;
 };
 
 enum class ArcKind : std::uint8_t { mut, ref, hard, soft };
@@ -300,24 +175,24 @@ struct ArcCore {
   /// Add one reference of the kind `unit` (hard_one, soft_one) to an arc the caller
   /// keeps alive, without traversal. `need_hard`: refuse with cleared when hard == 0
   /// (a Soft upgrade). `drop_soft`: give back one soft in the same CAS (Soft -> Hard).
-  SWIM_MEM_API static ArcError add(Header* h, std::uint64_t unit, bool need_hard, bool drop_soft,
+  SWIM_MEM_API static Error add(Header* h, std::uint64_t unit, bool need_hard, bool drop_soft,
                                    unsigned budget) {
     std::uint64_t s = h->status.load(order::relaxed);
     for (unsigned attempt = 0; attempt < budget; ++attempt) {
-      if (need_hard && S::hard(s) == 0) return ArcError::cleared;
+      if (need_hard && S::hard(s) == 0) return Error::cleared;
       if (unit == S::hard_one && S::hard(s) == S::hard_count_max) {
-        return ArcError::hard_count_overflow;
+        return Error::hard_count_overflow;
       }
       if (unit == S::soft_one && S::soft(s) == S::soft_count_max) {
-        return ArcError::soft_count_overflow;
+        return Error::soft_count_overflow;
       }
       // Counting needs no ordering: a count grants no access to the payload.
       if (h->status.compare_exchange(s, s + unit - (drop_soft ? S::soft_one : 0),
                                      order::relaxed)) {
-        return ArcError::none;
+        return Error::none;
       }
     }
-    return ArcError::contended;
+    return Error::contended;
   }
 
   /// The resident is destroyed (by the thread that took the last hard reference);
@@ -427,18 +302,18 @@ struct ArcCore {
 
   /// Turn a strong reference (`sub`, as for release) into a soft one in one CAS.
   /// The new soft doubles as the keep-alive when this was the last hard reference.
-  SWIM_MEM_API static ArcError to_soft(Header* h, std::uint64_t sub, unsigned budget) {
+  SWIM_MEM_API static Error to_soft(Header* h, std::uint64_t sub, unsigned budget) {
     std::uint64_t s = h->status.load(order::relaxed);
     for (unsigned attempt = 0; attempt < budget; ++attempt) {
-      if (S::soft(s) == S::soft_count_max) return ArcError::soft_count_overflow;
+      if (S::soft(s) == S::soft_count_max) return Error::soft_count_overflow;
       const std::uint64_t n = s - sub + S::soft_one;
       const bool last = S::hard(n) == 0;
       if (h->status.compare_exchange(s, n, last ? order::acq_rel : order::release)) {
         if (last) destroy_resident(h, n);
-        return ArcError::none;
+        return Error::none;
       }
     }
-    return ArcError::contended;
+    return Error::contended;
   }
 
   // ---- Borrowing through the forwarding chain -----------------------------------------
@@ -452,14 +327,14 @@ struct ArcCore {
   /// them on later, so it always makes progress); Ref and Mut never are. A stow
   /// passes its context `cx`: an arc that stow is itself relocating is counted on at
   /// its new place instead.
-  SWIM_MEM_API static ArcError acquire(Header* start, bool weak, ArcKind want, unsigned budget,
+  SWIM_MEM_API static Error acquire(Header* start, bool weak, ArcKind want, unsigned budget,
                                        bool wait, Header*& out,
                                        StowContext* cx = nullptr) {
     Header* cur = start;
     Header* held = nullptr;  // the stub we are registered on (hard + ref)
     unsigned hops = 0;
     unsigned failures = 0;
-    ArcError e = ArcError::contended;
+    Error e = Error::contended;
     std::uint64_t s = cur->status.load(order::relaxed);
     while (true) {
       if (S::hard(s) == 0) {
@@ -473,15 +348,15 @@ struct ArcCore {
         const std::uint64_t to = cur->relocation.load(order::relaxed);
         // (A hard count that reached 0 stays 0: nothing revives a dead resident.)
         if (!weak || (s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0 || to == 0) {
-          e = ArcError::cleared;
+          e = Error::cleared;
           break;
         }
         if (hops >= arc_max_hops) {
           // A chain this long: a soft count is taken here (refresh() makes progress
           // and goes on from here next time); anything else reports contended.
           e = want == ArcKind::soft ? add(cur, S::soft_one, false, false, budget)
-                                    : ArcError::contended;
-          if (e == ArcError::none) out = cur;
+                                    : Error::contended;
+          if (e == Error::none) out = cur;
           break;
         }
         cur = at_address(to);
@@ -492,16 +367,16 @@ struct ArcCore {
       const bool relocated = (s & S::relocated_flag) != 0;
       const bool in_progress = relocated && (s & S::mut_flag) != 0;
       const bool counting = want == ArcKind::hard || want == ArcKind::soft;
-      ArcError blocked = ArcError::none;
+      Error blocked = Error::none;
       std::uint64_t desired = 0;
       if (relocated && !in_progress && hops < arc_max_hops) {
         // Follow: register on this stub so that its forward stays valid.
         if (S::hard(s) == S::hard_count_max) {
-          e = ArcError::hard_count_overflow;
+          e = Error::hard_count_overflow;
           break;
         }
         if (S::ref(s) == S::ref_count_max) {
-          blocked = ArcError::contended;  // too many followers at once: transient
+          blocked = Error::contended;  // too many followers at once: transient
         } else {
           desired = s + S::hard_one + S::ref_one;
           if (cur->status.compare_exchange(s, desired, order::acquire)) {
@@ -513,14 +388,14 @@ struct ArcCore {
             s = cur->status.load(order::relaxed);
             continue;
           }
-          blocked = ArcError::contended;
+          blocked = Error::contended;
         }
       } else if (relocated && !counting) {
         if (!in_progress) {  // the chain is longer than arc_max_hops: refresh() it
-          e = ArcError::contended;
+          e = Error::contended;
           break;
         }
-        blocked = ArcError::relocating;
+        blocked = Error::relocating;
       } else {
         if (in_progress && cx != nullptr) {
           // Relocated by this very stow (a DAG edge or a cycle): count on the new arc.
@@ -530,51 +405,51 @@ struct ArcCore {
           }
         }
         // Take it here: conflicts first (they may pass), then overflow (final).
-        ArcError overflow = ArcError::none;
+        Error overflow = Error::none;
         switch (want) {
           case ArcKind::hard:
-            if (S::hard(s) == S::hard_count_max) overflow = ArcError::hard_count_overflow;
+            if (S::hard(s) == S::hard_count_max) overflow = Error::hard_count_overflow;
             desired = s + S::hard_one;
             break;
           case ArcKind::soft:
-            if (S::soft(s) == S::soft_count_max) overflow = ArcError::soft_count_overflow;
+            if (S::soft(s) == S::soft_count_max) overflow = Error::soft_count_overflow;
             desired = s + S::soft_one;
             break;
           case ArcKind::ref:
             if ((s & S::write_locked_mask) != 0) {
-              blocked = ArcError::aliased;
+              blocked = Error::aliased;
             } else if (S::hard(s) == S::hard_count_max) {
-              overflow = ArcError::hard_count_overflow;
+              overflow = Error::hard_count_overflow;
             } else if (S::ref(s) == S::ref_count_max) {
-              overflow = ArcError::ref_count_overflow;
+              overflow = Error::ref_count_overflow;
             }
             desired = s + S::hard_one + S::ref_one;
             break;
           case ArcKind::mut:
             if ((s & S::read_locked_mask) != 0) {
-              blocked = ArcError::aliased;
+              blocked = Error::aliased;
             } else if (S::hard(s) == S::hard_count_max) {
-              overflow = ArcError::hard_count_overflow;
+              overflow = Error::hard_count_overflow;
             }
             desired = (s + S::hard_one) | S::mut_flag;
             break;
         }
-        if (overflow != ArcError::none) {
+        if (overflow != Error::none) {
           e = overflow;
           break;
         }
-        if (blocked == ArcError::none) {
+        if (blocked == Error::none) {
           if (cur->status.compare_exchange(s, desired, order::acquire)) {
             out = cur;
-            e = ArcError::none;
+            e = Error::none;
             break;
           }
-          blocked = ArcError::contended;
+          blocked = Error::contended;
         }
       }
       // Blocked or a lost CAS.
       if (!wait || ++failures >= budget) {
-        e = wait ? ArcError::contended : blocked;
+        e = wait ? Error::contended : blocked;
         break;
       }
       s = cur->status.load(order::relaxed);
@@ -633,14 +508,14 @@ struct ArcCore {
   /// (they report cleared after). aliased: other strong references exist;
   /// relocating: the arc is relocated (the caller follows first); nothing changed.
   template <class Take>
-  SWIM_MEM_API static ArcError unwrap(Header* h, std::uint64_t sub, Take& take,
+  SWIM_MEM_API static Error unwrap(Header* h, std::uint64_t sub, Take& take,
                                       unsigned budget) {
     std::uint64_t s = h->status.load(order::relaxed);
     bool alone = false;
     for (unsigned attempt = 0;; ++attempt) {
-      if (attempt == budget) return ArcError::contended;
-      if ((s & S::relocated_flag) != 0) return ArcError::relocating;
-      if (S::hard(s) != 1) return ArcError::aliased;
+      if (attempt == budget) return Error::contended;
+      if ((s & S::relocated_flag) != 0) return Error::relocating;
+      if (S::hard(s) != 1) return Error::aliased;
       // As the last-reference drop: a keep-alive ref keeps the block while Softs live.
       const std::uint64_t n = s - sub;
       alone = (n & S::referenced_mask) == 0;
@@ -654,7 +529,7 @@ struct ArcCore {
     } else {
       release_weak(h, S::ref_one);
     }
-    return ArcError::none;
+    return Error::none;
   }
 
   /// A new arc in `hold` with a copy of `src`'s resident (R::clone), held by one Mut.
@@ -694,19 +569,19 @@ struct ArcCore {
       if ((s & S::relocated_flag) != 0) {
         if ((s & S::mut_flag) == 0) {
           // Relocated before: dst refers to the end of the chain.
-          const ArcError e = acquire(a, weak, weak ? ArcKind::soft : ArcKind::hard,
+          const Error e = acquire(a, weak, weak ? ArcKind::soft : ArcKind::hard,
                                      arc_stow_retries, true, out, &cx);
-          if (e == ArcError::cleared) {
+          if (e == Error::cleared) {
             out = nullptr;
             return Error::none;
           }
-          return to_error(e);
+          return e;
         }
         // Being relocated: by this very stow (reached again), or by another thread.
         if (detail::ArcLinks* to = cx.find(a, s)) {
           Header* b = static_cast<Header*>(to);
-          const ArcError e = add(b, unit, false, false, arc_stow_retries);
-          if (e != ArcError::none) return to_error(e);
+          const Error e = add(b, unit, false, false, arc_stow_retries);
+          if (e != Error::none) return e;
           out = b;
           return Error::none;
         }
@@ -719,7 +594,7 @@ struct ArcCore {
       }
       // Lock, with this transaction's tag in the (now unused) ref field. A Soft's stow
       // also takes a hard count to keep the resident until the transaction ends.
-      if (weak && S::hard(s) == S::hard_count_max) return Error::oversized;
+      if (weak && S::hard(s) == S::hard_count_max) return Error::hard_count_overflow;
       const std::uint64_t locked = (s | S::relocated_flag | S::mut_flag |
                                     (cx.tag() << S::ref_shift)) +
                                    (weak ? S::hard_one : 0);
@@ -828,7 +703,7 @@ struct ArcAccess {
 
 /// One class for the four kinds; use the aliases Mut, Ref, Hard, Soft.
 /// Move-only; a moved-from or default-constructed lease is null and safe to destroy.
-/// Operations on a null lease report ArcError::cleared.
+/// Operations on a null lease report Error::cleared.
 /// Conversions that consume the lease are &&-qualified: `std::move(h).into_soft()`;
 /// those that can fail leave the lease untouched on failure.
 template <resident R, ArcKind K, class Addr = direct_address>
@@ -867,7 +742,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   /// freed. A Soft cannot be made (nothing would keep the resident): make a Hard and
   /// call to_soft().
   template <class Init>
-  SWIM_MEM_API static Outcome<ArcLease> try_make(HoldRef hold, const meta_type& meta,
+  SWIM_MEM_API static Result<ArcLease> try_make(HoldRef hold, const meta_type& meta,
                                                   Init&& init)
     requires(K != ArcKind::soft)
   {
@@ -879,7 +754,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
       Core::free_block(h);
       return ie;
     }
-    return Outcome<ArcLease>(adopt(h));
+    return Result<ArcLease>(adopt(h));
   }
 
   /// Give up this lease (the drop protocol); it becomes null.
@@ -921,49 +796,49 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // ---- Clones and weakening --------------------------------------------------------
   /// Another lease of the same kind (Hard: hard + 1; Soft: soft + 1; Ref: hard + 1 and
   /// ref + 1). Overflow errors leave the status unchanged.
-  SWIM_MEM_API ArcOutcome<ArcLease> try_clone(unsigned retries = arc_default_retries) const
+  SWIM_MEM_API Result<ArcLease> try_clone(unsigned retries = arc_default_retries) const
     requires(K != ArcKind::mut)
   {
-    if (!*this) return ArcError::cleared;
+    if (!*this) return Error::cleared;
     if constexpr (K == ArcKind::ref) {
       Header* out = nullptr;
-      const ArcError e = Core::acquire(head(), false, ArcKind::ref, retries, true, out);
-      if (e != ArcError::none) return e;
+      const Error e = Core::acquire(head(), false, ArcKind::ref, retries, true, out);
+      if (e != Error::none) return e;
       return adopt(out);  // out == head(): a Ref pins its arc
     } else {
-      const ArcError e =
+      const Error e =
           Core::add(head(), K == ArcKind::soft ? S::soft_one : S::hard_one, false, false, retries);
-      if (e != ArcError::none) return e;
+      if (e != Error::none) return e;
       return adopt(head());
     }
   }
   /// A Hard on this arc (hard + 1).
-  SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> to_hard(unsigned retries = arc_default_retries) const
+  SWIM_MEM_API Result<As<ArcKind::hard>> to_hard(unsigned retries = arc_default_retries) const
     requires(K == ArcKind::mut || K == ArcKind::ref)
   {
-    if (!*this) return ArcError::cleared;
-    const ArcError e = Core::add(head(), S::hard_one, false, false, retries);
-    if (e != ArcError::none) return e;
+    if (!*this) return Error::cleared;
+    const Error e = Core::add(head(), S::hard_one, false, false, retries);
+    if (e != Error::none) return e;
     return As<ArcKind::hard>::adopt(head());
   }
   /// A Soft on this arc (soft + 1); no forwarding is followed.
-  SWIM_MEM_API ArcOutcome<As<ArcKind::soft>> to_soft(unsigned retries = arc_default_retries) const
+  SWIM_MEM_API Result<As<ArcKind::soft>> to_soft(unsigned retries = arc_default_retries) const
     requires(K != ArcKind::soft)
   {
-    if (!*this) return ArcError::cleared;
-    const ArcError e = Core::add(head(), S::soft_one, false, false, retries);
-    if (e != ArcError::none) return e;
+    if (!*this) return Error::cleared;
+    const Error e = Core::add(head(), S::soft_one, false, false, retries);
+    if (e != Error::none) return e;
     return As<ArcKind::soft>::adopt(head());
   }
   /// This strong lease becomes a Soft in one CAS (hard - 1, soft + 1, and ref - 1 or
   /// MUT cleared); if it was the last hard reference the resident is destroyed.
-  SWIM_MEM_API ArcOutcome<As<ArcKind::soft>> into_soft(unsigned retries = arc_default_retries) &&
+  SWIM_MEM_API Result<As<ArcKind::soft>> into_soft(unsigned retries = arc_default_retries) &&
     requires(K != ArcKind::soft)
   {
-    if (!*this) return ArcError::cleared;
+    if (!*this) return Error::cleared;
     Header* h = head();
-    const ArcError e = Core::to_soft(h, detail::arc_holding(K), retries);
-    if (e != ArcError::none) return e;
+    const Error e = Core::to_soft(h, detail::arc_holding(K), retries);
+    if (e != Error::none) return e;
     data_.set(nullptr);
     return As<ArcKind::soft>::adopt(h);
   }
@@ -992,44 +867,44 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // ---- Soft upgrade ----------------------------------------------------------------
   /// A Hard on this Soft's resident (hard + 1; on a relocated arc, at the end of the
   /// forwarding chain), or cleared once the resident's last hard reference is gone.
-  SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> try_upgrade(
+  SWIM_MEM_API Result<As<ArcKind::hard>> try_upgrade(
       unsigned retries = arc_default_retries) const
     requires(K == ArcKind::soft)
   {
-    if (!*this) return ArcError::cleared;
+    if (!*this) return Error::cleared;
     if ((head()->status.load(order::relaxed) & S::relocated_flag) == 0) {
-      const ArcError e = Core::add(head(), S::hard_one, true, false, retries);
-      if (e == ArcError::none) return As<ArcKind::hard>::adopt(head());
+      const Error e = Core::add(head(), S::hard_one, true, false, retries);
+      if (e == Error::none) return As<ArcKind::hard>::adopt(head());
       // Cleared here may mean relocated meanwhile, the stub's last Hard then gone.
-      if (e != ArcError::cleared ||
+      if (e != Error::cleared ||
           (head()->status.load(order::relaxed) & S::relocated_flag) == 0) {
         return e;
       }
     }
     // A stub: the resident lives at the end of the chain (or is gone).
     Header* out = nullptr;
-    const ArcError e = Core::acquire(head(), true, ArcKind::hard, retries, true, out);
-    if (e != ArcError::none) return e;
+    const Error e = Core::acquire(head(), true, ArcKind::hard, retries, true, out);
+    if (e != Error::none) return e;
     return As<ArcKind::hard>::adopt(out);
   }
   /// The same, consuming the Soft (hard + 1, soft - 1 in one CAS).
-  SWIM_MEM_API ArcOutcome<As<ArcKind::hard>> try_into_hard(
+  SWIM_MEM_API Result<As<ArcKind::hard>> try_into_hard(
       unsigned retries = arc_default_retries) &&
     requires(K == ArcKind::soft)
   {
-    if (!*this) return ArcError::cleared;
+    if (!*this) return Error::cleared;
     Header* h = head();
     if ((h->status.load(order::relaxed) & S::relocated_flag) == 0) {
-      const ArcError e = Core::add(h, S::hard_one, true, true, retries);  // one CAS
-      if (e == ArcError::none) {
+      const Error e = Core::add(h, S::hard_one, true, true, retries);  // one CAS
+      if (e == Error::none) {
         data_.set(nullptr);
         return As<ArcKind::hard>::adopt(h);
       }
-      if (e != ArcError::cleared || (h->status.load(order::relaxed) & S::relocated_flag) == 0) {
+      if (e != Error::cleared || (h->status.load(order::relaxed) & S::relocated_flag) == 0) {
         return e;
       }
     }
-    ArcOutcome<As<ArcKind::hard>> up = try_upgrade(retries);  // through the forwards
+    Result<As<ArcKind::hard>> up = try_upgrade(retries);  // through the forwards
     if (up.ok()) reset();
     return up;
   }
@@ -1041,22 +916,22 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // All follow forwarding addresses and return a lease on the arc where the borrow
   // succeeded (this lease keeps pointing where it did; see refresh()).
 
-  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> poll_ref() const
+  SWIM_MEM_API Result<As<ArcKind::ref>> poll_ref() const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
     return borrow<ArcKind::ref>(1, false);
   }
-  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> try_ref(unsigned retries = arc_default_retries) const
+  SWIM_MEM_API Result<As<ArcKind::ref>> try_ref(unsigned retries = arc_default_retries) const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
     return borrow<ArcKind::ref>(retries, true);
   }
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> poll_mut() const
+  SWIM_MEM_API Result<As<ArcKind::mut>> poll_mut() const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
     return borrow<ArcKind::mut>(1, false);
   }
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_mut(unsigned retries = arc_default_retries) const
+  SWIM_MEM_API Result<As<ArcKind::mut>> try_mut(unsigned retries = arc_default_retries) const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
     return borrow<ArcKind::mut>(retries, true);
@@ -1065,24 +940,24 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // ---- Consuming borrows: the lease's own count is reused ---------------------------
   /// Hard -> Ref (ref + 1 on its own arc; through a forward: a Ref on the new arc, and
   /// this Hard's count on the stub is given back).
-  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> poll_into_ref() &&
+  SWIM_MEM_API Result<As<ArcKind::ref>> poll_into_ref() &&
     requires(K == ArcKind::hard)
   {
     return convert<ArcKind::ref>(1, false);
   }
-  SWIM_MEM_API ArcOutcome<As<ArcKind::ref>> try_into_ref(unsigned retries = arc_default_retries) &&
+  SWIM_MEM_API Result<As<ArcKind::ref>> try_into_ref(unsigned retries = arc_default_retries) &&
     requires(K == ArcKind::hard)
   {
     return convert<ArcKind::ref>(retries, true);
   }
   /// Hard -> Mut (MUT set on its own arc, or a Mut on the new arc as above);
   /// Ref -> Mut (only when this is the only Ref: ref 1 -> 0 and MUT in one CAS).
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> poll_into_mut() &&
+  SWIM_MEM_API Result<As<ArcKind::mut>> poll_into_mut() &&
     requires(K == ArcKind::hard || K == ArcKind::ref)
   {
     return convert<ArcKind::mut>(1, false);
   }
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_into_mut(unsigned retries = arc_default_retries) &&
+  SWIM_MEM_API Result<As<ArcKind::mut>> try_into_mut(unsigned retries = arc_default_retries) &&
     requires(K == ArcKind::hard || K == ArcKind::ref)
   {
     return convert<ArcKind::mut>(retries, true);
@@ -1091,35 +966,35 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // ---- Host-only waiting forms ------------------------------------------------------
   /// Wait for a Ref (errors: cleared, overflow only). Host only: a spin in device
   /// code can deadlock a warp; use try_ref there.
-  SWIM_MEM_HOST ArcOutcome<As<ArcKind::ref>> ref() const
+  SWIM_MEM_HOST Result<As<ArcKind::ref>> ref() const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
     return wait_borrow<ArcKind::ref>();
   }
   /// Wait for a Mut. Host only. Re-entrancy hazard: waiting while this thread holds a
   /// Ref or Mut of the same resident never ends.
-  SWIM_MEM_HOST ArcOutcome<As<ArcKind::mut>> mut() const
+  SWIM_MEM_HOST Result<As<ArcKind::mut>> mut() const
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
     return wait_borrow<ArcKind::mut>();
   }
   /// Wait for try_into_ref to succeed. Host only.
-  SWIM_MEM_HOST ArcOutcome<As<ArcKind::ref>> into_ref() &&
+  SWIM_MEM_HOST Result<As<ArcKind::ref>> into_ref() &&
     requires(K == ArcKind::hard)
   {
     while (true) {
-      ArcOutcome<As<ArcKind::ref>> r = convert<ArcKind::ref>(arc_default_retries, true);
+      Result<As<ArcKind::ref>> r = convert<ArcKind::ref>(arc_default_retries, true);
       if (r.ok() || !is_retryable(r.error())) return r;
       if (is_relocated()) (void)refresh();  // a chain longer than one borrow follows
       detail::arc_yield();
     }
   }
   /// Wait for try_into_mut to succeed. Host only (same hazard as mut()).
-  SWIM_MEM_HOST ArcOutcome<As<ArcKind::mut>> into_mut() &&
+  SWIM_MEM_HOST Result<As<ArcKind::mut>> into_mut() &&
     requires(K == ArcKind::hard || K == ArcKind::ref)
   {
     while (true) {
-      ArcOutcome<As<ArcKind::mut>> r = convert<ArcKind::mut>(arc_default_retries, true);
+      Result<As<ArcKind::mut>> r = convert<ArcKind::mut>(arc_default_retries, true);
       if (r.ok() || !is_retryable(r.error())) return r;
       if constexpr (K == ArcKind::hard) {
         if (is_relocated()) (void)refresh();
@@ -1134,19 +1009,19 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   /// (which may free stubs). A chain longer than arc_max_hops takes more than one call.
   /// Nothing happens when the arc is not relocated; a Soft whose resident is gone
   /// reports cleared and stays where it was.
-  SWIM_MEM_API ArcError refresh(unsigned retries = arc_default_retries)
+  SWIM_MEM_API Error refresh(unsigned retries = arc_default_retries)
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
-    if (!*this) return ArcError::cleared;
+    if (!*this) return Error::cleared;
     Header* h = head();
     const std::uint64_t s = h->status.load(order::relaxed);
-    if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) return ArcError::none;
+    if ((s & S::relocated_flag) == 0 || (s & S::mut_flag) != 0) return Error::none;
     Header* out = nullptr;
-    const ArcError e = Core::acquire(h, K == ArcKind::soft, K, retries, true, out);
-    if (e != ArcError::none) return e;
+    const Error e = Core::acquire(h, K == ArcKind::soft, K, retries, true, out);
+    if (e != Error::none) return e;
     data_.set(Core::payload(out));
     reset_arc(h);
-    return ArcError::none;
+    return Error::none;
   }
 
   // ---- Unwrap ----------------------------------------------------------------------
@@ -1155,19 +1030,20 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   /// meta)` moves the value out, the lease becomes null and the object is freed (or
   /// kept for the remaining Softs, which then report cleared). A Hard first moves
   /// to the end of its forwarding chain (refresh). Errors, nothing changed:
-  /// invalid_argument (null lease), contended (other strong references exist, a
-  /// relocation is running, or the retry bound was reached).
+  /// invalid_argument (null lease, as for Raw and Ptr), aliased (other strong
+  /// references exist), relocating (a relocation is running), contended (the retry
+  /// bound was reached).
   template <class Take>
   SWIM_MEM_API Error try_release_for_unwrap(Take&& take, unsigned retries = arc_default_retries)
     requires(K != ArcKind::soft)
   {
     if (!*this) return Error::invalid_argument;
     if constexpr (K == ArcKind::hard) {
-      const ArcError r = refresh(retries);
-      if (r != ArcError::none) return to_error(r);
+      const Error r = refresh(retries);
+      if (r != Error::none) return r;
     }
-    const ArcError e = Core::unwrap(head(), detail::arc_holding(K), take, retries);
-    if (e != ArcError::none) return to_error(e);
+    const Error e = Core::unwrap(head(), detail::arc_holding(K), take, retries);
+    if (e != Error::none) return e;
     data_.set(nullptr);
     return Error::none;
   }
@@ -1184,20 +1060,20 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
 
   /// Ref: always a copy (this Ref stays).
   template <detail::lease_cloneable<ArcLease> Self = ArcLease>
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_to_unique() const
+  SWIM_MEM_API Result<As<ArcKind::mut>> try_to_unique() const
     requires(K == ArcKind::ref)
   {
-    if (!*this) return ArcError::cleared;
+    if (!*this) return Error::cleared;
     return copy_into_mut(head());
   }
   /// Ref, consumed: in place if this is the only strong reference (ref 1 -> MUT in
   /// one CAS), else a copy and this Ref is given back.
   template <detail::lease_cloneable<ArcLease> Self = ArcLease>
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_into_unique(
+  SWIM_MEM_API Result<As<ArcKind::mut>> try_into_unique(
       unsigned retries = arc_default_retries) &&
     requires(K == ArcKind::ref)
   {
-    if (!*this) return ArcError::cleared;
+    if (!*this) return Error::cleared;
     Header* h = head();
     std::uint64_t s = h->status.load(order::relaxed);
     for (unsigned attempt = 0; attempt < retries && S::hard(s) == 1; ++attempt) {
@@ -1206,7 +1082,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
         return As<ArcKind::mut>::adopt(h);
       }
     }
-    ArcOutcome<As<ArcKind::mut>> copy = copy_into_mut(h);
+    Result<As<ArcKind::mut>> copy = copy_into_mut(h);
     if (copy.ok()) reset();
     return copy;
   }
@@ -1216,7 +1092,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   /// its forwarding chain first, as refresh() does, so that a stale Hard that is
   /// the only one left is still unique).
   template <detail::lease_cloneable<ArcLease> Self = ArcLease>
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_to_unique(
+  SWIM_MEM_API Result<As<ArcKind::mut>> try_to_unique(
       unsigned retries = arc_default_retries)
     requires(K == ArcKind::hard)
   {
@@ -1224,11 +1100,11 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   }
   /// Hard, consumed: the same, reusing this Hard's count in place.
   template <detail::lease_cloneable<ArcLease> Self = ArcLease>
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> try_into_unique(
+  SWIM_MEM_API Result<As<ArcKind::mut>> try_into_unique(
       unsigned retries = arc_default_retries) &&
     requires(K == ArcKind::hard)
   {
-    ArcOutcome<As<ArcKind::mut>> m = hard_unique(retries, true);
+    Result<As<ArcKind::mut>> m = hard_unique(retries, true);
     if (m.ok()) {
       if (m->data() == data()) {
         data_.set(nullptr);  // in place: this Hard's count went to the Mut
@@ -1293,10 +1169,10 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   }
 
   // A Mut on a copy of arc `src` (borrowed by the caller) in src's hold.
-  SWIM_MEM_API static ArcOutcome<As<ArcKind::mut>> copy_into_mut(Header* src) {
+  SWIM_MEM_API static Result<As<ArcKind::mut>> copy_into_mut(Header* src) {
     Header* b = nullptr;
     const Error e = Core::clone_arc(src, HoldRef::owner_of(src), b);
-    if (e != Error::none) return to_arc_error(e);
+    if (e != Error::none) return e;
     return As<ArcKind::mut>::adopt(b);
   }
 
@@ -1304,11 +1180,11 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // Ref and this Hard (on that very arc) are its only strong references, turn the
   // Ref into the Mut in place (and, when `consume`, hand this Hard's count over to
   // it: the caller then nulls this lease); else copy from the Ref.
-  SWIM_MEM_API ArcOutcome<As<ArcKind::mut>> hard_unique(unsigned retries, bool consume) {
-    if (!*this) return ArcError::cleared;
-    const ArcError f = refresh(retries);
-    if (f != ArcError::none) return f;
-    ArcOutcome<As<ArcKind::ref>> r = borrow<ArcKind::ref>(retries, true);
+  SWIM_MEM_API Result<As<ArcKind::mut>> hard_unique(unsigned retries, bool consume) {
+    if (!*this) return Error::cleared;
+    const Error f = refresh(retries);
+    if (f != Error::none) return f;
+    Result<As<ArcKind::ref>> r = borrow<ArcKind::ref>(retries, true);
     if (!r.ok()) return r.error();
     Header* x = r->head();
     if (x == head()) {
@@ -1330,15 +1206,15 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // reporting contended: go on from a count taken as far as refresh() gets, so that
   // every round makes progress.
   template <ArcKind Want>
-  SWIM_MEM_HOST ArcOutcome<As<Want>> wait_borrow() const {
+  SWIM_MEM_HOST Result<As<Want>> wait_borrow() const {
     ArcLease cursor;
     const ArcLease* from = this;
     while (true) {
-      ArcOutcome<As<Want>> r = from->template borrow<Want>(arc_default_retries, true);
+      Result<As<Want>> r = from->template borrow<Want>(arc_default_retries, true);
       if (r.ok() || !is_retryable(r.error())) return r;
       if (from->is_relocated()) {
         if (!cursor) {
-          ArcOutcome<ArcLease> c = try_clone();
+          Result<ArcLease> c = try_clone();
           if (c.ok()) {
             cursor = c.take();
             from = &cursor;
@@ -1351,56 +1227,56 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   }
 
   template <ArcKind Want>
-  SWIM_MEM_API ArcOutcome<As<Want>> borrow(unsigned retries, bool wait) const {
-    if (!*this) return ArcError::cleared;
+  SWIM_MEM_API Result<As<Want>> borrow(unsigned retries, bool wait) const {
+    if (!*this) return Error::cleared;
     Header* out = nullptr;
-    const ArcError e = Core::acquire(head(), K == ArcKind::soft, Want, retries, wait, out);
-    if (e != ArcError::none) return e;
+    const Error e = Core::acquire(head(), K == ArcKind::soft, Want, retries, wait, out);
+    if (e != Error::none) return e;
     return As<Want>::adopt(out);
   }
 
   template <ArcKind Want>
-  SWIM_MEM_API ArcOutcome<As<Want>> convert(unsigned retries, bool wait) {
-    if (!*this) return ArcError::cleared;
+  SWIM_MEM_API Result<As<Want>> convert(unsigned retries, bool wait) {
+    if (!*this) return Error::cleared;
     Header* h = head();
     std::uint64_t s = h->status.load(order::relaxed);
     for (unsigned failures = 0;;) {
-      ArcError blocked = ArcError::none;
+      Error blocked = Error::none;
       std::uint64_t desired = 0;
       if constexpr (K == ArcKind::ref) {
         // Ref -> Mut: a Ref pins its arc (never relocated while it exists).
-        if (S::ref(s) != 1) blocked = ArcError::aliased;
+        if (S::ref(s) != 1) blocked = Error::aliased;
         desired = (s - S::ref_one) | S::mut_flag;
       } else {
         if ((s & S::relocated_flag) != 0) {
           if ((s & S::mut_flag) != 0) {
-            blocked = ArcError::relocating;
+            blocked = Error::relocating;
           } else {
             // Borrow on the new arc, then give back the stub's count.
             Header* out = nullptr;
-            const ArcError e = Core::acquire(h, false, Want, retries, wait, out);
-            if (e != ArcError::none) return e;
+            const Error e = Core::acquire(h, false, Want, retries, wait, out);
+            if (e != Error::none) return e;
             data_.set(nullptr);
             Core::release(h, S::hard_one);
             return As<Want>::adopt(out);
           }
         } else if constexpr (Want == ArcKind::ref) {
-          if ((s & S::write_locked_mask) != 0) blocked = ArcError::aliased;
-          if (S::ref(s) == S::ref_count_max) return ArcError::ref_count_overflow;
+          if ((s & S::write_locked_mask) != 0) blocked = Error::aliased;
+          if (S::ref(s) == S::ref_count_max) return Error::ref_count_overflow;
           desired = s + S::ref_one;
         } else {
-          if ((s & S::read_locked_mask) != 0) blocked = ArcError::aliased;
+          if ((s & S::read_locked_mask) != 0) blocked = Error::aliased;
           desired = s | S::mut_flag;
         }
       }
-      if (blocked == ArcError::none) {
+      if (blocked == Error::none) {
         if (h->status.compare_exchange(s, desired, order::acquire)) {
           data_.set(nullptr);
           return As<Want>::adopt(h);
         }
-        blocked = ArcError::contended;
+        blocked = Error::contended;
       }
-      if (!wait || ++failures >= retries) return wait ? ArcError::contended : blocked;
+      if (!wait || ++failures >= retries) return wait ? Error::contended : blocked;
       s = h->status.load(order::relaxed);
     }
   }

@@ -105,7 +105,7 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
   /// Allocate an object in `hold` for `meta` and let `init(data, meta)` construct
   /// the payload; init returns Error::none or an error (then the object is freed).
   template <class Init>
-  SWIM_MEM_API static Outcome<ExclusiveLease> try_make(HoldRef hold, const meta_type& meta,
+  SWIM_MEM_API static Result<ExclusiveLease> try_make(HoldRef hold, const meta_type& meta,
                                                         Init&& init) {
     const Result<Layout> layout = detail::object_layout<R, in_object>(R::layout(meta));
     if (!layout) return layout.error();
@@ -121,7 +121,7 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
       hold_deallocate(*block);
       return e;
     }
-    return Outcome<ExclusiveLease>(detail::move(lease));
+    return Result<ExclusiveLease>(detail::move(lease));
   }
 
   /// Destroy the payload and free the object; the lease becomes null.
@@ -193,13 +193,13 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
   /// (out_of_memory...) or the resident's; on error nothing changes and nothing is
   /// left allocated. Only when R is a cloneable_resident.
   template <detail::lease_cloneable<ExclusiveLease> Self = ExclusiveLease>
-  SWIM_MEM_API Outcome<ExclusiveLease> try_clone() const {
+  SWIM_MEM_API Result<ExclusiveLease> try_clone() const {
     if (!*this) return Error::invalid_argument;
     return try_clone_into(hold());
   }
   /// The same into `target` (CloneIntoHold), which may be any hold.
   template <detail::lease_cloneable<ExclusiveLease> Self = ExclusiveLease>
-  SWIM_MEM_API Outcome<ExclusiveLease> try_clone_into(HoldRef target) const {
+  SWIM_MEM_API Result<ExclusiveLease> try_clone_into(HoldRef target) const {
     if (!*this) return Error::invalid_argument;
     const meta_type& src_meta = meta();
     return try_make(target, R::clone_meta(src_meta), [&](value_type* d, meta_type& m) {
@@ -265,7 +265,7 @@ struct stow_traits<ExclusiveLease<R, MetaInObject, Addr>> {
     detail::construct_at(dst);
     if (!*src) return Error::none;
     const meta_type dst_meta = R::stow_meta(src->meta());
-    Outcome<L> made = L::try_make(cx.target(), dst_meta, [&](value_type* data, meta_type& m) {
+    Result<L> made = L::try_make(cx.target(), dst_meta, [&](value_type* data, meta_type& m) {
       return R::stow(src->data(), src->meta(), data, m, cx);
     });
     if (!made) return made.error();

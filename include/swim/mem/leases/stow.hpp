@@ -333,7 +333,7 @@ struct stow_members {
 /// Thread-safety: `src` must not be used concurrently (shared leases inside it may
 /// be, see leases/arc.hpp). Host and device.
 template <stowable L>
-SWIM_MEM_API Outcome<L> try_stow(L& src, HoldRef target) {
+SWIM_MEM_API Result<L> try_stow(L& src, HoldRef target) {
   alignas(L) unsigned char bytes[sizeof(L)];
   L* dst = reinterpret_cast<L*>(bytes);
   StowContext cx(target, &src);
@@ -343,7 +343,7 @@ SWIM_MEM_API Outcome<L> try_stow(L& src, HoldRef target) {
     return e;
   }
   cx.commit();
-  Outcome<L> out(detail::move(*dst));
+  Result<L> out(detail::move(*dst));
   dst->~L();
   src = L{};
   return out;

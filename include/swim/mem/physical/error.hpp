@@ -1,7 +1,9 @@
-// Layer 2 (physical): error codes and the Result type.
+// Layer 2 (physical): Error, the one set of error codes of the whole library.
 //
 // Errors are values. Every operation that can fail returns an Error or a
-// Result<T>; nothing in layers 1-7 throws or aborts on bad input or exhaustion.
+// Result<T> (physical/result.hpp); nothing in layers 1-7 throws or aborts on bad
+// input or exhaustion. The allocators' codes and the shared leases' codes are one
+// enum, so an error travels from a hold through a lease to the caller unchanged.
 #pragma once
 
 #include <cstdint>
@@ -12,14 +14,22 @@ namespace swim::mem {
 
 enum class Error : std::uint8_t {
   none = 0,
+  // ---- Allocation ------------------------------------------------------------------
   out_of_memory,    ///< the allocator (or its source) is exhausted
   oversized,        ///< size arithmetic overflowed, or larger than the allocator can ever serve
   misaligned,       ///< alignment not a power of two, or more than the allocator can guarantee
   invalid_argument, ///< a parameter outside its documented domain (e.g. a region too small)
-  double_free,      ///< the block was already freed (its tag was already cleared)
+  double_free,      ///< the block was already freed (its tag says so)
   foreign_pointer,  ///< the block does not belong to this allocator
   contended,        ///< a bounded number of retries was used up; the caller may retry
   unsupported,      ///< the operation is not supported here (e.g. no GPU runtime)
+  // ---- Shared leases (leases/arc_lease.hpp) ------------------------------------------
+  cleared,              ///< the resident is gone (its last hard reference dropped), or the lease is null
+  aliased,              ///< a conflicting borrow exists (a Mut, or a Ref for a Mut)
+  relocating,           ///< a relocation of the object is in progress
+  hard_count_overflow,  ///< the hard count is at its maximum; nothing changed
+  soft_count_overflow,  ///< the soft count is at its maximum; nothing changed
+  ref_count_overflow,   ///< the ref count is at its maximum; nothing changed
 };
 
 /// A short, static description of an error. Valid on host and device.
@@ -34,29 +44,22 @@ SWIM_MEM_API constexpr const char* to_string(Error e) {
     case Error::foreign_pointer: return "foreign pointer";
     case Error::contended: return "contended";
     case Error::unsupported: return "unsupported";
+    case Error::cleared: return "cleared";
+    case Error::aliased: return "aliased";
+    case Error::relocating: return "relocating";
+    case Error::hard_count_overflow: return "hard count overflow";
+    case Error::soft_count_overflow: return "soft count overflow";
+    case Error::ref_count_overflow: return "ref count overflow";
   }
   return "unknown";
 }
 
-/// A value or an error (a small, device-safe stand-in for std::expected).
-/// T must be default-constructible and trivially copyable.
-template <class T>
-class Result {
- public:
-  SWIM_MEM_API constexpr Result(T value) : value_(value), error_(Error::none) {}  // NOLINT
-  SWIM_MEM_API constexpr Result(Error e) : value_(), error_(e) {}                 // NOLINT
-
-  SWIM_MEM_API constexpr bool ok() const { return error_ == Error::none; }
-  SWIM_MEM_API constexpr explicit operator bool() const { return ok(); }
-  SWIM_MEM_API constexpr Error error() const { return error_; }
-  /// The value; only meaningful when ok().
-  SWIM_MEM_API constexpr const T& value() const { return value_; }
-  SWIM_MEM_API constexpr const T& operator*() const { return value_; }
-  SWIM_MEM_API constexpr const T* operator->() const { return &value_; }
-
- private:
-  T value_;
-  Error error_;
-};
+/// Whether waiting and trying again can make the operation succeed: another
+/// thread holds what it needs for now (aliased, relocating) or won the races
+/// (contended). Every other error stays what it is until the caller changes
+/// something.
+SWIM_MEM_API constexpr bool is_retryable(Error e) {
+  return e == Error::aliased || e == Error::relocating || e == Error::contended;
+}
 
 }  // namespace swim::mem

@@ -9,7 +9,7 @@
 
 #include "swim/mem/config/bits.hpp"
 #include "swim/mem/config/macros.hpp"
-#include "swim/mem/physical/error.hpp"
+#include "swim/mem/physical/result.hpp"
 
 namespace swim::mem {
 

@@ -51,12 +51,12 @@ struct Box {
    public:
     /// Allocate a T in `hold`, constructed from `args`.
     template <class... Args>
-    SWIM_MEM_API static Outcome<L> try_new(HoldRef hold, Args&&... args) {
+    SWIM_MEM_API static Result<L> try_new(HoldRef hold, Args&&... args) {
       return try_new_with_meta(hold, M{}, static_cast<Args&&>(args)...);
     }
     /// The same, with user metadata.
     template <class... Args>
-    SWIM_MEM_API static Outcome<L> try_new_with_meta(HoldRef hold, const M& meta,
+    SWIM_MEM_API static Result<L> try_new_with_meta(HoldRef hold, const M& meta,
                                                      Args&&... args) {
       return L::try_make(hold, meta, [&](T* data, M&) {
         detail::construct_at(data, static_cast<Args&&>(args)...);
@@ -93,14 +93,14 @@ struct Box {
     /// move their elements into; move the elements out one by one instead.)
     template <detail::lease_unwrappable<L> Self = L>
       requires std::is_move_constructible_v<T>
-    SWIM_MEM_API Outcome<T> try_unwrap() && {
+    SWIM_MEM_API Result<T> try_unwrap() && {
       detail::RawSlot<T> slot{};  // (zeroed: GCC cannot see that take runs before the read)
       const Error e = static_cast<Self&>(*this).try_release_for_unwrap([&](T* value, M&) {
         detail::construct_at(slot.get(), static_cast<T&&>(*value));
         value->~T();
       });
       if (e != Error::none) return e;
-      Outcome<T> out(static_cast<T&&>(*slot.get()));
+      Result<T> out(static_cast<T&&>(*slot.get()));
       slot.get()->~T();
       return out;
     }

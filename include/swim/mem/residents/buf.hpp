@@ -252,19 +252,19 @@ struct Buf {
 
     /// An empty Buf with no room: a zero-size object (no bytes taken in a Pack for
     /// Raw; Ptr still has its metadata).
-    SWIM_MEM_API static Outcome<L> try_empty(HoldRef hold, const M& user = M{}) {
+    SWIM_MEM_API static Result<L> try_empty(HoldRef hold, const M& user = M{}) {
       return try_with_capacity(hold, 0, user);
     }
     /// An empty Buf with room for n elements (Error::oversized if n * sizeof(T)
     /// overflows).
-    SWIM_MEM_API static Outcome<L> try_with_capacity(HoldRef hold, std::size_t n,
+    SWIM_MEM_API static Result<L> try_with_capacity(HoldRef hold, std::size_t n,
                                                      const M& user = M{}) {
       const Result<Layout> l = Layout::array<T>(n);
       if (!l) return l.error();
       return L::try_make(hold, meta_type{0, n, user}, [](T*, meta_type&) { return Error::none; });
     }
     /// A copy of first[0, n) with capacity n. first may be null only when n == 0.
-    SWIM_MEM_API static Outcome<L> try_from(HoldRef hold, const T* first, std::size_t n,
+    SWIM_MEM_API static Result<L> try_from(HoldRef hold, const T* first, std::size_t n,
                                             const M& user = M{})
       requires(std::is_copy_constructible_v<T>)
     {
@@ -281,7 +281,7 @@ struct Buf {
       });
     }
     /// n copies of value, capacity n.
-    SWIM_MEM_API static Outcome<L> try_filled(HoldRef hold, std::size_t n, const T& value,
+    SWIM_MEM_API static Result<L> try_filled(HoldRef hold, std::size_t n, const T& value,
                                               const M& user = M{})
       requires(std::is_copy_constructible_v<T>)
     {
@@ -436,11 +436,11 @@ struct Buf {
 
     /// Remove and return the last element; Error::invalid_argument when empty.
     template <detail::lease_mutable<L> Self = L>
-    SWIM_MEM_API Outcome<T> pop() {
+    SWIM_MEM_API Result<T> pop() {
       if (size() == 0) return Error::invalid_argument;
       L& me = self();
       T* last = me.data() + (me.meta().len - 1);
-      Outcome<T> out(static_cast<T&&>(*last));
+      Result<T> out(static_cast<T&&>(*last));
       last->~T();
       me.meta().len -= 1;
       return out;
@@ -462,12 +462,12 @@ struct Buf {
     /// Remove and return the element at `index` (< size()), shifting the rest down.
     /// Error::invalid_argument if index >= size().
     template <detail::lease_mutable<L> Self = L>
-    SWIM_MEM_API Outcome<T> remove(std::size_t index) {
+    SWIM_MEM_API Result<T> remove(std::size_t index) {
       const std::size_t len = size();
       if (index >= len) return Error::invalid_argument;
       L& me = self();
       T* d = me.data();
-      Outcome<T> out(static_cast<T&&>(d[index]));
+      Result<T> out(static_cast<T&&>(d[index]));
       d[index].~T();
       if constexpr (std::is_trivially_copyable_v<T>) {
         detail::move_bytes(d + index, d + index + 1, (len - index - 1) * sizeof(T));

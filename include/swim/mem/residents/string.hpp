@@ -217,18 +217,18 @@ struct String {
     // ---- Construction -------------------------------------------------------------
 
     /// An empty String with no room (a zero-size payload).
-    SWIM_MEM_API static Outcome<L> try_empty(HoldRef hold, const M& user = M{}) {
+    SWIM_MEM_API static Result<L> try_empty(HoldRef hold, const M& user = M{}) {
       return try_with_capacity(hold, 0, user);
     }
     /// An empty String with room for n bytes.
-    SWIM_MEM_API static Outcome<L> try_with_capacity(HoldRef hold, std::size_t n,
+    SWIM_MEM_API static Result<L> try_with_capacity(HoldRef hold, std::size_t n,
                                                      const M& user = M{}) {
       return L::try_make(hold, meta_type{0, n, user},
                          [](char*, meta_type&) { return Error::none; });
     }
     /// A copy of the UTF-8 text s[0, n) (capacity n). Error::invalid_argument if it
     /// is not valid UTF-8 (or s is null and n != 0).
-    SWIM_MEM_API static Outcome<L> try_from(HoldRef hold, const char* s, std::size_t n,
+    SWIM_MEM_API static Result<L> try_from(HoldRef hold, const char* s, std::size_t n,
                                             const M& user = M{}) {
       if (s == nullptr && n != 0) return Error::invalid_argument;
       if (!detail::utf8_valid(s, n)) return Error::invalid_argument;
@@ -239,7 +239,7 @@ struct String {
     }
     /// A copy of a NUL-terminated UTF-8 string (Error::invalid_argument if null or
     /// not valid UTF-8).
-    SWIM_MEM_API static Outcome<L> try_from(HoldRef hold, const char* cstr) {
+    SWIM_MEM_API static Result<L> try_from(HoldRef hold, const char* cstr) {
       if (cstr == nullptr) return Error::invalid_argument;
       const StringView v = StringView::of(cstr);
       return try_from(hold, v.ptr, v.len);
