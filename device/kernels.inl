@@ -851,10 +851,12 @@ int read_stats(const A* a, DeviceArray<Stats>& buffer, Stats& out) {
   return SWIM_MEM_GPU_OK;
 }
 
-/// Bytes a Slab needs for `units` units of `unit` bytes (bitmap and alignment included).
+/// Bytes a Slab needs for `units` units of `unit` bytes, and no more (a checked
+/// Slab of more than 64 units carves its bitmap from the front; up to `unit` - 1
+/// bytes go to aligning the first unit).
 inline std::size_t slab_bytes(u64 units, std::size_t unit) {
-  return static_cast<std::size_t>(units) * unit + static_cast<std::size_t>((units + 63) / 64) * 8 +
-         unit;
+  const std::size_t bitmap = units > 64 ? static_cast<std::size_t>((units + 63) / 64) * 8 : 0;
+  return static_cast<std::size_t>(units) * unit + bitmap + unit - 1;
 }
 
 /// The concurrent Slab<concurrent, Checked> phases on blocks x threads.

@@ -30,7 +30,7 @@
 #include "swim/mem/holds/hold.hpp"
 #include "swim/mem/holds/pack.hpp"
 #include "swim/mem/holds/pool.hpp"
-#include "swim/mem/leases/arc.hpp"
+#include "swim/mem/leases.hpp"
 #include "swim/mem/leases/exclusive.hpp"
 #include "swim/mem/leases/stow.hpp"
 #include "swim/mem/physical.hpp"
@@ -697,11 +697,13 @@ SWIM_MEM_API inline void arc_snapshot(const HardBox* shared, ArcSnapshot* out) {
   out->value = r ? *r.value() : 0;
 }
 
-/// Bytes a Slab needs for `units` units of `unit` bytes (bitmap and alignment
-/// included): what the launchers (and the host test) give the shared Pool's heap.
+/// Bytes a Slab needs for `units` units of `unit` bytes, and no more (a checked
+/// Slab of more than 64 units carves its bitmap from the front; up to `unit` - 1
+/// bytes go to aligning the first unit): what the launchers (and the host test)
+/// give the shared Pool's heap.
 inline std::size_t slab_bytes(u64 units, std::size_t unit) {
-  return static_cast<std::size_t>(units) * unit + static_cast<std::size_t>((units + 63) / 64) * 8 +
-         unit;
+  const std::size_t bitmap = units > 64 ? static_cast<std::size_t>((units + 63) / 64) * 8 : 0;
+  return static_cast<std::size_t>(units) * unit + bitmap + unit - 1;
 }
 
 }  // namespace swim::mem::device_leases

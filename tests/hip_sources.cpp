@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
 
+#include "swim/mem/heaps/heap_ref.hpp"
 #include "swim/mem/heaps/source_heap.hpp"
+#include "swim/mem/holds.hpp"
 #include "swim/mem/sources/hip_memory.hpp"
 
 namespace {
@@ -47,6 +50,45 @@ TEST(HipSources, UnsupportedWithoutADeviceElseWorking) {
   Result<Block> h = heap.try_allocate(Layout{4096, 128});
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(heap.try_deallocate(*h), Error::none);
+}
+
+// The HIP kinds of heaps/heap_kinds.hpp are dispatched through the host registry:
+// HeapRef::of registers them, and a Pool over managed memory grows through a tag.
+template <class H>
+void check_registered_kind(bool host_accessible) {
+  using swim::mem::HeapRef;
+  using swim::mem::heap_kind_v;
+  H heap;
+  const HeapRef r = HeapRef::of(heap);
+  EXPECT_EQ(r.kind(), heap_kind_v<H>);
+  EXPECT_NE(swim::mem::detail::host_heap(static_cast<unsigned>(heap_kind_v<H>)), nullptr);
+  if (!HipDeviceMemory::available()) {
+    EXPECT_EQ(r.try_allocate(Layout{1024, 256}).error(), Error::unsupported);
+    return;
+  }
+  const Result<Block> b = r.try_allocate(Layout{1024, 256});
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(r.try_deallocate(*b), Error::none);
+  if (!host_accessible) return;
+  swim::mem::Pool<H, swim::mem::single_owner> pool(heap, 4096);
+  const swim::mem::HoldRef h = swim::mem::HoldRef::of(pool);
+  std::vector<Block> objects;
+  while (pool.hunk_count() < 3) {
+    const Result<Block> o = h.try_allocate(Layout{1000, 8});
+    ASSERT_TRUE(o.ok());
+    objects.push_back(*o);
+  }
+  for (const Block& o : objects) ASSERT_EQ(swim::mem::hold_deallocate(o), Error::none);
+}
+
+TEST(HeapDispatch, HipKindsGoThroughTheHostRegistry) {
+  using swim::mem::concurrent;
+  using swim::mem::single_owner;
+  check_registered_kind<SourceHeap<HipDeviceMemory, concurrent>>(false);
+  check_registered_kind<SourceHeap<HipDeviceMemory, single_owner>>(false);
+  check_registered_kind<SourceHeap<HipManagedMemory, concurrent>>(true);
+  check_registered_kind<SourceHeap<HipManagedMemory, single_owner>>(true);
+  if (!HipDeviceMemory::available()) GTEST_SKIP() << "no HIP device: allocations not tried";
 }
 
 }  // namespace

@@ -13,11 +13,21 @@ namespace {
 
 alignas(4096) std::byte g_arena[1 << 20];
 
+// A heap of the user's own: not in heaps/heap_kinds.hpp.
+struct OutsideHeap {
+  SourceHeap<StaticRegion<>> inner;
+  explicit OutsideHeap(Block b) : inner(b) {}
+  Result<Block> try_allocate(Layout l) { return inner.try_allocate(l); }
+  Error try_deallocate(Block b) { return inner.try_deallocate(b); }
+  Stats stats() const { return inner.stats(); }
+};
+static_assert(heap<OutsideHeap> && !heap_ref_supports<OutsideHeap>);
+
 TEST(HeapRef, RefersToEveryKnownHeapAndToNothingElse) {
   Slab<> slab(Block{g_arena, 1 << 16}, 4096);
   HeapRef r = HeapRef::of(slab);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r.kind(), HeapKind::slab_concurrent_checked);
+  EXPECT_EQ(r.kind(), (heap_kind_v<Slab<concurrent, true>>));
   const Result<Block> b = r.try_allocate(Layout{100, 8});
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(slab.stats().live, 1u);
@@ -25,12 +35,17 @@ TEST(HeapRef, RefersToEveryKnownHeapAndToNothingElse) {
   EXPECT_EQ(r.try_deallocate(*b), Error::none);
 
   SourceHeap<OsPages> pages;
-  EXPECT_EQ(HeapRef::of(pages).kind(), HeapKind::os_pages_concurrent);
+  EXPECT_EQ(HeapRef::of(pages).kind(), heap_kind_v<SourceHeap<OsPages>>);
 
   SourceHeap<StaticRegion<>> region(Block{g_arena + (1 << 16), 1 << 16});
-  const HeapRef none = HeapRef::of(region);
+  EXPECT_TRUE(HeapRef::of(region));
+
+  OutsideHeap outside(Block{g_arena + (1 << 17), 1 << 16});
+  const HeapRef none = HeapRef::of(outside);
   EXPECT_FALSE(none);
   EXPECT_EQ(none.try_allocate(Layout{8, 8}).error(), Error::unsupported);
+  EXPECT_EQ(none.try_deallocate(Block{g_arena, 8}), Error::unsupported);
+  EXPECT_EQ(none.stats().live, 0u);
 }
 
 template <class Mode>
@@ -95,8 +110,8 @@ TEST(HoldRef, ObjectsOfAnotherHoldAreForeign) {
 }
 
 TEST(HoldRef, PoolOverAHeapOutsideTheSetCannotGrowThroughATag) {
-  SourceHeap<StaticRegion<>> region(Block{g_arena, 1 << 16});
-  Pool<SourceHeap<StaticRegion<>>> pool(region, 1024);
+  OutsideHeap region(Block{g_arena, 1 << 16});
+  Pool<OutsideHeap> pool(region, 1024);
   // The typed path grows as usual.
   const Block first = *pool.try_allocate(Layout{512, 8});
   const HoldRef h = HoldRef::of(pool);

@@ -603,9 +603,8 @@ TYPED_TEST(SlabStress, AbaPopPopPushPush) {
   constexpr unsigned kAbaThreads = 8;
   constexpr std::uint64_t kIterations = 125'000 / kScale;  // 4 operations each
   alignas(64) static std::byte hunk[4096];
-  // Exactly kUnits units: the checked Slab's bitmap word takes one unit's room.
-  Slab<concurrent, TypeParam::value> slab(
-      Block{hunk, kUnits * kUnit + (TypeParam::value ? kUnit : 0)}, kUnit);
+  // Exactly kUnits units (a checked Slab this small keeps its bitmap in itself).
+  Slab<concurrent, TypeParam::value> slab(Block{hunk, kUnits * kUnit}, kUnit);
   ASSERT_EQ(slab.init_error(), Error::none);
   ASSERT_EQ(slab.block_count(), kUnits);
   const std::size_t units = slab.block_count();

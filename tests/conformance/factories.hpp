@@ -11,27 +11,11 @@
 #include <memory>
 #include <new>
 
+#include "support/arena.hpp"
+#include "support/heap_boxes.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem::testing {
-
-/// An aligned, zero-filled arena that frees itself.
-struct Arena {
-  explicit Arena(std::size_t bytes, std::size_t align = 4096)
-      : ptr(static_cast<std::byte*>(::operator new(bytes, std::align_val_t{align}))),
-        size(bytes),
-        align_(align) {
-    for (std::size_t i = 0; i < bytes; ++i) ptr[i] = std::byte{0};
-  }
-  ~Arena() { ::operator delete(ptr, std::align_val_t{align_}); }
-  Arena(const Arena&) = delete;
-  Arena& operator=(const Arena&) = delete;
-  Block block() const { return Block{ptr, size}; }
-
-  std::byte* ptr;
-  std::size_t size;
-  std::size_t align_;
-};
 
 template <class Mode>
 struct SlabFactory {
@@ -50,7 +34,7 @@ struct SlabFactory {
   std::size_t max_align() const { return alloc.alignment(); }
 };
 
-/// A per-thread SlabCache over a lock-free Slab (the fast front of issue 4).
+/// A per-thread SlabCache over a lock-free Slab.
 /// Its peak is the Slab's, which counts the units the cache holds.
 struct SlabCacheFactory {
   using Upstream = Slab<concurrent, true>;
@@ -88,28 +72,6 @@ struct PackFactory {
   std::size_t max_align() const { return 4096; }
 };
 
-/// Pool over a Slab of 16 KiB hunks.
-template <class Mode>
-struct PoolSlabFactory {
-  using Upstream = Slab<Mode, true>;
-  using Alloc = Pool<Upstream, Mode>;
-  static constexpr const char* name = Mode::is_concurrent ? "PoolOverSlab" : "PoolOverSlabSingleOwner";
-  static constexpr bool tagged = true;
-  static constexpr bool zero_counts = true;
-  static constexpr std::size_t hunk = 16 * 1024;
-
-  Arena arena{1024 * 1024};
-  Arena other_arena{64 * 1024};
-  Upstream upstream{arena.block(), hunk};
-  Upstream other_upstream{other_arena.block(), hunk};
-  Alloc alloc{upstream, hunk};
-  Alloc other{other_upstream, hunk};
-
-  // A 4096-aligned object needs its alignment in padding inside a hunk.
-  std::size_t max_size() const { return hunk - 2 * 4096; }
-  std::size_t max_align() const { return 4096; }
-};
-
 template <class Mode>
 struct AddrSpaceFactory {
   using Alloc = AddrSpace<Mode, true>;
@@ -126,24 +88,23 @@ struct AddrSpaceFactory {
   std::size_t max_align() const { return alloc.max_align(); }
 };
 
-/// Pool over an AddrSpace of 64 KiB hunks (objects larger than a hunk get their own).
-template <class Mode>
-struct PoolAddrSpaceFactory {
-  using Upstream = AddrSpace<Mode, true>;
-  using Alloc = Pool<Upstream, Mode>;
-  static constexpr const char* name =
-      Mode::is_concurrent ? "PoolOverAddrSpace" : "PoolOverAddrSpaceSingleOwner";
+/// A Pool over a heap of heaps/heap_kinds.hpp (every host-runnable kind gets one:
+/// see test_conformance.cpp), in the heap's mode.
+template <class H>
+struct PoolOverFactory {
+  using Box = HeapBox<H>;
+  using Alloc = Pool<H, typename Box::Mode_>;
+  static std::string name() { return "PoolOver" + Box::name(); }
   static constexpr bool tagged = true;
   static constexpr bool zero_counts = true;
+  static constexpr bool bounded = Box::bounded;
 
-  Arena arena{4 * 1024 * 1024};
-  Arena other_arena{256 * 1024};
-  Upstream upstream{arena.block(), 4096};
-  Upstream other_upstream{other_arena.block(), 4096};
-  Alloc alloc{upstream, 64 * 1024};
-  Alloc other{other_upstream, 64 * 1024};
+  Box box;
+  Box other_box;
+  Alloc alloc{box.heap, Box::hunk};
+  Alloc other{other_box.heap, Box::hunk};
 
-  std::size_t max_size() const { return 256 * 1024; }
+  std::size_t max_size() const { return Box::max_object; }
   std::size_t max_align() const { return 4096; }
 };
 

@@ -1,5 +1,7 @@
-// Umbrella header of layer 1 (config): portability macros, atomics, bit arithmetic.
+// Umbrella header of layer 1 (config): portability macros, atomics, bit arithmetic,
+// type lists and the dispatch over them.
 #pragma once
 #include "swim/mem/config/atomic.hpp"
 #include "swim/mem/config/bits.hpp"
 #include "swim/mem/config/macros.hpp"
+#include "swim/mem/config/type_list.hpp"

@@ -22,6 +22,19 @@
 
 namespace swim::mem {
 
+/// Whether heap H can reuse a block given back in any order. True unless H says
+/// otherwise with `static constexpr bool reuses_freed_blocks = false` (a bump
+/// source: a StaticRegion reuses only its most recent region until reset). A
+/// single-owner Pool gives emptied hunks back at once only to heaps that reuse them.
+template <class H>
+inline constexpr bool heap_reuses_freed = [] {
+  if constexpr (requires { H::reuses_freed_blocks; }) {
+    return static_cast<bool>(H::reuses_freed_blocks);
+  } else {
+    return true;
+  }
+}();
+
 template <class H>
 concept heap = requires(H& h, const H& ch, Layout l, Block b) {
   { h.try_allocate(l) } -> std::same_as<Result<Block>>;

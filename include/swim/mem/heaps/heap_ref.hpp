@@ -1,100 +1,65 @@
-// Layer 4 (heaps): HeapRef, a one-word, device-valid reference to a heap of the
-// closed set swim-mem knows, dispatched with a switch (no vtable).
+// Layer 4 (heaps): HeapRef, a one-word, device-valid reference to a heap of any
+// kind in heaps/heap_kinds.hpp, dispatched from that list (no vtable).
 //
 // A Pool keeps one so that it can grow when an allocation reaches it through an
 // object's tag (a lease growing a buffer, a stow into "the same hold"), where the
-// heap's static type is not known. Heaps outside the set still work as a Pool's
+// heap's static type is not known. Heaps outside the list still work as a Pool's
 // upstream through the typed Pool<Heap> path; only tag-driven growth then reports
 // Error::unsupported.
 #pragma once
 
 #include <cstdint>
 
-#include "swim/mem/heaps/addr_space.hpp"
-#include "swim/mem/heaps/slab.hpp"
-#include "swim/mem/heaps/source_heap.hpp"
+#include "swim/mem/config.hpp"
+#include "swim/mem/heaps/heap_kinds.hpp"
 #include "swim/mem/physical.hpp"
-#include "swim/mem/sources/os_pages.hpp"
 
 namespace swim::mem {
-
-enum class HeapKind : std::uint8_t {
-  none = 0,
-  slab_concurrent_checked,
-  slab_concurrent,
-  slab_single_owner_checked,
-  slab_single_owner,
-  addr_space_concurrent_checked,
-  addr_space_concurrent,
-  addr_space_single_owner_checked,
-  addr_space_single_owner,
-  os_pages_concurrent,    // host only
-  os_pages_single_owner,  // host only
-};
-
 namespace detail {
-template <class H>
-struct heap_kind_of {
-  static constexpr HeapKind value = HeapKind::none;
-};
-template <>
-struct heap_kind_of<Slab<concurrent, true>> {
-  static constexpr HeapKind value = HeapKind::slab_concurrent_checked;
-};
-template <>
-struct heap_kind_of<Slab<concurrent, false>> {
-  static constexpr HeapKind value = HeapKind::slab_concurrent;
-};
-template <>
-struct heap_kind_of<Slab<single_owner, true>> {
-  static constexpr HeapKind value = HeapKind::slab_single_owner_checked;
-};
-template <>
-struct heap_kind_of<Slab<single_owner, false>> {
-  static constexpr HeapKind value = HeapKind::slab_single_owner;
-};
-template <>
-struct heap_kind_of<AddrSpace<concurrent, true>> {
-  static constexpr HeapKind value = HeapKind::addr_space_concurrent_checked;
-};
-template <>
-struct heap_kind_of<AddrSpace<concurrent, false>> {
-  static constexpr HeapKind value = HeapKind::addr_space_concurrent;
-};
-template <>
-struct heap_kind_of<AddrSpace<single_owner, true>> {
-  static constexpr HeapKind value = HeapKind::addr_space_single_owner_checked;
-};
-template <>
-struct heap_kind_of<AddrSpace<single_owner, false>> {
-  static constexpr HeapKind value = HeapKind::addr_space_single_owner;
-};
-template <>
-struct heap_kind_of<SourceHeap<OsPages, concurrent>> {
-  static constexpr HeapKind value = HeapKind::os_pages_concurrent;
-};
-template <>
-struct heap_kind_of<SourceHeap<OsPages, single_owner>> {
-  static constexpr HeapKind value = HeapKind::os_pages_single_owner;
-};
-}  // namespace detail
 
-/// True when HeapRef can refer to a heap of type H.
+/// The operations of a host_registered heap kind, as host functions.
+struct HostHeapOps {
+  Result<Block> (*allocate)(void* heap, Layout layout);
+  Error (*deallocate)(void* heap, Block block);
+  Stats (*stats)(const void* heap);
+};
+
+/// The table of host_registered kinds (src/heap_registry.cpp). Host only,
+/// thread-safe; registering a kind twice is harmless (the same table).
+void register_host_heap(unsigned kind, const HostHeapOps* ops) noexcept;
+const HostHeapOps* host_heap(unsigned kind) noexcept;
+
 template <class H>
-inline constexpr bool heap_ref_supports = detail::heap_kind_of<H>::value != HeapKind::none;
+struct HostHeapOpsOf {
+  static Result<Block> allocate(void* h, Layout l) { return static_cast<H*>(h)->try_allocate(l); }
+  static Error deallocate(void* h, Block b) { return static_cast<H*>(h)->try_deallocate(b); }
+  static Stats stats(const void* h) { return static_cast<const H*>(h)->stats(); }
+  static constexpr HostHeapOps ops{&allocate, &deallocate, &stats};
+};
+
+}  // namespace detail
 
 /// A non-owning reference to a heap, valid on the side(s) where that heap is.
 /// Trivially copyable; satisfies the `heap` concept. Thread-safety: the heap's.
+/// Operations of a null reference, and of a host-only heap in device code, answer
+/// Error::unsupported (stats: zeros).
 class HeapRef {
  public:
   constexpr HeapRef() = default;
 
-  /// A reference to `h`, or a null reference (kind none) if H is not in the set.
+  /// A reference to `h`, or a null reference (kind none) if H is not in heap_kinds.
   template <class H>
   SWIM_MEM_API static HeapRef of(H& h) {
     HeapRef r;
-    r.heap_ = heap_ref_supports<H> ? &h : nullptr;
-    r.kind_ = detail::heap_kind_of<H>::value;
+    if constexpr (heap_ref_supports<H>) {
+      r.heap_ = &h;
+      r.kind_ = heap_kind_v<H>;
+      if constexpr (heap_route_v<H> == HeapRoute::host_registered) {
+        SWIM_MEM_IF_TARGET((detail::register_host_heap(static_cast<unsigned>(heap_kind_v<H>),
+                                                       &detail::HostHeapOpsOf<H>::ops);),
+                           ())
+      }
+    }
     return r;
   }
 
@@ -103,45 +68,46 @@ class HeapRef {
 
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) const {
     Result<Block> r = Error::unsupported;
-    visit([&](auto& h) { r = h.try_allocate(layout); });
+    visit(
+        [&](auto& h) { r = h.try_allocate(layout); },
+        [&](const detail::HostHeapOps& ops) { r = ops.allocate(heap_, layout); });
     return r;
   }
   SWIM_MEM_API Error try_deallocate(Block block) const {
     Error e = Error::unsupported;
-    visit([&](auto& h) { e = h.try_deallocate(block); });
+    visit([&](auto& h) { e = h.try_deallocate(block); },
+          [&](const detail::HostHeapOps& ops) { e = ops.deallocate(heap_, block); });
     return e;
   }
   SWIM_MEM_API Stats stats() const {
     Stats s{};
-    visit([&](auto& h) { s = h.stats(); });
+    visit([&](auto& h) { s = h.stats(); },
+          [&](const detail::HostHeapOps& ops) { s = ops.stats(heap_); });
     return s;
   }
 
  private:
-  template <class F>
-  SWIM_MEM_API void visit(F&& f) const {
-    switch (kind_) {
-      case HeapKind::none: return;
-      case HeapKind::slab_concurrent_checked: return f(*static_cast<Slab<concurrent, true>*>(heap_));
-      case HeapKind::slab_concurrent: return f(*static_cast<Slab<concurrent, false>*>(heap_));
-      case HeapKind::slab_single_owner_checked:
-        return f(*static_cast<Slab<single_owner, true>*>(heap_));
-      case HeapKind::slab_single_owner: return f(*static_cast<Slab<single_owner, false>*>(heap_));
-      case HeapKind::addr_space_concurrent_checked:
-        return f(*static_cast<AddrSpace<concurrent, true>*>(heap_));
-      case HeapKind::addr_space_concurrent:
-        return f(*static_cast<AddrSpace<concurrent, false>*>(heap_));
-      case HeapKind::addr_space_single_owner_checked:
-        return f(*static_cast<AddrSpace<single_owner, true>*>(heap_));
-      case HeapKind::addr_space_single_owner:
-        return f(*static_cast<AddrSpace<single_owner, false>*>(heap_));
-      case HeapKind::os_pages_concurrent:
-        SWIM_MEM_IF_TARGET((return f(*static_cast<SourceHeap<OsPages, concurrent>*>(heap_));),
-                           (return;))
-      case HeapKind::os_pages_single_owner:
-        SWIM_MEM_IF_TARGET((return f(*static_cast<SourceHeap<OsPages, single_owner>*>(heap_));),
-                           (return;))
-    }
+  // Call `direct(heap)` for kinds whose code this side can run, `registered(ops)`
+  // for host_registered kinds on the host; nothing otherwise.
+  template <class Direct, class Registered>
+  SWIM_MEM_API void visit(Direct&& direct, Registered&& registered) const {
+    (void)registered;  // (unused in a device pass)
+    void* const heap = heap_;
+    const unsigned kind = static_cast<unsigned>(kind_);
+    detail::dispatch_kind(heap_kinds{}, kind, [&](auto* entry) {
+      using Entry = std::remove_pointer_t<decltype(entry)>;
+      using H = typename Entry::type;
+      if constexpr (Entry::route == HeapRoute::anywhere) {
+        direct(*static_cast<H*>(heap));
+      } else if constexpr (Entry::route == HeapRoute::host) {
+        SWIM_MEM_IF_TARGET((direct(*static_cast<H*>(heap));), ())
+      } else {
+        SWIM_MEM_IF_TARGET((if (const detail::HostHeapOps* ops = detail::host_heap(kind)) {
+                             registered(*ops);
+                           }),
+                           ())
+      }
+    });
   }
 
   void* heap_ = nullptr;

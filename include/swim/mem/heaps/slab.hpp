@@ -41,7 +41,8 @@ class SlabCache;
 ///   be accessible where it is used.
 /// - Failure: try_ forms return Error values and leave the Slab unchanged.
 /// - Checked (default: SWIM_MEM_CHECKED, on unless NDEBUG): keeps an allocation
-///   bitmap in-band and validates every free: foreign pointers give
+///   bitmap (in this object up to 64 units, else in-band at the front of the hunk)
+///   and validates every free: foreign pointers give
 ///   Error::foreign_pointer, double frees Error::double_free, the Slab unchanged.
 ///   Unchecked: try_deallocate's block must be a live block of this Slab (as
 ///   try_allocate returned it, or a smaller size within the unit); anything else
@@ -68,24 +69,27 @@ class Slab {
     // provided the first unit is; that is the alignment this Slab guarantees.
     std::size_t unit_align = std::size_t(1) << detail::countr_zero(unit);
     if (unit_align > max_guaranteed_align) unit_align = max_guaranteed_align;
-    // Units that fit if all of the hunk were units; the bitmap is carved from the
-    // front, which may cost a few of them.
-    const std::uintptr_t meta_at = detail::align_addr(hunk.address(), alignof(std::uint64_t));
+    // The checked bitmap (one bit per unit) lives in this object when one word
+    // holds it, else it is carved from the front of the hunk, sized for every unit
+    // the hunk could hold: the units left after it are never more than that, so the
+    // bitmap never reaches into a unit.
     std::size_t count = hunk.size / unit;
-    std::uintptr_t first = 0;
-    for (int pass = 0; pass < 2; ++pass) {
-      const std::size_t meta = Checked ? ((count + 63) / 64) * sizeof(std::uint64_t) : 0;
-      first = detail::align_addr(meta_at + meta, unit_align);
-      const std::uintptr_t end = hunk.address() + hunk.size;
-      count = first <= end ? (end - first) / unit : 0;
-    }
     if (count > max_units) count = max_units;
+    const bool in_object = count <= 64;
+    const std::size_t meta =
+        Checked && !in_object ? ((count + 63) / 64) * sizeof(std::uint64_t) : 0;
+    const std::uintptr_t meta_at = detail::align_addr(hunk.address(), alignof(std::uint64_t));
+    const std::uintptr_t end = hunk.address() + hunk.size;
+    const std::uintptr_t first =
+        detail::align_addr(meta != 0 ? meta_at + meta : hunk.address(), unit_align);
+    const std::size_t fit = first <= end ? (end - first) / unit : 0;
+    if (fit < count) count = fit;
     if (count == 0) {
       init_error_ = Error::invalid_argument;
       return;
     }
-    bitmap_ = Checked ? reinterpret_cast<std::uint64_t*>(meta_at) : nullptr;
     if constexpr (Checked) {
+      bitmap_ = in_object ? &bitmap_word_ : reinterpret_cast<std::uint64_t*>(meta_at);
       for (std::size_t i = 0; i < (count + 63) / 64; ++i) bitmap_[i] = 0;
     }
     base_ = reinterpret_cast<std::byte*>(first);
@@ -118,7 +122,7 @@ class Slab {
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
     if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
     if (layout.size > unit_) return Error::oversized;
-    if (layout.align > align_) return Error::misaligned;
+    if (layout.align > align_) return count_ == 0 ? Error::out_of_memory : Error::misaligned;
     if constexpr (!Mode::is_concurrent) {
       // One owner: no ABA to guard against, so the pop counter is left alone.
       const std::uint64_t head = head_.raw;
@@ -338,7 +342,8 @@ class Slab {
   cell<std::uint64_t, Mode> live_;
   cell<std::uint64_t, Mode> peak_;
   std::byte* base_ = nullptr;
-  std::uint64_t* bitmap_ = nullptr;
+  std::uint64_t* bitmap_ = nullptr;  // bitmap_word_, or the front of the hunk
+  std::uint64_t bitmap_word_ = 0;     // the checked bitmap of a Slab of <= 64 units
   std::size_t unit_;
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;      // count_ * unit_

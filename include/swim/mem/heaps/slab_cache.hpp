@@ -80,7 +80,7 @@ class SlabCache {
       if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
       return Error::oversized;
     }
-    if (layout.align > align_) return Error::misaligned;
+    if (layout.align > align_) return bytes_ == 0 ? Error::out_of_memory : Error::misaligned;
     if (SWIM_MEM_UNLIKELY(top_ == slots_)) {
       const Error e = refill();
       if (e != Error::none) return e;

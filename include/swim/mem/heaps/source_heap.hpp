@@ -29,12 +29,27 @@ namespace swim::mem {
 /// Thread-safety: the source's, and the counters' Mode. Valid on host and device
 /// exactly where the source's functions are (OsPages and the GPU runtime sources
 /// are host only).
-template <memory_source Source, concurrency_mode Mode = concurrent>
+///
+/// Source is checked in the body rather than constrained, so that the heap list
+/// (heaps/heap_kinds.hpp) can name a SourceHeap over a source whose definition
+/// this translation unit does not see (the GPU runtime sources).
+template <class Source, concurrency_mode Mode = concurrent>
 class SourceHeap {
+  static_assert(memory_source<Source>, "SourceHeap needs a memory_source");
+
  public:
   using source_type = Source;
   static constexpr bool host_accessible = Source::host_accessible;
   static constexpr bool device_accessible = Source::device_accessible;
+  /// A block given back is reusable in any order unless the source says not
+  /// (`reuses_released = false`, as StaticRegion does).
+  static constexpr bool reuses_freed_blocks = [] {
+    if constexpr (requires { Source::reuses_released; }) {
+      return static_cast<bool>(Source::reuses_released);
+    } else {
+      return true;
+    }
+  }();
 
   SWIM_MEM_EXEC_CHECK_DISABLE
   template <class... Args>

@@ -1,105 +1,99 @@
-// Layer 5 (holds): operations on any memory object through its tag.
+// Layer 5 (holds): operations on any memory object through its tag, and HoldRef.
 //
 // A lease or resident knows only its object; these functions find the owning
-// hold from the tag and dispatch with a switch over the closed set of hold kinds
-// (no vtables, so they work in device code).
+// hold from the tag and dispatch on its kind. Every dispatch here is generated
+// from the list in holds/hold_kinds.hpp (no vtables, no switch written by hand),
+// so they work in device code and a new kind of hold needs no edit here.
 #pragma once
 
+#include "swim/mem/holds/hold_kinds.hpp"
 #include "swim/mem/holds/pack.hpp"
 #include "swim/mem/holds/pool.hpp"
 #include "swim/mem/holds/tag.hpp"
 
 namespace swim::mem {
+namespace detail {
+
+template <class... Cs>
+SWIM_MEM_API constexpr bool controls_aligned(type_list<Cs...>) {
+  return ((alignof(Cs) >= control_align) && ...);
+}
+static_assert(controls_aligned(hold_kinds{}),
+              "every control block must leave the tag's kind bits free");
+
+/// A control block type that a HoldRef may designate (a hold proper).
+template <class C>
+concept hold_control = requires(C& c, const C& cc, Layout l, Block b) {
+  { c.tag_allocate(l) } -> std::same_as<Result<Block>>;
+  { c.checked_free(b) } -> std::same_as<Error>;
+  { cc.stats() } -> std::same_as<Stats>;
+};
+
+/// Call f(control) with the control block a tag (or HoldRef word) names, as its
+/// type; nothing for none, freed or an unknown kind.
+template <class F>
+SWIM_MEM_API SWIM_MEM_FORCEINLINE void visit_control(std::uint64_t word, F&& f) {
+  void* const control = tag_control(word);
+  dispatch_kind(hold_kinds{}, static_cast<unsigned>(tag_kind(word)), [&](auto* type) {
+    f(static_cast<decltype(type)>(control));
+  });
+}
+
+/// The answer to an operation on a block whose tag names no live object.
+SWIM_MEM_API inline Error untagged_error(std::uint64_t tag) {
+  return tag_kind(tag) == HoldKind::freed ? Error::double_free : Error::foreign_pointer;
+}
+
+}  // namespace detail
 
 /// Free a memory object of any hold, given the block its hold returned.
-/// Double frees return Error::double_free. The word in front of `block.ptr` must
-/// be readable: a pointer that no hold produced is undefined behaviour here (use
-/// the owning allocator's try_deallocate to have foreign pointers rejected).
-/// Thread-safety and host/device validity: those of the owning hold.
+/// Double frees return Error::double_free. The tag in front of `block.ptr` is
+/// trusted: a pointer that no hold produced is undefined behaviour here (use
+/// HoldRef::try_deallocate or the owning allocator's try_deallocate to have
+/// foreign pointers rejected). Thread-safety and host/device validity: those of
+/// the owning hold.
 SWIM_MEM_NOINLINE SWIM_MEM_API inline Error hold_deallocate(Block block) {
   if (block.ptr == nullptr) return Error::foreign_pointer;
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
-  void* control = detail::tag_control(tag);
-  switch (detail::tag_kind(tag)) {
-    case HoldKind::none:
-      return tag == 0 ? Error::double_free : Error::foreign_pointer;
-    case HoldKind::pack_concurrent:
-      return static_cast<Pack<concurrent>*>(control)->try_deallocate(block);
-    case HoldKind::pack_single_owner:
-      return static_cast<Pack<single_owner>*>(control)->try_deallocate(block);
-    case HoldKind::pool_hunk_concurrent: {
-      auto* h = static_cast<detail::PoolHunk<concurrent>*>(control);
-      return h->pool->release_in_hunk(h, block);
-    }
-    case HoldKind::pool_hunk_single_owner: {
-      auto* h = static_cast<detail::PoolHunk<single_owner>*>(control);
-      return h->pool->release_in_hunk(h, block);
-    }
-    case HoldKind::pool_zero_concurrent:
-      return static_cast<detail::PoolCore<concurrent>*>(control)->release_zero(block);
-    case HoldKind::pool_zero_single_owner:
-      return static_cast<detail::PoolCore<single_owner>*>(control)->release_zero(block);
-  }
-  return Error::foreign_pointer;
+  Error e = detail::untagged_error(tag);
+  detail::visit_control(tag, [&](auto* c) { e = c->tag_free(block); });
+  return e;
 }
 
-/// Resize a memory object of any hold in place (it never moves).
+/// Resize a memory object of any hold in place (it never moves). The tag is
+/// trusted, as by hold_deallocate.
 SWIM_MEM_NOINLINE SWIM_MEM_API inline Result<Block> hold_resize(Block block, Layout layout) {
   if (block.ptr == nullptr || block.size == 0) return Error::foreign_pointer;
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
-  void* control = detail::tag_control(tag);
-  switch (detail::tag_kind(tag)) {
-    case HoldKind::pack_concurrent:
-      return static_cast<Pack<concurrent>*>(control)->try_resize(block, layout);
-    case HoldKind::pack_single_owner:
-      return static_cast<Pack<single_owner>*>(control)->try_resize(block, layout);
-    case HoldKind::pool_hunk_concurrent:
-      return static_cast<detail::PoolHunk<concurrent>*>(control)->pool->try_resize(block, layout);
-    case HoldKind::pool_hunk_single_owner:
-      return static_cast<detail::PoolHunk<single_owner>*>(control)->pool->try_resize(block,
-                                                                                       layout);
-    case HoldKind::none:
-      return tag == 0 ? Error::double_free : Error::foreign_pointer;
-    default:
-      return Error::foreign_pointer;
-  }
+  Result<Block> r = detail::untagged_error(tag);
+  detail::visit_control(tag, [&](auto* c) { r = c->tag_resize(block, layout); });
+  return r;
 }
 
-/// A one-word, device-valid, non-owning reference to any hold (Pack or Pool, any
-/// mode): what a lease keeps to allocate "in the same hold" and what stow takes as
-/// its target. Same encoding as a tag: the control block's address and its kind.
-/// Trivially copyable. Thread-safety and host/device validity: the hold's.
+/// A one-word, device-valid, non-owning reference to any hold (a Pack or a Pool,
+/// any mode): what a lease keeps to allocate "in the same hold" and what stow
+/// takes as its target. Same encoding as a tag: the hold's control block address
+/// and its kind. Trivially copyable. Thread-safety and host/device validity: the
+/// hold's.
 class HoldRef {
  public:
   constexpr HoldRef() = default;
 
   template <concurrency_mode Mode>
   SWIM_MEM_API static HoldRef of(Pack<Mode>& pack) {
-    return HoldRef(detail::make_tag(&pack, Pack<Mode>::kind));
+    return HoldRef(pack.tag_owner());
   }
-  template <class Heap, concurrency_mode Mode>
-  SWIM_MEM_API static HoldRef of(Pool<Heap, Mode>& pool) {
-    detail::PoolCore<Mode>& core = pool;
-    return HoldRef(detail::make_tag(&core, detail::PoolCore<Mode>::zero_kind));
+  template <class Heap, concurrency_mode Mode, bool Checked>
+  SWIM_MEM_API static HoldRef of(Pool<Heap, Mode, Checked>& pool) {
+    return HoldRef(pool.tag_owner());
   }
-  /// The hold that owns a memory object (read from its tag). Null for a freed object.
+  /// The hold that owns a memory object (read from its tag, which is trusted as
+  /// by hold_deallocate). Null for a freed object.
   SWIM_MEM_API static HoldRef owner_of(const void* object) {
     const std::uint64_t tag = detail::tag_of<concurrent>(object).load(order::relaxed);
-    void* control = detail::tag_control(tag);
-    switch (detail::tag_kind(tag)) {
-      case HoldKind::pool_hunk_concurrent:
-        return HoldRef(detail::make_tag(
-            static_cast<detail::PoolHunk<concurrent>*>(control)->pool,
-            HoldKind::pool_zero_concurrent));
-      case HoldKind::pool_hunk_single_owner:
-        return HoldRef(detail::make_tag(
-            static_cast<detail::PoolHunk<single_owner>*>(control)->pool,
-            HoldKind::pool_zero_single_owner));
-      case HoldKind::none:
-        return HoldRef();
-      default:
-        return HoldRef(tag);
-    }
+    HoldRef r;
+    detail::visit_control(tag, [&](auto* c) { r.word_ = c->tag_owner(); });
+    return r;
   }
 
   SWIM_MEM_API explicit operator bool() const { return word_ != 0; }
@@ -107,39 +101,29 @@ class HoldRef {
   SWIM_MEM_API HoldKind kind() const { return detail::tag_kind(word_); }
 
   /// A tagged object of this hold (see Pack::try_allocate, Pool::try_allocate).
-  /// A Pool that must grow does so through its HeapRef (Error::unsupported when its
-  /// upstream heap is outside HeapRef's set).
+  /// A Pool that must grow does so through its HeapRef (Error::unsupported when
+  /// its upstream heap is outside heaps/heap_kinds.hpp, or is host-only and this
+  /// is device code). A null HoldRef answers Error::unsupported.
   SWIM_MEM_NOINLINE SWIM_MEM_API Result<Block> try_allocate(Layout layout) const {
-    void* control = detail::tag_control(word_);
-    switch (kind()) {
-      case HoldKind::pack_concurrent:
-        return static_cast<Pack<concurrent>*>(control)->try_allocate(layout);
-      case HoldKind::pack_single_owner:
-        return static_cast<Pack<single_owner>*>(control)->try_allocate(layout);
-      case HoldKind::pool_zero_concurrent:
-        return static_cast<detail::PoolCore<concurrent>*>(control)->try_allocate_any(layout);
-      case HoldKind::pool_zero_single_owner:
-        return static_cast<detail::PoolCore<single_owner>*>(control)->try_allocate_any(layout);
-      default:
-        return Error::unsupported;
-    }
+    Result<Block> r = Error::unsupported;
+    visit_hold([&](auto* c) { r = c->tag_allocate(layout); });
+    return r;
   }
 
-  /// Free an object; it must belong to this hold (Error::foreign_pointer if not).
-  SWIM_MEM_API Error try_deallocate(Block block) const {
+  /// Free an object of this hold. Validated before anything is followed: a
+  /// pointer that is not a live object of this hold gives Error::foreign_pointer
+  /// (Error::double_free for an object of this hold freed already) and changes
+  /// nothing. Only the word in front of block.ptr is read, which must be readable.
+  SWIM_MEM_NOINLINE SWIM_MEM_API Error try_deallocate(Block block) const {
     if (block.ptr == nullptr) return Error::foreign_pointer;
-    if (owner_of(block.ptr) != *this) {
-      return detail::tag_of<concurrent>(block.ptr).load(order::relaxed) == 0
-                 ? Error::double_free
-                 : Error::foreign_pointer;
-    }
-    return hold_deallocate(block);
+    Error e = Error::unsupported;
+    visit_hold([&](auto* c) { e = c->checked_free(block); });
+    return e;
   }
 
-  /// Resize or move an object of this hold. In place when possible; otherwise a new
-  /// object is allocated in the same hold, the first min(old, new) bytes are copied
-  /// (the crate's realloc did not copy, memory-model.md §12.1) and the old object is
-  /// freed. On failure the old object is untouched.
+  /// Resize or move an object of this hold. In place when possible; otherwise a
+  /// new object is allocated in the same hold, the first min(old, new) bytes are
+  /// copied and the old object is freed. On failure the old object is untouched.
   SWIM_MEM_NOINLINE SWIM_MEM_API Result<Block> try_reallocate(Block block, Layout layout) const {
     if (block.size != 0 && layout.size != 0) {
       const Result<Block> in_place = hold_resize(block, layout);
@@ -160,23 +144,24 @@ class HoldRef {
     return fresh;
   }
 
+  /// The hold's statistics (zeros for a null HoldRef).
   SWIM_MEM_API Stats stats() const {
-    void* control = detail::tag_control(word_);
-    switch (kind()) {
-      case HoldKind::pack_concurrent: return static_cast<Pack<concurrent>*>(control)->stats();
-      case HoldKind::pack_single_owner:
-        return static_cast<Pack<single_owner>*>(control)->stats();
-      case HoldKind::pool_zero_concurrent:
-        return static_cast<detail::PoolCore<concurrent>*>(control)->stats();
-      case HoldKind::pool_zero_single_owner:
-        return static_cast<detail::PoolCore<single_owner>*>(control)->stats();
-      default:
-        return Stats{};
-    }
+    Stats s{};
+    visit_hold([&](auto* c) { s = c->stats(); });
+    return s;
   }
 
  private:
   SWIM_MEM_API explicit HoldRef(std::uint64_t word) : word_(word) {}
+
+  // f(hold) for the hold this refers to (never a control block that is not a hold).
+  template <class F>
+  SWIM_MEM_API void visit_hold(F&& f) const {
+    detail::visit_control(word_, [&](auto* c) {
+      if constexpr (detail::hold_control<std::remove_pointer_t<decltype(c)>>) f(c);
+    });
+  }
+
   std::uint64_t word_ = 0;
 };
 

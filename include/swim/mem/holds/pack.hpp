@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "swim/mem/holds/detail/bump.hpp"
+#include "swim/mem/holds/detail/zero_count.hpp"
 #include "swim/mem/holds/tag.hpp"
 #include "swim/mem/physical.hpp"
 
@@ -23,18 +24,20 @@ namespace swim::mem {
 ///   block the tags point at: it must not move, and it must be reachable from
 ///   wherever its objects are freed (place it in device memory for kernels).
 /// - Failure: try_ forms return Error values and leave the Pack unchanged.
-///   Foreign pointers (outside the region) and double frees are always detected.
-/// - Limits: 2 TiB per Pack, 16.7 M live objects (then Error::out_of_memory).
+///   Foreign pointers (outside the region, or inside it but not at an object)
+///   and double frees are always detected, without reading outside the region.
+/// - Limits: 2 TiB per Pack, 16.7 M live objects of non-zero size (then
+///   Error::out_of_memory).
 template <concurrency_mode Mode = concurrent>
 class Pack {
  public:
-  static constexpr HoldKind kind =
-      Mode::is_concurrent ? HoldKind::pack_concurrent : HoldKind::pack_single_owner;
+  static constexpr HoldKind kind = hold_kind_v<Pack>;
 
   /// Manage `region`. Never fails loudly: a null or too small region gives a
   /// Pack with no capacity, and init_error() says so.
   SWIM_MEM_API explicit Pack(Block region) {
     zero_.tag = detail::make_tag(this, kind);
+    zero_count_.live.raw = 0;
     used_.raw = 0;
     peak_.raw = 0;
     // A Pack is always "in service": emptying it resets it, never retires it.
@@ -46,15 +49,15 @@ class Pack {
 
   /// Reports through the leak handler (host) when objects are still live.
   SWIM_MEM_API ~Pack() {
-    if (bump_.live() != 0) detail::leaked("Pack", this, stats());
+    if (bump_.live() != 0 || zero_count_.count() != 0) detail::leaked("Pack", this, stats());
   }
 
   /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
-  /// Zero-size requests take no bytes but count as live objects.
+  /// Zero-size requests take no bytes but count as live objects (they do not
+  /// keep the region from resetting: they have no bytes to lose).
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
     if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
-      const Error e = bump_.count_zero(true);
-      if (e != Error::none) return e;
+      zero_count_.add();
       return Block{zero_object(), 0};
     }
     bool ok = false;
@@ -75,17 +78,18 @@ class Pack {
     return r;
   }
 
-  /// Free an object as try_allocate returned it.
+  /// Free an object as try_allocate returned it. Only the word in front of a
+  /// block inside the region is read: anything else is foreign_pointer.
   SWIM_MEM_API Error try_deallocate(Block block) {
-    if (block.size == 0 && block.ptr == zero_object()) return bump_.count_zero(false);
+    if (block.size == 0 && block.ptr == zero_object()) return zero_count_.remove();
     bool ok = false;
     const std::size_t size8 = detail::granule_size(block.size, ok);
     const std::uintptr_t at = block.address();
     if (!ok || block.size == 0 || !bump_.contains(at, size8)) return Error::foreign_pointer;
     auto& tag = detail::tag_of<Mode>(block.ptr);
     std::uint64_t expected = zero_.tag;
-    if (!tag.compare_exchange(expected, 0, order::acq_rel)) {
-      return expected == 0 ? Error::double_free : Error::foreign_pointer;
+    if (!tag.compare_exchange(expected, detail::freed_tag(this), order::acq_rel)) {
+      return expected == detail::freed_tag(this) ? Error::double_free : Error::foreign_pointer;
     }
     const Result<std::uint64_t> r = bump_.release(at, size8);
     if (!r) {
@@ -125,7 +129,8 @@ class Pack {
   SWIM_MEM_API Stats stats() const {
     const std::uint64_t used = used_.load(order::relaxed);
     const std::uint64_t peak = peak_.load(order::relaxed);
-    return Stats{bump_.live(), static_cast<std::size_t>(used), bump_.free_bytes(),
+    return Stats{bump_.live() + static_cast<std::size_t>(zero_count_.count()),
+                 static_cast<std::size_t>(used), bump_.free_bytes(),
                  static_cast<std::size_t>(peak > used ? peak : used)};
   }
   SWIM_MEM_API std::size_t capacity() const { return bump_.capacity; }
@@ -135,11 +140,21 @@ class Pack {
     return a >= bump_.base && a - bump_.base < bump_.capacity;
   }
 
+  // ---- The control block contract (holds/hold_kinds.hpp) ------------------------------
+  SWIM_MEM_API Error tag_free(Block block) { return try_deallocate(block); }
+  SWIM_MEM_API Result<Block> tag_resize(Block block, Layout layout) {
+    return try_resize(block, layout);
+  }
+  SWIM_MEM_API std::uint64_t tag_owner() const { return zero_.tag; }
+  SWIM_MEM_API Result<Block> tag_allocate(Layout layout) { return try_allocate(layout); }
+  SWIM_MEM_API Error checked_free(Block block) { return try_deallocate(block); }
+
  private:
   // Zero-size objects all sit just past the shared tag (never dereferenced).
   SWIM_MEM_API void* zero_object() { return zero_.object(); }
 
   detail::ZeroTag zero_;  // also the value of every tag of this Pack
+  detail::ZeroCount<Mode> zero_count_;
   detail::Bump<Mode> bump_;
   cell<std::uint64_t, Mode> used_;
   cell<std::uint64_t, Mode> peak_;  // highest bytes_in_use before the latest decrease

@@ -2,15 +2,21 @@
 //
 // Allocation bumps in the current (head) hunk; when it is full a new hunk comes
 // from the spare list or, failing that, from the upstream heap, and becomes the
-// head. Each hunk counts its own live objects (memory-model.md §13.3): when a
+// head. Each hunk counts its own live objects: when a
 // hunk that is no longer the head empties it is retired to the spare list and
 // reused before the heap is asked again; the head hunk simply resets. Whether a
 // hunk is the head is a bit of its state word, so "emptied" and "retired" (or
 // "replaced as head" and "retired") happen in one CAS and exactly once.
 //
+// Every hunk a pool holds is in its registry: 32 lists threaded through the hunk
+// headers, by address hash. A free that must not trust the tag in front of its
+// pointer (Pool::try_deallocate in checked builds, HoldRef::try_deallocate) looks
+// the tag's hunk up there before dereferencing it, so a forged or stale tag is
+// reported as foreign_pointer instead of being followed.
+//
 // Spare hunks go back to the heap in trim() and on destruction (and at once in
-// single-owner mode). They cannot go back at the moment
-// they empty under concurrency: another thread may still be about to read the
+// single-owner mode, to heaps that can reuse them). They cannot go back at the
+// moment they empty under concurrency: another thread may still be about to read the
 // header of a hunk it saw as head a moment ago, so a retired hunk must stay a
 // hunk (its header intact) until the pool is quiescent.
 #pragma once
@@ -21,6 +27,7 @@
 #include "swim/mem/heaps/concept.hpp"
 #include "swim/mem/heaps/heap_ref.hpp"
 #include "swim/mem/holds/detail/bump.hpp"
+#include "swim/mem/holds/detail/zero_count.hpp"
 #include "swim/mem/holds/tag.hpp"
 #include "swim/mem/physical.hpp"
 
@@ -33,15 +40,20 @@ class PoolCore;
 /// The in-band header of a Pool hunk; its objects' tags point here.
 template <concurrency_mode Mode>
 struct alignas(64) PoolHunk {
-  static constexpr HoldKind kind =
-      Mode::is_concurrent ? HoldKind::pool_hunk_concurrent : HoldKind::pool_hunk_single_owner;
+  static constexpr HoldKind kind = hold_kind_v<PoolHunk>;
 
   Bump<Mode> bump;
   PoolCore<Mode>* pool;
   cell<std::uint64_t, Mode> next_spare;
+  cell<std::uint64_t, Mode> next_registered;  // the next hunk of its registry list
   std::size_t block_size;  // as the heap returned it, for giving it back
 
   SWIM_MEM_API std::uint64_t tag() const { return make_tag(this, kind); }
+
+  // The control block contract (holds/hold_kinds.hpp), defined after PoolCore.
+  SWIM_MEM_API Error tag_free(Block block);
+  SWIM_MEM_API Result<Block> tag_resize(Block block, Layout layout);
+  SWIM_MEM_API std::uint64_t tag_owner() const;
 };
 
 /// The part of a Pool that does not depend on the upstream heap's type, so that a
@@ -50,11 +62,11 @@ template <concurrency_mode Mode>
 class PoolCore {
  public:
   using Hunk = PoolHunk<Mode>;
-  static constexpr HoldKind zero_kind =
-      Mode::is_concurrent ? HoldKind::pool_zero_concurrent : HoldKind::pool_zero_single_owner;
+  static constexpr HoldKind zero_kind = hold_kind_v<PoolCore>;
   static constexpr unsigned max_retries = 1u << 16;
 
-  /// Free an object whose tag names hunk `h` of this pool.
+  /// Free an object whose tag names hunk `h` of this pool (the tag is trusted:
+  /// it led here; the block must match it).
   SWIM_MEM_API Error release_in_hunk(Hunk* h, Block block) {
     bool ok = false;
     const std::size_t size8 = granule_size(block.size, ok);
@@ -62,8 +74,8 @@ class PoolCore {
     if (!ok || block.size == 0 || !h->bump.contains(at, size8)) return Error::foreign_pointer;
     auto& tag = tag_of<Mode>(block.ptr);
     std::uint64_t expected = h->tag();
-    if (!tag.compare_exchange(expected, 0, order::acq_rel)) {
-      return expected == 0 ? Error::double_free : Error::foreign_pointer;
+    if (!tag.compare_exchange(expected, freed_tag(h), order::acq_rel)) {
+      return expected == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
     }
     const Result<std::uint64_t> r = h->bump.release(at, size8);
     if (!r) {
@@ -76,9 +88,10 @@ class PoolCore {
     // exactly one thread (this one) puts it on the spare list.
     if ((*r & Bump<Mode>::retired) != 0) {
       push_spare(h);
-      // Single owner: nobody can be looking at the hunk, so it goes back at once.
+      // Single owner: nobody can be looking at the hunk, so it goes back at once
+      // (to a heap that can reuse it: see Pool's constructor).
       if constexpr (!Mode::is_concurrent) {
-        if (upstream_) trim_to(upstream_);
+        if (give_back_at_once_ && upstream_) trim_to(upstream_);
       }
     }
     return Error::none;
@@ -86,44 +99,70 @@ class PoolCore {
 
   /// Free a zero-size object of this pool.
   SWIM_MEM_API Error release_zero(Block block) {
-    if (block.ptr != zero_object()) return Error::foreign_pointer;
-    std::uint64_t live = live_.load(order::relaxed);
-    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
-      if (live == 0) return Error::double_free;
-      if (live_.compare_exchange(live, live - 1, order::relaxed)) return Error::none;
-    }
-    return Error::contended;
+    if (block.ptr != zero_object() || block.size != 0) return Error::foreign_pointer;
+    return zero_count_.remove();
   }
 
-  /// Free an object of this pool; foreign pointers and double frees are reported.
-  /// Objects of other holds are recognised by their tag, so `block` must at least
-  /// point just past a readable word.
-  SWIM_MEM_API Error try_deallocate_tagged(Block block) {
+  /// Free an object of this pool, validating its tag before following it: the
+  /// tag's hunk must be in this pool's registry (nothing else is read but
+  /// the word in front of block.ptr, which must be readable). Foreign pointers
+  /// and double frees are reported and change nothing. Cost: the registry walk,
+  /// about hunk_count() / 32 steps unless the object is in the head hunk.
+  SWIM_MEM_API Error checked_free(Block block) {
     if (block.size == 0) return release_zero(block);
     if (block.ptr == nullptr) return Error::foreign_pointer;
     const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
-    if (tag == 0) return Error::double_free;
-    if (tag_kind(tag) != Hunk::kind) return Error::foreign_pointer;
     Hunk* h = static_cast<Hunk*>(tag_control(tag));
-    if (h->pool != this) return Error::foreign_pointer;
+    if (tag_kind(tag) == Hunk::kind) {
+      return registered(h) ? release_in_hunk(h, block) : Error::foreign_pointer;
+    }
+    if (tag_kind(tag) == HoldKind::freed && registered(h)) return Error::double_free;
+    return Error::foreign_pointer;
+  }
+
+  /// Free an object of this pool, trusting its tag (the fast build's typed free):
+  /// a block whose tag is not a tag of some hold is undefined behaviour; objects
+  /// of other holds and double frees are still reported.
+  SWIM_MEM_API Error trusted_free(Block block) {
+    if (block.size == 0) return release_zero(block);
+    if (block.ptr == nullptr) return Error::foreign_pointer;
+    const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
+    Hunk* h = static_cast<Hunk*>(tag_control(tag));
+    if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
+    if (tag_kind(tag) != Hunk::kind || h == nullptr || h->pool != this) {
+      return Error::foreign_pointer;
+    }
     return release_in_hunk(h, block);
   }
 
-  /// Resize an object in place (growth only for the most recent object of the
-  /// head hunk, within the hunk).
+  /// Resize an object of this pool in place (growth only for the most recent
+  /// object of the head hunk, within the hunk). The tag is validated as
+  /// checked_free validates it.
   SWIM_MEM_API Result<Block> try_resize(Block block, Layout layout) {
     if (block.size == 0 || block.ptr == nullptr) return Error::foreign_pointer;
-    if (layout.size == 0) return Error::unsupported;
     const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
-    if (tag == 0) return Error::double_free;
-    if (tag_kind(tag) != Hunk::kind || static_cast<Hunk*>(tag_control(tag))->pool != this) {
-      return Error::foreign_pointer;
-    }
     Hunk* h = static_cast<Hunk*>(tag_control(tag));
+    if (!registered(h)) return Error::foreign_pointer;
+    if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
+    if (tag_kind(tag) != Hunk::kind) return Error::foreign_pointer;
+    return resize_in_hunk(h, block, layout);
+  }
+
+  /// Resize an object whose tag names hunk `h` of this pool (trusted, as for
+  /// release_in_hunk).
+  SWIM_MEM_API Result<Block> resize_in_hunk(Hunk* h, Block block, Layout layout) {
+    if (layout.size == 0) return Error::unsupported;
     bool ok_old = false, ok_new = false;
     const std::size_t old8 = granule_size(block.size, ok_old);
     const std::size_t new8 = granule_size(layout.size, ok_new);
-    if (!ok_old || !h->bump.contains(block.address(), old8)) return Error::foreign_pointer;
+    if (!ok_old || block.size == 0 || !h->bump.contains(block.address(), old8)) {
+      return Error::foreign_pointer;
+    }
+    if (tag_of<Mode>(block.ptr).load(order::relaxed) != h->tag()) {
+      return tag_of<Mode>(block.ptr).load(order::relaxed) == freed_tag(h)
+                 ? Error::double_free
+                 : Error::foreign_pointer;
+    }
     if (!ok_new) return Error::oversized;
     if (block.address() % layout.align != 0) return Error::misaligned;
     const Error e = h->bump.resize(block.address(), old8, new8);
@@ -137,11 +176,26 @@ class PoolCore {
     return Block{block.ptr, new8};
   }
 
+  /// Whether `h` is one of this pool's hunks (in service, or spare). Reads only
+  /// this pool's hunk headers, never `*h` unless it is one of them.
+  SWIM_MEM_API bool registered(const Hunk* h) const {
+    const auto a = reinterpret_cast<std::uintptr_t>(h);
+    if (a == 0 || a % alignof(Hunk) != 0) return false;
+    if (head_.load(order::acquire) == a) return true;
+    std::uint64_t at = registry_[registry_slot(h)].load(order::acquire);
+    while (at != 0) {
+      if (at == a) return true;
+      at = reinterpret_cast<const Hunk*>(static_cast<std::uintptr_t>(at))
+               ->next_registered.load(order::acquire);
+    }
+    return false;
+  }
+
   /// bytes_free is what the pool holds from its heap and has not handed out.
   SWIM_MEM_API Stats stats() const {
     const std::size_t used = static_cast<std::size_t>(used_.load(order::relaxed));
     const std::size_t reserved = static_cast<std::size_t>(reserved_.load(order::relaxed));
-    return Stats{static_cast<std::size_t>(live_.load(order::relaxed)), used,
+    return Stats{static_cast<std::size_t>(live_.load(order::relaxed) + zero_count_.count()), used,
                  reserved > used ? reserved - used : 0,
                  static_cast<std::size_t>(peak_.load(order::relaxed))};
   }
@@ -178,16 +232,27 @@ class PoolCore {
     return static_cast<std::size_t>(hunks_.load(order::relaxed));
   }
 
+  // ---- The control block contract (holds/hold_kinds.hpp) ------------------------------
+  // A PoolCore's tag is on its zero-size objects; a HoldRef to a Pool names it.
+  SWIM_MEM_API Error tag_free(Block block) { return release_zero(block); }
+  SWIM_MEM_API Result<Block> tag_resize(Block, Layout) { return Error::unsupported; }
+  SWIM_MEM_API std::uint64_t tag_owner() const { return zero_.tag; }
+  SWIM_MEM_API Result<Block> tag_allocate(Layout layout) { return try_allocate_any(layout); }
+
  protected:
   static constexpr unsigned grow_attempts = 16;
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
 
-  SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream)
-      : upstream_(upstream), hunk_size_(hunk_size < min_hunk_size ? min_hunk_size : hunk_size) {
+  SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream, bool give_back_at_once)
+      : upstream_(upstream),
+        hunk_size_(hunk_size < min_hunk_size ? min_hunk_size : hunk_size),
+        give_back_at_once_(give_back_at_once) {
     zero_.tag = make_tag(this, zero_kind);
+    zero_count_.live.raw = 0;
     head_.raw = 0;
     spares_.raw = 0;
     live_.raw = used_.raw = peak_.raw = reserved_.raw = hunks_.raw = 0;
+    for (auto& r : registry_) r.raw = 0;
   }
 
   SWIM_MEM_API void* zero_object() { return zero_.object(); }
@@ -196,7 +261,7 @@ class PoolCore {
   template <class H>
   SWIM_MEM_API Result<Block> allocate_from(H& heap, Layout layout) {
     if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
-      live_.fetch_add(1, order::relaxed);
+      zero_count_.add();
       return Block{zero_object(), 0};
     }
     bool ok = false;
@@ -251,6 +316,7 @@ class PoolCore {
         h->pool = this;
         h->next_spare.raw = 0;
         h->block_size = blk->size;
+        enroll(h);
         reserved_.fetch_add(blk->size, order::relaxed);
         hunks_.fetch_add(1, order::relaxed);
       }
@@ -284,6 +350,7 @@ class PoolCore {
 
   template <class H>
   SWIM_MEM_API void give_back(H& heap, Hunk* h) {
+    withdraw(h);
     reserved_.fetch_sub(h->block_size, order::relaxed);
     hunks_.fetch_sub(1, order::relaxed);
     heap.try_deallocate(Block{h, h->block_size});
@@ -309,6 +376,37 @@ class PoolCore {
         if (desired == Bump<Mode>::retired) push_spare(h);
         return;
       }
+    }
+  }
+
+  // Registry: 32 push-only lists of hunk headers (a hunk leaves its list only in
+  // give_back, which runs without concurrent users: trim's contract).
+  static constexpr unsigned registry_lists = 32;
+  SWIM_MEM_API static unsigned registry_slot(const Hunk* h) {
+    const auto a = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+    return static_cast<unsigned>(((a >> 6) * 0x9E3779B97F4A7C15ull) >> 59);
+  }
+  SWIM_MEM_API void enroll(Hunk* h) {
+    auto& list = registry_[registry_slot(h)];
+    std::uint64_t first = list.load(order::relaxed);
+    // Lock-free: a failed CAS means another hunk was enrolled; giving up would
+    // leave this one unknown to validated frees.
+    for (;;) {
+      h->next_registered.store(first, order::relaxed);
+      if (list.compare_exchange(first, reinterpret_cast<std::uintptr_t>(h), order::release)) {
+        return;
+      }
+    }
+  }
+  SWIM_MEM_API void withdraw(Hunk* h) {
+    auto* link = &registry_[registry_slot(h)];
+    const auto a = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+    for (std::uint64_t at = link->load(order::acquire); at != 0; at = link->load(order::acquire)) {
+      if (at == a) {
+        link->store(h->next_registered.load(order::relaxed), order::release);
+        return;
+      }
+      link = &reinterpret_cast<Hunk*>(static_cast<std::uintptr_t>(at))->next_registered;
     }
   }
 
@@ -347,8 +445,10 @@ class PoolCore {
   }
 
   ZeroTag zero_;  // zero-size objects sit just past it
+  ZeroCount<Mode> zero_count_;
   HeapRef upstream_;  // for growth reached through a tag (none: unsupported)
   std::size_t hunk_size_;
+  bool give_back_at_once_;  // single owner: emptied hunks go back to the heap at once
   cell<std::uint64_t, Mode> head_;    // Hunk* of the hunk being bumped, or 0
   cell<std::uint64_t, Mode> spares_;  // see push_spare
   cell<std::uint64_t, Mode> live_;
@@ -356,19 +456,40 @@ class PoolCore {
   cell<std::uint64_t, Mode> peak_;
   cell<std::uint64_t, Mode> reserved_;
   cell<std::uint64_t, Mode> hunks_;
+  cell<std::uint64_t, Mode> registry_[registry_lists];  // see enroll
 };
+
+template <concurrency_mode Mode>
+SWIM_MEM_API inline Error PoolHunk<Mode>::tag_free(Block block) {
+  return pool->release_in_hunk(this, block);
+}
+template <concurrency_mode Mode>
+SWIM_MEM_API inline Result<Block> PoolHunk<Mode>::tag_resize(Block block, Layout layout) {
+  return pool->resize_in_hunk(this, block, layout);
+}
+template <concurrency_mode Mode>
+SWIM_MEM_API inline std::uint64_t PoolHunk<Mode>::tag_owner() const {
+  return pool->tag_owner();
+}
 
 }  // namespace detail
 
 /// A growable hold of bump hunks drawn from a Heap.
 ///
 /// - Thread-safety: concurrent mode: lock-free allocate and free from any number
-///   of threads; trim() needs no concurrent allocation. single_owner: one caller.
+///   of threads; trim() only while no other thread uses the pool. single_owner:
+///   one caller.
 /// - Host/device: every member is valid on both, provided the Pool, its heap and
 ///   the hunks are reachable from the calling side.
 /// - Failure: Error values; exhaustion of the heap is Error::out_of_memory (or the
 ///   heap's own error) and leaves the pool unchanged.
-template <heap Heap, concurrency_mode Mode = concurrent>
+/// - Checked (default: SWIM_MEM_CHECKED, on unless NDEBUG): try_deallocate
+///   validates the tag in front of the pointer against the pool's hunk registry
+///   before following it, so any pointer whose preceding word is readable gives
+///   foreign_pointer or double_free, never a crash. Unchecked: the tag is trusted
+///   (as hold_deallocate trusts it); a pointer that is not preceded by some hold's
+///   tag is undefined behaviour. HoldRef::try_deallocate always validates.
+template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
 class Pool : public detail::PoolCore<Mode> {
   using Core = detail::PoolCore<Mode>;
   using Hunk = typename Core::Hunk;
@@ -376,23 +497,26 @@ class Pool : public detail::PoolCore<Mode> {
 
  public:
   static constexpr std::size_t default_hunk_size = 64 * 1024;
+  static constexpr bool checked = Checked;
+  static constexpr bool give_back_at_once = !Mode::is_concurrent && heap_reuses_freed<Heap>;
 
   /// Draw hunks of `hunk_size` bytes (larger for larger objects) from `upstream`,
-  /// which must outlive the pool.
+  /// which must outlive the pool. A single-owner Pool gives a hunk that empties
+  /// back to the heap at once, if the heap can reuse it (heap_reuses_freed);
+  /// otherwise (a bump source) it keeps it as a spare, as a concurrent Pool does.
   SWIM_MEM_API explicit Pool(Heap& upstream, std::size_t hunk_size = default_hunk_size)
-      : Core(hunk_size, HeapRef::of(upstream)), heap_(&upstream) {}
+      : Core(hunk_size, HeapRef::of(upstream), give_back_at_once), heap_(&upstream) {}
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  /// Gives every hunk back. With live objects it reports a leak instead and keeps
-  /// the hunks that may hold them.
+  /// Gives every hunk back. With live objects it reports a leak instead, and keeps
+  /// the hunks that may hold them (zero-size objects hold no bytes).
   SWIM_MEM_API ~Pool() {
     trim();
     Hunk* head = reinterpret_cast<Hunk*>(this->head_.load(order::acquire));
-    if (this->live_.load(order::relaxed) != 0) {
-      detail::leaked("Pool", this, this->stats());
-      return;
-    }
+    const Stats s = this->stats();
+    if (s.live != 0) detail::leaked("Pool", this, s);
+    if (this->live_.load(order::relaxed) != 0) return;
     if (head != nullptr) this->give_back(*heap_, head);
   }
 
@@ -401,26 +525,30 @@ class Pool : public detail::PoolCore<Mode> {
     return this->allocate_from(*heap_, layout);
   }
 
-  /// Free an object of this pool (as try_allocate returned it).
+  /// Free an object of this pool (as try_allocate returned it). Foreign pointers
+  /// and double frees are reported (see Checked in the class comment).
   SWIM_MEM_API Error try_deallocate(Block block) {
-    const Error e = this->try_deallocate_tagged(block);
-    if constexpr (!Mode::is_concurrent) {
+    Error e = Error::none;
+    if constexpr (Checked) {
+      e = this->checked_free(block);
+    } else {
+      e = this->trusted_free(block);
+    }
+    if constexpr (give_back_at_once) {
       if (e == Error::none) trim();  // a hunk that emptied goes back at once
     }
     return e;
   }
 
   /// Give every spare hunk back to the heap. Concurrent mode: call it only while
-  /// no other thread allocates from this pool (frees may run).
-  SWIM_MEM_API void trim() {
-    this->trim_to(*heap_);
-  }
+  /// no other thread uses this pool (a validated free reads the hunk registry,
+  /// which this changes).
+  SWIM_MEM_API void trim() { this->trim_to(*heap_); }
 
   /// Always Error::none: a Pool needs nothing until it asks its heap.
   SWIM_MEM_API Error init_error() const { return Error::none; }
 
  private:
-
   Heap* heap_;
 };
 

@@ -15,14 +15,9 @@
 #include <cstdint>
 
 #include "swim/mem/sources/concept.hpp"
+#include "swim/mem/sources/gpu_memory_fwd.hpp"
 
 namespace swim::mem {
-
-/// The kinds of memory the CUDA runtime hands out.
-enum class CudaMemoryKind {
-  device,   ///< cudaMalloc: device memory, not host-accessible
-  managed,  ///< cudaMallocManaged(cudaMemAttachGlobal): migrates between host and device
-};
 
 namespace detail {
 

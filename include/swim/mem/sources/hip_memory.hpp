@@ -15,14 +15,9 @@
 #include <cstdint>
 
 #include "swim/mem/sources/concept.hpp"
+#include "swim/mem/sources/gpu_memory_fwd.hpp"
 
 namespace swim::mem {
-
-/// The kinds of memory the HIP runtime hands out.
-enum class HipMemoryKind {
-  device,   ///< hipMalloc: device memory, not host-accessible
-  managed,  ///< hipMallocManaged(hipMemAttachGlobal): accessible from host and device
-};
 
 namespace detail {
 

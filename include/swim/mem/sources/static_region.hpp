@@ -50,6 +50,8 @@ class StaticRegion {
  public:
   static constexpr bool host_accessible = (static_cast<unsigned>(Access) & 1u) != 0;
   static constexpr bool device_accessible = (static_cast<unsigned>(Access) & 2u) != 0;
+  /// Only the most recent region comes back before reset() (see release).
+  static constexpr bool reuses_released = false;
 
   /// Compare-exchange attempts per try_acquire before Error::contended.
   static constexpr unsigned default_retries = 256;

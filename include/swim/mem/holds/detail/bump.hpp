@@ -109,20 +109,6 @@ struct Bump {
     return Error::contended;
   }
 
-  /// Count one zero-size object in (+1) or out (-1); no bytes move.
-  SWIM_MEM_API Error count_zero(bool in) {
-    std::uint64_t s = state.load(order::relaxed);
-    for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
-      const std::uint64_t live = s & live_mask;
-      if (in && live == live_mask) return Error::out_of_memory;
-      if (!in && live == 0) return Error::double_free;
-      std::uint64_t desired = in ? s + 1 : s - 1;
-      if (!in && live == 1) desired = emptied(s);
-      if (state.compare_exchange(s, desired, order::acq_rel)) return Error::none;
-    }
-    return Error::contended;
-  }
-
   /// Grow or shrink an object in place. Growth needs the object to be the most
   /// recent one and room up to capacity (the crate's unchecked resize, §12.2).
   SWIM_MEM_API Error resize(std::uintptr_t at, std::size_t old8, std::size_t new8) {

@@ -1,0 +1,205 @@
+// Regressions: bad input that the allocators once answered wrongly or crashed on.
+// Each test names the defect it guards against; every one of them failed (or
+// crashed the process) before its fix.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "swim/mem.hpp"
+
+namespace swim::mem {
+namespace {
+
+alignas(4096) std::byte g_arena[1 << 20];
+
+template <class Mode>
+class RegressionTest : public ::testing::Test {};
+using Modes = ::testing::Types<concurrent, single_owner>;
+TYPED_TEST_SUITE(RegressionTest, Modes);
+
+// Counts leak reports while it lives.
+struct LeakCounter {
+  static inline int reports = 0;
+  leak_handler previous;
+  LeakCounter() : previous(set_leak_handler([](const LeakReport&) { ++reports; })) {
+    reports = 0;
+  }
+  ~LeakCounter() { set_leak_handler(previous); }
+};
+
+bool overlap(Block a, Block b) {
+  return a.address() < b.address() + b.size && b.address() < a.address() + a.size;
+}
+
+// Words that might sit in front of a pointer no hold handed out: zero, every kind
+// with a null control block, and every kind with control blocks that are not
+// control blocks (a low address, a stack address, an address inside a live block).
+std::vector<std::uint64_t> forged_words(const void* inside_live_block) {
+  alignas(64) static std::uint64_t not_a_control_block[16] = {};
+  std::vector<std::uint64_t> words;
+  for (std::uint64_t kind = 0; kind < 64; ++kind) {
+    words.push_back(kind);
+    words.push_back(0x1000 | kind);
+    words.push_back(reinterpret_cast<std::uintptr_t>(&not_a_control_block) | kind);
+    words.push_back((reinterpret_cast<std::uintptr_t>(inside_live_block) & ~std::uint64_t(63)) |
+                    kind);
+    words.push_back(~std::uint64_t(63) | kind);
+  }
+  return words;
+}
+
+// Defect 1: a Pack's zero-size object freed twice reset the Pack under a live
+// object, and the next allocation overlapped it.
+TYPED_TEST(RegressionTest, PackZeroSizeDoubleFreeIsDetected) {
+  Pack<TypeParam> pack(Block{g_arena, 4096});
+  const Block z = *pack.try_allocate(Layout{0, 1});
+  const Block b = *pack.try_allocate(Layout{64, 8});
+  std::memset(b.ptr, 0x5A, 64);
+  EXPECT_EQ(pack.try_deallocate(z), Error::none);
+  EXPECT_EQ(pack.try_deallocate(z), Error::double_free);
+  EXPECT_EQ(hold_deallocate(z), Error::double_free);
+  EXPECT_EQ(pack.stats().live, 1u);
+  const Block c = *pack.try_allocate(Layout{64, 8});
+  EXPECT_FALSE(overlap(b, c)) << "the Pack was reset under a live object";
+  for (int i = 0; i < 64; ++i) ASSERT_EQ(static_cast<unsigned char*>(b.ptr)[i], 0x5A);
+  EXPECT_EQ(pack.try_deallocate(c), Error::none);
+  EXPECT_EQ(pack.try_deallocate(b), Error::none);
+  EXPECT_EQ(pack.stats().live, 0u);
+}
+
+// Defect 2: the same for a Pool: live wrapped to 2^64 - 1, and destruction then
+// reported a leak and kept its hunk.
+TYPED_TEST(RegressionTest, PoolZeroSizeDoubleFreeIsDetected) {
+  AddrSpace<TypeParam> pages(Block{g_arena, sizeof g_arena});
+  LeakCounter leaks;
+  {
+    Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+    const Block z = *pool.try_allocate(Layout{0, 1});
+    const Block b = *pool.try_allocate(Layout{64, 8});
+    EXPECT_EQ(pool.try_deallocate(z), Error::none);
+    EXPECT_EQ(pool.try_deallocate(z), Error::double_free);
+    EXPECT_EQ(hold_deallocate(z), Error::double_free);
+    EXPECT_EQ(HoldRef::of(pool).try_deallocate(z), Error::double_free);
+    EXPECT_EQ(pool.stats().live, 1u);
+    EXPECT_EQ(pool.try_deallocate(b), Error::none);
+    EXPECT_EQ(pool.stats().live, 0u);
+  }
+  EXPECT_EQ(LeakCounter::reports, 0);
+  EXPECT_EQ(pages.stats().live, 0u) << "the pool kept a hunk";
+}
+
+// Defect 3: a checked Slab over a region of exactly one unit put its bitmap in
+// that unit: the user's writes flipped its bits, and the free then answered
+// double_free and lost the unit.
+TYPED_TEST(RegressionTest, CheckedSlabOfOneUnitKeepsItsBitmapOutOfTheUnit) {
+  Slab<TypeParam, true> slab(Block{g_arena, 4096}, 4096);
+  ASSERT_EQ(slab.init_error(), Error::none);
+  ASSERT_EQ(slab.block_count(), 1u);
+  for (int round = 0; round < 3; ++round) {
+    const Result<Block> r = slab.try_allocate(Layout{4096, 4096});
+    ASSERT_TRUE(r.ok()) << to_string(r.error());
+    std::memset(r->ptr, 0xFF, 4096);
+    EXPECT_EQ(slab.try_allocate(Layout{8, 8}).error(), Error::out_of_memory);
+    // A rejected free flips nothing in the user's memory.
+    EXPECT_EQ(slab.try_deallocate(Block{r->begin() + 8, 8}), Error::foreign_pointer);
+    for (int i = 0; i < 4096; ++i) ASSERT_EQ(static_cast<unsigned char*>(r->ptr)[i], 0xFF);
+    EXPECT_EQ(slab.try_deallocate(*r), Error::none);
+    EXPECT_EQ(slab.try_deallocate(*r), Error::double_free);
+  }
+  EXPECT_EQ(slab.stats().live, 0u);
+  // The same holds for every count that fits in the Slab object's own bitmap word.
+  Slab<TypeParam, true> four(Block{g_arena, 4 * 1024}, 1024);
+  EXPECT_EQ(four.block_count(), 4u);
+}
+
+// Defect 4: a Pool given a pointer whose preceding word read as a hunk tag (a
+// stack buffer, or an interior pointer into a live block) dereferenced it.
+TYPED_TEST(RegressionTest, PoolRejectsForgedHunkTagsWithoutReadingThem) {
+  AddrSpace<TypeParam> pages(Block{g_arena, sizeof g_arena});
+  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  const Block live = *pool.try_allocate(Layout{256, 8});
+  std::memset(live.ptr, 0, 256);
+  const Stats before = pool.stats();
+  alignas(64) std::uint64_t stack[8] = {};
+  for (const std::uint64_t word : forged_words(live.ptr)) {
+    stack[3] = word;
+    EXPECT_EQ(pool.try_deallocate(Block{&stack[4], 8}), Error::foreign_pointer) << word;
+    EXPECT_EQ(HoldRef::of(pool).try_deallocate(Block{&stack[4], 8}), Error::foreign_pointer)
+        << word;
+    auto* inner = static_cast<std::uint64_t*>(live.ptr);
+    inner[7] = word;
+    EXPECT_EQ(pool.try_deallocate(Block{&inner[8], 16}), Error::foreign_pointer) << word;
+    EXPECT_EQ(HoldRef::of(pool).try_deallocate(Block{&inner[8], 16}), Error::foreign_pointer)
+        << word;
+    inner[7] = 0;
+  }
+  const Stats after = pool.stats();
+  EXPECT_EQ(after.live, before.live);
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+  EXPECT_EQ(pool.try_deallocate(live), Error::none);
+}
+
+// Defect 5: HoldRef::try_deallocate with a foreign pointer crashed; it answers
+// foreign_pointer, for every kind of hold.
+TYPED_TEST(RegressionTest, HoldRefRejectsForeignPointers) {
+  Pack<TypeParam> pack(Block{g_arena, 4096});
+  AddrSpace<TypeParam> pages(Block{g_arena + 65536, 65536});
+  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  const Block in_pack = *pack.try_allocate(Layout{64, 8});
+  const Block in_pool = *pool.try_allocate(Layout{64, 8});
+  alignas(64) std::uint64_t stack[8] = {};
+  for (const HoldRef h : {HoldRef::of(pack), HoldRef::of(pool)}) {
+    for (const std::uint64_t word : forged_words(in_pool.ptr)) {
+      stack[3] = word;
+      EXPECT_EQ(h.try_deallocate(Block{&stack[4], 8}), Error::foreign_pointer) << word;
+    }
+  }
+  EXPECT_EQ(HoldRef::of(pack).try_deallocate(in_pool), Error::foreign_pointer);
+  EXPECT_EQ(HoldRef::of(pool).try_deallocate(in_pack), Error::foreign_pointer);
+  EXPECT_EQ(HoldRef::of(pool).try_deallocate(Block{nullptr, 8}), Error::foreign_pointer);
+  EXPECT_EQ(pack.stats().live, 1u);
+  EXPECT_EQ(pool.stats().live, 1u);
+  EXPECT_EQ(HoldRef::of(pack).try_deallocate(in_pack), Error::none);
+  EXPECT_EQ(HoldRef::of(pool).try_deallocate(in_pool), Error::none);
+}
+
+// Defect 6: wrong codes for pointers preceded by a zero word: a foreign pointer
+// given to a Pool, an interior pointer of a live, zeroed block given to a Pack.
+TYPED_TEST(RegressionTest, ZeroWordsInFrontOfForeignPointersAreNotDoubleFrees) {
+  AddrSpace<TypeParam> pages(Block{g_arena, 65536});
+  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  alignas(64) std::uint64_t stack[8] = {};
+  EXPECT_EQ(pool.try_deallocate(Block{&stack[4], 8}), Error::foreign_pointer);
+  const Block in_pool = *pool.try_allocate(Layout{256, 8});
+  std::memset(in_pool.ptr, 0, 256);
+  EXPECT_EQ(pool.try_deallocate(Block{in_pool.begin() + 64, 8}), Error::foreign_pointer);
+
+  Pack<TypeParam> pack(Block{g_arena + 65536, 4096});
+  const Block b = *pack.try_allocate(Layout{256, 8});
+  std::memset(b.ptr, 0, 256);
+  EXPECT_EQ(pack.try_deallocate(Block{b.begin() + 64, 8}), Error::foreign_pointer);
+  EXPECT_EQ(hold_deallocate(Block{b.begin() + 64, 8}), Error::foreign_pointer);
+  EXPECT_EQ(pack.stats().live, 1u);
+  // A real double free is still told apart.
+  EXPECT_EQ(pack.try_deallocate(b), Error::none);
+  EXPECT_EQ(pack.try_deallocate(b), Error::double_free);
+  EXPECT_EQ(pool.try_deallocate(in_pool), Error::none);
+  EXPECT_EQ(pool.try_deallocate(in_pool), Error::double_free);
+}
+
+// Defect 7: a Slab with no units answered an aligned request with misaligned.
+TYPED_TEST(RegressionTest, SlabWithNoUnitsIsOutOfMemory) {
+  Slab<TypeParam, true> checked(Block{g_arena, 16}, 64);
+  Slab<TypeParam, false> unchecked(Block{g_arena, 16}, 64);
+  EXPECT_EQ(checked.block_count(), 0u);
+  EXPECT_EQ(checked.try_allocate(Layout{8, 64}).error(), Error::out_of_memory);
+  EXPECT_EQ(checked.try_allocate(Layout{8, 8}).error(), Error::out_of_memory);
+  EXPECT_EQ(unchecked.try_allocate(Layout{8, 64}).error(), Error::out_of_memory);
+  Slab<TypeParam, true> null_hunk(Block{nullptr, 4096}, 64);
+  EXPECT_EQ(null_hunk.try_allocate(Layout{8, 16}).error(), Error::out_of_memory);
+}
+
+}  // namespace
+}  // namespace swim::mem
