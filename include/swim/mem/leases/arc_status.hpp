@@ -1,6 +1,6 @@
 // Layer 6 (leases): the shared (arc) status word, and the part of an arc header
-// that the stow transaction log (leases/stow.hpp) threads its entries through.
-// The protocol itself is in leases/arc.hpp.
+// that the stow transaction log (leases/arc_stow_log.hpp) threads its entries
+// through. The protocol itself is in leases/arc_core.hpp.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@ namespace swim::mem {
 
 // ---- The status word ----------------------------------------------------------------
 
-/// The crate's status-word layout (64-bit), masks and initial values.
+/// The status-word layout (64-bit), masks and initial values.
 struct ArcStatus {
   static constexpr std::uint64_t hard_one = 1;
   static constexpr unsigned soft_shift = 24;
