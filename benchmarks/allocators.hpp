@@ -1,5 +1,5 @@
 // Benchmark adapters: one small class per allocator, all with the same shape, so
-// that every workload is written once (workloads.hpp).
+// that every workload is written once (workloads/*.cpp).
 //
 //   Adapter(const Config&)           build the allocator for a workload
 //   typename Adapter::Handle h(a)    what one thread uses (a per-thread cache for
