@@ -99,7 +99,7 @@ TEST_F(Gpu, AddrSpaceUnderManyThreads) {
 }
 
 // The lease checks (leases.cu). On failure the message names the first failed
-// device check (a line of lease_workers.hpp).
+// device check (a line of one of the headers in lease_workers/).
 TEST_F(Gpu, LeasesUnderManyThreads) {
   for (const Shape& s : kAllocatorShapes) {
     EXPECT_TRUE(Passed(swim_mem_cuda_check_leases(s.blocks, s.threads)))

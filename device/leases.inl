@@ -11,13 +11,14 @@
 // status; allocators built by placement new in one-thread kernels, in device memory.
 // No gtest here (clang-15 crashes on it as C++20 HIP).
 //
-// What one thread does (sections 1-3: counters, checks, LeaseNode/CycleNode, the
-// exclusive, stow and shared-family steps, lease_worker, arc_make/arc_share/
-// arc_after/arc_snapshot) is in lease_workers.hpp: SWIM_MEM_API code with no device
-// built-in, which tests/test_device_workers.cpp also runs on the host with
-// std::threads, so CI checks the workers' logic without a GPU. This file adds the
-// kernels that call them (section 4) and the launchers (section 5). A failed
-// check's line, in last_error(), is a line of lease_workers.hpp.
+// What one thread does (counters, checks, LeaseNode/CycleNode, the exclusive, stow,
+// shared-family and scope steps, lease_worker, arc_make/arc_share/arc_after/
+// arc_snapshot) is in lease_workers.hpp, which includes one header per lease family
+// from lease_workers/: SWIM_MEM_API code with no device built-in, which
+// tests/test_device_workers.cpp also runs on the host with std::threads, so CI
+// checks the workers' logic without a GPU. This file adds the kernels that call
+// them (section 4) and the launchers (section 5). A failed check's line, in
+// last_error(), is a line of one of the headers in lease_workers/.
 //
 // Compile time: the library's allocation and free paths (HoldRef::try_allocate
 // reaches every heap HeapRef knows) are large; the library keeps them out of line
@@ -223,8 +224,8 @@ inline int report(u64 failed, const LeaseCounters& c, const char* what) {
   if (failed != 0) {
     if (c.first_failure != 0) {
       std::snprintf(message, sizeof message,
-                    "%s: first failed device check at lease_workers.hpp:%llu", what,
-                    c.first_failure);
+                    "%s: first failed device check at line %llu of a lease_workers/ header",
+                    what, c.first_failure);
     } else {
       std::snprintf(message, sizeof message, "%s: a host-side count was off", what);
     }

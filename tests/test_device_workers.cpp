@@ -1,4 +1,5 @@
-// The device suite's lease workers (device/lease_workers.hpp) on the host.
+// The device suite's lease workers (device/lease_workers.hpp, which includes
+// device/lease_workers/*.hpp) on the host.
 //
 // The lease kernels (device/leases.inl) only run where a GPU exists, and CI has
 // none. Their per-thread logic is plain SWIM_MEM_API code, so this test runs the
@@ -101,8 +102,8 @@ struct HostPool {
 std::string where(const LeaseCounters& c) {
   return c.first_failure == 0
              ? std::string("no failed worker check")
-             : "first failed worker check at device/lease_workers.hpp:" +
-                   std::to_string(c.first_failure);
+             : "first failed worker check at line " + std::to_string(c.first_failure) +
+                   " of a device/lease_workers/ header";
 }
 
 /// lease_run (leases.inl) on the host: lease_worker for kWorkers workers, then
