@@ -116,9 +116,9 @@ __global__ void arc_after_kernel(SoftBox* softs, u64 n, LeaseCounters* c) {
 }  // namespace swim::mem::device_leases
 
 namespace swim::mem::device_suite {
-// kernels.inl's record of the last runtime failure, which last_error() returns. The
-// same inline variable (one object per program; the definitions must stay
-// identical), so that this file's failures show there too.
+// The record of the last runtime failure in suite/common.inl (kernels.inl), which
+// last_error() returns. The same inline variable (one object per program; the
+// definitions must stay identical), so that this file's failures show there too.
 inline const char* g_last_error = "";
 }  // namespace swim::mem::device_suite
 
