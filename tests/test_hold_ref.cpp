@@ -24,7 +24,7 @@ struct OutsideHeap {
 static_assert(heap<OutsideHeap> && !heap_ref_supports<OutsideHeap>);
 
 TEST(HeapRef, RefersToEveryKnownHeapAndToNothingElse) {
-  Slab<> slab(Block{g_arena, 1 << 16}, 4096);
+  Slab<concurrent, true> slab(Block{g_arena, 1 << 16}, 4096);
   HeapRef r = HeapRef::of(slab);
   ASSERT_TRUE(r);
   EXPECT_EQ(r.kind(), (heap_kind_v<Slab<concurrent, true>>));

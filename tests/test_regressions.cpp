@@ -75,7 +75,7 @@ TYPED_TEST(RegressionTest, PoolZeroSizeDoubleFreeIsDetected) {
   AddrSpace<TypeParam> pages(Block{g_arena, sizeof g_arena});
   LeakCounter leaks;
   {
-    Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+    Pool<AddrSpace<TypeParam>, TypeParam, true> pool(pages, 4096);
     const Block z = *pool.try_allocate(Layout{0, 1});
     const Block b = *pool.try_allocate(Layout{64, 8});
     EXPECT_EQ(pool.try_deallocate(z), Error::none);
@@ -118,7 +118,7 @@ TYPED_TEST(RegressionTest, CheckedSlabOfOneUnitKeepsItsBitmapOutOfTheUnit) {
 // stack buffer, or an interior pointer into a live block) dereferenced it.
 TYPED_TEST(RegressionTest, PoolRejectsForgedHunkTagsWithoutReadingThem) {
   AddrSpace<TypeParam> pages(Block{g_arena, sizeof g_arena});
-  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  Pool<AddrSpace<TypeParam>, TypeParam, true> pool(pages, 4096);
   const Block live = *pool.try_allocate(Layout{256, 8});
   std::memset(live.ptr, 0, 256);
   const Stats before = pool.stats();
@@ -146,7 +146,7 @@ TYPED_TEST(RegressionTest, PoolRejectsForgedHunkTagsWithoutReadingThem) {
 TYPED_TEST(RegressionTest, HoldRefRejectsForeignPointers) {
   Pack<TypeParam> pack(Block{g_arena, 4096});
   AddrSpace<TypeParam> pages(Block{g_arena + 65536, 65536});
-  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  Pool<AddrSpace<TypeParam>, TypeParam, true> pool(pages, 4096);
   const Block in_pack = *pack.try_allocate(Layout{64, 8});
   const Block in_pool = *pool.try_allocate(Layout{64, 8});
   alignas(64) std::uint64_t stack[8] = {};
@@ -169,7 +169,7 @@ TYPED_TEST(RegressionTest, HoldRefRejectsForeignPointers) {
 // given to a Pool, an interior pointer of a live, zeroed block given to a Pack.
 TYPED_TEST(RegressionTest, ZeroWordsInFrontOfForeignPointersAreNotDoubleFrees) {
   AddrSpace<TypeParam> pages(Block{g_arena, 65536});
-  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  Pool<AddrSpace<TypeParam>, TypeParam, true> pool(pages, 4096);
   alignas(64) std::uint64_t stack[8] = {};
   EXPECT_EQ(pool.try_deallocate(Block{&stack[4], 8}), Error::foreign_pointer);
   const Block in_pool = *pool.try_allocate(Layout{256, 8});
