@@ -11,6 +11,9 @@
 #include <memory>
 #include <new>
 
+#if defined(SWIM_MEM_TEST_HAS_CUDA)
+#include "swim/mem/sources/cuda_memory.hpp"
+#endif
 #include "support/arena.hpp"
 #include "support/heap_boxes.hpp"
 #include "swim/mem.hpp"
@@ -93,7 +96,7 @@ struct AddrSpaceFactory {
 template <class H>
 struct PoolOverFactory {
   using Box = HeapBox<H>;
-  using Alloc = Pool<H, typename Box::Mode_>;
+  using Alloc = Pool<H, typename Box::Mode_, true>;  // checked: foreign pointers are tested
   static std::string name() { return "PoolOver" + Box::name(); }
   static constexpr bool tagged = true;
   static constexpr bool zero_counts = true;
@@ -106,6 +109,14 @@ struct PoolOverFactory {
 
   std::size_t max_size() const { return Box::max_object; }
   std::size_t max_align() const { return 4096; }
+  /// False where the heap's memory is missing here (a GPU runtime without a device).
+  static bool available() {
+    if constexpr (requires { Box::available(); }) {
+      return Box::available();
+    } else {
+      return true;
+    }
+  }
 };
 
 }  // namespace swim::mem::testing

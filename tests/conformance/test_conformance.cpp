@@ -38,7 +38,14 @@ bool intact(const Block& b, std::uint64_t id) {
 template <class F>
 class Conformance : public ::testing::Test {
  protected:
-  std::unique_ptr<F> f = std::make_unique<F>();
+  void SetUp() override {
+    if constexpr (requires { F::available(); }) {
+      if (!F::available()) GTEST_SKIP() << "no device: this heap's memory is not here";
+    }
+    f = std::make_unique<F>();
+  }
+
+  std::unique_ptr<F> f;
   typename F::Alloc& a() { return f->alloc; }
 
   // Whether stats().peak_bytes is exactly the high-water mark of what was handed out
@@ -71,13 +78,18 @@ class Conformance : public ::testing::Test {
   }
 };
 
-// The allocators, then a Pool over every heap kind of heaps/heap_kinds.hpp that
-// host code runs (the GPU runtime kinds run in the device suite).
+// The allocators, a Pool over every heap kind that host code runs, and (CUDA builds)
+// a Pool over CUDA managed memory, skipped without a device.
 using Factories = map_host_heaps<
     ::testing::Types, PoolOverFactory, heap_kinds, SlabFactory<concurrent>,
     SlabFactory<single_owner>, SlabCacheFactory, PackFactory<concurrent>,
-    PackFactory<single_owner>, AddrSpaceFactory<concurrent>,
-    AddrSpaceFactory<single_owner>>::type;
+    PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>
+#if defined(SWIM_MEM_TEST_HAS_CUDA)
+    ,
+    PoolOverFactory<SourceHeap<CudaManagedMemory, concurrent>>,
+    PoolOverFactory<SourceHeap<CudaManagedMemory, single_owner>>
+#endif
+    >::type;
 
 class FactoryNames {
  public:

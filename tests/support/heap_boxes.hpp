@@ -86,6 +86,21 @@ struct HeapBox<SourceHeap<OsPages, Mode>> {
   SourceHeap<OsPages, Mode> heap;
 };
 
+#if defined(SWIM_MEM_TEST_HAS_CUDA) && defined(SWIM_MEM_CUDA_MEMORY_HPP_INCLUDED)
+/// CUDA managed memory (host-accessible, so a host Pool can live on it); the
+/// includer brings swim/mem/sources/cuda_memory.hpp. Tests skip without a device.
+template <class Mode>
+struct HeapBox<SourceHeap<CudaManagedMemory, Mode>> {
+  using Mode_ = Mode;
+  static constexpr std::size_t hunk = 64 * 1024;
+  static constexpr std::size_t max_object = 256 * 1024;
+  static constexpr bool bounded = false;  // the device's whole memory
+  static bool available() { return CudaManagedMemory::available(); }
+  static std::string name() { return "CudaManaged" + mode_name<Mode>(); }
+  SourceHeap<CudaManagedMemory, Mode> heap;
+};
+#endif
+
 /// The heap kinds whose operations host code runs directly (not host_registered:
 /// those need a GPU runtime and are checked where one is linked).
 template <class Entry>

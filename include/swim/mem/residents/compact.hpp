@@ -15,8 +15,8 @@ namespace swim::mem {
 /// objects will use) that is neither an object, its tag, nor a hunk header: the
 /// holes left by objects freed out of LIFO order, the unusable ends of full hunks,
 /// and alignment padding.
-template <class Heap, class Mode>
-SWIM_MEM_API double pool_fragmentation(const Pool<Heap, Mode>& pool) {
+template <class Heap, class Mode, bool Checked>
+SWIM_MEM_API double pool_fragmentation(const Pool<Heap, Mode, Checked>& pool) {
   const Stats s = pool.stats();
   const std::size_t consumed = pool.reserved_bytes() - pool.head_free_bytes();
   const std::size_t useful = s.bytes_in_use + s.live * detail::tag_size +
@@ -40,8 +40,8 @@ struct CompactionReport {
 /// transaction: on failure (the heap could not supply fresh hunks) every root is
 /// untouched. Live objects not reachable from the roots stay where they are (and
 /// keep their hunks). Needs exclusive use of the pool: no concurrent allocation.
-template <class Heap, class Mode, stowable... L>
-SWIM_MEM_API Result<CompactionReport> try_compact(Pool<Heap, Mode>& pool, L&... roots) {
+template <class Heap, class Mode, bool Checked, stowable... L>
+SWIM_MEM_API Result<CompactionReport> try_compact(Pool<Heap, Mode, Checked>& pool, L&... roots) {
   CompactionReport report;
   report.reserved_before = pool.reserved_bytes();
   report.in_use_before = pool.stats().bytes_in_use;

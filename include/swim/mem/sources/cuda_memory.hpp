@@ -8,6 +8,7 @@
 // The CUDA and HIP runtime headers cannot share a translation unit (both define
 // dim3, double2, ...): include cuda_memory.hpp or hip_memory.hpp, not both.
 #pragma once
+#define SWIM_MEM_CUDA_MEMORY_HPP_INCLUDED 1
 
 #include <cuda_runtime_api.h>
 
