@@ -361,7 +361,11 @@ inline int shared_run(unsigned blocks, unsigned threads, u64& failed, LeaseCount
   failed += got.cloned + got.clone_contended != n;
   failed += got.muts + got.mut_contended + got.refs + got.ref_contended != got.cloned;
   failed += got.polled > got.refs;
-  if (n == 1) failed += got.cloned != 1 || got.polled + got.muts != 1 || got.softs != 1;
+  failed += got.upgraded > got.softs || (got.softs != 0 && got.upgraded == 0);
+  if (n == 1) {
+    failed += got.cloned != 1 || got.polled + got.muts != 1 || got.softs != 1;
+    failed += got.upgraded != 1 || got.poll_busy != 0;
+  }
   // Back to one Hard, no borrow, a Soft per thread; every Mut's increment is there.
   failed += S::hard(as.status) != 1 || S::ref(as.status) != 0 || S::soft(as.status) != got.softs;
   failed += (as.status & (S::mut_flag | S::relocated_flag)) != 0;

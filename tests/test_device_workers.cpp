@@ -181,10 +181,18 @@ void shared_run(u64 n) {
   EXPECT_EQ(got.cloned + got.clone_contended, n);
   EXPECT_EQ(got.muts + got.mut_contended + got.refs + got.ref_contended, got.cloned);
   EXPECT_LE(got.polled, got.refs);
+  // Softs taken while a Hard lives upgrade (a bounded try may lose every race, but
+  // not every thread's).
+  EXPECT_LE(got.upgraded, got.softs);
+  if (got.softs != 0) {
+    EXPECT_GT(got.upgraded, 0u);
+  }
   if (n == 1) {
     EXPECT_EQ(got.cloned, 1u);
     EXPECT_EQ(got.polled + got.muts, 1u);
     EXPECT_EQ(got.softs, 1u);
+    EXPECT_EQ(got.upgraded, 1u);
+    EXPECT_EQ(got.poll_busy, 0u);
   }
   // Back to one Hard, no borrow, a Soft per worker; every Mut's increment is there.
   EXPECT_EQ(S::hard(as.status), 1u);

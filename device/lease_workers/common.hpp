@@ -28,6 +28,7 @@
 #include "swim/mem/heaps/slab.hpp"
 #include "swim/mem/holds/hold.hpp"
 #include "swim/mem/holds/pool.hpp"
+#include "swim/mem/leases/stow.hpp"
 #include "swim/mem/physical.hpp"
 
 // The per-thread steps are kept out of line so that each is compiled once (see
@@ -146,6 +147,20 @@ inline constexpr std::size_t kHunk = 256;
 inline std::size_t slab_bytes(u64 units, std::size_t unit) {
   const std::size_t bitmap = units > 64 ? static_cast<std::size_t>((units + 63) / 64) * 8 : 0;
   return static_cast<std::size_t>(units) * unit + bitmap + unit - 1;
+}
+
+/// try_stow, retrying Error::contended (a failed stow leaves everything as it was).
+template <class L>
+SWIM_MEM_API inline Error stow_bounded(L& head, HoldRef target, L& copy, LeaseCounters* c) {
+  Error e = Error::contended;
+  for (unsigned t = 0; t < kRetries; ++t) {
+    Result<L> o = try_stow(head, target);
+    e = o.error();
+    if (o) copy = o.take();
+    if (e != Error::contended) break;
+    bump(c->retried);
+  }
+  return e;
 }
 
 }  // namespace swim::mem::device_leases

@@ -189,20 +189,6 @@ SWIM_MEM_API inline bool list_intact(const NodeLease& head, u64 i, HoldRef h) {
   return k == kNodes && !*p;
 }
 
-/// try_stow, retrying Error::contended (a failed stow leaves everything as it was).
-SWIM_MEM_API inline Error stow_bounded(NodeLease& head, HoldRef target, NodeLease& copy,
-                                       LeaseCounters* c) {
-  Error e = Error::contended;
-  for (unsigned t = 0; t < kRetries; ++t) {
-    Result<NodeLease> o = try_stow(head, target);
-    e = o.error();
-    if (o) copy = o.take();
-    if (e != Error::contended) break;
-    bump(c->retried);
-  }
-  return e;
-}
-
 /// Thread i builds a list in its private Pack `scratch`, stows it into `tiny` (which
 /// runs out at the third node: the stow fails, the list is untouched, `tiny` holds
 /// nothing), then into `pool`: on success the source list is gone and the scratch

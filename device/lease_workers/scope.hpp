@@ -43,7 +43,11 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void scope_step(unsigned char* slic
       garbage = detail::move(junk);
     }
     free_list(garbage);
-    const Error e = scope.try_keep(kept);
+    Error e = Error::contended;
+    for (unsigned t = 0; t < kRetries && e == Error::contended; ++t) {
+      e = scope.try_keep(kept);  // (a failed keep leaves the list where it was)
+      if (e == Error::contended) bump(c->retried);
+    }
     if (e == Error::none) {
       SWIM_MEM_LEASES_EXPECT(scope.hold().stats().live == 0 && kept.hold() == pool);
       bump(c->scoped);

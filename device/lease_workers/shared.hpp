@@ -115,13 +115,12 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void arc_stow_step(HoldRef scratch,
   if (moved.ok()) copy = moved.take();  // only if the stow wrongly succeeded
   copy.reset();
 
-  Result<CycleHard> into_pool = try_stow(a, pool);
-  if (into_pool.ok()) {
-    copy = into_pool.take();
+  const Error into_pool = stow_bounded(a, pool, copy, c);
+  if (into_pool == Error::none) {
     SWIM_MEM_LEASES_EXPECT(!a && scratch.stats().live == 0 && cycle_intact(copy, i, pool));
     bump(c->arc_stowed);
   } else {
-    SWIM_MEM_LEASES_NOTE(into_pool.error(), short_heap);
+    SWIM_MEM_LEASES_NOTE(into_pool, short_heap);
     SWIM_MEM_LEASES_EXPECT(cycle_intact(a, i, scratch));
     bump(c->arc_refused);
   }
