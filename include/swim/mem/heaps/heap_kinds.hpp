@@ -87,13 +87,7 @@ template <class H, class List>
 struct heap_entry_index;
 template <class H, class... Es>
 struct heap_entry_index<H, type_list<Es...>> {
-  static constexpr unsigned find() {
-    unsigned i = 0;
-    unsigned at = 0;
-    ((++i, at = (at == 0 && std::is_same_v<H, typename Es::type>) ? i : at), ...);
-    return at;
-  }
-  static constexpr unsigned value = find();
+  static constexpr unsigned value = list_index<H, type_list<typename Es::type...>>::value;
   static constexpr HeapRoute route() {
     HeapRoute r = HeapRoute::anywhere;
     ((r = std::is_same_v<H, typename Es::type> ? Es::route : r), ...);

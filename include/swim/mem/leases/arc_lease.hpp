@@ -35,6 +35,9 @@
 namespace swim::mem {
 namespace detail {
 
+template <class L, bool Weak>
+struct ArcStowTraits;
+
 /// Let another thread run (the waiting forms only).
 SWIM_MEM_HOST inline void arc_yield() {
 #if defined(SWIM_MEM_DETAIL_HAS_SCHED_YIELD)
@@ -493,8 +496,8 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
  private:
   template <resident, ArcKind, class>
   friend class ArcLease;
-  template <class, class>
-  friend struct stow_traits;
+  template <class, bool>
+  friend struct detail::ArcStowTraits;  // (leases/arc_stow.hpp)
 
   SWIM_MEM_API static ArcLease adopt(Header* h) {
     ArcLease l;

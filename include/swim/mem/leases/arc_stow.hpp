@@ -25,46 +25,35 @@
 
 namespace swim::mem {
 
-template <resident R, class Addr>
-struct stow_traits<ArcLease<R, ArcKind::hard, Addr>> {
-  using L = ArcLease<R, ArcKind::hard, Addr>;
-  using Core = detail::ArcCore<R>;
+namespace detail {
+/// The stow of a Hard (Weak = false) or a Soft (Weak = true).
+template <class L, bool Weak>
+struct ArcStowTraits {
+  using Core = ArcCore<typename L::resident_type>;
   SWIM_MEM_API static Error stow(const L* src, L* dst, StowContext& cx) {
-    detail::construct_at(dst);
+    construct_at(dst);
     if (!*src) return Error::none;
     typename Core::Header* out = nullptr;
-    const Error e = Core::stow(Core::header(src->data()), false, cx, out);
+    const Error e = Core::stow(Core::header(src->data()), Weak, cx, out);
     if (e == Error::none && out != nullptr) *dst = L::adopt(out);
     return e;
   }
   SWIM_MEM_API static void unstow(const L*, L* dst) {
     if (*dst) {
-      Core::unstow(Core::header(dst->data()), false);
+      Core::unstow(Core::header(dst->data()), Weak);
       dst->data_.set(nullptr);
     }
     dst->~L();
   }
 };
+}  // namespace detail
 
 template <resident R, class Addr>
-struct stow_traits<ArcLease<R, ArcKind::soft, Addr>> {
-  using L = ArcLease<R, ArcKind::soft, Addr>;
-  using Core = detail::ArcCore<R>;
-  SWIM_MEM_API static Error stow(const L* src, L* dst, StowContext& cx) {
-    detail::construct_at(dst);
-    if (!*src) return Error::none;
-    typename Core::Header* out = nullptr;
-    const Error e = Core::stow(Core::header(src->data()), true, cx, out);
-    if (e == Error::none && out != nullptr) *dst = L::adopt(out);
-    return e;
-  }
-  SWIM_MEM_API static void unstow(const L*, L* dst) {
-    if (*dst) {
-      Core::unstow(Core::header(dst->data()), true);
-      dst->data_.set(nullptr);
-    }
-    dst->~L();
-  }
-};
+struct stow_traits<ArcLease<R, ArcKind::hard, Addr>>
+    : detail::ArcStowTraits<ArcLease<R, ArcKind::hard, Addr>, false> {};
+
+template <resident R, class Addr>
+struct stow_traits<ArcLease<R, ArcKind::soft, Addr>>
+    : detail::ArcStowTraits<ArcLease<R, ArcKind::soft, Addr>, true> {};
 
 }  // namespace swim::mem
