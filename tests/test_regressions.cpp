@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "swim/mem.hpp"
@@ -199,6 +200,159 @@ TYPED_TEST(RegressionTest, SlabWithNoUnitsIsOutOfMemory) {
   EXPECT_EQ(unchecked.try_allocate(Layout{8, 64}).error(), Error::out_of_memory);
   Slab<TypeParam, true> null_hunk(Block{nullptr, 4096}, 64);
   EXPECT_EQ(null_hunk.try_allocate(Layout{8, 16}).error(), Error::out_of_memory);
+}
+
+// ---- Found by an adversarial review of the fixes above --------------------------------
+
+// A HoldRef kept in an object is never read as the tag of what follows it: a Pack's
+// HoldRef once equalled its objects' tag, so a free of the pointer after it was
+// accepted and reset the Pack under live objects.
+TYPED_TEST(RegressionTest, AStoredHoldRefIsNotATag) {
+  Pack<TypeParam> pack(Block{g_arena, 4096});
+  const HoldRef ref = HoldRef::of(pack);
+  struct Node {
+    HoldRef home;
+    std::uint64_t payload[3];
+  };
+  const Block nb = *ref.try_allocate(Layout::of<Node>());
+  Node* n = new (nb.ptr) Node{ref, {1, 2, 3}};
+  const Block other = *ref.try_allocate(Layout{64, 8});
+  EXPECT_EQ(ref.try_deallocate(Block{&n->payload[0], 8}), Error::foreign_pointer);
+  EXPECT_EQ(pack.try_deallocate(Block{&n->payload[0], 8}), Error::foreign_pointer);
+  EXPECT_EQ(n->home, ref) << "the user's field is untouched";
+  EXPECT_EQ(pack.stats().live, 2u);
+  EXPECT_EQ(ref.try_deallocate(nb), Error::none);
+  EXPECT_EQ(ref.try_deallocate(other), Error::none);
+}
+
+// A resize or reallocation to an alignment of 0 divided by it.
+TYPED_TEST(RegressionTest, ResizingToAlignmentZeroIsMisaligned) {
+  Pack<TypeParam> pack(Block{g_arena, 4096});
+  AddrSpace<TypeParam> pages(Block{g_arena + 65536, 65536});
+  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  for (const HoldRef h : {HoldRef::of(pack), HoldRef::of(pool)}) {
+    const Block b = *h.try_allocate(Layout{16, 8});
+    EXPECT_EQ(hold_resize(b, Layout{32, 0}).error(), Error::misaligned);
+    EXPECT_EQ(h.try_reallocate(b, Layout{32, 0}).error(), Error::misaligned);
+    EXPECT_EQ(h.try_allocate(Layout{16, 0}).error(), Error::misaligned);
+    EXPECT_EQ(h.stats().live, 1u);
+    EXPECT_EQ(h.try_deallocate(b), Error::none);
+  }
+  EXPECT_EQ(pool.try_resize(*pool.try_allocate(Layout{8, 8}), Layout{8, 0}).error(),
+            Error::misaligned);
+}
+
+// Reallocating a freed block allocated first and then freed what it had just made
+// (the new object took the freed one's place), returning a dangling "success".
+TYPED_TEST(RegressionTest, ReallocatingAFreedBlockAllocatesNothing) {
+  Pack<TypeParam> pack(Block{g_arena, 4096});
+  AddrSpace<TypeParam> pages(Block{g_arena + 65536, 65536});
+  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 1024);
+  for (const HoldRef h : {HoldRef::of(pack), HoldRef::of(pool)}) {
+    const Block keep = *h.try_allocate(Layout{16, 8});
+    const Block a = *h.try_allocate(Layout{16, 8});
+    ASSERT_EQ(h.try_deallocate(a), Error::none);
+    const Stats before = h.stats();
+    const std::size_t pages_before = pages.stats().live;
+    EXPECT_EQ(h.try_reallocate(a, Layout{4096, 8}).error(), Error::double_free);
+    EXPECT_EQ(h.stats().live, before.live);
+    EXPECT_EQ(h.stats().bytes_in_use, before.bytes_in_use);
+    EXPECT_EQ(h.stats().bytes_free, before.bytes_free);
+    EXPECT_EQ(pages.stats().live, pages_before) << "no hunk drawn for a freed block";
+    EXPECT_EQ(h.try_deallocate(keep), Error::none);
+  }
+}
+
+// A zero-size request aligned past 64 gets a real 8-byte object; a lease frees it
+// as the size-0 block it asked for, which was refused, and the object leaked.
+struct alignas(128) Wide {
+  double v[16];
+};
+TYPED_TEST(RegressionTest, ZeroSizeObjectsAlignedPast64AreFreedAsSizeZero) {
+  Pack<TypeParam> pack(Block{g_arena, 1 << 16});
+  AddrSpace<TypeParam> pages(Block{g_arena + (1 << 16), 1 << 18});
+  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
+  for (const HoldRef h : {HoldRef::of(pack), HoldRef::of(pool)}) {
+    {
+      auto empty = Raw<Buf<Wide>>::try_empty(h);
+      ASSERT_TRUE(empty.ok());
+      EXPECT_EQ(h.stats().live, 1u);
+      auto grown = Raw<Buf<Wide>>::try_empty(h);
+      ASSERT_TRUE(grown.ok());
+      ASSERT_EQ(grown->try_push(Wide{}), Error::none);  // moves out of its size-0 object
+    }
+    EXPECT_EQ(h.stats().live, 0u) << "every object was freed";
+    const Block z = *h.try_allocate(Layout{0, 128});
+    EXPECT_EQ(z.address() % 128, 0u);
+    EXPECT_EQ(hold_deallocate(Block{z.ptr, 0}), Error::none);
+    EXPECT_EQ(hold_deallocate(Block{z.ptr, 0}), Error::double_free);
+  }
+}
+
+// Pointers that are not 8-aligned cannot be objects: the word in front of them was
+// read (a misaligned atomic load) before anything checked that.
+TYPED_TEST(RegressionTest, UnalignedPointersAreForeign) {
+  AddrSpace<TypeParam> pages(Block{g_arena, 65536});
+  Pool<AddrSpace<TypeParam>, TypeParam, true> pool(pages, 4096);
+  Pack<TypeParam> pack(Block{g_arena + 65536, 4096});
+  const Block a = *pool.try_allocate(Layout{64, 8});
+  const Block b = *pack.try_allocate(Layout{64, 8});
+  for (const Block x : {a, b}) {
+    const Block odd{x.begin() + 1, 8};
+    EXPECT_EQ(hold_deallocate(odd), Error::foreign_pointer);
+    EXPECT_EQ(hold_resize(odd, Layout{8, 8}).error(), Error::foreign_pointer);
+    EXPECT_EQ(HoldRef::of(pool).try_deallocate(odd), Error::foreign_pointer);
+    EXPECT_EQ(HoldRef::of(pack).try_deallocate(odd), Error::foreign_pointer);
+  }
+  EXPECT_EQ(pool.try_deallocate(Block{a.begin() + 4, 8}), Error::foreign_pointer);
+  EXPECT_EQ(pool.try_resize(Block{a.begin() + 4, 8}, Layout{8, 8}).error(),
+            Error::foreign_pointer);
+  EXPECT_EQ(pool.try_deallocate(a), Error::none);
+  EXPECT_EQ(pack.try_deallocate(b), Error::none);
+}
+
+// Units that are not a multiple of 4 put the free list's 32-bit links at
+// misaligned addresses.
+TYPED_TEST(RegressionTest, SlabUnitsAreMultiplesOfFour) {
+  for (const std::size_t unit : {std::size_t(5), std::size_t(6), std::size_t(1023)}) {
+    Slab<TypeParam, true> slab(Block{g_arena, 4096}, unit);
+    EXPECT_EQ(slab.init_error(), Error::invalid_argument) << unit;
+    EXPECT_EQ(slab.block_count(), 0u);
+    EXPECT_EQ(slab.try_allocate(Layout{4, 4}).error(), Error::out_of_memory);
+  }
+  Slab<TypeParam, true> twelve(Block{g_arena, 4096}, 12);
+  EXPECT_EQ(twelve.init_error(), Error::none);
+}
+
+// A SourceHeap with nothing out refused nothing: its counters wrapped and OsPages
+// unmapped whatever it was given.
+TEST(Regression, SourceHeapRefusesAFreeWhenNothingIsOut) {
+  SourceHeap<OsPages> heap;
+  const Block b = *heap.try_allocate(Layout{4096, 8});
+  EXPECT_EQ(heap.try_deallocate(b), Error::none);
+  EXPECT_EQ(heap.try_deallocate(b), Error::foreign_pointer);
+  alignas(4096) static std::byte not_from_heap[4096];
+  EXPECT_EQ(heap.try_deallocate(Block{not_from_heap, 4096}), Error::foreign_pointer);
+  not_from_heap[0] = std::byte{1};  // still mapped
+  EXPECT_EQ(heap.stats().live, 0u);
+}
+
+// Layout arithmetic with an alignment of 0 said oversized.
+TEST(Regression, LayoutArithmeticRefusesBadAlignments) {
+  EXPECT_EQ(Layout({1, 8}).extend(Layout{1, 0}).error(), Error::misaligned);
+  EXPECT_EQ(Layout({8, 0}).repeat(2).error(), Error::misaligned);
+  EXPECT_EQ(Layout({8, 3}).extend(Layout{1, 1}).error(), Error::misaligned);
+}
+
+// The hold and block of a null lease dereferenced null.
+TEST(Regression, NullLeasesHaveNoHoldAndNoBlock) {
+  EXPECT_FALSE(Raw<Box<int>>().hold());
+  EXPECT_TRUE(Raw<Box<int>>().block().is_null());
+  EXPECT_FALSE((Ptr<Box<int, int>>().hold()));
+  EXPECT_TRUE((Ptr<Box<int, int>>().block().is_null()));
+  EXPECT_FALSE(Hard<Box<int>>().hold());
+  EXPECT_TRUE(Hard<Box<int>>().block().is_null());
+  EXPECT_FALSE(Soft<Box<int>>().hold());
 }
 
 }  // namespace

@@ -154,6 +154,12 @@ TYPED_TEST(Conformance, Alignments1To4096) {
 TYPED_TEST(Conformance, BadLayoutsAreRejected) {
   EXPECT_EQ(Layout::from_size_align(16, 3).error(), Error::misaligned);
   const Stats before = this->a().stats();
+  // A Layout built by hand can carry any alignment: not a power of two is refused.
+  for (const std::size_t align : {std::size_t(0), std::size_t(3), std::size_t(24),
+                                  std::size_t(1) << 63 | 1}) {
+    EXPECT_EQ(this->a().try_allocate(Layout{16, align}).error(), Error::misaligned) << align;
+    EXPECT_EQ(this->a().try_allocate(Layout{0, align}).error(), Error::misaligned) << align;
+  }
   const Result<Block> huge = this->a().try_allocate(Layout{std::size_t(1) << 62, 8});
   ASSERT_FALSE(huge.ok());
   EXPECT_EQ(huge.error(), Error::oversized);
@@ -164,6 +170,17 @@ TYPED_TEST(Conformance, BadLayoutsAreRejected) {
         << to_string(big.error());
   }
   EXPECT_TRUE(same(before, this->a().stats()));
+  // Resizing to such a layout is refused too, and changes nothing.
+  if constexpr (TypeParam::tagged) {
+    const Result<Block> b = this->a().try_allocate(Layout{64, 8});
+    ASSERT_TRUE(b.ok());
+    const Stats with_b = this->a().stats();
+    EXPECT_EQ(hold_resize(*b, Layout{32, 0}).error(), Error::misaligned);
+    EXPECT_EQ(hold_resize(*b, Layout{32, 3}).error(), Error::misaligned);
+    EXPECT_EQ(this->a().try_resize(*b, Layout{32, 0}).error(), Error::misaligned);
+    EXPECT_TRUE(same(with_b, this->a().stats()));
+    EXPECT_EQ(this->a().try_deallocate(*b), Error::none);
+  }
 }
 
 TYPED_TEST(Conformance, LiveBlocksNeverOverlap) {

@@ -88,15 +88,17 @@
 #endif
 #endif
 
-// SWIM_MEM_TRAP: stop the program on a broken internal invariant (never used for
-// bad user input, which gets an Error value instead).
+// SWIM_MEM_TRAP: stop the program on a broken internal invariant (see
+// SWIM_MEM_ASSERT for the only user inputs that may reach it).
 #if defined(SWIM_MEM_COMPILER_CUDA)
 #define SWIM_MEM_TRAP() SWIM_MEM_IF_TARGET((__builtin_trap();), (__trap();))
 #else
 #define SWIM_MEM_TRAP() __builtin_trap()
 #endif
 
-// SWIM_MEM_ASSERT: internal invariants, debug builds only.
+// SWIM_MEM_ASSERT: internal invariants, and the documented preconditions of the
+// unchecked accessors (an index given to Buf's operator[], the metadata of a null
+// lease), debug builds only. Every other bad input gets an Error value.
 #if !defined(NDEBUG) && !defined(SWIM_MEM_NO_ASSERT)
 #define SWIM_MEM_ASSERT(cond) \
   do {                        \

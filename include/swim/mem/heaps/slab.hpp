@@ -55,13 +55,14 @@ class Slab {
   /// Error::contended (each failure means another thread made progress).
   static constexpr unsigned max_retries = 1u << 16;
 
-  /// Carve `hunk` into units of `unit` bytes (unit >= 4). Never fails loudly: an
+  /// Carve `hunk` into units of `unit` bytes (a multiple of 4). Never fails loudly: an
   /// unusable hunk or unit gives a Slab with no units, and init_error() says why.
   SWIM_MEM_API Slab(Block hunk, std::size_t unit) : unit_(unit) {
     head_.raw = 0;
     live_.raw = 0;
     peak_.raw = 0;
-    if (unit < sizeof(std::uint32_t) || hunk.ptr == nullptr) {
+    // Units hold a 32-bit link when free: each must start 4-aligned.
+    if (unit < sizeof(std::uint32_t) || unit % sizeof(std::uint32_t) != 0 || hunk.ptr == nullptr) {
       init_error_ = Error::invalid_argument;
       return;
     }
@@ -120,6 +121,7 @@ class Slab {
   /// returned is the whole unit. Zero-size requests get a non-null dangling block
   /// of size 0 that is not counted.
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    if (!detail::is_pow2(layout.align)) return Error::misaligned;
     if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
     if (layout.size > unit_) return Error::oversized;
     if (layout.align > align_) return count_ == 0 ? Error::out_of_memory : Error::misaligned;

@@ -76,6 +76,7 @@ class SlabCache {
 
   /// One unit, as Slab::try_allocate gives it (the whole unit).
   SWIM_MEM_API SWIM_MEM_FORCEINLINE Result<Block> try_allocate(Layout layout) {
+    if (!detail::is_pow2(layout.align)) return Error::misaligned;
     if (layout.size - 1 >= unit_) {  // 0 wraps around: both rare cases in one test
       if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
       return Error::oversized;

@@ -15,6 +15,12 @@ namespace swim::mem {
 
 /// A heap whose every block is one region of `Source`.
 ///
+/// An unchecked heap (heaps/concept.hpp): it hands a block given back to its
+/// source as it is, so a block it did not hand out, or one given back twice, is
+/// the source's business (OsPages would unmap whatever pages it is given). It is
+/// meant as the upstream of a Pool, which gives back exactly the blocks it got;
+/// only a free while nothing is out is refused (foreign_pointer).
+///
 /// - try_allocate(layout) is source.try_acquire(layout.size, layout.align); the
 ///   block is whatever the source returns (OsPages rounds up to whole pages).
 /// - try_deallocate(block) is source.release(block). Hand back the block as
@@ -70,6 +76,7 @@ class SourceHeap {
 
   SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API Error try_deallocate(Block block) {
+    if (live_.load(order::relaxed) == 0) return Error::foreign_pointer;  // nothing is out
     const Error e = source_.release(block);
     if (e != Error::none) return e;
     live_.fetch_sub(1, order::relaxed);

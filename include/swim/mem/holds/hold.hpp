@@ -53,7 +53,9 @@ SWIM_MEM_API inline Error untagged_error(std::uint64_t tag) {
 /// foreign pointers rejected). Thread-safety and host/device validity: those of
 /// the owning hold.
 SWIM_MEM_NOINLINE SWIM_MEM_API inline Error hold_deallocate(Block block) {
-  if (block.ptr == nullptr) return Error::foreign_pointer;
+  if (block.ptr == nullptr || block.address() % detail::tag_size != 0) {
+    return Error::foreign_pointer;
+  }
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
   Error e = detail::untagged_error(tag);
   detail::visit_control(tag, [&](auto* c) { e = c->tag_free(block); });
@@ -63,7 +65,9 @@ SWIM_MEM_NOINLINE SWIM_MEM_API inline Error hold_deallocate(Block block) {
 /// Resize a memory object of any hold in place (it never moves). The tag is
 /// trusted, as by hold_deallocate.
 SWIM_MEM_NOINLINE SWIM_MEM_API inline Result<Block> hold_resize(Block block, Layout layout) {
-  if (block.ptr == nullptr || block.size == 0) return Error::foreign_pointer;
+  if (block.ptr == nullptr || block.size == 0 || block.address() % detail::tag_size != 0) {
+    return Error::foreign_pointer;
+  }
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
   Result<Block> r = detail::untagged_error(tag);
   detail::visit_control(tag, [&](auto* c) { r = c->tag_resize(block, layout); });
@@ -72,8 +76,10 @@ SWIM_MEM_NOINLINE SWIM_MEM_API inline Result<Block> hold_resize(Block block, Lay
 
 /// A one-word, device-valid, non-owning reference to any hold (a Pack or a Pool,
 /// any mode): what a lease keeps to allocate "in the same hold" and what stow
-/// takes as its target. Same encoding as a tag: the hold's control block address
-/// and its kind. Trivially copyable. Thread-safety and host/device validity: the
+/// takes as its target. The word is the complement of the hold's own tag (its
+/// control block address and kind): a HoldRef that a program keeps in an object
+/// must never read as the tag of the object after it, which a validated free would
+/// then accept. Trivially copyable. Thread-safety and host/device validity: the
 /// hold's.
 class HoldRef {
  public:
@@ -81,24 +87,26 @@ class HoldRef {
 
   template <concurrency_mode Mode>
   SWIM_MEM_API static HoldRef of(Pack<Mode>& pack) {
-    return HoldRef(pack.tag_owner());
+    return HoldRef(~pack.tag_owner());
   }
   template <class Heap, concurrency_mode Mode, bool Checked>
   SWIM_MEM_API static HoldRef of(Pool<Heap, Mode, Checked>& pool) {
-    return HoldRef(pool.tag_owner());
+    return HoldRef(~pool.tag_owner());
   }
   /// The hold that owns a memory object (read from its tag, which is trusted as
   /// by hold_deallocate). Null for a freed object.
   SWIM_MEM_API static HoldRef owner_of(const void* object) {
     const std::uint64_t tag = detail::tag_of<concurrent>(object).load(order::relaxed);
     HoldRef r;
-    detail::visit_control(tag, [&](auto* c) { r.word_ = c->tag_owner(); });
+    detail::visit_control(tag, [&](auto* c) { r.word_ = ~c->tag_owner(); });
     return r;
   }
 
   SWIM_MEM_API explicit operator bool() const { return word_ != 0; }
   SWIM_MEM_API friend bool operator==(HoldRef a, HoldRef b) { return a.word_ == b.word_; }
-  SWIM_MEM_API HoldKind kind() const { return detail::tag_kind(word_); }
+  SWIM_MEM_API HoldKind kind() const {
+    return word_ == 0 ? HoldKind::none : detail::tag_kind(~word_);
+  }
 
   /// A tagged object of this hold (see Pack::try_allocate, Pool::try_allocate).
   /// A Pool that must grow does so through its HeapRef (Error::unsupported when
@@ -115,19 +123,28 @@ class HoldRef {
   /// (Error::double_free for an object of this hold freed already) and changes
   /// nothing. Only the word in front of block.ptr is read, which must be readable.
   SWIM_MEM_NOINLINE SWIM_MEM_API Error try_deallocate(Block block) const {
-    if (block.ptr == nullptr) return Error::foreign_pointer;
+    if (block.ptr == nullptr || block.address() % detail::tag_size != 0) {
+      return Error::foreign_pointer;
+    }
     Error e = Error::unsupported;
     visit_hold([&](auto* c) { e = c->checked_free(block); });
     return e;
   }
 
-  /// Resize or move an object of this hold. In place when possible; otherwise a
-  /// new object is allocated in the same hold, the first min(old, new) bytes are
-  /// copied and the old object is freed. On failure the old object is untouched.
+  /// Resize or move an object of this hold (its tag is trusted, as by
+  /// hold_deallocate). In place when possible; otherwise a new object is allocated
+  /// in the same hold, the first min(old, new) bytes are copied and the old object
+  /// is freed. A freed block is double_free before anything is allocated. On
+  /// failure the old object is untouched.
   SWIM_MEM_NOINLINE SWIM_MEM_API Result<Block> try_reallocate(Block block, Layout layout) const {
+    if (!detail::is_pow2(layout.align)) return Error::misaligned;
     if (block.size != 0 && layout.size != 0) {
       const Result<Block> in_place = hold_resize(block, layout);
       if (in_place) return in_place;
+      // Not an object (freed, foreign): refuse before anything is allocated.
+      if (in_place.error() == Error::double_free || in_place.error() == Error::foreign_pointer) {
+        return in_place.error();
+      }
     }
     const Result<Block> fresh = try_allocate(layout);
     if (!fresh) return fresh;
@@ -157,12 +174,13 @@ class HoldRef {
   // f(hold) for the hold this refers to (never a control block that is not a hold).
   template <class F>
   SWIM_MEM_API void visit_hold(F&& f) const {
-    detail::visit_control(word_, [&](auto* c) {
+    if (word_ == 0) return;
+    detail::visit_control(~word_, [&](auto* c) {
       if constexpr (detail::hold_control<std::remove_pointer_t<decltype(c)>>) f(c);
     });
   }
 
-  std::uint64_t word_ = 0;
+  std::uint64_t word_ = 0;  // ~(the hold's tag), or 0 for no hold
 };
 
 }  // namespace swim::mem

@@ -24,8 +24,11 @@ namespace swim::mem {
 ///   block the tags point at: it must not move, and it must be reachable from
 ///   wherever its objects are freed (place it in device memory for kernels).
 /// - Failure: try_ forms return Error values and leave the Pack unchanged.
-///   Foreign pointers (outside the region, or inside it but not at an object)
-///   and double frees are always detected, without reading outside the region.
+///   Foreign pointers (outside the region, or inside it but not at an object:
+///   the word in front is not this Pack's tag) and double frees are always
+///   detected, without reading outside the region. The size given back must be
+///   the object's (as returned, or as requested); a wrong size inside the region
+///   is not detected and corrupts the accounting (as a wrong sized delete would).
 /// - Limits: 2 TiB per Pack, 16.7 M live objects of non-zero size (then
 ///   Error::out_of_memory).
 template <concurrency_mode Mode = concurrent>
@@ -56,6 +59,7 @@ class Pack {
   /// Zero-size requests take no bytes but count as live objects (they do not
   /// keep the region from resetting: they have no bytes to lose).
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    if (!detail::is_pow2(layout.align)) return Error::misaligned;
     if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
       zero_count_.add();
       return Block{zero_object(), 0};
@@ -82,10 +86,12 @@ class Pack {
   /// block inside the region is read: anything else is foreign_pointer.
   SWIM_MEM_API Error try_deallocate(Block block) {
     if (block.size == 0 && block.ptr == zero_object()) return zero_count_.remove();
+    // A size of 0 is also the 8-byte object of a zero-size request aligned past 64.
     bool ok = false;
-    const std::size_t size8 = detail::granule_size(block.size, ok);
+    const std::size_t size8 =
+        detail::granule_size(detail::max_of<std::size_t>(block.size, 1), ok);
     const std::uintptr_t at = block.address();
-    if (!ok || block.size == 0 || !bump_.contains(at, size8)) return Error::foreign_pointer;
+    if (!ok || !bump_.contains(at, size8)) return Error::foreign_pointer;
     auto& tag = detail::tag_of<Mode>(block.ptr);
     std::uint64_t expected = zero_.tag;
     if (!tag.compare_exchange(expected, detail::freed_tag(this), order::acq_rel)) {
@@ -110,9 +116,10 @@ class Pack {
     if (!ok_old || block.size == 0 || !bump_.contains(at, old8)) return Error::foreign_pointer;
     if (!ok_new) return Error::oversized;
     if (layout.size == 0) return Error::unsupported;  // free it instead
-    if (at % layout.align != 0) return Error::misaligned;
-    if (detail::tag_of<Mode>(block.ptr).load(order::relaxed) != zero_.tag) {
-      return Error::foreign_pointer;
+    if (!detail::is_pow2(layout.align) || at % layout.align != 0) return Error::misaligned;
+    const std::uint64_t tag = detail::tag_of<Mode>(block.ptr).load(order::relaxed);
+    if (tag != zero_.tag) {
+      return tag == detail::freed_tag(this) ? Error::double_free : Error::foreign_pointer;
     }
     const Error e = bump_.resize(at, old8, new8);
     if (e != Error::none) return e;

@@ -68,10 +68,11 @@ class PoolCore {
   /// Free an object whose tag names hunk `h` of this pool (the tag is trusted:
   /// it led here; the block must match it).
   SWIM_MEM_API Error release_in_hunk(Hunk* h, Block block) {
+    // A size of 0 is the 8-byte object of a zero-size request aligned past 64.
     bool ok = false;
-    const std::size_t size8 = granule_size(block.size, ok);
+    const std::size_t size8 = granule_size(max_of<std::size_t>(block.size, 1), ok);
     const std::uintptr_t at = block.address();
-    if (!ok || block.size == 0 || !h->bump.contains(at, size8)) return Error::foreign_pointer;
+    if (!ok || !h->bump.contains(at, size8)) return Error::foreign_pointer;
     auto& tag = tag_of<Mode>(block.ptr);
     std::uint64_t expected = h->tag();
     if (!tag.compare_exchange(expected, freed_tag(h), order::acq_rel)) {
@@ -109,8 +110,8 @@ class PoolCore {
   /// and double frees are reported and change nothing. Cost: the registry walk,
   /// about hunk_count() / 32 steps unless the object is in the head hunk.
   SWIM_MEM_API Error checked_free(Block block) {
-    if (block.size == 0) return release_zero(block);
-    if (block.ptr == nullptr) return Error::foreign_pointer;
+    if (block.size == 0 && block.ptr == zero_object()) return release_zero(block);
+    if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
     Hunk* h = static_cast<Hunk*>(tag_control(tag));
     if (tag_kind(tag) == Hunk::kind) {
@@ -124,8 +125,8 @@ class PoolCore {
   /// a block whose tag is not a tag of some hold is undefined behaviour; objects
   /// of other holds and double frees are still reported.
   SWIM_MEM_API Error trusted_free(Block block) {
-    if (block.size == 0) return release_zero(block);
-    if (block.ptr == nullptr) return Error::foreign_pointer;
+    if (block.size == 0 && block.ptr == zero_object()) return release_zero(block);
+    if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
     Hunk* h = static_cast<Hunk*>(tag_control(tag));
     if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
@@ -139,7 +140,9 @@ class PoolCore {
   /// object of the head hunk, within the hunk). The tag is validated as
   /// checked_free validates it.
   SWIM_MEM_API Result<Block> try_resize(Block block, Layout layout) {
-    if (block.size == 0 || block.ptr == nullptr) return Error::foreign_pointer;
+    if (block.size == 0 || block.ptr == nullptr || block.address() % tag_size != 0) {
+      return Error::foreign_pointer;
+    }
     const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
     Hunk* h = static_cast<Hunk*>(tag_control(tag));
     if (!registered(h)) return Error::foreign_pointer;
@@ -164,7 +167,7 @@ class PoolCore {
                  : Error::foreign_pointer;
     }
     if (!ok_new) return Error::oversized;
-    if (block.address() % layout.align != 0) return Error::misaligned;
+    if (!is_pow2(layout.align) || block.address() % layout.align != 0) return Error::misaligned;
     const Error e = h->bump.resize(block.address(), old8, new8);
     if (e != Error::none) return e;
     if (new8 >= old8) {
@@ -260,6 +263,7 @@ class PoolCore {
   /// Allocate, growing from `heap` when the head hunk is full.
   template <class H>
   SWIM_MEM_API Result<Block> allocate_from(H& heap, Layout layout) {
+    if (!detail::is_pow2(layout.align)) return Error::misaligned;
     if (layout.size == 0 && layout.align <= detail::ZeroTag::max_align) {
       zero_count_.add();
       return Block{zero_object(), 0};
@@ -489,6 +493,9 @@ SWIM_MEM_API inline std::uint64_t PoolHunk<Mode>::tag_owner() const {
 ///   foreign_pointer or double_free, never a crash. Unchecked: the tag is trusted
 ///   (as hold_deallocate trusts it); a pointer that is not preceded by some hold's
 ///   tag is undefined behaviour. HoldRef::try_deallocate always validates.
+///   Either way the size given back must be the object's (as for Pack), and a
+///   pointer into a hunk that already went back to the heap (trim(), or at once in
+///   single-owner mode) is no longer the pool's to check.
 template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
 class Pool : public detail::PoolCore<Mode> {
   using Core = detail::PoolCore<Mode>;

@@ -114,12 +114,12 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   SWIM_MEM_API explicit operator bool() const { return data_.get() != nullptr; }
   /// The payload (which a Hard or Soft must not dereference: borrow a Ref or Mut).
   SWIM_MEM_API value_type* data() const { return data_.get(); }
-  /// The resident's metadata, in the header.
+  /// The resident's metadata, in the header. The lease must not be null.
   SWIM_MEM_API meta_type& meta() const { return head()->meta; }
-  /// The hold that owns the object.
-  SWIM_MEM_API HoldRef hold() const { return HoldRef::owner_of(head()); }
-  /// The whole memory object (header included).
-  SWIM_MEM_API Block block() const { return Core::block(head()); }
+  /// The hold that owns the object (a null HoldRef for a null lease).
+  SWIM_MEM_API HoldRef hold() const { return *this ? HoldRef::owner_of(head()) : HoldRef(); }
+  /// The whole memory object, header included (an empty Block for a null lease).
+  SWIM_MEM_API Block block() const { return *this ? Core::block(head()) : Block{}; }
 
   // ---- The arc's state (of this lease's arc: no forwarding is followed) --------------
   /// The status word (a relaxed snapshot).

@@ -135,10 +135,14 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
       return meta_;
     }
   }
-  /// The hold that owns the object.
-  SWIM_MEM_API HoldRef hold() const { return HoldRef::owner_of(object_start()); }
-  /// The whole memory object (metadata included for Ptr).
+  /// The hold that owns the object (a null HoldRef for a null lease).
+  SWIM_MEM_API HoldRef hold() const {
+    return data_.get() != nullptr ? HoldRef::owner_of(object_start()) : HoldRef();
+  }
+  /// The whole memory object, metadata included for Ptr (an empty Block for a null
+  /// lease).
   SWIM_MEM_API Block block() const {
+    if (data_.get() == nullptr) return Block{};
     const Result<Layout> l = detail::object_layout<R, in_object>(R::layout(meta()));
     return Block{object_start(), l->size};
   }

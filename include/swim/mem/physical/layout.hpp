@@ -84,6 +84,7 @@ struct Repeated {
 };
 
 SWIM_MEM_API constexpr Result<Extended> Layout::extend(Layout next) const {
+  if (!detail::is_pow2(align) || !detail::is_pow2(next.align)) return Error::misaligned;
   std::size_t offset = 0;
   if (!detail::align_up(size, next.align, offset)) return Error::oversized;
   if (offset > ~std::size_t(0) - next.size) return Error::oversized;
@@ -93,6 +94,7 @@ SWIM_MEM_API constexpr Result<Extended> Layout::extend(Layout next) const {
 }
 
 SWIM_MEM_API constexpr Result<Repeated> Layout::repeat(std::size_t n) const {
+  if (!detail::is_pow2(align)) return Error::misaligned;
   Result<Layout> p = padded();
   if (!p) return p.error();
   const std::size_t stride = p->size;
