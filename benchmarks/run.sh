@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build and run the host benchmarks of issue 4, then write the results folder:
+# Build and run the host benchmarks (docs/benchmarks.md), then write the results folder:
 #
 #   benchmarks/run.sh [--quick] [--rounds R] [--out DIR] [--build-dir DIR] [--no-callgrind]
 #
@@ -13,7 +13,7 @@
 #
 # The folder gets: meta.json and machine.txt (commit, compiler, flags, machine),
 # raw/*.json (Google Benchmark output of every binary and round), callgrind.md/.csv,
-# summary.md (the tables, with each target of the issue and its measured ratio),
+# summary.md (the tables, with each performance target and its measured ratio),
 # and one PNG per workload (gnuplot; skipped with a note if it is not installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,4 @@
-# HIP support for CMake 3.25 on Debian 12's ROCm 5.2 (see docs in
-# /work/shared/design/environment.md, "CMake enable_language(HIP)").
+# HIP support for CMake 3.25 on Debian 12's ROCm 5.2.
 #
 # Out of the box enable_language(HIP) fails there, for four reasons:
 #  1. plain clang++ is clang-14; CMake refuses hipcc, so the HIP compiler must be

@@ -1,6 +1,7 @@
 // The shared leases Mut, Ref, Hard and Soft over Box: the one-word handles, the
-// two-word header and the status masks, and the crate's hard box tests (new, to and
-// into Soft, Ref and Mut, stow into another hold).
+// two-word header and the status masks, and a HardBox's life cycle with its
+// counts and bytes at each step (new, to and into Soft, Ref and Mut, stow into
+// another hold).
 #include <gtest/gtest.h>
 
 #include "support/arc_env.hpp"
@@ -15,7 +16,8 @@ TEST(Arc, HandleIsOneWordAndHeaderTwo) {
   EXPECT_EQ(sizeof(RefBox), sizeof(void*));
   EXPECT_EQ(sizeof(MutBox), sizeof(void*));
   EXPECT_EQ(sizeof(ArcHeader<NoMeta>), 16u);
-  // The crate's masks and initial values.
+  // The status word's layout (hard 0-23, soft 24-47, ref 48-61, MUT 62, RELOCATED 63),
+  // its masks and initial values.
   EXPECT_EQ(S::hard_mask, 0x0000'0000'00FF'FFFFull);
   EXPECT_EQ(S::soft_mask, 0x0000'FFFF'FF00'0000ull);
   EXPECT_EQ(S::ref_mask, 0x3FFF'0000'0000'0000ull);
@@ -30,7 +32,7 @@ TEST(Arc, HandleIsOneWordAndHeaderTwo) {
   EXPECT_EQ(S::mut_status_init, 1u | S::mut_flag);
 }
 
-// ---- The crate's hard box tests -------------------------------------------------------
+// ---- A HardBox's life cycle: counts, status and bytes at each step --------------------
 
 TEST(CrateHardBox, HoldNew) {
   Pack<> p(Block{g_a0, sizeof g_a0});

@@ -62,7 +62,8 @@ TEST(ArcBorrow, PollReportsConflictsInsteadOfWaiting) {
   expect_empty(p);
 }
 
-// Crate bug 3: poll_mut set MUT without counting a hard reference.
+// A Mut takes a hard reference besides MUT, so the resident cannot be destroyed under
+// it (also when it was borrowed through a Soft).
 TEST(ArcBorrow, PollMutCountsAHardReference) {
   Pack<> p(Block{g_a0, sizeof g_a0});
   {

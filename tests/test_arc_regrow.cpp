@@ -9,7 +9,7 @@
 namespace swim::mem {
 namespace {
 
-// ---- Mut as a dynamic lease: only while unique (crate bug 11) ---------------------------
+// ---- Mut as a dynamic lease: a move while shared is a relocation the others follow ------
 
 struct IntsMeta {
   std::size_t cap = 0;

@@ -198,7 +198,7 @@ TEST(ArcUnique, AHardBufCopiesOnWrite) {
     EXPECT_EQ(a.live(), 2u) << "the stub went with the refresh";
   }
   HardBuf<int> other = h.try_clone().take();
-  Result<Mut<Buf<int>>> m = h.try_to_unique();  // the crate's doc example
+  Result<Mut<Buf<int>>> m = h.try_to_unique();  // shared: a copy; `other` keeps the original
   ASSERT_TRUE(m.ok());
   ASSERT_EQ(m->try_push(3), Error::none);
   EXPECT_EQ(m->size(), 3u);

@@ -1,7 +1,7 @@
 // Buf<T, M>, the growable array resident, under the exclusive leases Raw and Ptr,
-// over a Pack and over a Pool: the crate's scenarios (memory-model.md §10.3-10.6),
-// growth that must move (§12.1), insert/remove (§12.6, §12.7), non-trivial
-// elements, stow with fault injection, and differential runs against std::vector.
+// over a Pack and over a Pool: byte-exact accounting of small Bufs, growth that
+// must move (and keep the contents), insert/remove, non-trivial elements, stow
+// with fault injection, and differential runs against std::vector.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,11 +77,11 @@ std::vector<int> values(const B& buf) {
   return out;
 }
 
-// ---- The crate's scenarios --------------------------------------------------------
+// ---- Byte-exact accounting of small Bufs ------------------------------------------
 
-// "Pack with bufs" (memory-model.md §10.3): growth from empty (allocate) and in
-// place (the Buf is the Pack's most recent object). Our Pack has no in-band header:
-// capacity 4096, an object costs its size rounded to 8 plus an 8-byte tag.
+// Two Bufs in a Pack: growth from empty (allocate) and in place (the Buf is the
+// Pack's most recent object). The Pack has no in-band header: capacity 4096, an
+// object costs its size rounded to 8 plus an 8-byte tag.
 TEST(BufCrate, PackWithRawBufs) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
   const HoldRef h = HoldRef::of(pack);
@@ -149,8 +149,7 @@ TEST(BufCrate, PackWithPtrBufs) {
   EXPECT_EQ(pack.stats().bytes_free, 4096u);
 }
 
-// "Pool" (memory-model.md §10.4): the buf scenario over a Slab-fed Pool (live and
-// used only).
+// The same two Bufs over a Slab-fed Pool (live objects and bytes in use only).
 TEST(BufCrate, PoolWithRawBufs) {
   Slab<concurrent, true> slab(Block{g_a1, sizeof g_a1}, 1024);
   Pool<Slab<concurrent, true>> pool(slab, 1024);
@@ -178,8 +177,7 @@ TEST(BufCrate, PoolWithRawBufs) {
   EXPECT_EQ(pool.stats().bytes_in_use, 0u);
 }
 
-// "Raw boxes" of a slice (memory-model.md §10.5): RawBox<[usize]> from [5, 9] is a
-// Raw<Buf<size_t>> copied from a slice here.
+// A Raw<Buf<size_t>> copied from an array {5, 9}: exactly two elements' room.
 TEST(BufCrate, RawFromSlice) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
   {
@@ -195,7 +193,7 @@ TEST(BufCrate, RawFromSlice) {
   EXPECT_EQ(pack.stats().live, 0u);
 }
 
-// "Raw buf with capacity" (memory-model.md §10.6).
+// A Raw<Buf<size_t>> made with capacity 2: pushing two elements allocates nothing.
 TEST(BufCrate, RawWithCapacity) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
   {
@@ -328,7 +326,7 @@ TEST(Buf, NullLeaseIsEmptyAndRefusesChanges) {
   EXPECT_EQ(p.try_push(1), Error::invalid_argument);
 }
 
-// ---- Insert and remove: the crate's bugs 6 and 7 ----------------------------------
+// ---- Insert and remove: shift from the index, take exactly one element -------------
 
 TEST(Buf, InsertShiftsFromTheIndex) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
@@ -389,7 +387,7 @@ using Combos = ::testing::Types<Combo<RawKind, PackEnv>, Combo<PtrKind, PackEnv>
                                 Combo<RawKind, PoolEnv>, Combo<PtrKind, PoolEnv>>;
 TYPED_TEST_SUITE(BufGrowing, Combos);
 
-// The crate's bug 1: growth that cannot happen in place lost the contents.
+// Growth that cannot happen in place moves the contents to the new object.
 TYPED_TEST(BufGrowing, GrowthNotOnTopMovesTheContents) {
   using B = typename TypeParam::template Lease<Buf<int>>;
   typename TypeParam::Env env;

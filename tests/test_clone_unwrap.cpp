@@ -1,6 +1,6 @@
-// Clone and unwrap of the exclusive leases Raw and Ptr (memory-model.md §6.2-6.3:
-// TryClone, CloneIntoHold, unwrap; §7.1 ResidentClone; §12.5: element clones read
-// from the source), over Box, Buf and String.
+// Clone and unwrap of the exclusive leases Raw and Ptr (try_clone, try_clone_into,
+// try_unwrap; the resident's optional clone_meta and clone, whose element copies
+// read from the source, never from the destination), over Box, Buf and String.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -23,7 +23,7 @@ alignas(4096) std::byte g_a0[4096];
 alignas(4096) std::byte g_a1[4096];
 
 /// A Pack over `mem` whose free memory is garbage: a clone that read its
-/// destination instead of its source (§12.5) would see no live object there.
+/// destination instead of its source would see no live object there.
 template <std::size_t N>
 Pack<> dirty_pack(std::byte (&mem)[N], std::size_t size = N) {
   std::memset(mem, 0xA5, N);

@@ -41,7 +41,7 @@ TEST(Raw, IsOneWordAndBehavesLikeAUniquePointer) {
   EXPECT_EQ(Counted::live, 0);
 }
 
-// The crate's "pack with boxes" (memory-model.md §10.2) through RawBox.
+// Two Raw<Box<size_t>> in a Pack: live objects and bytes as they are made and dropped.
 TEST(Raw, CrateBoxScenario) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
   {
@@ -91,8 +91,8 @@ TEST(Raw, OutOfMemoryIsAnErrorAndChangesNothing) {
   EXPECT_EQ(pack.stats().bytes_free, before.bytes_free);
 }
 
-// The crate's stow test (memory-model.md §10.8): two packs, stow from the inner
-// (P1) into the outer (P0).
+// Stow of Raw<Box<size_t>>s between two Packs, from the inner (P1) into the outer
+// (P0): each source is consumed, its bytes come back to P1, the values arrive in P0.
 TEST(Stow, CrateRawBoxScenario) {
   Pack<> p0(Block{g_a0, sizeof g_a0});
   Pack<> p1(Block{g_a1, sizeof g_a1});

@@ -17,9 +17,9 @@ class PackTest : public ::testing::Test {};
 using Modes = ::testing::Types<concurrent, single_owner>;
 TYPED_TEST_SUITE(PackTest, Modes);
 
-// The crate's "pack with boxes" scenario (memory-model.md §10.2). Our Pack keeps
-// its control block outside the region, so all 4096 bytes are usable; each
-// object costs its size rounded to 8 plus the 8-byte tag.
+// Two size_t objects in a 4096-byte Pack, freed in LIFO order: the statistics at
+// each step. The Pack keeps its control block outside the region, so all 4096
+// bytes are usable; each object costs its size rounded to 8 plus the 8-byte tag.
 TYPED_TEST(PackTest, CrateBoxScenario) {
   Pack<TypeParam> pack(Block{g_arena, sizeof g_arena});
   EXPECT_EQ(pack.stats().bytes_free, 4096u);
@@ -75,7 +75,7 @@ TYPED_TEST(PackTest, ResizeGrowsOnlyTheTopAndNeverPastTheEnd) {
   EXPECT_EQ(grown->size, 64u);
   EXPECT_EQ(static_cast<unsigned char*>(b.ptr)[15], 0x5A);
   EXPECT_EQ(pack.stats().bytes_in_use, 80u);
-  // Not past the end of the region (the crate's unchecked resize, §12.2).
+  // Not past the end of the region: growth is checked, and a failure changes nothing.
   const Stats before = pack.stats();
   EXPECT_EQ(pack.try_resize(*grown, Layout{8192, 8}).error(), Error::out_of_memory);
   EXPECT_EQ(pack.stats().bytes_free, before.bytes_free);
@@ -118,8 +118,8 @@ TYPED_TEST(PackTest, TooSmallRegionGivesAnEmptyPack) {
   EXPECT_EQ(null_pack.capacity(), 0u);
 }
 
-// Offsets are 64-bit: a Pack serves objects beyond 4 GiB (the crate's u32 marks
-// could not). Only the pages that are written are ever touched.
+// Offsets are 64-bit: a Pack serves objects beyond 4 GiB (a 32-bit mark could
+// not). Only the pages that are written are ever touched.
 TEST(Pack, ManagesMoreThanFourGiB) {
   const std::size_t size = std::size_t(6) << 30;
   void* region = mmap(nullptr, size, PROT_READ | PROT_WRITE,

@@ -21,7 +21,7 @@ class PoolTest : public ::testing::Test {
 using Modes = ::testing::Types<concurrent, single_owner>;
 TYPED_TEST_SUITE(PoolTest, Modes);
 
-// The crate's pool scenario (memory-model.md §10.4): a Slab feeding a Pool.
+// A Slab feeding a Pool: two objects in one hunk; the hunk goes back on destruction.
 TYPED_TEST(PoolTest, CrateBoxScenario) {
   {
     Pool<typename TestFixture::Upstream, TypeParam> pool(this->slab, 1024);

@@ -40,7 +40,7 @@ TEST(Scope, MakesItsHoldCurrentAndNests) {
   set_default_hold(previous);
 }
 
-// The crate's local hold test (memory-model.md §10.7): RawBox through the current hold.
+// Raw<Box<size_t>> through current_hold(): the objects land in the Scope's Pack.
 TEST(Scope, CrateLocalHoldScenario) {
   Scope<Pack<>> scope(Block{g_inner, 4096});
   {

@@ -12,7 +12,7 @@ namespace {
 
 alignas(4096) std::byte g_arena[4096];
 
-// The crate's slab test (memory-model.md §10.1): 4096 bytes in 256-byte units.
+// 4096 bytes in 256-byte units: 16 units; two taken whole, then given back.
 TEST(Slab, CrateScenarioCounts) {
   Slab<concurrent, false> slab(Block{g_arena, sizeof g_arena}, 256);
   EXPECT_EQ(slab.block_count(), 16u);

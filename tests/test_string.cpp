@@ -1,7 +1,7 @@
 // String<M>, the UTF-8 resident, under Raw and Ptr over a Pack and a Pool: the
-// crate's "raw box of str" (memory-model.md §10.5), UTF-8 validation against an
-// independent reference, boundaries, slices, stow with fault injection, and
-// differential runs against std::string.
+// bytes a short string takes, UTF-8 validation against an independent reference,
+// boundaries, slices, stow with fault injection, and differential runs against
+// std::string.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -94,10 +94,9 @@ bool reference_boundary(const std::string& s, std::size_t i) {
   return (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
 }
 
-// ---- The crate's scenario -----------------------------------------------------------
+// ---- The bytes of a short string ----------------------------------------------------
 
-// "Raw boxes" (memory-model.md §10.5): RawBox<str> from "test" takes 8 bytes (4
-// rounded up) plus the tag.
+// Raw<String<>> from "test" takes 8 bytes (4 rounded up) plus the tag.
 TEST(StringCrate, RawFromStr) {
   Pack<> pack(Block{g_a0, sizeof g_a0});
   {

@@ -1,6 +1,7 @@
-// Device workloads of issue 4: N threads (1e5 .. 1e7) each allocate and then free
-// one object of 16 B .. 8 KiB inside a kernel, with swim-mem's allocators and with
-// CUDA's in-kernel malloc/free, in the same process and run.
+// Device workloads (the device targets of docs/benchmarks.md): N threads (1e5 ..
+// 1e7) each allocate and then free one object of 16 B .. 8 KiB inside a kernel,
+// with swim-mem's allocators and with CUDA's in-kernel malloc/free, in the same
+// process and run.
 //
 //   swim_mem_device_bench [--quick] [--mode throughput|oom] [--json FILE]
 //

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Device workloads of issue 4 on the GPU of this machine, if there is one.
+# Device workloads (the device targets of docs/benchmarks.md) on the GPU of this machine,
+# if there is one.
 #
 #   device/bench/run.sh [--build-dir DIR] [--out FILE] [--quick]
 #

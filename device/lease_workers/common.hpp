@@ -108,12 +108,12 @@ SWIM_MEM_API inline void note_error(Error e, bool short_heap, LeaseCounters* c, 
   ::swim::mem::device_leases::note_error((e), (short_heap), c, __LINE__)
 
 /// Bound on retrying an Error::contended (a lost race in a hold; the failed call
-/// changed nothing, so trying again is safe), as in kernels.inl.
+/// changed nothing, so trying again is safe), as in device/suite/allocators.inl.
 inline constexpr unsigned kRetries = 1u << 16;
 /// Retry budget of the shared family's try_ forms (each retry is one CAS).
 inline constexpr unsigned kArcRetries = 1u << 12;
 
-/// A word that names (owner, j); never 0. Same as kernels.inl's stamp().
+/// A word that names (owner, j); never 0. Same as device/suite/allocators.inl's stamp().
 SWIM_MEM_API inline u64 stamp(u64 owner, u64 j) {
   return (((owner << 8) | (j & 0xFF)) + 1) * 0x9e3779b97f4a7c15ull;
 }

@@ -22,7 +22,7 @@ alignas(4096) inline std::byte g_a1[4096];
 alignas(4096) inline std::byte g_a2[4096];
 
 // Our Pack keeps its control block outside the region: 4096 usable bytes, each
-// object costs its size rounded to 8 plus the 8-byte tag. A HardBox<usize> is
+// object costs its size rounded to 8 plus the 8-byte tag. A HardBox (of a size_t) is
 // 8 (relocation) + 8 (status) + 8 (payload) = 24 bytes, 32 with the tag.
 inline void expect_empty(const Pack<>& p) {
   EXPECT_EQ(p.stats().live, 0u);

@@ -3,10 +3,10 @@
 // The free list is a Treiber stack of unit *indices*. The head word packs
 // {pop counter : 32, index + 1 : 32}; every pop bumps the counter, so a thread
 // that read a stale head cannot win its CAS after the same unit came back (the
-// ABA hazard of the original crate, memory-model.md §12.9). Links are 32-bit
-// indices kept in the first word of each free unit, so a unit costs zero bytes of
-// per-object overhead; a checked Slab adds one bit per unit of in-band metadata
-// to detect double frees.
+// ABA hazard of a plain Treiber stack). Links are 32-bit indices kept in the
+// first word of each free unit, so a unit costs zero bytes of per-object
+// overhead; a checked Slab adds one bit per unit of in-band metadata to detect
+// double frees.
 //
 // Checked and unchecked: a checked Slab validates every block it is given back
 // (inside the units, at a unit start, no larger than a unit, currently allocated)

@@ -226,8 +226,9 @@ struct ArcCore {
   }
 
   /// Give back `sub` (hard_one plus ref_one or mut_flag for a Ref or Mut, or a
-  /// follower's hard_one + ref_one). The drop protocol of §6.4.4: the last hard
-  /// reference destroys the resident, the last reference of any kind frees the block.
+  /// follower's hard_one + ref_one). The drop protocol (see the header comment): the
+  /// last hard reference destroys the resident, the last reference of any kind frees
+  /// the block.
   /// Lock-free; see the header comment for why it is not bounded.
   SWIM_MEM_API static void release(Header* h, std::uint64_t sub) {
     std::uint64_t s = h->status.load(order::relaxed);

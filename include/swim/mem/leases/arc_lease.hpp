@@ -397,12 +397,12 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // ---- Copy-on-write -----------------------------------------------------------------
   // A Mut that nobody else's strong lease sees: in place when the resident has no
   // other strong reference, else on a copy (R::clone, for residents that can be
-  // cloned) in the same hold; the other leases keep the original. (Stricter than
-  // the crate, whose Ref::try_into_unique mutates in place whenever no other Ref
-  // exists, under the other Hards' feet.) Softs of the original are not moved to a
-  // copy. Errors, nothing changed: cleared (null), aliased / relocating /
-  // contended (a Mut exists, a relocation runs, or the retry bound was reached; a
-  // Hard borrows a Ref first), and the hold's errors for the copy.
+  // cloned) in the same hold; the other leases keep the original. (Having no other
+  // Ref is not enough: another Hard owns the resident too, and would see its value
+  // change under it.) Softs of the original are not moved to a copy. Errors,
+  // nothing changed: cleared (null), aliased / relocating / contended (a Mut
+  // exists, a relocation runs, or the retry bound was reached; a Hard borrows a
+  // Ref first), and the hold's errors for the copy.
 
   /// Ref: always a copy (this Ref stays).
   template <detail::lease_cloneable<ArcLease> Self = ArcLease>
@@ -465,8 +465,8 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   /// Give the payload room for `payload` (a new layout), as Raw/Ptr do: in place when
   /// the hold can; otherwise in a new object of the same hold, to which `move(from,
   /// to)` moves the contents (the header travels by itself). When other Hards or
-  /// Softs exist, that move is a relocation (crate bug 11 let them keep the old
-  /// address): the old object becomes a forwarding stub that they follow (a weak one
+  /// Softs exist, that move is a relocation, so that none of them keeps the old
+  /// address: the old object becomes a forwarding stub that they follow (a weak one
   /// if only Softs are left), and whose moved-out payload is never destroyed.
   /// Errors (nothing changes): the hold's, e.g. out_of_memory.
   template <class Move>

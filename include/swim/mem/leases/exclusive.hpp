@@ -179,7 +179,7 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
     return d;
   }
 
-  // ---- Clone and unwrap (memory-model.md §6.2: TryClone, CloneIntoHold, unwrap) ----
+  // ---- Clone and unwrap: try_clone, try_clone_into, try_release_for_unwrap ----------
 
   /// A deep copy in this lease's own hold (R::clone_meta: a Buf or String clone is
   /// shrunk to fit). Errors: invalid_argument for a null lease, the hold's
@@ -190,7 +190,7 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
     if (!*this) return Error::invalid_argument;
     return try_clone_into(hold());
   }
-  /// The same into `target` (CloneIntoHold), which may be any hold.
+  /// The same into `target`, which may be any hold.
   template <detail::lease_cloneable<ExclusiveLease> Self = ExclusiveLease>
   SWIM_MEM_API Result<ExclusiveLease> try_clone_into(HoldRef target) const {
     if (!*this) return Error::invalid_argument;

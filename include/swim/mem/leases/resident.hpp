@@ -37,16 +37,17 @@
 //                                              copy-construct the payload into dst (raw
 //                                              memory allocated for dst_meta =
 //                                              clone_meta(src_meta)), reading from src
-//                                              only (memory-model.md §12.5); on error
+//                                              only, never from dst; on error
 //                                              nothing is left constructed in dst
 // Declare clone as a constrained member template (`template <class U = T> requires
 // std::is_copy_constructible_v<U>`), never with a plain requires-clause: a lease of
 // a recursive type (a node holding Raw<Box<Node>>) instantiates the resident while
 // the element type is still incomplete, and the condition must not be evaluated then.
 //
-// What a lease offers its resident's mixin, besides the contract of leases.md:
+// What a lease offers its resident's mixin, besides the members every lease has
+// (try_make, data(), meta(), and try_regrow where the lease can grow):
 //   static constexpr bool L::is_exclusive      the lease is the only reference to its
-//                                              object (Raw, Ptr)
+//                                              object (true; only Raw and Ptr define it)
 //   template <class Take> Error L::try_release_for_unwrap(Take&& take)
 //                                              optional; the unwrap primitive. Null
 //                                              lease: Error::invalid_argument. A lease
@@ -59,9 +60,11 @@
 //                                              the object without R::destroy and
 //                                              becomes null. A mixin offers its
 //                                              try_unwrap() only on leases that have it
-//                                              (detail::lease_unwrappable): Raw and Ptr
-//                                              now; the arc leases may add it (a unique
-//                                              Mut, a Hard that can claim uniqueness).
+//                                              (detail::lease_unwrappable): Raw, Ptr,
+//                                              Mut, Ref and Hard (an arc lease only
+//                                              while it is the resident's only strong
+//                                              reference); not Soft, which keeps no
+//                                              resident.
 #pragma once
 
 #include <concepts>

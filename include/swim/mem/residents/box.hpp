@@ -32,7 +32,7 @@ struct Box {
     stow_traits<T>::unstow(src, dst);
   }
 
-  // Clone (resident.hpp, optional part): copy-construct the value, keep the user
+  // Clone (leases/resident.hpp, optional part): copy-construct the value, keep the user
   // metadata. Only for a copy-constructible T (a template, so that the condition is
   // not evaluated while T may still be incomplete). A T that owns leases of its own
   // is move-only, so a Box of it has no clone; copy constructors are assumed not to
@@ -87,8 +87,10 @@ struct Box {
 
     /// Move the value out and free the object: the moved-from T is destroyed, the
     /// lease becomes null (`auto v = std::move(lease).try_unwrap();`). Offered on
-    /// leases with the unwrap primitive (resident.hpp): Raw and Ptr. Errors:
-    /// invalid_argument for a null lease (nothing changes).
+    /// leases with the unwrap primitive (leases/resident.hpp): Raw, Ptr, and Mut, Ref
+    /// and Hard while theirs is the resident's only strong reference (not Soft).
+    /// Errors (nothing changes): invalid_argument for a null lease; for the shared
+    /// leases also aliased, relocating and contended (leases/arc_lease.hpp).
     /// (Buf and String have no unwrap: there is no device-safe owning container to
     /// move their elements into; move the elements out one by one instead.)
     template <detail::lease_unwrappable<L> Self = L>

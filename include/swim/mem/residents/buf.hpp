@@ -11,9 +11,9 @@
 //   it was: length, capacity, contents and the hold's statistics.
 // - Growth goes through the lease's try_regrow: in place when the hold can resize
 //   the object, otherwise into a new object of the same hold, to which the elements
-//   are move-constructed (and the old ones destroyed); the crate lost them there
-//   (memory-model.md §12.1). Growth invalidates pointers, references and iterators
-//   into the Buf, as for std::vector.
+//   are move-constructed (and the old ones destroyed), so that growth never loses
+//   the contents. Growth invalidates pointers, references and iterators into the
+//   Buf, as for std::vector.
 // - operator[], front() and back() are unchecked like std::vector's (a
 //   SWIM_MEM_ASSERT in debug builds); try_insert, remove and pop check and return
 //   Error::invalid_argument instead.
@@ -208,9 +208,9 @@ struct Buf {
     }
   }
 
-  // Clone (resident.hpp, optional part): a clone is shrunk to fit, like a stowed
-  // copy; its elements are copy-constructed from src, in order (the crate read
-  // them from dst, memory-model.md §12.5).
+  // Clone (leases/resident.hpp, optional part): a clone is shrunk to fit, like a
+  // stowed copy; its elements are copy-constructed from src, in order (never read
+  // from dst, which is raw memory).
   SWIM_MEM_API static meta_type clone_meta(const meta_type& meta) {
     meta_type m = meta;
     m.cap = m.len;
@@ -549,8 +549,8 @@ struct Buf {
       const Error e = try_reserve(1);
       if (e != Error::none) return e;
       T* d = self().data();
-      // Shift [index, len) up by one, starting at the top (the crate shifted from
-      // len and wrote at the end, memory-model.md §12.7).
+      // Shift [index, len) up by one, starting at the top so that no element is
+      // overwritten before it moved, then construct the new one at `index`.
       if constexpr (std::is_trivially_copyable_v<T>) {
         detail::move_bytes(d + index + 1, d + index, (len - index) * sizeof(T));
       } else {

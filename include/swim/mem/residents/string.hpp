@@ -198,7 +198,7 @@ struct String {
   }
   SWIM_MEM_API static void unstow(const char*, const meta_type&, char*, meta_type&) {}
 
-  // Clone (resident.hpp, optional part): the bytes, shrunk to fit, as for Buf.
+  // Clone (leases/resident.hpp, optional part): the bytes, shrunk to fit, as for Buf.
   SWIM_MEM_API static meta_type clone_meta(const meta_type& meta) {
     return Storage::clone_meta(meta);
   }

@@ -44,7 +44,8 @@ enum class RegionAccess : unsigned {
 /// constructed on the host over device memory; but it is not copyable (two copies
 /// would hand out the same bytes). Put it where every user can reach it: for
 /// kernels, in device-accessible memory, constructed there with placement new
-/// (see device/kernels.inl). Thread-safety: that of Mode. Valid on host and device.
+/// (see device/suite/static_region.inl). Thread-safety: that of Mode. Valid on
+/// host and device.
 template <RegionAccess Access = RegionAccess::host, concurrency_mode Mode = concurrent>
 class StaticRegion {
  public:

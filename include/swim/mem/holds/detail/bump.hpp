@@ -110,7 +110,7 @@ struct Bump {
   }
 
   /// Grow or shrink an object in place. Growth needs the object to be the most
-  /// recent one and room up to capacity (the crate's unchecked resize, §12.2).
+  /// recent one and room up to capacity (checked, so a resize never runs past the end).
   SWIM_MEM_API Error resize(std::uintptr_t at, std::size_t old8, std::size_t new8) {
     const std::uint64_t old_end = (at + old8 - base) / granule;
     const std::size_t offset = static_cast<std::size_t>(at - base);
