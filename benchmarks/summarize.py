@@ -514,7 +514,7 @@ def main():
                         device_note, None))
 
     # ---- targets first ----
-    head = ["## Targets of issue 4", ""]
+    head = ["## Targets", ""]
     trow = []
     for what, goal, got, ok in targets:
         verdict = "**met**" if ok else ("**MISSED**" if ok is False else "not measured")

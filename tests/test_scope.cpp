@@ -201,7 +201,7 @@ TEST(Compaction, RelocatesSurvivorsIntoFreshHunksAndReleasesTheOldOnes) {
   EXPECT_EQ(r->bytes_moved, before.size() * sizeof(Node));
   EXPECT_EQ(r->in_use_after, r->in_use_before);
   EXPECT_GT(r->fragmentation_before, 0.5);
-  EXPECT_LT(r->fragmentation_after, 0.02) << "the issue's target: at most 2 % after compaction";
+  EXPECT_LT(r->fragmentation_after, 0.02) << "the fragmentation target: at most 2 % after compaction";
   EXPECT_LT(r->reserved_after, r->reserved_before);
   EXPECT_LE(pool.hunk_count(), 2u);
   std::printf("compaction: %zu B moved; fragmentation %.3f -> %.3f; reserved %zu -> %zu B\n",
