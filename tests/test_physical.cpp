@@ -265,6 +265,17 @@ TEST(Result, CarriesMoveOnlyValuesAndDestroysThemOnce) {
     Result<Owned> failed = Error::contended;
     EXPECT_EQ(failed.error(), Error::contended);
     EXPECT_EQ(std::move(failed).value_or(Owned(3)).v, 3);
+    // A retry loop assigns each attempt: the old value goes, the new one is owned.
+    Result<Owned> attempt = Error::contended;
+    for (int i = 0; i < 3 && !attempt; ++i) {
+      attempt = i < 2 ? Result<Owned>(Error::contended) : Result<Owned>(Owned(8));
+    }
+    ASSERT_TRUE(attempt.ok());
+    EXPECT_EQ(attempt->v, 8);
+    attempt = Result<Owned>(Owned(9));
+    EXPECT_EQ(attempt->v, 9);
+    attempt = Error::aliased;
+    EXPECT_EQ(attempt.error(), Error::aliased);
   }
   EXPECT_EQ(Owned::alive, 0);
 }

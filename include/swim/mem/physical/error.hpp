@@ -54,10 +54,11 @@ SWIM_MEM_API constexpr const char* to_string(Error e) {
   return "unknown";
 }
 
-/// Whether waiting and trying again can make the operation succeed: another
-/// thread holds what it needs for now (aliased, relocating) or won the races
+/// Whether waiting and trying again can make the operation succeed: another lease
+/// or thread holds what it needs for now (aliased, relocating) or won the races
 /// (contended). Every other error stays what it is until the caller changes
-/// something.
+/// something. (aliased from an unwrap or copy-on-write means other owners exist:
+/// retrying helps only once they let go, never while the caller holds one.)
 SWIM_MEM_API constexpr bool is_retryable(Error e) {
   return e == Error::aliased || e == Error::relocating || e == Error::contended;
 }

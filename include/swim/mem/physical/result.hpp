@@ -3,8 +3,8 @@
 //
 // For trivially copyable values (blocks, layouts, counts) a Result is itself
 // trivially copyable and usable in constant expressions. For other values
-// (leases, residents' elements) it owns the value: move-only, the value lives in
-// a union and is destroyed exactly once. No exceptions, no std::variant, so the
+// (leases, residents' elements) it owns the value: move-only (move-assignable), the
+// value lives in a union and is destroyed exactly once. No exceptions, no std::variant, so the
 // same type works in kernels.
 #pragma once
 
@@ -49,7 +49,15 @@ class ResultStorage<T, false> {
   }
   ResultStorage(const ResultStorage&) = delete;
   ResultStorage& operator=(const ResultStorage&) = delete;
-  ResultStorage& operator=(ResultStorage&&) = delete;
+  /// Replace the value or error (a retry loop assigns the next attempt's Result).
+  SWIM_MEM_API ResultStorage& operator=(ResultStorage&& other) {
+    if (this != &other) {
+      if (error_ == Error::none) value_.~T();
+      error_ = other.error_;
+      if (error_ == Error::none) ::new (static_cast<void*>(&value_)) T(static_cast<T&&>(other.value_));
+    }
+    return *this;
+  }
   SWIM_MEM_API ~ResultStorage() {
     if (error_ == Error::none) value_.~T();
   }
