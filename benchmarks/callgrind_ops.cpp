@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "allocators.hpp"
 
@@ -41,6 +43,52 @@ struct Setup {
 }  // namespace
 
 #define CG_NOINLINE extern "C" __attribute__((noinline))
+
+#if SWIM_BENCH_SWIM
+namespace {
+// A heap of large blocks filled with `live` blocks of 1..16 granules (256 B), and
+// the random steps of the measured loop: free a live slot, allocate a new size.
+constexpr std::size_t kGranule = 256;
+struct ExtentSetup {
+  std::vector<sm::Block> blocks;
+  std::vector<std::uint32_t> slot, size;
+  ExtentSetup(std::size_t live, std::size_t steps) : blocks(live), slot(steps), size(steps) {
+    std::uint64_t x = 88172645463325252ull;  // xorshift: the same steps every run
+    auto next = [&x] {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      return x;
+    };
+    // The live blocks first: runs of n and 2n steps start from the same heap.
+    for (auto& b : blocks) b.size = (1 + next() % 16) * kGranule;
+    for (std::size_t i = 0; i < steps; ++i) {
+      slot[i] = static_cast<std::uint32_t>(next() % live);
+      size[i] = static_cast<std::uint32_t>((1 + next() % 16) * kGranule);
+    }
+  }
+};
+}  // namespace
+
+template <class H>
+__attribute__((always_inline)) inline void extent_steps(H& heap, ExtentSetup& s, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    sm::Block& b = s.blocks[s.slot[i]];
+    (void)heap.try_deallocate(b);
+    const sm::Result<sm::Block> r = heap.try_allocate(sm::Layout{s.size[i], 8});
+    b = r ? *r : *heap.try_allocate(sm::Layout{kGranule, 8});
+    keep(b.ptr);
+  }
+}
+CG_NOINLINE void cg_measure_extent_so_pair(sm::ExtentHeap<sm::single_owner>& heap, ExtentSetup& s,
+                                           std::size_t n) {
+  extent_steps(heap, s, n);
+}
+CG_NOINLINE void cg_measure_buddy_so_pair(sm::AddrSpace<sm::single_owner, false>& heap,
+                                          ExtentSetup& s, std::size_t n) {
+  extent_steps(heap, s, n);
+}
+#endif
 
 CG_NOINLINE void cg_measure_empty(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) keep(&n);
@@ -171,6 +219,25 @@ int main(int argc, char** argv) {
       cg_measure_pack_so_alloc(pack, n);
       std::printf("live %zu\n", pack.stats().live);
       std::exit(0);
+    }
+  } else if (op.rfind("extent_so_pair_", 0) == 0 || op.rfind("buddy_so_pair_", 0) == 0) {
+    // <heap>_so_pair_<live>: a free and an allocation of 1..16 granules, <live> live.
+    const std::size_t live = std::strtoull(op.c_str() + op.rfind('_') + 1, nullptr, 10);
+    ExtentSetup s(live, n);
+    const std::size_t bytes = live * 17 * kGranule + (64 << 20);
+    swim_bench::Region region(bytes + bytes / 8 + (1 << 20));
+    if (op[0] == 'e') {
+      std::vector<sm::detail::ExtentRecord> records(bytes / kGranule);
+      sm::ExtentHeap<sm::single_owner> heap(sm::Block{region.block.ptr, bytes}, kGranule,
+                                            sm::Block{records.data(), records.size() * 16});
+      for (auto& b : s.blocks) b = *heap.try_allocate(sm::Layout{b.size, 8});
+      cg_measure_extent_so_pair(heap, s, n);
+      for (auto& b : s.blocks) (void)heap.try_deallocate(b);
+    } else {
+      sm::AddrSpace<sm::single_owner, false> heap(region.block, kGranule);
+      for (auto& b : s.blocks) b = *heap.try_allocate(sm::Layout{b.size, 8});
+      cg_measure_buddy_so_pair(heap, s, n);
+      for (auto& b : s.blocks) (void)heap.try_deallocate(b);
     }
   } else if (op == "pool_so_alloc") {
     Setup s(n, n * (kSize + 8) * 2 + (8 << 20));

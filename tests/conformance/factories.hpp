@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <string>
+#include <vector>
 
 #if defined(SWIM_MEM_TEST_HAS_CUDA)
 #include "swim/mem/sources/cuda_memory.hpp"
@@ -89,6 +91,41 @@ struct AddrSpaceFactory {
 
   std::size_t max_size() const { return 64 * 1024; }
   std::size_t max_align() const { return alloc.max_align(); }
+};
+
+/// ExtentHeap with its records in-band, or apart from the range (InBand = false).
+template <class Mode, bool InBand>
+struct ExtentHeapFactory {
+  using Alloc = ExtentHeap<Mode>;
+  static std::string name() {
+    return std::string("ExtentHeap") + (Mode::is_concurrent ? "" : "SingleOwner") +
+           (InBand ? "InBand" : "OutOfBand");
+  }
+  static constexpr bool tagged = false;
+  static constexpr bool zero_counts = false;
+  static constexpr std::size_t granule = 1024;
+
+  Arena arena{1024 * 1024};
+  Arena other_arena{256 * 1024};
+  std::vector<detail::ExtentRecord> records =
+      std::vector<detail::ExtentRecord>(arena.size / granule);
+  std::vector<detail::ExtentRecord> other_records =
+      std::vector<detail::ExtentRecord>(other_arena.size / granule);
+  Alloc alloc = make(arena, records);
+  Alloc other = make(other_arena, other_records);
+
+  std::size_t max_size() const { return 64 * 1024; }
+  std::size_t max_align() const { return 4096; }
+
+ private:
+  static Alloc make(Arena& a, std::vector<detail::ExtentRecord>& r) {
+    if constexpr (InBand) {
+      (void)r;
+      return Alloc(a.block(), granule);
+    } else {
+      return Alloc(a.block(), granule, Block{r.data(), r.size() * sizeof(detail::ExtentRecord)});
+    }
+  }
 };
 
 /// A Pool over a heap of heaps/heap_kinds.hpp (every host-runnable kind gets one:

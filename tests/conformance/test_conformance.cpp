@@ -83,7 +83,9 @@ class Conformance : public ::testing::Test {
 using Factories = map_host_heaps<
     ::testing::Types, PoolOverFactory, heap_kinds, SlabFactory<concurrent>,
     SlabFactory<single_owner>, SlabCacheFactory, PackFactory<concurrent>,
-    PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>
+    PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>,
+    ExtentHeapFactory<concurrent, true>, ExtentHeapFactory<concurrent, false>,
+    ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>
 #if defined(SWIM_MEM_TEST_HAS_CUDA)
     ,
     PoolOverFactory<SourceHeap<CudaManagedMemory, concurrent>>,

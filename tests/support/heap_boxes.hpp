@@ -48,6 +48,17 @@ struct HeapBox<AddrSpace<Mode, Checked>> {
   AddrSpace<Mode, Checked> heap{arena.block(), 4096};
 };
 
+template <class Mode>
+struct HeapBox<ExtentHeap<Mode>> {
+  using Mode_ = Mode;
+  static constexpr std::size_t hunk = 64 * 1024;
+  static constexpr std::size_t max_object = 256 * 1024;
+  static constexpr bool bounded = true;
+  static std::string name() { return "ExtentHeap" + mode_name<Mode>(); }
+  Arena arena{4 * 1024 * 1024};
+  ExtentHeap<Mode> heap{arena.block(), 4096};  // records in-band
+};
+
 /// A SlabCache is a single-owner front, whatever its Slab's mode.
 template <class S, std::size_t N>
 struct HeapBox<SlabCache<S, N>> {

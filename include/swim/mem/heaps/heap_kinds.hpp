@@ -22,6 +22,7 @@
 
 #include "swim/mem/config.hpp"
 #include "swim/mem/heaps/addr_space.hpp"
+#include "swim/mem/heaps/extent_heap.hpp"
 #include "swim/mem/heaps/slab.hpp"
 #include "swim/mem/heaps/slab_cache.hpp"
 #include "swim/mem/heaps/source_heap.hpp"
@@ -62,6 +63,8 @@ using heap_kinds = detail::type_list<
     HeapEntry<SlabCache<Slab<concurrent, false>>>,
     HeapEntry<SlabCache<Slab<single_owner, true>>>,
     HeapEntry<SlabCache<Slab<single_owner, false>>>,
+    HeapEntry<ExtentHeap<concurrent>>,
+    HeapEntry<ExtentHeap<single_owner>>,
     detail::SourceEntryC<StaticRegion<RegionAccess::host, concurrent>>,
     detail::SourceEntryS<StaticRegion<RegionAccess::host, single_owner>>,
     detail::SourceEntryC<StaticRegion<RegionAccess::device, concurrent>>,

@@ -1,0 +1,456 @@
+// Layer 4 (heaps): ExtentHeap, exact extents of granules over one address range,
+// with its metadata apart from the range if the caller wishes.
+//
+// The range is cut into granules; an extent is any run of granules. A request
+// takes ceil(size / granule) granules, never rounded to a power of two: at most one
+// granule of waste. Free extents are kept in segregated lists (two-level
+// segregated fit): a first level per power of two of the length and 16 second-level
+// lists inside each, with a bitmap of non-empty lists at both levels. Finding a
+// list whose every extent is long enough is two countr_zero calls; its first
+// extent is split, the rest goes back to a list. A free coalesces with its two
+// neighbours, found through boundary records, in O(1). No step depends on the
+// number of live extents or the size of the range.
+//
+// The metadata is one 16-byte record per granule (the start of every extent holds
+// its length and state, its last granule its length again, free extents their list
+// links) plus the lists' heads in this object. The records live either in a block
+// the caller provides, apart from the range (host memory beside device-only
+// memory: the heap then never touches the range, so host code manages device
+// memory), or in-band at the end of the range (for kernels and bare metal).
+//
+// Thread-safety: a bounded try-lock, not a lock-free structure. An allocation or
+// free changes up to three lists and two neighbours' records together; a
+// lock-free version of that costs more than the critical section it protects (a
+// few dozen instructions). A caller that fails to take the lock within lock_spins
+// attempts gets Error::contended and nothing changed, so no thread ever waits
+// without a bound (in a kernel as on the host); statistics are read without it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "swim/mem/config.hpp"
+#include "swim/mem/heaps/concept.hpp"
+#include "swim/mem/physical.hpp"
+
+namespace swim::mem {
+namespace detail {
+
+/// One granule's record in an ExtentHeap's metadata.
+struct ExtentRecord {
+  std::uint32_t head;  ///< first granule of an extent: its length, | free_bit if free; else 0
+  std::uint32_t back;  ///< last granule of an extent: its length (stale elsewhere)
+  std::uint32_t next;  ///< free extent: the next one of its list (granule + 1; 0 ends)
+  std::uint32_t prev;  ///< free extent: the previous one of its list (granule + 1; 0: first)
+};
+static_assert(sizeof(ExtentRecord) == 16);
+
+}  // namespace detail
+
+/// A heap of exact granule extents (see the file comment).
+///
+/// - Thread-safety: concurrent mode: any number of host or device threads, through
+///   a bounded try-lock (Error::contended when it stays taken); single_owner: one
+///   caller at a time, no lock. Construction and destruction race with nothing.
+/// - Host/device: every member is valid on both, where the metadata (the records
+///   block, and this object) is accessible; the managed range itself is never read
+///   or written when the metadata is apart from it.
+/// - Blocks: ceil(size / granule) granules, returned whole (Block.size is a multiple
+///   of the granule); alignment up to granule * 2^k for any k the range allows (the
+///   extent is searched with room for the alignment, the lead goes back free).
+///   Zero-size requests get Block{(void*)align, 0}, counted nowhere.
+/// - Failure: Error values, nothing changed. Every free is validated against the
+///   records, in every build and without touching the range: a pointer that is
+///   not the start of a live extent of that many granules is refused, as
+///   Error::double_free when it once started an extent that is now free (alone or
+///   merged into a neighbour; also a start that merged away and now lies inside a
+///   newer live extent) and Error::foreign_pointer otherwise.
+/// - Limits: 2^31 - 1 granules.
+template <concurrency_mode Mode = concurrent>
+class ExtentHeap {
+  using Record = detail::ExtentRecord;
+  using Counter = cell<std::size_t, Mode>;
+
+ public:
+  static constexpr std::uint32_t free_bit = 0x80000000u;
+  static constexpr std::uint32_t max_granules = free_bit - 1;
+  static constexpr unsigned sl_bits = 4;
+  static constexpr unsigned sl_count = 1u << sl_bits;
+  static constexpr unsigned fl_count = 31 - sl_bits + 1;  // lengths below 2^31
+  /// Attempts to take the lock before Error::contended.
+  static constexpr unsigned lock_spins = 1u << 14;
+
+  /// Metadata bytes for a range of `region_bytes` managed in granules of `granule`
+  /// bytes, apart from the range: what the out-of-band constructor needs.
+  SWIM_MEM_API static constexpr std::size_t metadata_bytes(std::size_t region_bytes,
+                                                           std::size_t granule) {
+    return granule == 0 ? 0 : (region_bytes / granule) * sizeof(Record);
+  }
+
+  /// Manage `region` in granules of `granule` bytes (a power of two, >= 16), with
+  /// the metadata in `metadata` (at least metadata_bytes(region.size, granule)
+  /// bytes, 16-byte aligned, not overlapping the region; host memory beside a
+  /// device range, say). The region is never touched. Never fails loudly: an
+  /// unusable argument gives a heap of no capacity and init_error() says
+  /// Error::invalid_argument. Not thread-safe.
+  SWIM_MEM_API ExtentHeap(Block region, std::size_t granule, Block metadata) {
+    init_counters();
+    if (!usable(region, granule)) return;
+    const std::uintptr_t base = detail::align_addr(region.address(), granule);
+    const std::size_t n = granules_in(region, base, granule);
+    if (n == 0 || metadata.ptr == nullptr || metadata.address() % alignof(Record) != 0 ||
+        metadata.size / sizeof(Record) < n) {
+      return;
+    }
+    const std::uintptr_t m0 = metadata.address(), m1 = m0 + n * sizeof(Record);
+    const std::uintptr_t r0 = base, r1 = base + n * granule;
+    if (m0 < r1 && r0 < m1) return;  // the records must not lie in the range
+    set_up(base, granule, n, static_cast<Record*>(metadata.ptr), false);
+  }
+
+  /// Manage `region` in granules of `granule` bytes, with the metadata in-band at
+  /// the end of the region (the extents keep the region's alignment). The region
+  /// must be accessible where the heap is used. Never fails loudly, as above.
+  SWIM_MEM_API explicit ExtentHeap(Block region, std::size_t granule = 4096) {
+    init_counters();
+    if (!usable(region, granule)) return;
+    const std::uintptr_t base = detail::align_addr(region.address(), granule);
+    const std::uintptr_t end = region.address() + region.size;
+    if (base >= end) return;
+    // n granules and n records: n * (granule + 16) bytes, the records granule-aligned.
+    std::size_t n = (end - base) / (granule + sizeof(Record));
+    if (n > max_granules) n = max_granules;
+    if (n == 0) return;
+    const std::uintptr_t records = base + n * granule;
+    set_up(base, granule, n, reinterpret_cast<Record*>(records), true);
+  }
+
+  ExtentHeap(const ExtentHeap&) = delete;
+  ExtentHeap& operator=(const ExtentHeap&) = delete;
+
+  /// Reports a leak (host: the leak handler) if extents are still live.
+  SWIM_MEM_API ~ExtentHeap() {
+    if (live_.load(order::relaxed) != 0) detail::leaked("ExtentHeap", this, stats());
+  }
+
+  SWIM_MEM_API Error init_error() const { return init_error_; }
+  SWIM_MEM_API std::size_t granule() const { return granule_; }
+  /// Bytes allocatable when nothing is live.
+  SWIM_MEM_API std::size_t capacity() const { return static_cast<std::size_t>(count_) * granule_; }
+  /// Whether the metadata lives in the region (in-band) or apart.
+  SWIM_MEM_API bool in_band() const { return in_band_; }
+  /// True when `p` points into the managed range.
+  SWIM_MEM_API bool owns(const void* p) const {
+    return reinterpret_cast<std::uintptr_t>(p) - base_ < static_cast<std::size_t>(count_) * granule_;
+  }
+
+  /// An extent of ceil(layout.size / granule()) granules aligned to layout.align, or
+  /// out_of_memory (no free extent long enough), oversized (more than the range),
+  /// misaligned (not a power of two, or more than the range's alignment allows),
+  /// contended (the lock stayed taken).
+  SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    if (!detail::is_pow2(layout.align)) return Error::misaligned;
+    if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
+    if (count_ == 0) return Error::out_of_memory;
+    if (layout.size > capacity()) return Error::oversized;
+    const std::uint64_t n = (static_cast<std::uint64_t>(layout.size) + granule_ - 1) >> shift_;
+    std::uint64_t a = 1;  // alignment in granules
+    if (layout.align > granule_) {
+      if (layout.align > max_align_) return Error::misaligned;
+      a = layout.align >> shift_;
+    }
+    if (n + a - 1 > count_) return Error::oversized;
+    if (!lock()) return Error::contended;
+    const std::uint32_t at = take(static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(a));
+    unlock();
+    if (at == none) return Error::out_of_memory;
+    return Block{reinterpret_cast<void*>(base_ + (static_cast<std::uintptr_t>(at) << shift_)),
+                 static_cast<std::size_t>(n) << shift_};
+  }
+
+  /// Give back an extent: `block` as try_allocate returned it (or with the size
+  /// that was asked for: the same granules). Errors, nothing changed:
+  /// foreign_pointer (not the start of a live extent of that many granules),
+  /// double_free (the extent is free), contended.
+  SWIM_MEM_API Error try_deallocate(Block block) {
+    if (block.size == 0) return Error::none;
+    const std::uintptr_t off = block.address() - base_;
+    if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
+      return Error::foreign_pointer;
+    }
+    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
+    const std::size_t n = (block.size + granule_ - 1) >> shift_;
+    if (!lock()) return Error::contended;
+    const std::uint32_t head = rec(at).head;
+    Error e = Error::none;
+    if ((head & free_bit) != 0) {
+      e = Error::double_free;
+    } else if (head == 0 || head != n) {
+      e = Error::foreign_pointer;
+    } else {
+      give(at, head);
+    }
+    unlock();
+    return e;
+  }
+
+  /// bytes_free counts every free granule (in any number of extents).
+  SWIM_MEM_API Stats stats() const {
+    Stats s;
+    s.live = live_.load(order::relaxed);
+    s.bytes_in_use = in_use_.load(order::relaxed);
+    s.bytes_free = free_.load(order::relaxed);
+    s.peak_bytes = peak_.load(order::relaxed);
+    return s;
+  }
+
+  /// The longest free extent in bytes: the longest of the highest non-empty list
+  /// (a walk of that one list; the others are shorter by construction).
+  /// Error::contended when the lock stays taken.
+  SWIM_MEM_API Result<std::size_t> largest_free_extent() const {
+    if (count_ == 0) return std::size_t{0};
+    if (!lock()) return Error::contended;
+    std::uint32_t best = 0;
+    if (fl_map_ != 0) {
+      const unsigned fl = floor_log2(fl_map_);
+      const unsigned sl = floor_log2(sl_map_[fl]);
+      for (std::uint32_t i = heads_[fl][sl]; i != 0; i = rec(i - 1).next) {
+        const std::uint32_t len = rec(i - 1).head & ~free_bit;
+        if (len > best) best = len;
+      }
+    }
+    unlock();
+    return static_cast<std::size_t>(best) << shift_;
+  }
+
+ private:
+  static constexpr std::uint32_t none = ~std::uint32_t(0);
+  /// Extents of a request's own list looked at when no larger list has one.
+  static constexpr unsigned fit_probe = 16;
+
+  SWIM_MEM_API static bool usable(Block region, std::size_t granule) {
+    return region.ptr != nullptr && detail::is_pow2(granule) && granule >= sizeof(Record) &&
+           region.size <= ~std::uintptr_t(0) - region.address();
+  }
+  SWIM_MEM_API static std::size_t granules_in(Block region, std::uintptr_t base,
+                                              std::size_t granule) {
+    const std::uintptr_t end = region.address() + region.size;
+    if (base >= end) return 0;
+    const std::size_t n = (end - base) / granule;
+    return n > max_granules ? max_granules : n;
+  }
+  SWIM_MEM_API static unsigned floor_log2(std::uint32_t x) { return detail::bit_width(x) - 1; }
+
+  SWIM_MEM_API void init_counters() {
+    lock_.raw = 0;
+    live_.raw = 0;
+    in_use_.raw = 0;
+    free_.raw = 0;
+    peak_.raw = 0;
+    fl_map_ = 0;
+    for (unsigned f = 0; f < fl_count; ++f) {
+      sl_map_[f] = 0;
+      for (unsigned s = 0; s < sl_count; ++s) heads_[f][s] = 0;
+    }
+  }
+
+  SWIM_MEM_API void set_up(std::uintptr_t base, std::size_t granule, std::size_t n,
+                           Record* records, bool in_band) {
+    base_ = base;
+    granule_ = granule;
+    shift_ = detail::countr_zero(granule);
+    count_ = static_cast<std::uint32_t>(n);
+    records_ = records;
+    in_band_ = in_band;
+    // Alignments the range can honour: its base's alignment.
+    max_align_ = static_cast<std::size_t>(base & (~base + 1));
+    for (std::size_t i = 0; i < n; ++i) records_[i] = Record{0, 0, 0, 0};
+    insert(0, count_);
+    free_.store(static_cast<std::size_t>(count_) << shift_, order::relaxed);
+    init_error_ = Error::none;
+  }
+
+  SWIM_MEM_API Record& rec(std::uint32_t i) const { return records_[i]; }
+
+  // ---- The lock ------------------------------------------------------------------------
+
+  SWIM_MEM_API bool lock() const {
+    if constexpr (!Mode::is_concurrent) {
+      return true;
+    } else {
+      for (unsigned k = 0; k < lock_spins; ++k) {
+        std::uint32_t expected = 0;
+        // Test first: waiting threads read, they do not fight over the line.
+        if (lock_.load(order::relaxed) == 0 && lock_.compare_exchange(expected, 1, order::acquire)) {
+          return true;
+        }
+      }
+      return false;
+    }
+  }
+  SWIM_MEM_API void unlock() const {
+    if constexpr (Mode::is_concurrent) lock_.store(0, order::release);
+  }
+
+  // ---- The lists (under the lock) ---------------------------------------------------------
+
+  SWIM_MEM_API static void mapping(std::uint32_t n, unsigned& fl, unsigned& sl) {
+    if (n < sl_count) {
+      fl = 0;
+      sl = n;
+    } else {
+      const unsigned b = floor_log2(n);
+      fl = b - sl_bits + 1;
+      sl = (n >> (b - sl_bits)) - sl_count;
+    }
+  }
+
+  /// Put [at, at + n) on its list as a free extent.
+  SWIM_MEM_API void insert(std::uint32_t at, std::uint32_t n) {
+    unsigned fl = 0, sl = 0;
+    mapping(n, fl, sl);
+    Record& r = rec(at);
+    r.head = n | free_bit;
+    rec(at + n - 1).back = n;
+    r.prev = 0;
+    r.next = heads_[fl][sl];
+    if (r.next != 0) rec(r.next - 1).prev = at + 1;
+    heads_[fl][sl] = at + 1;
+    sl_map_[fl] |= 1u << sl;
+    fl_map_ |= 1u << fl;
+  }
+
+  /// Take the free extent [at, at + n) off its list (its head is left to the caller).
+  SWIM_MEM_API void remove(std::uint32_t at, std::uint32_t n) {
+    unsigned fl = 0, sl = 0;
+    mapping(n, fl, sl);
+    const Record& r = rec(at);
+    if (r.prev != 0) {
+      rec(r.prev - 1).next = r.next;
+    } else {
+      heads_[fl][sl] = r.next;
+    }
+    if (r.next != 0) rec(r.next - 1).prev = r.prev;
+    if (heads_[fl][sl] == 0) {
+      sl_map_[fl] &= ~(1u << sl);
+      if (sl_map_[fl] == 0) fl_map_ &= ~(1u << fl);
+    }
+  }
+
+  /// An extent of >= need granules: the first of a list whose every extent is long
+  /// enough (two bitmap searches); failing that, one of the first fit_probe extents
+  /// of need's own list, which holds lengths from just below to just above need (so
+  /// that a request as long as the longest free extent is served). Else none.
+  SWIM_MEM_API std::uint32_t find(std::uint64_t need) const {
+    const std::uint32_t good = find_good(need);
+    if (good != none || need > max_granules) return good;
+    unsigned fl = 0, sl = 0;
+    mapping(static_cast<std::uint32_t>(need), fl, sl);
+    std::uint32_t i = heads_[fl][sl];
+    for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
+      if ((rec(i - 1).head & ~free_bit) >= need) return i - 1;
+    }
+    return none;
+  }
+
+  /// The first extent of a list whose every extent has >= need granules, or none.
+  SWIM_MEM_API std::uint32_t find_good(std::uint64_t need) const {
+    unsigned fl = 0, sl = 0;
+    if (need < sl_count) {
+      sl = static_cast<unsigned>(need);
+    } else {
+      // Round up to the next list boundary, so any extent of the list found fits.
+      const unsigned b = floor_log2(static_cast<std::uint32_t>(need));
+      const std::uint64_t up = need + (std::uint64_t(1) << (b - sl_bits)) - 1;
+      if (up > max_granules) return none;
+      mapping(static_cast<std::uint32_t>(up), fl, sl);
+    }
+    std::uint32_t sl_map = sl_map_[fl] & (~0u << sl);
+    if (sl_map == 0) {
+      const std::uint32_t fl_map = fl + 1 < 32 ? fl_map_ & (~0u << (fl + 1)) : 0;
+      if (fl_map == 0) return none;
+      fl = detail::countr_zero(fl_map);
+      sl_map = sl_map_[fl];
+    }
+    sl = detail::countr_zero(sl_map);
+    return heads_[fl][sl] - 1;
+  }
+
+  /// Allocate n granules aligned to a granules: the extent's first granule, or none.
+  SWIM_MEM_API std::uint32_t take(std::uint32_t n, std::uint32_t a) {
+    const std::uint64_t need = static_cast<std::uint64_t>(n) + a - 1;
+    const std::uint32_t at = find(need);
+    if (at == none) return none;
+    const std::uint32_t len = rec(at).head & ~free_bit;
+    remove(at, len);
+    // Where the extent starts: the first granule at or after `at` whose address is
+    // a multiple of a granules.
+    std::uint32_t start = at;
+    if (a > 1) {
+      const std::uint64_t g0 = base_ >> shift_;  // the base in granules
+      start = static_cast<std::uint32_t>(((g0 + at + a - 1) & ~(std::uint64_t(a) - 1)) - g0);
+    }
+    const std::uint32_t lead = start - at;
+    const std::uint32_t tail = len - lead - n;
+    if (lead != 0) insert(at, lead);
+    if (tail != 0) insert(start + n, tail);
+    rec(start).head = n;
+    rec(start + n - 1).back = n;
+    const std::size_t bytes = static_cast<std::size_t>(n) << shift_;
+    live_.store(live_.load(order::relaxed) + 1, order::relaxed);
+    const std::size_t used = in_use_.load(order::relaxed) + bytes;
+    in_use_.store(used, order::relaxed);
+    free_.store(free_.load(order::relaxed) - bytes, order::relaxed);
+    if (used > peak_.load(order::relaxed)) peak_.store(used, order::relaxed);
+    return start;
+  }
+
+  /// Free the live extent [at, at + n), coalescing with free neighbours. A start
+  /// that ends up inside a free extent keeps free_bit (with no length), so that
+  /// freeing it again is told as double_free.
+  SWIM_MEM_API void give(std::uint32_t at, std::uint32_t n) {
+    const std::size_t bytes = static_cast<std::size_t>(n) << shift_;
+    std::uint32_t start = at, len = n;
+    rec(at).head = free_bit;
+    if (at != 0) {
+      const std::uint32_t before = rec(at - 1).back;
+      const std::uint32_t p = at - before;
+      if ((rec(p).head & free_bit) != 0) {
+        remove(p, before);
+        start = p;
+        len += before;
+      }
+    }
+    const std::uint32_t after = at + n;
+    if (after < count_ && (rec(after).head & free_bit) != 0) {
+      const std::uint32_t m = rec(after).head & ~free_bit;
+      remove(after, m);
+      rec(after).head = free_bit;
+      len += m;
+    }
+    insert(start, len);
+    live_.store(live_.load(order::relaxed) - 1, order::relaxed);
+    in_use_.store(in_use_.load(order::relaxed) - bytes, order::relaxed);
+    free_.store(free_.load(order::relaxed) + bytes, order::relaxed);
+  }
+
+  mutable cell<std::uint32_t, Mode> lock_;
+  std::uintptr_t base_ = 0;
+  std::size_t granule_ = 0;
+  std::size_t max_align_ = 0;
+  unsigned shift_ = 0;
+  std::uint32_t count_ = 0;
+  Record* records_ = nullptr;
+  bool in_band_ = false;
+  Error init_error_ = Error::invalid_argument;
+  Counter live_;
+  Counter in_use_;
+  Counter free_;
+  Counter peak_;
+  // The lists, changed only under the lock.
+  std::uint32_t fl_map_;
+  std::uint32_t sl_map_[fl_count];
+  std::uint32_t heads_[fl_count][sl_count];  // first extent + 1, 0 if empty
+};
+
+}  // namespace swim::mem

@@ -1,0 +1,257 @@
+// ExtentHeap (include/swim/mem/heaps/extent_heap.hpp): exact extents, coalescing,
+// alignment, exact validation, metadata apart from a range that is never touched
+// (the range is mprotect'ed PROT_NONE), and many threads through the try-lock.
+#include <gtest/gtest.h>
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "support/arena.hpp"
+#include "swim/mem.hpp"
+
+namespace swim::mem::testing {
+namespace {
+
+constexpr std::size_t kGranule = 4096;
+
+template <class Mode>
+class ExtentHeapTest : public ::testing::Test {};
+using Modes = ::testing::Types<concurrent, single_owner>;
+TYPED_TEST_SUITE(ExtentHeapTest, Modes);
+
+// A range of `bytes` that faults on any touch, with out-of-band records beside it.
+struct Untouchable {
+  explicit Untouchable(std::size_t bytes)
+      : size(bytes),
+        ptr(::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)),
+        records(ExtentHeap<>::metadata_bytes(bytes, kGranule) / 16 + 1) {}
+  ~Untouchable() { ::munmap(ptr, size); }
+  Block range() const { return Block{ptr, size}; }
+  Block metadata() { return Block{records.data(), records.size() * 16}; }
+  std::size_t size;
+  void* ptr;
+  std::vector<detail::ExtentRecord> records;
+};
+
+TYPED_TEST(ExtentHeapTest, ExtentsAreExactAndCoalesce) {
+  Untouchable u(256 * kGranule);
+  ASSERT_NE(u.ptr, MAP_FAILED);
+  ExtentHeap<TypeParam> heap(u.range(), kGranule, u.metadata());
+  ASSERT_EQ(heap.init_error(), Error::none);
+  EXPECT_FALSE(heap.in_band());
+  EXPECT_EQ(heap.capacity(), 256 * kGranule);
+  // 65 granules take 65 granules, not 128; a byte over a granule takes two.
+  const Block a = *heap.try_allocate(Layout{65 * kGranule, 8});
+  EXPECT_EQ(a.size, 65 * kGranule);
+  const Block b = *heap.try_allocate(Layout{kGranule + 1, 8});
+  EXPECT_EQ(b.size, 2 * kGranule);
+  const Block c = *heap.try_allocate(Layout{10, 8});
+  EXPECT_EQ(c.size, kGranule);
+  EXPECT_EQ(heap.stats().live, 3u);
+  EXPECT_EQ(heap.stats().bytes_in_use, 68 * kGranule);
+  EXPECT_EQ(heap.stats().bytes_free, 188 * kGranule);
+  EXPECT_EQ(*heap.largest_free_extent(), 188 * kGranule);
+  // Free the middle, then its neighbours: one extent again, whatever the order.
+  EXPECT_EQ(heap.try_deallocate(b), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), 188 * kGranule) << "b is not next to the tail";
+  EXPECT_EQ(heap.try_deallocate(a), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), 188 * kGranule);
+  EXPECT_EQ(heap.try_deallocate(c), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), 256 * kGranule) << "all coalesced";
+  const Block all = *heap.try_allocate(Layout{256 * kGranule, 8});
+  EXPECT_EQ(all.ptr, u.ptr);
+  EXPECT_EQ(heap.try_allocate(Layout{1, 1}).error(), Error::out_of_memory);
+  EXPECT_EQ(heap.try_deallocate(all), Error::none);
+  EXPECT_EQ(heap.stats().peak_bytes, 256 * kGranule);
+}
+
+TYPED_TEST(ExtentHeapTest, AlignmentsAboveTheGranule) {
+  Untouchable u(1024 * kGranule);
+  ExtentHeap<TypeParam> heap(u.range(), kGranule, u.metadata());
+  const Block one = *heap.try_allocate(Layout{kGranule, 8});  // the range is now odd
+  for (std::size_t align = kGranule; align <= 128 * kGranule; align *= 2) {
+    const Result<Block> r = heap.try_allocate(Layout{3 * kGranule, align});
+    ASSERT_TRUE(r.ok()) << align << ": " << to_string(r.error());
+    EXPECT_EQ(r->address() % align, 0u) << align;
+    EXPECT_EQ(r->size, 3 * kGranule) << "the lead went back free";
+    EXPECT_EQ(heap.try_deallocate(*r), Error::none);
+  }
+  EXPECT_EQ(heap.try_deallocate(one), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), 1024 * kGranule);
+  EXPECT_EQ(heap.try_allocate(Layout{kGranule, 3}).error(), Error::misaligned);
+  EXPECT_EQ(heap.try_allocate(Layout{kGranule, 0}).error(), Error::misaligned);
+}
+
+TYPED_TEST(ExtentHeapTest, EveryBadFreeIsRefusedAndChangesNothing) {
+  Untouchable u(64 * kGranule);
+  ExtentHeap<TypeParam> heap(u.range(), kGranule, u.metadata());
+  const Block a = *heap.try_allocate(Layout{4 * kGranule, 8});
+  const Block b = *heap.try_allocate(Layout{2 * kGranule, 8});
+  const Stats before = heap.stats();
+  auto* base = static_cast<std::byte*>(a.ptr);
+  EXPECT_EQ(heap.try_deallocate(Block{base + kGranule, kGranule}), Error::foreign_pointer)
+      << "interior";
+  EXPECT_EQ(heap.try_deallocate(Block{base + 8, 8}), Error::foreign_pointer) << "unaligned";
+  EXPECT_EQ(heap.try_deallocate(Block{a.ptr, 2 * kGranule}), Error::foreign_pointer)
+      << "wrong size (too small)";
+  EXPECT_EQ(heap.try_deallocate(Block{a.ptr, 6 * kGranule}), Error::foreign_pointer)
+      << "wrong size (covers b)";
+  alignas(4096) static std::byte elsewhere[kGranule];
+  EXPECT_EQ(heap.try_deallocate(Block{elsewhere, kGranule}), Error::foreign_pointer);
+  EXPECT_EQ(heap.try_deallocate(Block{base + 60 * kGranule, kGranule}), Error::foreign_pointer)
+      << "inside the free tail";
+  const Stats after = heap.stats();
+  EXPECT_EQ(after.live, before.live);
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+  EXPECT_EQ(after.bytes_free, before.bytes_free);
+  EXPECT_EQ(heap.try_deallocate(Block{a.ptr, 4 * kGranule - 100}), Error::none)
+      << "the size asked for is the same granules";
+  EXPECT_EQ(heap.try_deallocate(a), Error::double_free);
+  EXPECT_EQ(heap.try_deallocate(b), Error::none);
+  EXPECT_EQ(heap.try_deallocate(b), Error::double_free);
+  EXPECT_EQ(heap.stats().live, 0u);
+}
+
+TYPED_TEST(ExtentHeapTest, BadConstructionsGiveAnEmptyHeap) {
+  Untouchable u(16 * kGranule);
+  std::vector<detail::ExtentRecord> small(4);
+  const Block none_meta{};
+  for (const ExtentHeap<TypeParam>* h :
+       {new ExtentHeap<TypeParam>(u.range(), kGranule, Block{small.data(), small.size() * 16}),
+        new ExtentHeap<TypeParam>(u.range(), 3000, u.metadata()),
+        new ExtentHeap<TypeParam>(u.range(), 8, u.metadata()),
+        new ExtentHeap<TypeParam>(Block{nullptr, 4096}, kGranule, u.metadata()),
+        new ExtentHeap<TypeParam>(u.range(), kGranule, none_meta),
+        // the records inside the range itself
+        new ExtentHeap<TypeParam>(u.range(), kGranule, u.range())}) {
+    EXPECT_EQ(h->init_error(), Error::invalid_argument);
+    EXPECT_EQ(h->capacity(), 0u);
+    auto* heap = const_cast<ExtentHeap<TypeParam>*>(h);
+    EXPECT_EQ(heap->try_allocate(Layout{8, 8}).error(), Error::out_of_memory);
+    EXPECT_EQ(heap->try_deallocate(Block{u.ptr, kGranule}), Error::foreign_pointer);
+    delete h;
+  }
+}
+
+TYPED_TEST(ExtentHeapTest, InBandRecordsSitAtTheEnd) {
+  Arena arena(1 << 20);
+  ExtentHeap<TypeParam> heap(arena.block(), kGranule);
+  ASSERT_EQ(heap.init_error(), Error::none);
+  EXPECT_TRUE(heap.in_band());
+  EXPECT_EQ(heap.capacity(), ((1u << 20) / (kGranule + 16)) * kGranule);
+  const Block all = *heap.try_allocate(Layout{heap.capacity(), 8});
+  EXPECT_EQ(all.ptr, arena.ptr);
+  std::memset(all.ptr, 0xEE, all.size);  // the records are past it
+  EXPECT_EQ(heap.try_deallocate(all), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), heap.capacity());
+}
+
+// Random sequences against a model of the granules, over a range that faults on any
+// touch: the heap never reads or writes it.
+TYPED_TEST(ExtentHeapTest, RandomSequencesNeverTouchTheRange) {
+  constexpr std::size_t kGranules = 4096;
+  Untouchable u(kGranules * kGranule);
+  ExtentHeap<TypeParam> heap(u.range(), kGranule, u.metadata());
+  std::vector<bool> used(kGranules, false);
+  std::map<std::uintptr_t, Block> live;
+  std::mt19937_64 rng(11);
+  std::size_t in_use = 0;
+  for (int step = 0; step < 200000; ++step) {
+    if (live.empty() || rng() % 100 < 52) {
+      const std::size_t size = 1 + rng() % (rng() % 8 == 0 ? 64 * kGranule : 4 * kGranule);
+      const std::size_t align = kGranule << (rng() % 4 == 0 ? rng() % 5 : 0);
+      const Stats before = heap.stats();
+      const Result<Block> r = heap.try_allocate(Layout{size, align});
+      if (!r) {
+        ASSERT_EQ(r.error(), Error::out_of_memory) << step;
+        ASSERT_EQ(heap.stats().bytes_in_use, before.bytes_in_use);
+        continue;
+      }
+      ASSERT_EQ(r->address() % align, 0u);
+      ASSERT_EQ(r->size, (size + kGranule - 1) / kGranule * kGranule);
+      const std::size_t g = (r->address() - reinterpret_cast<std::uintptr_t>(u.ptr)) / kGranule;
+      for (std::size_t i = g; i < g + r->size / kGranule; ++i) {
+        ASSERT_FALSE(used[i]) << "overlap at granule " << i << ", step " << step;
+        used[i] = true;
+      }
+      live.emplace(r->address(), *r);
+      in_use += r->size;
+    } else {
+      auto it = live.begin();
+      std::advance(it, static_cast<long>(rng() % live.size()));
+      const Block b = it->second;
+      ASSERT_EQ(heap.try_deallocate(b), Error::none) << step;
+      const std::size_t g = (b.address() - reinterpret_cast<std::uintptr_t>(u.ptr)) / kGranule;
+      for (std::size_t i = g; i < g + b.size / kGranule; ++i) used[i] = false;
+      in_use -= b.size;
+      live.erase(it);
+    }
+    ASSERT_EQ(heap.stats().live, live.size());
+    ASSERT_EQ(heap.stats().bytes_in_use, in_use);
+    ASSERT_EQ(heap.stats().bytes_free, heap.capacity() - in_use);
+  }
+  for (auto& [addr, b] : live) ASSERT_EQ(heap.try_deallocate(b), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), heap.capacity()) << "everything coalesced back";
+}
+
+TEST(ExtentHeapThreads, ConcurrentAllocateAndFreeNeverOverlap) {
+  constexpr std::size_t kGranules = 2048;
+  constexpr unsigned kThreads = 4;
+  Untouchable u(kGranules * kGranule);
+  ExtentHeap<concurrent> heap(u.range(), kGranule, u.metadata());
+  std::vector<std::atomic<unsigned>> owner(kGranules);
+  for (auto& o : owner) o.store(0);
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t + 1);
+      std::vector<Block> mine;
+      for (int i = 0; i < 20000; ++i) {
+        if (mine.size() < 8 && rng() % 2 == 0) {
+          const Result<Block> r = heap.try_allocate(Layout{1 + rng() % (16 * kGranule), 8});
+          if (!r) {
+            if (r.error() != Error::out_of_memory && r.error() != Error::contended) ++bad;
+            continue;
+          }
+          const std::size_t g = (r->address() - reinterpret_cast<std::uintptr_t>(u.ptr)) / kGranule;
+          for (std::size_t k = g; k < g + r->size / kGranule; ++k) {
+            unsigned expected = 0;
+            if (!owner[k].compare_exchange_strong(expected, t + 1)) ++bad;
+          }
+          mine.push_back(*r);
+        } else if (!mine.empty()) {
+          const Block b = mine.back();
+          const std::size_t g = (b.address() - reinterpret_cast<std::uintptr_t>(u.ptr)) / kGranule;
+          for (std::size_t k = g; k < g + b.size / kGranule; ++k) owner[k].store(0);
+          Error e = Error::contended;
+          while (e == Error::contended) e = heap.try_deallocate(b);
+          if (e != Error::none) ++bad;
+          mine.pop_back();
+        }
+      }
+      for (const Block& b : mine) {
+        const std::size_t g = (b.address() - reinterpret_cast<std::uintptr_t>(u.ptr)) / kGranule;
+        for (std::size_t k = g; k < g + b.size / kGranule; ++k) owner[k].store(0);
+        Error e = Error::contended;
+        while (e == Error::contended) e = heap.try_deallocate(b);
+        if (e != Error::none) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(heap.stats().live, 0u);
+  EXPECT_EQ(*heap.largest_free_extent(), heap.capacity());
+}
+
+}  // namespace
+}  // namespace swim::mem::testing
