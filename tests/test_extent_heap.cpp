@@ -73,6 +73,26 @@ TYPED_TEST(ExtentHeapTest, ExtentsAreExactAndCoalesce) {
   EXPECT_EQ(heap.stats().peak_bytes, 256 * kGranule);
 }
 
+// Of the free extents that fit, the shortest is taken (among the first 16 of the
+// request's list), so that longer ones stay whole for longer requests.
+TYPED_TEST(ExtentHeapTest, TheShortestFitIsTaken) {
+  Untouchable u(4096 * kGranule);
+  ExtentHeap<TypeParam> heap(u.range(), kGranule, u.metadata());
+  // [1000 free][used][1020 free][used][rest free]: 1000 and 1020 share a list.
+  const Block a = *heap.try_allocate(Layout{1000 * kGranule, 8});
+  const Block s1 = *heap.try_allocate(Layout{kGranule, 8});
+  const Block b = *heap.try_allocate(Layout{1020 * kGranule, 8});
+  const Block s2 = *heap.try_allocate(Layout{kGranule, 8});
+  ASSERT_EQ(heap.try_deallocate(a), Error::none);
+  ASSERT_EQ(heap.try_deallocate(b), Error::none);  // now first on the shared list
+  const Block c = *heap.try_allocate(Layout{995 * kGranule, 8});
+  EXPECT_EQ(c.ptr, a.ptr) << "the 1000-granule extent, not the 1020 one";
+  const Block d = *heap.try_allocate(Layout{1010 * kGranule, 8});
+  EXPECT_EQ(d.ptr, b.ptr) << "which still fits 1010";
+  for (const Block x : {c, d, s1, s2}) ASSERT_EQ(heap.try_deallocate(x), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), heap.capacity());
+}
+
 TYPED_TEST(ExtentHeapTest, AlignmentsAboveTheGranule) {
   Untouchable u(1024 * kGranule);
   ExtentHeap<TypeParam> heap(u.range(), kGranule, u.metadata());

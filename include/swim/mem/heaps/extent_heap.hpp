@@ -5,9 +5,10 @@
 // takes ceil(size / granule) granules, never rounded to a power of two: at most one
 // granule of waste. Free extents are kept in segregated lists (two-level
 // segregated fit): a first level per power of two of the length and 16 second-level
-// lists inside each, with a bitmap of non-empty lists at both levels. Finding a
-// list whose every extent is long enough is two countr_zero calls; its first
-// extent is split, the rest goes back to a list. A free coalesces with its two
+// lists inside each, with a bitmap of non-empty lists at both levels. A request
+// takes the shortest fitting extent among the first 16 of its own list, else of the
+// lowest list whose every extent is long enough (found with two countr_zero calls);
+// the extent is split, the rest goes back to a list. A free coalesces with its two
 // neighbours, found through boundary records, in O(1). No step depends on the
 // number of live extents or the size of the range.
 //
@@ -337,20 +338,19 @@ class ExtentHeap {
     }
   }
 
-  /// An extent of >= need granules: the first of a list whose every extent is long
-  /// enough (two bitmap searches); failing that, one of the first fit_probe extents
-  /// of need's own list, which holds lengths from just below to just above need (so
-  /// that a request as long as the longest free extent is served). Else none.
+  /// An extent of >= need granules: the shortest that fits among the first
+  /// fit_probe extents of need's own list (which holds lengths from just below to
+  /// just above need); failing that, the first of the lowest list whose every extent
+  /// is long enough (two bitmap searches). Else none. Taking the shortest fit first
+  /// keeps long extents whole for long requests.
   SWIM_MEM_API std::uint32_t find(std::uint64_t need) const {
-    const std::uint32_t good = find_good(need);
-    if (good != none || need > max_granules) return good;
-    unsigned fl = 0, sl = 0;
-    mapping(static_cast<std::uint32_t>(need), fl, sl);
-    std::uint32_t i = heads_[fl][sl];
-    for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
-      if ((rec(i - 1).head & ~free_bit) >= need) return i - 1;
+    if (need <= max_granules) {
+      unsigned fl = 0, sl = 0;
+      mapping(static_cast<std::uint32_t>(need), fl, sl);
+      const std::uint32_t best = shortest(heads_[fl][sl], need);
+      if (best != none) return best;
     }
-    return none;
+    return find_good(need);
   }
 
   /// The first extent of a list whose every extent has >= need granules, or none.
@@ -373,7 +373,23 @@ class ExtentHeap {
       sl_map = sl_map_[fl];
     }
     sl = detail::countr_zero(sl_map);
-    return heads_[fl][sl] - 1;
+    return shortest(heads_[fl][sl], 0);
+  }
+
+  /// The shortest extent of at least `need` granules among the first fit_probe of
+  /// the list starting at `first` (granule + 1), or none.
+  SWIM_MEM_API std::uint32_t shortest(std::uint32_t first, std::uint64_t need) const {
+    std::uint32_t best = none, best_len = ~std::uint32_t(0);
+    std::uint32_t i = first;
+    for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
+      const std::uint32_t len = rec(i - 1).head & ~free_bit;
+      if (len >= need && len < best_len) {
+        best = i - 1;
+        best_len = len;
+        if (len == need) break;  // nothing shorter fits
+      }
+    }
+    return best;
   }
 
   /// Allocate n granules aligned to a granules: the extent's first granule, or none.
