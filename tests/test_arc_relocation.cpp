@@ -358,13 +358,13 @@ TEST(ArcRelocation, ALongChainOfStubsGoesWithoutRecursion) {
   ASSERT_EQ(p0.stats().live + p1.stats().live, n + 1);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, 64 * 1024), 0) << "the small stack is the test";
   pthread_t t;
   ASSERT_EQ(pthread_create(&t, &attr, [](void* arg) -> void* {
     static_cast<HardBox*>(arg)->reset();
     return nullptr;
   }, &stale), 0);
-  pthread_join(t, nullptr);
+  ASSERT_EQ(pthread_join(t, nullptr), 0);
   pthread_attr_destroy(&attr);
   EXPECT_EQ(p0.stats().live + p1.stats().live, 0u);
 }
