@@ -273,5 +273,91 @@ TEST(ExtentHeapThreads, ConcurrentAllocateAndFreeNeverOverlap) {
   EXPECT_EQ(*heap.largest_free_extent(), heap.capacity());
 }
 
+// Found by an adversarial review: an aligned request was searched as n + a - 1
+// granules, so an aligned extent that fit exactly was not found.
+TYPED_TEST(ExtentHeapTest, AnAlignedExtentThatFitsExactlyIsFound) {
+  constexpr std::size_t kSmall = 64;  // granule; pages of 4096 are 64 granules
+  Untouchable u(16 * 4096);           // page-aligned (mmap)
+  std::vector<detail::ExtentRecord> records(16 * 4096 / kSmall);
+  ExtentHeap<TypeParam> heap(u.range(), kSmall, Block{records.data(), records.size() * 16});
+  const Result<Block> all = heap.try_allocate(Layout{16 * 4096, 4096});
+  ASSERT_TRUE(all.ok()) << to_string(all.error());
+  ASSERT_EQ(heap.try_deallocate(*all), Error::none);
+  std::vector<Block> pages;
+  for (int i = 0; i < 16; ++i) {
+    const Result<Block> p = heap.try_allocate(Layout{4096, 4096});
+    ASSERT_TRUE(p.ok()) << "page " << i << ": " << to_string(p.error());
+    pages.push_back(*p);
+  }
+  ASSERT_EQ(heap.try_deallocate(pages[5]), Error::none);
+  const Result<Block> again = heap.try_allocate(Layout{4096, 4096});
+  ASSERT_TRUE(again.ok()) << to_string(again.error());
+  EXPECT_EQ(again->ptr, pages[5].ptr);
+  pages[5] = *again;
+  for (const Block& p : pages) ASSERT_EQ(heap.try_deallocate(p), Error::none);
+}
+
+// Found by an adversarial review: a region whose start rounds up past the end of
+// the address space gave a heap over address 0 (the in-band form wrote there).
+TYPED_TEST(ExtentHeapTest, ARegionThatWrapsIsRefused) {
+  ExtentHeap<TypeParam> in_band(Block{reinterpret_cast<void*>(~std::uintptr_t(0) - 4094), 0xffe},
+                                4096);
+  EXPECT_EQ(in_band.init_error(), Error::invalid_argument);
+  std::vector<detail::ExtentRecord> records(16);
+  ExtentHeap<TypeParam> apart(Block{reinterpret_cast<void*>(~std::uintptr_t(0) - 4094), 0xffe},
+                              4096, Block{records.data(), records.size() * 16});
+  EXPECT_EQ(apart.init_error(), Error::invalid_argument);
+}
+
+// A heap behind a try-lock can answer a free with contended; a Pool that then
+// dropped the hunk leaked it silently (found by an adversarial review).
+struct FlakyHeap {
+  SourceHeap<StaticRegion<>> inner;
+  int refusals_per_free;
+  bool refuse_forever = false;
+  explicit FlakyHeap(Block b, int refusals) : inner(b), refusals_per_free(refusals) {}
+  Result<Block> try_allocate(Layout l) { return inner.try_allocate(l); }
+  Error try_deallocate(Block b) {
+    if (refuse_forever) return Error::contended;
+    if (left_ == 0) {
+      left_ = refusals_per_free;
+      return inner.try_deallocate(b);
+    }
+    --left_;
+    return Error::contended;
+  }
+  Stats stats() const { return inner.stats(); }
+
+ private:
+  int left_ = 0;
+};
+
+TEST(ExtentHeapPool, HunksAreNeverDroppedWhenTheHeapIsBusy) {
+  Arena arena(1 << 20);
+  FlakyHeap heap(arena.block(), 100);
+  {
+    Pool<FlakyHeap, single_owner> pool(heap, 4096);
+    std::vector<Block> objects;
+    for (int i = 0; i < 20; ++i) objects.push_back(*pool.try_allocate(Layout{1000, 8}));
+    EXPECT_GE(pool.hunk_count(), 4u);
+    for (const Block& o : objects) ASSERT_EQ(pool.try_deallocate(o), Error::none);
+  }
+  EXPECT_EQ(heap.stats().live, 0u) << "every hunk went back, after the retries";
+  int reports = 0;
+  static int* counter = nullptr;
+  counter = &reports;
+  const leak_handler previous = set_leak_handler([](const LeakReport&) { ++*counter; });
+  FlakyHeap stubborn(arena.block(), 0);
+  {
+    Pool<FlakyHeap, concurrent> pool(stubborn, 4096);
+    const Block o = *pool.try_allocate(Layout{100, 8});
+    ASSERT_EQ(pool.try_deallocate(o), Error::none);
+    stubborn.refuse_forever = true;
+  }
+  set_leak_handler(previous);
+  EXPECT_EQ(reports, 1) << "a hunk the heap refused is reported, not lost silently";
+  EXPECT_EQ(stubborn.stats().live, 1u);
+}
+
 }  // namespace
 }  // namespace swim::mem::testing

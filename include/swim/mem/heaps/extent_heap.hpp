@@ -66,6 +66,9 @@ static_assert(sizeof(ExtentRecord) == 16);
 ///   Error::double_free when it once started an extent that is now free (alone or
 ///   merged into a neighbour; also a start that merged away and now lies inside a
 ///   newer live extent) and Error::foreign_pointer otherwise.
+/// - Search: bounded (at most 32 extents looked at), so a request can fail while a
+///   fitting extent sits further down its list than the search looks; the shortest
+///   fit among those looked at is taken.
 /// - Limits: 2^31 - 1 granules.
 template <concurrency_mode Mode = concurrent>
 class ExtentHeap {
@@ -98,8 +101,9 @@ class ExtentHeap {
     init_counters();
     if (!usable(region, granule)) return;
     const std::uintptr_t base = detail::align_addr(region.address(), granule);
+    if (base < region.address()) return;  // rounding up wrapped around
     const std::size_t n = granules_in(region, base, granule);
-    if (n == 0 || metadata.ptr == nullptr || metadata.address() % alignof(Record) != 0 ||
+    if (n == 0 || metadata.ptr == nullptr || metadata.address() % sizeof(Record) != 0 ||
         metadata.size / sizeof(Record) < n) {
       return;
     }
@@ -117,7 +121,7 @@ class ExtentHeap {
     if (!usable(region, granule)) return;
     const std::uintptr_t base = detail::align_addr(region.address(), granule);
     const std::uintptr_t end = region.address() + region.size;
-    if (base >= end) return;
+    if (base < region.address() || base >= end) return;  // (wrapped, or no granule)
     // n granules and n records: n * (granule + 16) bytes, the records granule-aligned.
     std::size_t n = (end - base) / (granule + sizeof(Record));
     if (n > max_granules) n = max_granules;
@@ -160,7 +164,7 @@ class ExtentHeap {
       if (layout.align > max_align_) return Error::misaligned;
       a = layout.align >> shift_;
     }
-    if (n + a - 1 > count_) return Error::oversized;
+    if (n > count_) return Error::oversized;
     if (!lock()) return Error::contended;
     const std::uint32_t at = take(static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(a));
     unlock();
@@ -205,9 +209,11 @@ class ExtentHeap {
     return s;
   }
 
-  /// The longest free extent in bytes: the longest of the highest non-empty list
-  /// (a walk of that one list; the others are shorter by construction).
-  /// Error::contended when the lock stays taken.
+  /// The longest free extent in bytes, from the highest non-empty list (the others
+  /// are shorter by construction): exact when that list holds at most fit_probe
+  /// extents, else the longest of its first fit_probe, which is within one list step
+  /// (1/16 of a power of two) of the longest. Bounded work. Error::contended when the
+  /// lock stays taken.
   SWIM_MEM_API Result<std::size_t> largest_free_extent() const {
     if (count_ == 0) return std::size_t{0};
     if (!lock()) return Error::contended;
@@ -215,7 +221,8 @@ class ExtentHeap {
     if (fl_map_ != 0) {
       const unsigned fl = floor_log2(fl_map_);
       const unsigned sl = floor_log2(sl_map_[fl]);
-      for (std::uint32_t i = heads_[fl][sl]; i != 0; i = rec(i - 1).next) {
+      std::uint32_t i = heads_[fl][sl];
+      for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
         const std::uint32_t len = rec(i - 1).head & ~free_bit;
         if (len > best) best = len;
       }
@@ -338,23 +345,40 @@ class ExtentHeap {
     }
   }
 
-  /// An extent of >= need granules: the shortest that fits among the first
-  /// fit_probe extents of need's own list (which holds lengths from just below to
-  /// just above need); failing that, the first of the lowest list whose every extent
-  /// is long enough (two bitmap searches). Else none. Taking the shortest fit first
-  /// keeps long extents whole for long requests.
-  SWIM_MEM_API std::uint32_t find(std::uint64_t need) const {
-    if (need <= max_granules) {
-      unsigned fl = 0, sl = 0;
-      mapping(static_cast<std::uint32_t>(need), fl, sl);
-      const std::uint32_t best = shortest(heads_[fl][sl], need);
-      if (best != none) return best;
-    }
-    return find_good(need);
+  /// The first granule at or after `at` whose address is a multiple of a granules.
+  SWIM_MEM_API std::uint64_t aligned_from(std::uint32_t at, std::uint32_t a) const {
+    if (a == 1) return at;
+    const std::uint64_t g0 = base_ >> shift_;  // the base, in granules
+    return ((g0 + at + a - 1) & ~(std::uint64_t(a) - 1)) - g0;
   }
 
-  /// The first extent of a list whose every extent has >= need granules, or none.
-  SWIM_MEM_API std::uint32_t find_good(std::uint64_t need) const {
+  /// Whether the free extent at `at` of `len` granules holds n granules aligned to a.
+  SWIM_MEM_API bool holds(std::uint32_t at, std::uint32_t len, std::uint32_t n,
+                          std::uint32_t a) const {
+    return aligned_from(at, a) + n <= static_cast<std::uint64_t>(at) + len;
+  }
+
+  /// A free extent that holds n granules aligned to a: the shortest such among the
+  /// first fit_probe extents of n's own list (which holds lengths from just below to
+  /// just above n); failing that, the shortest among the first fit_probe of the
+  /// lowest list whose every extent holds n + a - 1 granules (found with two bitmap
+  /// searches; any of them fits, whatever its alignment). Else none. Taking the
+  /// shortest fit keeps long extents whole for long requests. Bounded: at most
+  /// 2 * fit_probe extents are looked at, so a fitting extent further down n's own
+  /// list can be missed (out_of_memory while largest_free_extent() is larger).
+  SWIM_MEM_API std::uint32_t find(std::uint32_t n, std::uint32_t a) const {
+    unsigned fl = 0, sl = 0;
+    mapping(n, fl, sl);
+    const std::uint32_t own = shortest(heads_[fl][sl], n, a);
+    if (own != none) return own;
+    const std::uint64_t need = static_cast<std::uint64_t>(n) + a - 1;
+    return need > max_granules ? none : find_good(need, n, a);
+  }
+
+  /// The shortest extent holding n granules aligned to a among the first fit_probe of
+  /// the lowest list whose every extent has >= need granules, or none.
+  SWIM_MEM_API std::uint32_t find_good(std::uint64_t need, std::uint32_t n,
+                                       std::uint32_t a) const {
     unsigned fl = 0, sl = 0;
     if (need < sl_count) {
       sl = static_cast<unsigned>(need);
@@ -373,20 +397,21 @@ class ExtentHeap {
       sl_map = sl_map_[fl];
     }
     sl = detail::countr_zero(sl_map);
-    return shortest(heads_[fl][sl], 0);
+    return shortest(heads_[fl][sl], n, a);
   }
 
-  /// The shortest extent of at least `need` granules among the first fit_probe of
-  /// the list starting at `first` (granule + 1), or none.
-  SWIM_MEM_API std::uint32_t shortest(std::uint32_t first, std::uint64_t need) const {
+  /// The shortest extent holding n granules aligned to a among the first fit_probe
+  /// of the list starting at `first` (granule + 1), or none.
+  SWIM_MEM_API std::uint32_t shortest(std::uint32_t first, std::uint32_t n,
+                                      std::uint32_t a) const {
     std::uint32_t best = none, best_len = ~std::uint32_t(0);
     std::uint32_t i = first;
     for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
       const std::uint32_t len = rec(i - 1).head & ~free_bit;
-      if (len >= need && len < best_len) {
+      if (len < best_len && holds(i - 1, len, n, a)) {
         best = i - 1;
         best_len = len;
-        if (len == need) break;  // nothing shorter fits
+        if (len == n) break;  // nothing shorter fits
       }
     }
     return best;
@@ -394,18 +419,11 @@ class ExtentHeap {
 
   /// Allocate n granules aligned to a granules: the extent's first granule, or none.
   SWIM_MEM_API std::uint32_t take(std::uint32_t n, std::uint32_t a) {
-    const std::uint64_t need = static_cast<std::uint64_t>(n) + a - 1;
-    const std::uint32_t at = find(need);
+    const std::uint32_t at = find(n, a);
     if (at == none) return none;
     const std::uint32_t len = rec(at).head & ~free_bit;
     remove(at, len);
-    // Where the extent starts: the first granule at or after `at` whose address is
-    // a multiple of a granules.
-    std::uint32_t start = at;
-    if (a > 1) {
-      const std::uint64_t g0 = base_ >> shift_;  // the base in granules
-      start = static_cast<std::uint32_t>(((g0 + at + a - 1) & ~(std::uint64_t(a) - 1)) - g0);
-    }
+    const std::uint32_t start = static_cast<std::uint32_t>(aligned_from(at, a));
     const std::uint32_t lead = start - at;
     const std::uint32_t tail = len - lead - n;
     if (lead != 0) insert(at, lead);

@@ -312,7 +312,7 @@ class PoolCore {
             heap.try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
         if (!blk) return blk.error();
         if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
-          heap.try_deallocate(*blk);
+          (void)release_to(heap, *blk);  // (a heap that refuses its own block: nothing to do)
           return Error::out_of_memory;
         }
         h = static_cast<Hunk*>(blk->ptr);
@@ -346,18 +346,44 @@ class PoolCore {
     return Error::contended;
   }
 
-  /// Give every spare hunk back to `heap`.
+  /// Give every spare hunk back to `heap`. A hunk the heap does not take back now
+  /// (a heap behind a try-lock that stays contended) stays a spare, for a later trim.
   template <class H>
   SWIM_MEM_API void trim_to(H& heap) {
-    while (Hunk* h = pop_spare()) give_back(heap, h);
+    while (Hunk* h = pop_spare()) {
+      if (!give_back(heap, h)) {
+        push_spare(h);
+        return;
+      }
+    }
   }
 
+  static constexpr unsigned give_back_retries = 1u << 16;
+
+  /// Free `block` to `heap`, retrying Error::contended (boundedly): a hunk must
+  /// never be dropped because the heap was busy.
   template <class H>
-  SWIM_MEM_API void give_back(H& heap, Hunk* h) {
-    withdraw(h);
-    reserved_.fetch_sub(h->block_size, order::relaxed);
+  SWIM_MEM_API static Error release_to(H& heap, Block block) {
+    Error e = Error::contended;
+    for (unsigned attempt = 0; attempt < give_back_retries && e == Error::contended; ++attempt) {
+      e = heap.try_deallocate(block);
+    }
+    return e;
+  }
+
+  /// Give hunk `h` back to `heap`; false (and nothing changed) if the heap would not
+  /// take it.
+  template <class H>
+  SWIM_MEM_API bool give_back(H& heap, Hunk* h) {
+    const std::size_t size = h->block_size;
+    withdraw(h);  // first: once the heap has it, its header is not ours to read
+    if (release_to(heap, Block{h, size}) != Error::none) {
+      enroll(h);
+      return false;
+    }
+    reserved_.fetch_sub(size, order::relaxed);
     hunks_.fetch_sub(1, order::relaxed);
-    heap.try_deallocate(Block{h, h->block_size});
+    return true;
   }
 
 
@@ -524,7 +550,9 @@ class Pool : public detail::PoolCore<Mode> {
     const Stats s = this->stats();
     if (s.live != 0) detail::leaked("Pool", this, s);
     if (this->live_.load(order::relaxed) != 0) return;
-    if (head != nullptr) this->give_back(*heap_, head);
+    if (head != nullptr) (void)this->give_back(*heap_, head);
+    // Hunks the heap would not take back (it stayed contended, or refused them).
+    if (this->hunks_.load(order::relaxed) != 0) detail::leaked("Pool", this, this->stats());
   }
 
   /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
