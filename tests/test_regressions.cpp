@@ -3,6 +3,7 @@
 // crashed the process) before its fix.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -225,12 +226,21 @@ TYPED_TEST(RegressionTest, AStoredHoldRefIsNotATag) {
   EXPECT_EQ(ref.try_deallocate(other), Error::none);
 }
 
+// A Pack and a Pool (with hunks of `hunk` bytes) side by side, and HoldRefs to both.
+template <class Mode>
+struct PackAndPool {
+  explicit PackAndPool(std::size_t hunk) : pool(pages, hunk) {}
+  std::array<HoldRef, 2> refs() { return {HoldRef::of(pack), HoldRef::of(pool)}; }
+  Pack<Mode> pack{Block{g_arena, 4096}};
+  AddrSpace<Mode> pages{Block{g_arena + 65536, 65536}};
+  Pool<AddrSpace<Mode>, Mode> pool;
+};
+
 // A resize or reallocation to an alignment of 0 divided by it.
 TYPED_TEST(RegressionTest, ResizingToAlignmentZeroIsMisaligned) {
-  Pack<TypeParam> pack(Block{g_arena, 4096});
-  AddrSpace<TypeParam> pages(Block{g_arena + 65536, 65536});
-  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 4096);
-  for (const HoldRef h : {HoldRef::of(pack), HoldRef::of(pool)}) {
+  PackAndPool<TypeParam> holds(4096);
+  auto& pool = holds.pool;
+  for (const HoldRef h : holds.refs()) {
     const Block b = *h.try_allocate(Layout{16, 8});
     EXPECT_EQ(hold_resize(b, Layout{32, 0}).error(), Error::misaligned);
     EXPECT_EQ(h.try_reallocate(b, Layout{32, 0}).error(), Error::misaligned);
@@ -245,10 +255,9 @@ TYPED_TEST(RegressionTest, ResizingToAlignmentZeroIsMisaligned) {
 // Reallocating a freed block allocated first and then freed what it had just made
 // (the new object took the freed one's place), returning a dangling "success".
 TYPED_TEST(RegressionTest, ReallocatingAFreedBlockAllocatesNothing) {
-  Pack<TypeParam> pack(Block{g_arena, 4096});
-  AddrSpace<TypeParam> pages(Block{g_arena + 65536, 65536});
-  Pool<AddrSpace<TypeParam>, TypeParam> pool(pages, 1024);
-  for (const HoldRef h : {HoldRef::of(pack), HoldRef::of(pool)}) {
+  PackAndPool<TypeParam> holds(1024);
+  auto& pages = holds.pages;
+  for (const HoldRef h : holds.refs()) {
     const Block keep = *h.try_allocate(Layout{16, 8});
     const Block a = *h.try_allocate(Layout{16, 8});
     ASSERT_EQ(h.try_deallocate(a), Error::none);

@@ -204,7 +204,7 @@ class ExtentHeap {
     Stats s;
     s.live = live_.load(order::relaxed);
     s.bytes_in_use = in_use_.load(order::relaxed);
-    s.bytes_free = free_.load(order::relaxed);
+    s.bytes_free = capacity() - s.bytes_in_use;
     s.peak_bytes = peak_.load(order::relaxed);
     return s;
   }
@@ -253,7 +253,6 @@ class ExtentHeap {
     lock_.raw = 0;
     live_.raw = 0;
     in_use_.raw = 0;
-    free_.raw = 0;
     peak_.raw = 0;
     fl_map_ = 0;
     for (unsigned f = 0; f < fl_count; ++f) {
@@ -274,7 +273,6 @@ class ExtentHeap {
     max_align_ = static_cast<std::size_t>(base & (~base + 1));
     for (std::size_t i = 0; i < n; ++i) records_[i] = Record{0, 0, 0, 0};
     insert(0, count_);
-    free_.store(static_cast<std::size_t>(count_) << shift_, order::relaxed);
     init_error_ = Error::none;
   }
 
@@ -434,7 +432,6 @@ class ExtentHeap {
     live_.store(live_.load(order::relaxed) + 1, order::relaxed);
     const std::size_t used = in_use_.load(order::relaxed) + bytes;
     in_use_.store(used, order::relaxed);
-    free_.store(free_.load(order::relaxed) - bytes, order::relaxed);
     if (used > peak_.load(order::relaxed)) peak_.store(used, order::relaxed);
     return start;
   }
@@ -465,7 +462,6 @@ class ExtentHeap {
     insert(start, len);
     live_.store(live_.load(order::relaxed) - 1, order::relaxed);
     in_use_.store(in_use_.load(order::relaxed) - bytes, order::relaxed);
-    free_.store(free_.load(order::relaxed) + bytes, order::relaxed);
   }
 
   mutable cell<std::uint32_t, Mode> lock_;
@@ -479,7 +475,6 @@ class ExtentHeap {
   Error init_error_ = Error::invalid_argument;
   Counter live_;
   Counter in_use_;
-  Counter free_;
   Counter peak_;
   // The lists, changed only under the lock.
   std::uint32_t fl_map_;

@@ -111,14 +111,24 @@ class PoolCore {
   /// about hunk_count() / 32 steps unless the object is in the head hunk.
   SWIM_MEM_API Error checked_free(Block block) {
     if (block.size == 0 && block.ptr == zero_object()) return release_zero(block);
+    Hunk* h = nullptr;
+    const Error e = validated_hunk(block, h);
+    return e != Error::none ? e : release_in_hunk(h, block);
+  }
+
+  /// The hunk the tag in front of `block` names, once the registry says it is one
+  /// of this pool's (only then is it followed): foreign_pointer for a pointer that
+  /// cannot be an object or a tag that names no hunk of this pool, double_free for
+  /// the freed tag of one.
+  SWIM_MEM_API Error validated_hunk(Block block, Hunk*& out) const {
     if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
     Hunk* h = static_cast<Hunk*>(tag_control(tag));
-    if (tag_kind(tag) == Hunk::kind) {
-      return registered(h) ? release_in_hunk(h, block) : Error::foreign_pointer;
-    }
-    if (tag_kind(tag) == HoldKind::freed && registered(h)) return Error::double_free;
-    return Error::foreign_pointer;
+    if (!registered(h)) return Error::foreign_pointer;
+    if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
+    if (tag_kind(tag) != Hunk::kind) return Error::foreign_pointer;
+    out = h;
+    return Error::none;
   }
 
   /// Free an object of this pool, trusting its tag (the fast build's typed free):
@@ -140,14 +150,10 @@ class PoolCore {
   /// object of the head hunk, within the hunk). The tag is validated as
   /// checked_free validates it.
   SWIM_MEM_API Result<Block> try_resize(Block block, Layout layout) {
-    if (block.size == 0 || block.ptr == nullptr || block.address() % tag_size != 0) {
-      return Error::foreign_pointer;
-    }
-    const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
-    Hunk* h = static_cast<Hunk*>(tag_control(tag));
-    if (!registered(h)) return Error::foreign_pointer;
-    if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
-    if (tag_kind(tag) != Hunk::kind) return Error::foreign_pointer;
+    if (block.size == 0) return Error::foreign_pointer;
+    Hunk* h = nullptr;
+    const Error e = validated_hunk(block, h);
+    if (e != Error::none) return e;
     return resize_in_hunk(h, block, layout);
   }
 
@@ -161,11 +167,8 @@ class PoolCore {
     if (!ok_old || block.size == 0 || !h->bump.contains(block.address(), old8)) {
       return Error::foreign_pointer;
     }
-    if (tag_of<Mode>(block.ptr).load(order::relaxed) != h->tag()) {
-      return tag_of<Mode>(block.ptr).load(order::relaxed) == freed_tag(h)
-                 ? Error::double_free
-                 : Error::foreign_pointer;
-    }
+    const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
+    if (tag != h->tag()) return tag == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
     if (!ok_new) return Error::oversized;
     if (!is_pow2(layout.align) || block.address() % layout.align != 0) return Error::misaligned;
     const Error e = h->bump.resize(block.address(), old8, new8);
