@@ -32,7 +32,7 @@ while IFS= read -r header; do
     fi
   done < <(sed -n 's/^#include "\(swim\/[^"]*\)".*/\1/p' "$header")
   case "$header" in
-    swim/mem/physical/exceptions.hpp|swim/mem/sources/os_pages.hpp|swim/mem/sources/cuda_memory.hpp|swim/mem/sources/hip_memory.hpp|swim/mem.hpp) ;;
+    swim/mem/physical/exceptions.hpp|swim/mem/sources/os_pages.hpp|swim/mem/heaps/extent_arena.hpp|swim/mem/residents/device_buf.hpp|swim/mem/sources/cuda_memory.hpp|swim/mem/sources/hip_memory.hpp|swim/mem.hpp) ;;
     *)
       # config/atomic.hpp may include <atomic> in its host-compiler branch only.
       if [ "$header" != swim/mem/config/atomic.hpp ] && grep -Eq "^#include $host_only" "$header"; then

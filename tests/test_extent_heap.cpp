@@ -359,5 +359,50 @@ TEST(ExtentHeapPool, HunksAreNeverDroppedWhenTheHeapIsBusy) {
   EXPECT_EQ(stubborn.stats().live, 1u);
 }
 
+TYPED_TEST(ExtentHeapTest, PlacedExtentsOwnersAndAWalkInAddressOrder) {
+  Untouchable u(64 * kGranule);
+  ASSERT_NE(u.ptr, MAP_FAILED);
+  ExtentHeap<TypeParam> heap(u.range(), kGranule, u.metadata());
+  auto* base = static_cast<char*>(heap.base());
+  EXPECT_EQ(base, u.ptr);
+  // Placed at the start of the free extent: the rest stays free after it.
+  const Block a = *heap.try_allocate_at(base, 3 * kGranule);
+  EXPECT_EQ(a.ptr, base);
+  EXPECT_EQ(a.size, 3 * kGranule);
+  const Block b = *heap.try_allocate_at(base + 3 * kGranule, kGranule + 1);
+  EXPECT_EQ(b.size, 2 * kGranule);
+  EXPECT_EQ(heap.try_allocate_at(base, kGranule).error(), Error::foreign_pointer) << "live";
+  EXPECT_EQ(heap.try_allocate_at(base + 6 * kGranule, kGranule).error(), Error::foreign_pointer)
+      << "inside a free extent, not its start";
+  EXPECT_EQ(heap.try_allocate_at(base + 5 * kGranule, 60 * kGranule).error(), Error::out_of_memory);
+  EXPECT_EQ(heap.try_allocate_at(base + 1, kGranule).error(), Error::foreign_pointer);
+  EXPECT_EQ(heap.try_allocate_at(base + 5 * kGranule, 0).error(), Error::invalid_argument);
+  // Owners: a word per live extent, cleared by the next allocation there.
+  EXPECT_EQ(heap.set_owner(a, 0x1234567890abcdefull), Error::none);
+  EXPECT_EQ(heap.set_owner(Block{base + 5 * kGranule, kGranule}, 1), Error::foreign_pointer);
+  EXPECT_EQ(heap.set_owner(Block{a.ptr, kGranule}, 1), Error::foreign_pointer) << "wrong size";
+  // The walk: a (owned), b (no owner), then one free extent to the end.
+  Result<typename ExtentHeap<TypeParam>::Extent> x = heap.extent_at(base);
+  ASSERT_TRUE(x.ok());
+  EXPECT_FALSE(x->free);
+  EXPECT_EQ(x->owner, 0x1234567890abcdefull);
+  EXPECT_EQ(x->block.size, 3 * kGranule);
+  x = heap.extent_at(base + 3 * kGranule);
+  EXPECT_EQ(x->owner, 0u);
+  x = heap.extent_at(base + 5 * kGranule);
+  EXPECT_TRUE(x->free);
+  EXPECT_EQ(x->block.size, 59 * kGranule);
+  EXPECT_EQ(heap.extent_at(base + 6 * kGranule).error(), Error::foreign_pointer);
+  // Freed and merged: a's start is no extent start any more, then a fresh one clears the owner.
+  ASSERT_EQ(heap.try_deallocate(b), Error::none);
+  ASSERT_EQ(heap.try_deallocate(a), Error::none);
+  EXPECT_EQ(heap.extent_at(base + 3 * kGranule).error(), Error::foreign_pointer);
+  const Block c = *heap.try_allocate_at(base, kGranule);
+  EXPECT_EQ(heap.extent_at(base)->owner, 0u);
+  EXPECT_EQ(heap.stats().live, 1u);
+  EXPECT_EQ(heap.try_deallocate(c), Error::none);
+  EXPECT_EQ(*heap.largest_free_extent(), 64 * kGranule);
+}
+
 }  // namespace
 }  // namespace swim::mem::testing

@@ -8,6 +8,10 @@
 #include "swim/mem/residents.hpp"
 #include "swim/mem/residents/scope.hpp"
 #include "swim/mem/sources.hpp"
+// Host only (they call the memory source): exact extents of device memory managed
+// from the host, and buffers there that compaction moves.
+#include "swim/mem/heaps/extent_arena.hpp"
+#include "swim/mem/residents/device_buf.hpp"
 #if SWIM_MEM_HAS_EXCEPTIONS
 #include "swim/mem/physical/exceptions.hpp"
 #endif

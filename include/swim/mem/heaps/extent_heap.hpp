@@ -41,8 +41,10 @@ namespace detail {
 struct ExtentRecord {
   std::uint32_t head;  ///< first granule of an extent: its length, | free_bit if free; else 0
   std::uint32_t back;  ///< last granule of an extent: its length (stale elsewhere)
-  std::uint32_t next;  ///< free extent: the next one of its list (granule + 1; 0 ends)
-  std::uint32_t prev;  ///< free extent: the previous one of its list (granule + 1; 0: first)
+  std::uint32_t next;  ///< free extent: the next one of its list (granule + 1; 0 ends);
+                       ///< live extent: low half of its owner word (set_owner)
+  std::uint32_t prev;  ///< free extent: the previous one of its list (granule + 1; 0: first);
+                       ///< live extent: high half of its owner word
 };
 static_assert(sizeof(ExtentRecord) == 16);
 
@@ -198,6 +200,92 @@ class ExtentHeap {
     unlock();
     return e;
   }
+
+  /// Take the extent of ceil(size / granule()) granules that starts at `start`,
+  /// which must be the first granule of a free extent long enough for it (the rest
+  /// of that extent stays free after it). For a caller that places extents itself,
+  /// as compaction does. Errors, nothing changed: foreign_pointer (not the start of
+  /// a free extent), out_of_memory (the free extent there is shorter), contended.
+  SWIM_MEM_API Result<Block> try_allocate_at(const void* start, std::size_t size) {
+    if (size == 0) return Error::invalid_argument;
+    const std::uintptr_t off = reinterpret_cast<std::uintptr_t>(start) - base_;
+    if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
+      return Error::foreign_pointer;
+    }
+    if (size > capacity()) return Error::oversized;
+    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
+    const std::uint32_t n = static_cast<std::uint32_t>((size + granule_ - 1) >> shift_);
+    if (!lock()) return Error::contended;
+    const std::uint32_t head = rec(at).head;
+    Error e = Error::none;
+    if ((head & free_bit) == 0 || head == free_bit) {
+      e = Error::foreign_pointer;  // live, or a start merged away (no length)
+    } else if ((head & ~free_bit) < n) {
+      e = Error::out_of_memory;
+    } else {
+      take_from(at, head & ~free_bit, at, n);
+    }
+    unlock();
+    if (e != Error::none) return e;
+    return Block{reinterpret_cast<void*>(base_ + (static_cast<std::uintptr_t>(at) << shift_)),
+                 static_cast<std::size_t>(n) << shift_};
+  }
+
+  /// One extent as extent_at reports it.
+  struct Extent {
+    Block block;             ///< its granules
+    bool free = false;       ///< a free extent (else live)
+    std::uint64_t owner = 0; ///< live: what set_owner stored (0 if nothing)
+  };
+
+  /// The extent that starts at `start` (base() for the first; the next one starts
+  /// at block.ptr + block.size). For walking the range in address order, under the
+  /// lock for each step. Errors: foreign_pointer (`start` begins no extent),
+  /// contended.
+  SWIM_MEM_API Result<Extent> extent_at(const void* start) const {
+    const std::uintptr_t off = reinterpret_cast<std::uintptr_t>(start) - base_;
+    if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
+      return Error::foreign_pointer;
+    }
+    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
+    if (!lock()) return Error::contended;
+    const Record r = rec(at);
+    unlock();
+    const std::uint32_t len = r.head & ~free_bit;
+    if (len == 0) return Error::foreign_pointer;
+    Extent x;
+    x.block = Block{const_cast<void*>(start), static_cast<std::size_t>(len) << shift_};
+    x.free = (r.head & free_bit) != 0;
+    if (!x.free) x.owner = (static_cast<std::uint64_t>(r.prev) << 32) | r.next;
+    return x;
+  }
+
+  /// Store a word with the live extent `block` (a caller's record of what lives
+  /// there: compaction finds a movable buffer's header through it). Kept in the
+  /// extent's first record, which a live extent does not otherwise use; cleared
+  /// when the extent is freed. Errors: foreign_pointer (not a live extent of that
+  /// size), contended.
+  SWIM_MEM_API Error set_owner(Block block, std::uint64_t owner) {
+    const std::uintptr_t off = block.address() - base_;
+    if (block.size == 0 || off >= static_cast<std::size_t>(count_) * granule_ ||
+        (off & (granule_ - 1)) != 0) {
+      return Error::foreign_pointer;
+    }
+    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
+    const std::size_t n = (block.size + granule_ - 1) >> shift_;
+    if (!lock()) return Error::contended;
+    Record& r = rec(at);
+    const bool live = (r.head & free_bit) == 0 && r.head != 0 && r.head == n;
+    if (live) {
+      r.next = static_cast<std::uint32_t>(owner);
+      r.prev = static_cast<std::uint32_t>(owner >> 32);
+    }
+    unlock();
+    return live ? Error::none : Error::foreign_pointer;
+  }
+
+  /// The first byte of the managed range (granule-aligned).
+  SWIM_MEM_API void* base() const { return reinterpret_cast<void*>(base_); }
 
   /// bytes_free counts every free granule (in any number of extents).
   SWIM_MEM_API Stats stats() const {
@@ -420,20 +508,30 @@ class ExtentHeap {
     const std::uint32_t at = find(n, a);
     if (at == none) return none;
     const std::uint32_t len = rec(at).head & ~free_bit;
-    remove(at, len);
     const std::uint32_t start = static_cast<std::uint32_t>(aligned_from(at, a));
+    take_from(at, len, start, n);
+    return start;
+  }
+
+  /// Cut the live extent [start, start + n) out of the free extent [at, at + len)
+  /// that holds it; the lead and the tail go back to their lists.
+  SWIM_MEM_API void take_from(std::uint32_t at, std::uint32_t len, std::uint32_t start,
+                              std::uint32_t n) {
+    remove(at, len);
     const std::uint32_t lead = start - at;
     const std::uint32_t tail = len - lead - n;
     if (lead != 0) insert(at, lead);
     if (tail != 0) insert(start + n, tail);
-    rec(start).head = n;
+    Record& r = rec(start);
+    r.head = n;
+    r.next = 0;  // no owner yet (see set_owner)
+    r.prev = 0;
     rec(start + n - 1).back = n;
     const std::size_t bytes = static_cast<std::size_t>(n) << shift_;
     live_.store(live_.load(order::relaxed) + 1, order::relaxed);
     const std::size_t used = in_use_.load(order::relaxed) + bytes;
     in_use_.store(used, order::relaxed);
     if (used > peak_.load(order::relaxed)) peak_.store(used, order::relaxed);
-    return start;
   }
 
   /// Free the live extent [at, at + n), coalescing with free neighbours. A start

@@ -77,10 +77,14 @@ using heap_kinds = detail::type_list<
     detail::SourceEntryS<CudaMemory<CudaMemoryKind::device>, HeapRoute::host_registered>,
     detail::SourceEntryC<CudaMemory<CudaMemoryKind::managed>, HeapRoute::host_registered>,
     detail::SourceEntryS<CudaMemory<CudaMemoryKind::managed>, HeapRoute::host_registered>,
+    detail::SourceEntryC<CudaMemory<CudaMemoryKind::pinned>, HeapRoute::host_registered>,
+    detail::SourceEntryS<CudaMemory<CudaMemoryKind::pinned>, HeapRoute::host_registered>,
     detail::SourceEntryC<HipMemory<HipMemoryKind::device>, HeapRoute::host_registered>,
     detail::SourceEntryS<HipMemory<HipMemoryKind::device>, HeapRoute::host_registered>,
     detail::SourceEntryC<HipMemory<HipMemoryKind::managed>, HeapRoute::host_registered>,
-    detail::SourceEntryS<HipMemory<HipMemoryKind::managed>, HeapRoute::host_registered>>;
+    detail::SourceEntryS<HipMemory<HipMemoryKind::managed>, HeapRoute::host_registered>,
+    detail::SourceEntryC<HipMemory<HipMemoryKind::pinned>, HeapRoute::host_registered>,
+    detail::SourceEntryS<HipMemory<HipMemoryKind::pinned>, HeapRoute::host_registered>>;
 
 /// A heap kind: a position in heap_kinds, or none.
 enum class HeapKind : std::uint8_t { none = 0 };

@@ -78,7 +78,7 @@ class CudaDeviceScope {
 template <CudaMemoryKind Kind>
 class CudaMemory {
  public:
-  static constexpr bool host_accessible = Kind == CudaMemoryKind::managed;
+  static constexpr bool host_accessible = Kind != CudaMemoryKind::device;
   static constexpr bool device_accessible = true;
   static constexpr std::size_t guaranteed_align = 256;
 
@@ -101,7 +101,9 @@ class CudaMemory {
     void* p = nullptr;
     const std::size_t n = bytes == 0 ? 1 : bytes;
     cudaError_t e = cudaSuccess;
-    if constexpr (Kind == CudaMemoryKind::managed) {
+    if constexpr (Kind == CudaMemoryKind::pinned) {
+      e = cudaMallocHost(&p, n);
+    } else if constexpr (Kind == CudaMemoryKind::managed) {
       e = cudaMallocManaged(&p, n, cudaMemAttachGlobal);
     } else {
       e = cudaMalloc(&p, n);
@@ -109,7 +111,7 @@ class CudaMemory {
     if (e != cudaSuccess) return fail(e);
     // The alignment is the runtime's promise; check it rather than trust it.
     if (reinterpret_cast<std::uintptr_t>(p) % align != 0) {
-      (void)cudaFree(p);
+      (void)free_region(p);
       return Error::misaligned;
     }
     return Block{p, bytes};
@@ -117,14 +119,37 @@ class CudaMemory {
 
   Error release(Block region) noexcept {
     if (region.ptr == nullptr) return Error::none;
-    const cudaError_t e = cudaFree(region.ptr);
+    const cudaError_t e = free_region(region.ptr);
     if (e == cudaSuccess) return Error::none;
     (void)cudaGetLastError();
     return e == cudaErrorInvalidValue || e == cudaErrorInvalidDevicePointer ? Error::foreign_pointer
                                                                             : Error::unsupported;
   }
 
+  /// Copy n bytes between two regions of this memory (or host memory), which
+  /// must not overlap, and wait for the copy: on return the source may be reused.
+  /// Stream-ordered after work on the default stream. What compaction uses to
+  /// move a buffer. Errors: unsupported (the runtime failed the copy).
+  Error copy(void* to, const void* from, std::size_t n) noexcept {
+    if (n == 0) return Error::none;
+    detail::CudaDeviceScope scope(device_);
+    if (scope.error() != cudaSuccess) return fail(scope.error());
+    cudaError_t e = cudaMemcpyAsync(to, from, n, cudaMemcpyDefault, cudaStreamLegacy);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(cudaStreamLegacy);
+    if (e == cudaSuccess) return Error::none;
+    (void)cudaGetLastError();
+    return Error::unsupported;
+  }
+
  private:
+  static cudaError_t free_region(void* p) noexcept {
+    if constexpr (Kind == CudaMemoryKind::pinned) {
+      return cudaFreeHost(p);
+    } else {
+      return cudaFree(p);
+    }
+  }
+
   static Error fail(cudaError_t e) noexcept {
     (void)cudaGetLastError();
     return detail::cuda_error(e);
@@ -140,6 +165,11 @@ using CudaDeviceMemory = CudaMemory<CudaMemoryKind::device>;
 using CudaManagedMemory = CudaMemory<CudaMemoryKind::managed>;
 
 static_assert(memory_source<CudaDeviceMemory>);
+/// cudaMallocHost'd page-locked host memory: host- and device-accessible
+/// (kernels read it over the bus), what staging buffers and fast copies want.
+using CudaPinnedMemory = CudaMemory<CudaMemoryKind::pinned>;
+
 static_assert(memory_source<CudaManagedMemory>);
+static_assert(memory_source<CudaPinnedMemory>);
 
 }  // namespace swim::mem

@@ -14,12 +14,14 @@ namespace swim::mem {
 enum class CudaMemoryKind {
   device,   ///< cudaMalloc: device memory, not host-accessible
   managed,  ///< cudaMallocManaged(cudaMemAttachGlobal): migrates between host and device
+  pinned,   ///< cudaMallocHost: page-locked host memory, also mapped for the device
 };
 
 /// The kinds of memory the HIP runtime hands out.
 enum class HipMemoryKind {
   device,   ///< hipMalloc: device memory, not host-accessible
   managed,  ///< hipMallocManaged(hipMemAttachGlobal): accessible from host and device
+  pinned,   ///< hipHostMalloc: page-locked host memory, also mapped for the device
 };
 
 template <CudaMemoryKind Kind>

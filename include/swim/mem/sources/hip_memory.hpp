@@ -72,7 +72,7 @@ class HipDeviceScope {
 template <HipMemoryKind Kind>
 class HipMemory {
  public:
-  static constexpr bool host_accessible = Kind == HipMemoryKind::managed;
+  static constexpr bool host_accessible = Kind != HipMemoryKind::device;
   static constexpr bool device_accessible = true;
   static constexpr std::size_t guaranteed_align = 256;
 
@@ -95,7 +95,9 @@ class HipMemory {
     void* p = nullptr;
     const std::size_t n = bytes == 0 ? 1 : bytes;
     hipError_t e = hipSuccess;
-    if constexpr (Kind == HipMemoryKind::managed) {
+    if constexpr (Kind == HipMemoryKind::pinned) {
+      e = hipHostMalloc(&p, n, hipHostMallocDefault);
+    } else if constexpr (Kind == HipMemoryKind::managed) {
       e = hipMallocManaged(&p, n, hipMemAttachGlobal);
     } else {
       e = hipMalloc(&p, n);
@@ -103,7 +105,7 @@ class HipMemory {
     if (e != hipSuccess) return fail(e);
     // The alignment is the runtime's promise; check it rather than trust it.
     if (reinterpret_cast<std::uintptr_t>(p) % align != 0) {
-      (void)hipFree(p);
+      (void)free_region(p);
       return Error::misaligned;
     }
     return Block{p, bytes};
@@ -111,14 +113,37 @@ class HipMemory {
 
   Error release(Block region) noexcept {
     if (region.ptr == nullptr) return Error::none;
-    const hipError_t e = hipFree(region.ptr);
+    const hipError_t e = free_region(region.ptr);
     if (e == hipSuccess) return Error::none;
     (void)hipGetLastError();
     return e == hipErrorInvalidValue || e == hipErrorInvalidDevicePointer ? Error::foreign_pointer
                                                                           : Error::unsupported;
   }
 
+  /// Copy n bytes between two regions of this memory (or host memory), which
+  /// must not overlap, and wait for the copy: on return the source may be reused.
+  /// Stream-ordered after work on the default stream. What compaction uses to
+  /// move a buffer. Errors: unsupported (the runtime failed the copy).
+  Error copy(void* to, const void* from, std::size_t n) noexcept {
+    if (n == 0) return Error::none;
+    detail::HipDeviceScope scope(device_);
+    if (scope.error() != hipSuccess) return fail(scope.error());
+    hipError_t e = hipMemcpyAsync(to, from, n, hipMemcpyDefault, nullptr);
+    if (e == hipSuccess) e = hipStreamSynchronize(nullptr);
+    if (e == hipSuccess) return Error::none;
+    (void)hipGetLastError();
+    return Error::unsupported;
+  }
+
  private:
+  static hipError_t free_region(void* p) noexcept {
+    if constexpr (Kind == HipMemoryKind::pinned) {
+      return hipHostFree(p);
+    } else {
+      return hipFree(p);
+    }
+  }
+
   static Error fail(hipError_t e) noexcept {
     (void)hipGetLastError();
     return detail::hip_error(e);
@@ -133,6 +158,11 @@ using HipDeviceMemory = HipMemory<HipMemoryKind::device>;
 using HipManagedMemory = HipMemory<HipMemoryKind::managed>;
 
 static_assert(memory_source<HipDeviceMemory>);
+/// hipHostMalloc'd page-locked host memory: host- and device-accessible
+/// (kernels read it over the bus), what staging buffers and fast copies want.
+using HipPinnedMemory = HipMemory<HipMemoryKind::pinned>;
+
 static_assert(memory_source<HipManagedMemory>);
+static_assert(memory_source<HipPinnedMemory>);
 
 }  // namespace swim::mem
