@@ -91,6 +91,17 @@ TEST_F(Gpu, PoolUnderManyThreads) {
   }
 }
 
+TEST_F(Gpu, ExtentHeapUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_extent_heap(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads;
+  }
+}
+
+TEST_F(Gpu, DeviceBuffersMoveWithDeviceCopies) {
+  EXPECT_TRUE(Passed(swim_mem_cuda_check_device_buffers(64)));
+}
+
 TEST_F(Gpu, AddrSpaceUnderManyThreads) {
   for (const Shape& s : kAllocatorShapes) {
     EXPECT_TRUE(Passed(swim_mem_cuda_check_addr_space(s.blocks, s.threads)))

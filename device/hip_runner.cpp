@@ -58,9 +58,11 @@ int main() {
     failed += report("pack", s, swim_mem_hip_check_pack(s.blocks, s.threads));
     failed += report("pool", s, swim_mem_hip_check_pool(s.blocks, s.threads));
     failed += report("addr_space", s, swim_mem_hip_check_addr_space(s.blocks, s.threads));
+    failed += report("extent_heap", s, swim_mem_hip_check_extent_heap(s.blocks, s.threads));
     failed += report("leases", s, swim_mem_hip_check_leases(s.blocks, s.threads));
     failed += report("shared_leases", s, swim_mem_hip_check_shared_leases(s.blocks, s.threads));
   }
+  failed += report("device_buffers", kAllocatorShapes[0], swim_mem_hip_check_device_buffers(64));
   std::printf("%s: %d of %d launcher(s) failed\n", failed == 0 ? "PASSED" : "FAILED", failed,
               g_checks);
   return failed == 0 ? 0 : 1;

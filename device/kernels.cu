@@ -4,6 +4,8 @@
 
 #include <cstddef>
 
+#include "swim/mem/sources/cuda_memory.hpp"
+
 namespace swim_mem_gpu {
 using error_t = cudaError_t;
 inline constexpr error_t success = cudaSuccess;
@@ -20,6 +22,8 @@ inline error_t synchronize() { return cudaDeviceSynchronize(); }
 inline error_t launch_error() { return cudaGetLastError(); }
 inline error_t device_count(int* n) { return cudaGetDeviceCount(n); }
 inline const char* describe(error_t e) { return cudaGetErrorString(e); }
+/// The runtime's device memory as a swim-mem source (suite/extent.inl).
+using device_source = swim::mem::CudaDeviceMemory;
 }  // namespace swim_mem_gpu
 
 #define SWIM_MEM_LAUNCHER(name) swim_mem_cuda_##name

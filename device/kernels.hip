@@ -4,6 +4,8 @@
 
 #include <cstddef>
 
+#include "swim/mem/sources/hip_memory.hpp"
+
 namespace swim_mem_gpu {
 using error_t = hipError_t;
 inline constexpr error_t success = hipSuccess;
@@ -20,6 +22,8 @@ inline error_t synchronize() { return hipDeviceSynchronize(); }
 inline error_t launch_error() { return hipGetLastError(); }
 inline error_t device_count(int* n) { return hipGetDeviceCount(n); }
 inline const char* describe(error_t e) { return hipGetErrorString(e); }
+/// The runtime's device memory as a swim-mem source (suite/extent.inl).
+using device_source = swim::mem::HipDeviceMemory;
 }  // namespace swim_mem_gpu
 
 #define SWIM_MEM_LAUNCHER(name) swim_mem_hip_##name

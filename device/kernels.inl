@@ -5,7 +5,8 @@
 //   SWIM_MEM_LAUNCHER(name)   the C name of a launcher (see launchers.hpp), and
 //   namespace swim_mem_gpu    a thin runtime shim: error_t, success, allocate,
 //                             release, to_host, to_device, zero, synchronize,
-//                             launch_error, device_count, describe.
+//                             launch_error, device_count, describe, and
+//                             device_source (the runtime's device memory source).
 // Kernels use only what both languages share: __global__, <<<blocks, threads>>>,
 // blockIdx/blockDim/threadIdx, and swim-mem's own portable headers.
 //
@@ -23,6 +24,8 @@
 //   suite/pack.inl           check_pack
 //   suite/pool.inl           check_pool
 //   suite/addr_space.inl     check_addr_space
+//   suite/extent.inl         check_extent_heap, check_device_buffers (host-managed
+//                            device memory: ExtentArena, DeviceBuf, compaction)
 // Each file includes the ones it builds on; they all keep #pragma once.
 //
 // Adding an allocator kernel: write the kernels and a launcher in a new suite/ file,
@@ -41,6 +44,7 @@
 #include "suite/pack.inl"
 #include "suite/pool.inl"
 #include "suite/addr_space.inl"
+#include "suite/extent.inl"
 
 // The macros of suite/common.inl and suite/allocators.inl end with the suite.
 #undef SWIM_MEM_GPU_STEP

@@ -78,6 +78,17 @@ int SWIM_MEM_LAUNCHER(check_pool)(unsigned blocks, unsigned threads);
 /// foreign pointers. AddrSpace<single_owner, true/false> by one thread.
 int SWIM_MEM_LAUNCHER(check_addr_space)(unsigned blocks, unsigned threads);
 
+/// ExtentHeap<concurrent> in-band in device memory, shared by every thread: exact
+/// extents of 1..8 granules, disjoint and stamped, freed by partners through the
+/// bounded try-lock; then one extent again, double frees and foreign pointers reported.
+int SWIM_MEM_LAUNCHER(check_extent_heap)(unsigned blocks, unsigned threads);
+
+/// Host-managed device memory: an ExtentArena over the runtime's device memory with
+/// `buffers` DeviceBufs filled by kernels; half freed, one borrowed during a
+/// compaction with device copies: it stays put, every buffer keeps its contents,
+/// the free space becomes one extent.
+int SWIM_MEM_LAUNCHER(check_device_buffers)(unsigned buffers);
+
 // The lease checks (leases.inl, in leases.cu / leases.hip). They raise the CUDA
 // per-thread stack limit to 8 KiB while they run (stow and lease destruction
 // recurse) and put the old one back.

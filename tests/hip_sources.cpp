@@ -10,6 +10,7 @@
 #include "swim/mem/heaps/source_heap.hpp"
 #include "swim/mem/holds.hpp"
 #include "swim/mem/sources/hip_memory.hpp"
+#include "support/gpu_arena_checks.hpp"
 
 namespace {
 
@@ -89,6 +90,20 @@ TEST(HeapDispatch, HipKindsGoThroughTheHostRegistry) {
   check_registered_kind<SourceHeap<HipManagedMemory, concurrent>>(true);
   check_registered_kind<SourceHeap<HipManagedMemory, single_owner>>(true);
   if (!HipDeviceMemory::available()) GTEST_SKIP() << "no HIP device: allocations not tried";
+}
+
+TEST(HipArena, NoDeviceMeansUnsupported) {
+  if (HipDeviceMemory::available()) GTEST_SKIP() << "a device is present";
+  static_assert(swim::mem::HipPinnedMemory::host_accessible);
+  swim::mem::testing::check_arena_without_device<HipDeviceMemory>();
+  swim::mem::testing::check_arena_without_device<swim::mem::HipPinnedMemory>();
+}
+
+TEST(HipArena, DeviceBuffersCompactWithDeviceCopies) {
+  if (!HipDeviceMemory::available()) GTEST_SKIP() << "no HIP device";
+  swim::mem::testing::check_arena_on_device<HipDeviceMemory>();
+  swim::mem::testing::check_arena_on_device<swim::mem::HipPinnedMemory>();
+  swim::mem::testing::check_arena_on_device<HipManagedMemory>();
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #if defined(SWIM_MEM_TEST_HAS_CUDA)
 #include "swim/mem/sources/cuda_memory.hpp"
+#include "support/gpu_arena_checks.hpp"
 #endif
 
 namespace {
@@ -464,6 +465,35 @@ TEST(CudaSources, UnsupportedWithoutADeviceElseWorking) {
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(heap.stats().live, 1u);
   EXPECT_EQ(heap.try_deallocate(*h), Error::none);
+}
+#endif
+
+#if defined(SWIM_MEM_TEST_HAS_CUDA)
+TEST(CudaSources, PinnedMemoryIsHostAndDeviceAccessible) {
+  using swim::mem::CudaPinnedMemory;
+  static_assert(CudaPinnedMemory::host_accessible && CudaPinnedMemory::device_accessible);
+  CudaPinnedMemory pinned;
+  if (!CudaPinnedMemory::available()) {
+    EXPECT_EQ(pinned.try_acquire(1024, 8).error(), Error::unsupported);
+    return;
+  }
+  Result<Block> p = pinned.try_acquire(1024, 8);
+  ASSERT_TRUE(p.ok());
+  std::memset(p->ptr, 1, p->size);  // host memory
+  EXPECT_EQ(pinned.release(*p), Error::none);
+}
+
+TEST(CudaArena, NoDeviceMeansUnsupported) {
+  if (swim::mem::CudaDeviceMemory::available()) GTEST_SKIP() << "a device is present";
+  swim::mem::testing::check_arena_without_device<swim::mem::CudaDeviceMemory>();
+  swim::mem::testing::check_arena_without_device<swim::mem::CudaPinnedMemory>();
+}
+
+TEST(CudaArena, DeviceBuffersCompactWithDeviceCopies) {
+  if (!swim::mem::CudaDeviceMemory::available()) GTEST_SKIP() << "no CUDA device";
+  swim::mem::testing::check_arena_on_device<swim::mem::CudaDeviceMemory>();
+  swim::mem::testing::check_arena_on_device<swim::mem::CudaPinnedMemory>();
+  swim::mem::testing::check_arena_on_device<swim::mem::CudaManagedMemory>();
 }
 #endif
 

@@ -40,16 +40,20 @@ class ResultStorage {
   Error error_;
 };
 
-/// Storage of any other value: owned, move-only, destroyed exactly once.
+/// Storage of any other value: owned, move-only, destroyed exactly once. The
+/// value may be a host-only type (a DeviceBuf): nvcc's host/device check is then
+/// deferred to real device uses (config/macros.hpp).
 template <class T>
 class ResultStorage<T, false> {
  public:
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API ResultStorage(ResultStorage&& other) : error_(other.error_) {
     if (error_ == Error::none) ::new (static_cast<void*>(&value_)) T(static_cast<T&&>(other.value_));
   }
   ResultStorage(const ResultStorage&) = delete;
   ResultStorage& operator=(const ResultStorage&) = delete;
   /// Replace the value or error (a retry loop assigns the next attempt's Result).
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API ResultStorage& operator=(ResultStorage&& other) {
     if (this != &other) {
       if (error_ == Error::none) value_.~T();
@@ -58,19 +62,25 @@ class ResultStorage<T, false> {
     }
     return *this;
   }
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API ~ResultStorage() {
     if (error_ == Error::none) value_.~T();
   }
 
  protected:
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API ResultStorage(T&& v) : error_(Error::none) {
     ::new (static_cast<void*>(&value_)) T(static_cast<T&&>(v));
   }
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API ResultStorage(const T& v) : error_(Error::none) {
     ::new (static_cast<void*>(&value_)) T(v);
   }
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API ResultStorage(Error e) : error_(result_error(e)) {}
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API T& get() { return value_; }
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API const T& get() const { return value_; }
 
   union {
@@ -96,7 +106,9 @@ class Result : public detail::ResultStorage<T> {
   using Base = detail::ResultStorage<T>;
 
  public:
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API constexpr Result(const T& value) : Base(value) {}  // NOLINT: implicit on purpose
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API constexpr Result(T&& value)                         // NOLINT
     requires(!detail::plain_result<T>)
       : Base(static_cast<T&&>(value)) {}
@@ -113,11 +125,14 @@ class Result : public detail::ResultStorage<T> {
   SWIM_MEM_API constexpr T* operator->() { return &this->get(); }
   SWIM_MEM_API constexpr const T* operator->() const { return &this->get(); }
   /// Move the value out (only when ok()); the Result keeps a moved-from value.
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API constexpr T take() { return static_cast<T&&>(this->get()); }
   /// The value, or `fallback` when there is none.
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API constexpr T value_or(T fallback) && {
     return ok() ? static_cast<T&&>(this->get()) : static_cast<T&&>(fallback);
   }
+  SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API constexpr T value_or(T fallback) const&
     requires(std::is_copy_constructible_v<T>)
   {
