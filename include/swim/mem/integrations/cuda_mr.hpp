@@ -157,7 +157,10 @@ class CudaResource {
   // Without a device (or driver) no work can have been queued on any stream.
   static bool any_device() noexcept {
     int n = 0;  // left unwritten by a failing call
-    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+    const bool any = cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+    // "No device" is no error of the caller's work: leave no last error behind.
+    if (!any) (void)cudaGetLastError();
+    return any;
   }
 
   detail::Upstream<A> upstream_;

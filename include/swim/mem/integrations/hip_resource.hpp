@@ -111,7 +111,10 @@ class HipResource {
   // Without a device (or driver) no work can have been queued on any stream.
   static bool any_device() noexcept {
     int n = 0;  // left unwritten by a failing call
-    return hipGetDeviceCount(&n) == hipSuccess && n > 0;
+    const bool any = hipGetDeviceCount(&n) == hipSuccess && n > 0;
+    // "No device" is no error of the caller's work: leave no last error behind.
+    if (!any) (void)hipGetLastError();
+    return any;
   }
 
   detail::Upstream<A> upstream_;
