@@ -166,4 +166,11 @@ class CudaResource {
   detail::Upstream<A> upstream_;
 };
 
+// Deduction: CudaResource(heap) refers to the heap, CudaResource(HoldRef) keeps the handle.
+// (Spelled out: clang before 16 ignores the constructors' constraints when it
+// deduces from them, and finds the two constructors ambiguous.)
+template <block_allocator A>
+CudaResource(A&) -> CudaResource<A>;
+CudaResource(HoldRef) -> CudaResource<HoldRef>;
+
 }  // namespace swim::mem

@@ -120,4 +120,11 @@ class HipResource {
   detail::Upstream<A> upstream_;
 };
 
+// Deduction: HipResource(heap) refers to the heap, HipResource(HoldRef) keeps the handle.
+// (Spelled out: clang before 16 ignores the constructors' constraints when it
+// deduces from them, and finds the two constructors ambiguous.)
+template <block_allocator A>
+HipResource(A&) -> HipResource<A>;
+HipResource(HoldRef) -> HipResource<HoldRef>;
+
 }  // namespace swim::mem

@@ -74,6 +74,13 @@ class MemoryResource : public std::pmr::memory_resource {
   detail::Upstream<A> upstream_;
 };
 
+// Deduction: MemoryResource(heap) refers to the heap, MemoryResource(HoldRef) keeps the handle.
+// (Spelled out: clang before 16 ignores the constructors' constraints when it
+// deduces from them, and finds the two constructors ambiguous.)
+template <block_allocator A>
+MemoryResource(A&) -> MemoryResource<A>;
+MemoryResource(HoldRef) -> MemoryResource<HoldRef>;
+
 /// A resource over the hold `hold` (a Pack or Pool), kept as a HoldRef: the same
 /// type whatever the hold's type, so one function can take any of them.
 template <class Hold>
