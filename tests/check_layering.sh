@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the include rules of docs/design.md:
 #  1. a header of layer N includes swim-mem headers of layers <= N only;
-#  2. device-reachable headers include no host-only standard library header;
+#  2. device-reachable headers include no host-only standard library header
+#     (layer 8, integrations, is host only and exempt);
 #  3. nothing but config/macros.hpp tests __CUDA_ARCH__ / __HIP_DEVICE_COMPILE__.
 # Usage: check_layering.sh <repository root>
 set -euo pipefail
@@ -16,6 +17,7 @@ rank() {
     swim/mem/holds*) echo 5 ;;
     swim/mem/leases*) echo 6 ;;
     swim/mem/residents*) echo 7 ;;
+    swim/mem/integrations*) echo 8 ;;
     swim/mem.hpp) echo 99 ;;
     *) echo 0 ;;
   esac
@@ -33,6 +35,7 @@ while IFS= read -r header; do
   done < <(sed -n 's/^#include "\(swim\/[^"]*\)".*/\1/p' "$header")
   case "$header" in
     swim/mem/physical/exceptions.hpp|swim/mem/sources/os_pages.hpp|swim/mem/heaps/extent_arena.hpp|swim/mem/residents/device_buf.hpp|swim/mem/sources/cuda_memory.hpp|swim/mem/sources/hip_memory.hpp|swim/mem.hpp) ;;
+    swim/mem/integrations*) ;;  # layer 8: host only
     *)
       # config/atomic.hpp may include <atomic> in its host-compiler branch only.
       if [ "$header" != swim/mem/config/atomic.hpp ] && grep -Eq "^#include $host_only" "$header"; then
