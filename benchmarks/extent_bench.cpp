@@ -10,6 +10,13 @@
 //                               until the first allocation fails; counters: the
 //                               fraction of the heap in use then (`in_use`), and the
 //                               fraction the live requests asked for (`requested`)
+//   extent_trace/swim-ExtentArena+compaction
+//                               the same trace over an ExtentArena of movable
+//                               buffers (DeviceBuf): at a failure, compact and retry
+//                               once; the first failure after a compaction ends the
+//                               run. The copies are elided (a no-op copy engine that
+//                               counts bytes): the fraction does not depend on them
+//                               (`compactions`, `moved_bytes` are reported)
 //
 // ExtentHeap keeps its records apart from the range, which is reserved PROT_NONE: it
 // is never touched (the ranges of the others are mapped, and touched only by their
@@ -207,6 +214,76 @@ void trace(benchmark::State& state) {
   state.counters["steps"] = steps;
 }
 
+// ---- extent_trace with compaction ----------------------------------------------------
+
+/// A PROT_NONE, never-touched range as the arena's source (device memory stand-in).
+struct UntouchedPages {
+  static constexpr bool host_accessible = false;
+  static constexpr bool device_accessible = true;
+  static constexpr std::size_t guaranteed_align = 4096;
+  sm::Result<sm::Block> try_acquire(std::size_t bytes, std::size_t) {
+    void* p = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return sm::Error::out_of_memory;
+    return sm::Block{p, bytes};
+  }
+  sm::Error release(sm::Block b) { return ::munmap(b.ptr, b.size) == 0 ? sm::Error::none : sm::Error::invalid_argument; }
+  sm::Error copy(void*, const void*, std::size_t) { return sm::Error::none; }
+};
+
+void trace_compacting(benchmark::State& state) {
+  using Arena = sm::ExtentArena<UntouchedPages>;
+  using Buf = sm::DeviceBuf<std::byte, Arena>;
+  constexpr std::size_t kHeap = std::size_t(1) << 30;
+  double in_use = 0, requested = 0, steps = 0, compactions = 0, moved = 0;
+  for (auto _ : state) {
+    sm::ArenaOptions o;
+    o.granule = kGranule;
+    o.initial_bytes = kHeap;
+    o.growth_bytes = kHeap;
+    o.max_bytes = kHeap;
+    Arena arena(UntouchedPages{}, o);
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> log_size(std::log(256.0), std::log(64.0 * (1 << 20)));
+    std::vector<std::pair<Buf, std::size_t>> live;
+    std::size_t asked = 0, n = 0, c = 0, m = 0;
+    std::uint64_t copied = 0;
+    auto count = [&](void*, const void*, std::size_t bytes) {
+      copied += bytes;
+      return sm::Error::none;
+    };
+    for (;; ++n) {
+      if (!live.empty() && rng() % 100 < 40) {
+        const std::size_t k = rng() % live.size();
+        asked -= live[k].second;
+        live[k] = std::move(live.back());
+        live.pop_back();
+        continue;
+      }
+      const std::size_t bytes = static_cast<std::size_t>(std::exp(log_size(rng)));
+      sm::Result<Buf> r = Buf::try_make(arena, bytes);
+      if (!r && r.error() == sm::Error::out_of_memory) {
+        if (!arena.try_compact(count).ok()) break;
+        ++c;
+        r = Buf::try_make(arena, bytes);
+      }
+      if (!r) break;
+      live.emplace_back(r.take(), bytes);
+      asked += bytes;
+    }
+    m = copied;
+    in_use = static_cast<double>(arena.stats().bytes_in_use) / static_cast<double>(arena.reserved_bytes());
+    requested = static_cast<double>(asked) / static_cast<double>(arena.reserved_bytes());
+    steps = static_cast<double>(n);
+    compactions = static_cast<double>(c);
+    moved = static_cast<double>(m);
+  }
+  state.counters["in_use"] = in_use;
+  state.counters["requested"] = requested;
+  state.counters["steps"] = steps;
+  state.counters["compactions"] = compactions;
+  state.counters["moved_bytes"] = moved;
+}
+
 template <class H>
 void register_heap() {
   const std::int64_t top = quick() ? 10000 : 1000000;
@@ -226,6 +303,9 @@ int main(int argc, char** argv) {
   register_heap<Buddy<sm::single_owner>>();
   register_heap<Buddy<sm::concurrent>>();
   register_heap<BestFit>();
+  benchmark::RegisterBenchmark("extent_trace/swim-ExtentArena+compaction", trace_compacting)
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

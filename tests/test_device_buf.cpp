@@ -329,7 +329,9 @@ TEST(DeviceBuf, ReadersBorrowWhileAnotherThreadCompacts) {
     });
   }
   std::vector<HostBuf> churn;
-  for (int round = 0; round < 300; ++round) {
+  // At least 300 rounds, and on until the readers have borrowed a good many times
+  // (threads start late on a busy machine), within a bound.
+  for (int round = 0; round < 300 || (borrowed.load() < 1000 && round < 1000000); ++round) {
     if (churn.size() < 8) {
       Result<HostBuf> b = HostBuf::try_make(arena, 1 + rng() % 2000);
       if (b.ok()) churn.push_back(b.take());

@@ -13,6 +13,7 @@
 
 #include "swim/mem/integrations/cuda_mr.hpp"
 #include "swim/mem.hpp"
+#include "swim/mem/sources/cuda_memory.hpp"
 
 namespace swim::mem::testing {
 namespace {
@@ -32,6 +33,12 @@ struct Managed : DeviceOnly {
 };
 using DeviceResource = CudaResource<DeviceOnly>;
 using ManagedResource = CudaResource<Managed>;
+// The real thing: the host-managed arenas of device, pinned and managed memory.
+using ArenaResource = CudaResource<ExtentArena<CudaDeviceMemory>>;
+using PinnedResource = CudaResource<ExtentArena<CudaPinnedMemory>>;
+using ManagedArenaResource = CudaResource<ExtentArena<CudaManagedMemory>>;
+static_assert(!ArenaResource::host_accessible && ArenaResource::device_accessible);
+static_assert(PinnedResource::host_accessible && PinnedResource::device_accessible);
 
 static_assert(HostResource::host_accessible && !HostResource::device_accessible);
 static_assert(!DeviceResource::host_accessible && DeviceResource::device_accessible);
@@ -49,6 +56,13 @@ static_assert(!cuda::mr::resource_with<DeviceResource, cuda::mr::host_accessible
 static_assert(cuda::mr::resource_with<ManagedResource, cuda::mr::host_accessible,
                                       cuda::mr::device_accessible>);
 static_assert(cuda::mr::resource<CudaResource<HoldRef>>);
+static_assert(cuda::mr::synchronous_resource<ArenaResource>);
+static_assert(cuda::mr::resource_with<ArenaResource, cuda::mr::device_accessible>);
+static_assert(!cuda::mr::resource_with<ArenaResource, cuda::mr::host_accessible>);
+static_assert(cuda::mr::resource_with<PinnedResource, cuda::mr::host_accessible,
+                                      cuda::mr::device_accessible>);
+static_assert(cuda::mr::resource_with<ManagedArenaResource, cuda::mr::host_accessible,
+                                      cuda::mr::device_accessible>);
 #else
 // CCCL 3.0 (CUDA 13.0): resource (synchronous) and async_resource.
 static_assert(cuda::mr::resource<HostResource>);
@@ -60,6 +74,13 @@ static_assert(!cuda::mr::async_resource_with<DeviceResource, cuda::mr::host_acce
 static_assert(cuda::mr::async_resource_with<ManagedResource, cuda::mr::host_accessible,
                                             cuda::mr::device_accessible>);
 static_assert(cuda::mr::async_resource<CudaResource<HoldRef>>);
+static_assert(cuda::mr::resource<ArenaResource>);
+static_assert(cuda::mr::async_resource_with<ArenaResource, cuda::mr::device_accessible>);
+static_assert(!cuda::mr::async_resource_with<ArenaResource, cuda::mr::host_accessible>);
+static_assert(cuda::mr::async_resource_with<PinnedResource, cuda::mr::host_accessible,
+                                            cuda::mr::device_accessible>);
+static_assert(cuda::mr::async_resource_with<ManagedArenaResource, cuda::mr::host_accessible,
+                                            cuda::mr::device_accessible>);
 #endif
 
 bool have_gpu() {
@@ -162,6 +183,40 @@ TEST(CudaMr, StreamOrderedFreeWaitsForQueuedWork) {
   EXPECT_EQ(h.heap.stats().live, 0u);
   EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
 }
+
+TEST(CudaMr, ArenaWithoutADeviceThrowsAndChangesNothing) {
+  if (have_gpu()) GTEST_SKIP() << "a device is present";
+  ExtentArena<CudaDeviceMemory> arena;
+  ArenaResource res(arena);
+  EXPECT_THROW((void)res.allocate_sync(1024), MemoryError);
+  EXPECT_EQ(arena.stats().live, 0u);
+}
+
+#if defined(__CUDACC__)
+__global__ void cuda_mr_fill(int* p, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) p[i] = 3 * i + 1;
+}
+
+// The resource over the device arena under a real kernel, stream-ordered.
+TEST(CudaMr, ArenaResourceUnderARealKernel) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  ExtentArena<CudaDeviceMemory> arena;
+  ArenaResource res(arena);
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  constexpr int n = 1 << 20;
+  int* p = static_cast<int*>(res.allocate_async(n * sizeof(int), 256, cuda::stream_ref{s}));
+  EXPECT_TRUE(arena.owns(p));
+  cuda_mr_fill<<<(n + 255) / 256, 256, 0, s>>>(p, n);
+  std::vector<int> host(n);
+  ASSERT_EQ(cudaMemcpyAsync(host.data(), p, n * sizeof(int), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  res.deallocate_async(p, n * sizeof(int), 256, cuda::stream_ref{s});  // waits for the kernel
+  for (int i = 0; i < n; i += 4099) ASSERT_EQ(host[i], 3 * i + 1) << i;
+  EXPECT_EQ(arena.stats().live, 0u);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+#endif
 
 }  // namespace
 }  // namespace swim::mem::testing
