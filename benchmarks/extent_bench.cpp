@@ -5,11 +5,13 @@
 //   extent_pair/<live>/<heap>   free a random live block and allocate a random size
 //                               (1..16 granules of 256 B), with <live> blocks live
 //                               (1e3 .. 1e6): the time per step must not grow with <live>
-//   extent_trace/<heap>         allocate (60 %) or free a random live block (40 %),
-//                               sizes log-uniform 256 B .. 64 MiB, in a 1 GiB heap,
+//   extent_trace/<heap>/<max>   allocate (60 %) or free a random live block (40 %),
+//                               sizes log-uniform 256 B .. <max> MiB (64, and 1), in a 1 GiB heap,
 //                               until the first allocation fails; counters: the
 //                               fraction of the heap in use then (`in_use`), and the
-//                               fraction the live requests asked for (`requested`)
+//                               fraction the live requests asked for (`requested`),
+//                               and the failing request's size (`failed_ask`): when
+//                               in_use + failed_ask > 1 no allocator could have served it
 //   extent_trace/swim-ExtentArena+compaction
 //                               the same trace over an ExtentArena of movable
 //                               buffers (DeviceBuf): at a failure, compact and retry
@@ -180,11 +182,11 @@ void pair(benchmark::State& state) {
 template <class H>
 void trace(benchmark::State& state) {
   constexpr std::size_t kHeap = std::size_t(1) << 30;
-  double in_use = 0, requested = 0, steps = 0;
+  double in_use = 0, requested = 0, steps = 0, failed_ask = 0;
   for (auto _ : state) {
     auto heap = std::make_unique<H>(kHeap);
     std::mt19937_64 rng(7);
-    std::uniform_real_distribution<double> log_size(std::log(256.0), std::log(64.0 * (1 << 20)));
+    std::uniform_real_distribution<double> log_size(std::log(256.0), std::log(static_cast<double>(state.range(0)) * (1 << 20)));
     std::vector<std::pair<sm::Block, std::size_t>> live;  // block, bytes requested
     std::size_t asked = 0, held = 0, n = 0;
     for (;; ++n) {
@@ -199,7 +201,10 @@ void trace(benchmark::State& state) {
       }
       const std::size_t bytes = static_cast<std::size_t>(std::exp(log_size(rng)));
       const sm::Result<sm::Block> r = heap->alloc(bytes);
-      if (!r) break;
+      if (!r) {
+        failed_ask = static_cast<double>(bytes) / static_cast<double>(heap->capacity());
+        break;
+      }
       live.emplace_back(*r, bytes);
       asked += bytes;
       held += r->size;
@@ -212,6 +217,7 @@ void trace(benchmark::State& state) {
   state.counters["in_use"] = in_use;
   state.counters["requested"] = requested;
   state.counters["steps"] = steps;
+  state.counters["failed_ask"] = failed_ask;
 }
 
 // ---- extent_trace with compaction ----------------------------------------------------
@@ -234,7 +240,8 @@ void trace_compacting(benchmark::State& state) {
   using Arena = sm::ExtentArena<UntouchedPages>;
   using Buf = sm::DeviceBuf<std::byte, Arena>;
   constexpr std::size_t kHeap = std::size_t(1) << 30;
-  double in_use = 0, requested = 0, steps = 0, compactions = 0, moved = 0;
+  double in_use = 0, requested = 0, steps = 0, compactions = 0, moved = 0, failed_ask = 0;
+  double unstaged = 0, largest_free = 0;
   for (auto _ : state) {
     sm::ArenaOptions o;
     o.granule = kGranule;
@@ -243,7 +250,7 @@ void trace_compacting(benchmark::State& state) {
     o.max_bytes = kHeap;
     Arena arena(UntouchedPages{}, o);
     std::mt19937_64 rng(7);
-    std::uniform_real_distribution<double> log_size(std::log(256.0), std::log(64.0 * (1 << 20)));
+    std::uniform_real_distribution<double> log_size(std::log(256.0), std::log(static_cast<double>(state.range(0)) * (1 << 20)));
     std::vector<std::pair<Buf, std::size_t>> live;
     std::size_t asked = 0, n = 0, c = 0, m = 0;
     std::uint64_t copied = 0;
@@ -262,11 +269,17 @@ void trace_compacting(benchmark::State& state) {
       const std::size_t bytes = static_cast<std::size_t>(std::exp(log_size(rng)));
       sm::Result<Buf> r = Buf::try_make(arena, bytes);
       if (!r && r.error() == sm::Error::out_of_memory) {
-        if (!arena.try_compact(count).ok()) break;
+        const sm::Result<sm::ArenaCompaction> done = arena.try_compact(count);
+        if (!done.ok()) break;
+        unstaged = static_cast<double>(done->buffers_unstaged);
+        largest_free = static_cast<double>(done->largest_free_after) / static_cast<double>(kHeap);
         ++c;
         r = Buf::try_make(arena, bytes);
       }
-      if (!r) break;
+      if (!r) {
+        failed_ask = static_cast<double>(bytes) / static_cast<double>(arena.reserved_bytes());
+        break;
+      }
       live.emplace_back(r.take(), bytes);
       asked += bytes;
     }
@@ -282,6 +295,9 @@ void trace_compacting(benchmark::State& state) {
   state.counters["steps"] = steps;
   state.counters["compactions"] = compactions;
   state.counters["moved_bytes"] = moved;
+  state.counters["unstaged"] = unstaged;           // at the last compaction
+  state.counters["largest_free"] = largest_free;   // after it, fraction of the heap
+  state.counters["failed_ask"] = failed_ask;
 }
 
 template <class H>
@@ -291,6 +307,8 @@ void register_heap() {
       ->RangeMultiplier(10)
       ->Range(1000, top);
   benchmark::RegisterBenchmark((std::string("extent_trace/") + H::name).c_str(), trace<H>)
+      ->Arg(64)
+      ->Arg(1)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);
 }
@@ -304,6 +322,8 @@ int main(int argc, char** argv) {
   register_heap<Buddy<sm::concurrent>>();
   register_heap<BestFit>();
   benchmark::RegisterBenchmark("extent_trace/swim-ExtentArena+compaction", trace_compacting)
+      ->Arg(64)
+      ->Arg(1)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);

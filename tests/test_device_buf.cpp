@@ -227,28 +227,80 @@ TEST(DeviceBuf, AFailedCopyAtAnyStepLeavesEveryBufferValid) {
   }
 }
 
-TEST(DeviceBuf, NoRoomToStageLeavesTheBufferWhereItIs) {
-  // A buffer whose hole below is shorter than itself needs a staging extent; in a
-  // full range there is none, so it stays (whole) and the compaction goes on.
-  Arena arena(GuardedPages{}, one_range(128 * kGranule));
-  Buf small = Buf::try_make(arena, 64).take();          // 1 granule
-  Buf big = Buf::try_make(arena, 64 * 40).take();       // 40 granules
-  Buf filler = Buf::try_make(arena, 64 * 87).take();    // the rest
-  fill(big, 3);
-  ASSERT_EQ(small.try_release(), Error::none);          // a 1-granule hole below big
-  const void* at = where(big);
-  Result<ArenaCompaction> c = arena.try_compact();
+// A buffer whose hole below is shorter than itself (the move would overlap) and a
+// range with no free extent to stage it in: [hole of 1][big 40][filler 87].
+struct NearlyFull {
+  explicit NearlyFull(bool host_staging)
+      : arena(GuardedPages{}, options(host_staging)),
+        small(Buf::try_make(arena, 64).take()),
+        big(Buf::try_make(arena, 64 * 40).take()),
+        filler(Buf::try_make(arena, 64 * 87).take()) {
+    fill(big, 3);
+    EXPECT_EQ(small.try_release(), Error::none);
+    at = where(big);
+  }
+  static ArenaOptions options(bool host_staging) {
+    ArenaOptions o = one_range(128 * kGranule);
+    o.host_staging = host_staging;
+    return o;
+  }
+  Arena arena;
+  Buf small, big, filler;
+  const void* at = nullptr;
+};
+
+TEST(DeviceBuf, WithoutStagingRoomABufferStaysWhereItIs) {
+  NearlyFull f(false);
+  Result<ArenaCompaction> c = f.arena.try_compact();
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(where(big), at);
-  EXPECT_TRUE(holds_pattern(big, 3));
-  EXPECT_EQ(arena.stats().live, 2u);
-  // With room to stage it moves: two copies, then the free space is one extent.
-  ASSERT_EQ(filler.try_release(), Error::none);
-  c = arena.try_compact();
+  EXPECT_EQ(c->buffers_unstaged, 1u);
+  EXPECT_EQ(where(f.big), f.at);
+  EXPECT_TRUE(holds_pattern(f.big, 3));
+  EXPECT_EQ(f.arena.stats().live, 2u);
+  // With room to stage it in the arena it moves: two copies, then one free extent.
+  ASSERT_EQ(f.filler.try_release(), Error::none);
+  c = f.arena.try_compact();
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->buffers_moved, 2u) << "staged, then down";
-  EXPECT_EQ(*arena.largest_free_extent(), arena.stats().bytes_free);
-  EXPECT_TRUE(holds_pattern(big, 3));
+  EXPECT_EQ(*f.arena.largest_free_extent(), f.arena.stats().bytes_free);
+  EXPECT_TRUE(holds_pattern(f.big, 3));
+}
+
+TEST(DeviceBuf, ANearlyFullArenaStagesThroughTheHost) {
+  NearlyFull f(true);
+  Result<ArenaCompaction> c = f.arena.try_compact();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->buffers_unstaged, 0u);
+  EXPECT_EQ(c->buffers_moved, 2u) << "big down by one granule, then filler";
+  EXPECT_EQ(static_cast<const char*>(where(f.big)), static_cast<const char*>(f.at) - kGranule);
+  EXPECT_TRUE(holds_pattern(f.big, 3));
+  EXPECT_EQ(*f.arena.largest_free_extent(), f.arena.stats().bytes_free);
+  EXPECT_EQ(f.arena.stats().bytes_free, kGranule);
+}
+
+TEST(DeviceBuf, AFailedCopyThroughTheHostLeavesTheBufferValid) {
+  // Copies of the host path: out, in (then filler's slide). Fail each, and fail
+  // the copy in twice running (the buffer then goes back to its old extent).
+  for (int k = 1; k <= 3; ++k) {
+    for (bool twice : {false, true}) {
+      NearlyFull f(true);
+      GuardedPages engine;
+      int calls = 0;
+      auto failing = [&](void* to, const void* from, std::size_t n) {
+        ++calls;
+        if (calls == k || (twice && calls == k + 1)) return Error::unsupported;
+        return engine.copy(to, from, n);
+      };
+      Result<ArenaCompaction> c = f.arena.try_compact(failing);
+      // A single failed copy in is retried from the host copy and succeeds.
+      EXPECT_EQ(c.ok(), k == 2 && !twice) << k << " " << twice;
+      EXPECT_TRUE(holds_pattern(f.big, 3)) << k << " " << twice;
+      EXPECT_EQ(f.arena.stats().live, 2u) << k << " " << twice;
+      ASSERT_TRUE(f.arena.try_compact().ok()) << k << " " << twice;
+      EXPECT_TRUE(holds_pattern(f.big, 3)) << k << " " << twice;
+      EXPECT_EQ(*f.arena.largest_free_extent(), f.arena.stats().bytes_free) << k << " " << twice;
+    }
+  }
 }
 
 TEST(DeviceBuf, BuffersOutlivingTheArenaAreReportedAndOrphaned) {

@@ -38,6 +38,10 @@ struct ArenaOptions {
   std::size_t growth_bytes = std::size_t(64) << 20;
   /// Bytes the arena may hold from its source in all (requests beyond: out_of_memory).
   std::size_t max_bytes = ~std::size_t(0);
+  /// Compaction: a buffer whose move down overlaps its old place goes through a
+  /// staging extent of the arena, else (a nearly full arena) through host pages
+  /// as large as the buffer, when this is true (see ExtentArena::try_compact).
+  bool host_staging = true;
 };
 
 /// What ExtentArena::try_compact did.
@@ -45,6 +49,10 @@ struct ArenaCompaction {
   std::size_t buffers_moved = 0;     ///< moves made (a buffer may move twice, see below)
   std::size_t bytes_copied = 0;      ///< bytes the copies moved
   std::size_t buffers_borrowed = 0;  ///< movable buffers skipped because they were borrowed
+  /// Buffers left in place in the last pass for want of a staging extent (their
+  /// free run below was shorter than they are, and no free extent could hold them).
+  std::size_t buffers_unstaged = 0;
+  unsigned passes = 0;               ///< passes over the ranges (see try_compact)
   std::size_t largest_free_before = 0;
   std::size_t largest_free_after = 0;
 };
@@ -105,6 +113,8 @@ class ExtentArena {
   static constexpr bool host_accessible = Source::host_accessible;
   static constexpr bool device_accessible = Source::device_accessible;
   static constexpr unsigned max_ranges = 64;
+  /// Passes of one compaction at most (see try_compact).
+  static constexpr unsigned max_passes = 8;
   /// Retries of a contended range before trying the next one.
   static constexpr unsigned contended_retries = 8;
 
@@ -247,6 +257,11 @@ class ExtentArena {
   /// (an Error; the source's own copy by default: cudaMemcpyAsync + synchronise,
   /// hipMemcpyAsync + synchronise, memcpy for host memory).
   ///
+  /// Passes: a buffer left for want of staging room may find it once the buffers
+  /// above it have moved down, so the ranges are walked again while a pass moved
+  /// something and left something unstaged (at most max_passes; the report says
+  /// how many buffers the last pass still could not stage).
+  ///
   /// One transaction per move: a failed copy or allocation leaves that buffer where
   /// it was (or in its staging extent, whole) and every header valid; the
   /// compaction then stops and returns the error (what moved before stays moved:
@@ -258,10 +273,23 @@ class ExtentArena {
     Result<std::size_t> before = largest_free_extent();
     if (!before) return before.error();
     report.largest_free_before = *before;
+    // A pass may leave buffers unstaged while it frees room further up; the next pass
+    // can stage them there. Passes go on while they move something and leave
+    // something unstaged, at most max_passes.
     const unsigned n = count_.load(std::memory_order_relaxed);
-    for (unsigned i = 0; i < n; ++i) {
-      const Error e = compact_range(*ranges_[i].load(std::memory_order_relaxed), copy, report);
-      if (e != Error::none) return e;
+    for (;;) {
+      const std::size_t moved = report.buffers_moved;
+      report.buffers_unstaged = 0;
+      report.buffers_borrowed = 0;
+      ++report.passes;
+      for (unsigned i = 0; i < n; ++i) {
+        const Error e = compact_range(*ranges_[i].load(std::memory_order_relaxed), copy, report);
+        if (e != Error::none) return e;
+      }
+      if (report.buffers_unstaged == 0 || report.buffers_moved == moved ||
+          report.passes == max_passes) {
+        break;
+      }
     }
     Result<std::size_t> after = largest_free_extent();
     if (!after) return after.error();
@@ -460,6 +488,7 @@ class ExtentArena {
       const Error e = slide(h, header, x->block, reinterpret_cast<void*>(hole), copy, report);
       header->unpin_after_move();
       if (e == Error::out_of_memory) {  // no staging room: it stays, the hole stays behind it
+        ++report.buffers_unstaged;
         hole = 0;
         at += size;
         continue;
@@ -482,9 +511,14 @@ class ExtentArena {
     if (gap >= from.size) {  // the new place does not overlap the old one
       return move_to(h, header, from, hole, owner, copy, report);
     }
-    // Overlapping: stage the buffer in any free extent of the arena first.
+    // Overlapping: stage the buffer in any free extent of the arena first, else (a
+    // nearly full arena) in host pages.
     Result<Block> stage = allocate_owned(Layout{from.size, options_.granule}, owner, false);
-    if (!stage) return stage.error() == Error::contended ? Error::contended : Error::out_of_memory;
+    if (!stage) {
+      if (stage.error() == Error::contended) return Error::contended;
+      if (!options_.host_staging) return Error::out_of_memory;
+      return slide_through_host(h, header, from, hole, owner, copy, report);
+    }
     Error e = copy(stage->ptr, from.ptr, from.size);
     if (e != Error::none) {
       (void)try_deallocate(*stage);
@@ -496,6 +530,50 @@ class ExtentArena {
     e = h.try_deallocate(from);
     if (e != Error::none) return e;
     return move_to(h, header, *stage, hole, owner, copy, report);
+  }
+
+  /// Slide the buffer at `from` down to `hole` (overlapping) through a host copy:
+  /// copy out (a failure changes nothing), move the extent in the records, copy in.
+  /// A failed copy in is retried once from the host copy; failing again, the copy
+  /// goes back where it came from (the old extent, taken again). Only a third
+  /// failure in a row (a lost device) would leave the contents undefined, and is
+  /// reported as Error::unsupported after the buffer is put back in its old extent.
+  template <class Copy>
+  Error slide_through_host(Heap& h, detail::MovableHeader* header, Block from, void* hole,
+                           std::uint64_t owner, Copy& copy, ArenaCompaction& report) {
+    OsPages pages;
+    Result<Block> tmp = pages.try_acquire(from.size, 64);
+    if (!tmp) return Error::out_of_memory;
+    Error e = copy(tmp->ptr, from.ptr, from.size);
+    if (e != Error::none) {
+      (void)pages.release(*tmp);
+      return e;
+    }
+    report.bytes_copied += from.size;
+    // Under exclusive use the free run at `hole` now reaches past the old extent's end.
+    e = h.try_deallocate(from);
+    Result<Block> to = e == Error::none ? h.try_allocate_at(hole, from.size) : Result<Block>(e);
+    if (!to) {  // (cannot happen under exclusive use) keep the buffer where it was
+      if (e == Error::none) (void)h.try_allocate_at(from.ptr, from.size, hole);
+      (void)pages.release(*tmp);
+      return e == Error::none ? to.error() : e;
+    }
+    (void)h.set_owner(*to, owner);
+    e = copy(to->ptr, tmp->ptr, from.size);
+    if (e != Error::none) e = copy(to->ptr, tmp->ptr, from.size);  // once more
+    if (e == Error::none) {
+      header->extent.ptr = to->ptr;
+      ++report.buffers_moved;
+      report.bytes_copied += from.size;
+    } else {
+      // Put the buffer back as it was: its old extent, its bytes from the host copy.
+      (void)h.try_deallocate(*to);
+      Result<Block> back = h.try_allocate_at(from.ptr, from.size, hole);
+      if (back) (void)h.set_owner(*back, owner);
+      if (!back || copy(from.ptr, tmp->ptr, from.size) != Error::none) e = Error::unsupported;
+    }
+    (void)pages.release(*tmp);
+    return e;
   }
 
   /// Allocate at `hole`, copy, repoint, free the old extent (undone on failure).

@@ -202,28 +202,36 @@ class ExtentHeap {
   }
 
   /// Take the extent of ceil(size / granule()) granules that starts at `start`,
-  /// which must be the first granule of a free extent long enough for it (the rest
-  /// of that extent stays free after it). For a caller that places extents itself,
-  /// as compaction does. Errors, nothing changed: foreign_pointer (not the start of
-  /// a free extent), out_of_memory (the free extent there is shorter), contended.
-  SWIM_MEM_API Result<Block> try_allocate_at(const void* start, std::size_t size) {
+  /// from the free extent that begins at `free_extent` (by default `start` itself)
+  /// and holds it; the rest of that free extent stays free around it. For a caller
+  /// that places extents itself, as compaction does. Errors, nothing changed:
+  /// foreign_pointer (`free_extent` begins no free extent, or `start` is not a
+  /// granule of the range), out_of_memory (that free extent does not hold the
+  /// request at `start`), invalid_argument (size 0), contended.
+  SWIM_MEM_API Result<Block> try_allocate_at(const void* start, std::size_t size,
+                                             const void* free_extent = nullptr) {
     if (size == 0) return Error::invalid_argument;
+    if (free_extent == nullptr) free_extent = start;
+    const std::size_t range = static_cast<std::size_t>(count_) * granule_;
     const std::uintptr_t off = reinterpret_cast<std::uintptr_t>(start) - base_;
-    if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
+    const std::uintptr_t foff = reinterpret_cast<std::uintptr_t>(free_extent) - base_;
+    if (off >= range || foff >= range || ((off | foff) & (granule_ - 1)) != 0) {
       return Error::foreign_pointer;
     }
     if (size > capacity()) return Error::oversized;
     const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
-    const std::uint32_t n = static_cast<std::uint32_t>((size + granule_ - 1) >> shift_);
+    const std::uint32_t f = static_cast<std::uint32_t>(foff >> shift_);
+    const std::uint64_t n = (static_cast<std::uint64_t>(size) + granule_ - 1) >> shift_;
     if (!lock()) return Error::contended;
-    const std::uint32_t head = rec(at).head;
+    const std::uint32_t head = rec(f).head;
+    const std::uint32_t len = head & ~free_bit;
     Error e = Error::none;
-    if ((head & free_bit) == 0 || head == free_bit) {
+    if ((head & free_bit) == 0 || len == 0) {
       e = Error::foreign_pointer;  // live, or a start merged away (no length)
-    } else if ((head & ~free_bit) < n) {
+    } else if (at < f || static_cast<std::uint64_t>(at) + n > static_cast<std::uint64_t>(f) + len) {
       e = Error::out_of_memory;
     } else {
-      take_from(at, head & ~free_bit, at, n);
+      take_from(f, len, at, static_cast<std::uint32_t>(n));
     }
     unlock();
     if (e != Error::none) return e;
