@@ -400,6 +400,19 @@ TYPED_TEST(ExtentHeapTest, PlacedExtentsOwnersAndAWalkInAddressOrder) {
   const Block c = *heap.try_allocate_at(base, kGranule);
   EXPECT_EQ(heap.extent_at(base)->owner, 0u);
   EXPECT_EQ(heap.stats().live, 1u);
+  // Inside a free extent given by its start: the lead and the tail stay free.
+  const Block d = *heap.try_allocate_at(base + 10 * kGranule, 2 * kGranule, base + kGranule);
+  EXPECT_EQ(d.ptr, base + 10 * kGranule);
+  EXPECT_TRUE(heap.extent_at(base + kGranule)->free);
+  EXPECT_EQ(heap.extent_at(base + kGranule)->block.size, 9 * kGranule);
+  EXPECT_EQ(heap.extent_at(base + 12 * kGranule)->block.size, 52 * kGranule);
+  EXPECT_EQ(heap.try_allocate_at(base + 5 * kGranule, kGranule, base + 12 * kGranule).error(),
+            Error::out_of_memory) << "before the free extent";
+  EXPECT_EQ(heap.try_allocate_at(base + 60 * kGranule, 5 * kGranule, base + 12 * kGranule).error(),
+            Error::out_of_memory) << "past its end";
+  EXPECT_EQ(heap.try_allocate_at(base + 20 * kGranule, kGranule, base + 13 * kGranule).error(),
+            Error::foreign_pointer) << "not a free extent's start";
+  EXPECT_EQ(heap.try_deallocate(d), Error::none);
   EXPECT_EQ(heap.try_deallocate(c), Error::none);
   EXPECT_EQ(*heap.largest_free_extent(), 64 * kGranule);
 }
