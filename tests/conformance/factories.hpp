@@ -93,6 +93,28 @@ struct AddrSpaceFactory {
   std::size_t max_align() const { return alloc.max_align(); }
 };
 
+/// ExtentArena over OS pages: one range of 1 MiB, never more (bounded), records in
+/// host pages apart from it.
+struct ExtentArenaFactory {
+  using Alloc = ExtentArena<OsPages>;
+  static constexpr const char* name = "ExtentArena";
+  static constexpr bool tagged = false;
+  static constexpr bool zero_counts = false;
+  static ArenaOptions options(std::size_t bytes) {
+    ArenaOptions o;
+    o.granule = 1024;
+    o.initial_bytes = bytes;
+    o.growth_bytes = bytes;
+    o.max_bytes = bytes;
+    return o;
+  }
+  Alloc alloc{OsPages{}, options(1024 * 1024)};
+  Alloc other{OsPages{}, options(256 * 1024)};
+
+  std::size_t max_size() const { return 64 * 1024; }
+  std::size_t max_align() const { return 4096; }
+};
+
 /// ExtentHeap with its records in-band, or apart from the range (InBand = false).
 template <class Mode, bool InBand>
 struct ExtentHeapFactory {

@@ -85,7 +85,8 @@ using Factories = map_host_heaps<
     SlabFactory<single_owner>, SlabCacheFactory, PackFactory<concurrent>,
     PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>,
     ExtentHeapFactory<concurrent, true>, ExtentHeapFactory<concurrent, false>,
-    ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>
+    ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>,
+    ExtentArenaFactory
 #if defined(SWIM_MEM_TEST_HAS_CUDA)
     ,
     PoolOverFactory<SourceHeap<CudaManagedMemory, concurrent>>,
