@@ -277,15 +277,15 @@ void trace_compacting(benchmark::State& state) {
         r = Buf::try_make(arena, bytes);
       }
       if (!r) {
-        failed_ask = static_cast<double>(bytes) / static_cast<double>(arena.reserved_bytes());
+        failed_ask = static_cast<double>(bytes) / static_cast<double>(arena.capacity());
         break;
       }
       live.emplace_back(r.take(), bytes);
       asked += bytes;
     }
     m = copied;
-    in_use = static_cast<double>(arena.stats().bytes_in_use) / static_cast<double>(arena.reserved_bytes());
-    requested = static_cast<double>(asked) / static_cast<double>(arena.reserved_bytes());
+    in_use = static_cast<double>(arena.stats().bytes_in_use) / static_cast<double>(arena.capacity());
+    requested = static_cast<double>(asked) / static_cast<double>(arena.capacity());
     steps = static_cast<double>(n);
     compactions = static_cast<double>(c);
     moved = static_cast<double>(m);

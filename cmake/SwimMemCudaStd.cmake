@@ -2,8 +2,10 @@
 #
 # CMake 3.25 knows no C++20 flag for nvcc: CUDA_STANDARD 20 silently decays to
 # C++17, and, worse, a target with CUDA sources that links anything carrying the
-# compile feature cxx_std_20 (SwimMem::swim_mem does) fails to generate:
-#   "requires the language dialect CUDA20 ... CMake does not know the flags".
+# compile feature cxx_std_20 (SwimMem::swim_mem does) either fails to generate
+#   ("requires the language dialect CUDA20 ... CMake does not know the flags")
+# or, when CUDA is enabled after the package was found, generates and compiles as
+# C++17 (nvcc then stops at the first `concept` of a swim-mem header).
 # Defining the flag variables fixes both. Runs only in a directory where CUDA is
 # enabled, with nvcc, and only when CMake has not defined the flags itself.
 macro(swim_mem_teach_cuda20)

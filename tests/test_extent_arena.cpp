@@ -200,5 +200,76 @@ TEST(ExtentArena, ManyThreadsAllocateAndFreeWhileItGrows) {
   EXPECT_LE(arena.reserved_bytes(), 8 * 4 * kMiB) << "growth is serialised, not one range per thread per miss";
 }
 
+// ---- Found by an adversarial review -----------------------------------------------------
+
+// A source that aligns to exactly what it is asked for (as the CUDA runtime may).
+struct ExactPages {
+  static constexpr bool host_accessible = true;
+  static constexpr bool device_accessible = false;
+  static constexpr std::size_t guaranteed_align = 256;
+  int* acquired = nullptr;
+  Result<Block> try_acquire(std::size_t bytes, std::size_t align) {
+    Result<Block> r = OsPages{}.try_acquire(bytes + 4096, 4096);
+    if (!r) return r;
+    if (acquired) ++*acquired;
+    // 256-aligned, never 512-aligned: an alignment above 256 costs slack.
+    return Block{static_cast<char*>(r->ptr) + (align == 256 ? 256 : 0), bytes};
+  }
+  Error release(Block b) {
+    const auto a = reinterpret_cast<std::uintptr_t>(b.ptr) & ~std::uintptr_t(4095);
+    return OsPages{}.release(Block{reinterpret_cast<void*>(a), b.size + 4096});
+  }
+};
+
+TEST(ExtentArenaRegressions, LargeAlignmentsAreServedWithoutARangeEachTime) {
+  int acquired = 0;
+  ExactPages src;
+  src.acquired = &acquired;
+  ExtentArena<ExactPages> arena(src, small_ranges());
+  ASSERT_EQ(acquired, 1);
+  std::vector<Block> got;
+  for (int i = 0; i < 8; ++i) {
+    Result<Block> r = arena.try_allocate(Layout{256, 65536});
+    ASSERT_TRUE(r.ok()) << i;
+    EXPECT_EQ(r->address() % 65536, 0u);
+    got.push_back(*r);
+  }
+  EXPECT_EQ(acquired, 1) << "the first range holds them all";
+  for (const Block& b : got) EXPECT_EQ(arena.try_deallocate(b), Error::none);
+}
+
+TEST(ExtentArenaRegressions, AGranuleAboveTheSourceAlignmentStillServesWholeRanges) {
+  ArenaOptions o = small_ranges(8192);  // OsPages aligns to 4096
+  o.max_bytes = 4 * kMiB;
+  ExtentArena<OsPages> arena(OsPages{}, o);
+  const Block a = *arena.try_allocate(Layout{kMiB, 8});
+  EXPECT_LE(arena.range_count(), 2u);
+  EXPECT_EQ(arena.try_deallocate(a), Error::none);
+}
+
+TEST(ExtentArenaRegressions, MaxBytesCapsTheRangesInsteadOfRefusingEverything) {
+  ArenaOptions o;
+  o.max_bytes = 2 * kMiB;  // initial and growth keep their 64 MiB defaults
+  ExtentArena<OsPages> arena(OsPages{}, o);
+  EXPECT_EQ(arena.init_error(), Error::none);
+  EXPECT_EQ(arena.reserved_bytes(), 2 * kMiB);
+  const Block a = *arena.try_allocate(Layout{100, 8});
+  EXPECT_EQ(arena.try_allocate(Layout{4 * kMiB, 8}).error(), Error::oversized);
+  EXPECT_EQ(arena.try_allocate(Layout{2 * kMiB, 8}).error(), Error::out_of_memory);
+  EXPECT_EQ(arena.try_deallocate(a), Error::none);
+
+  // The last of the allowance is used: 1 MiB held, growth 2 MiB, max 2 MiB.
+  ArenaOptions p = small_ranges();
+  p.growth_bytes = 2 * kMiB;
+  p.max_bytes = 2 * kMiB;
+  ExtentArena<OsPages> tight(OsPages{}, p);
+  const Block b = *tight.try_allocate(Layout{kMiB, 8});
+  const Result<Block> c = tight.try_allocate(Layout{256, 8});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(tight.reserved_bytes(), 2 * kMiB);
+  EXPECT_EQ(tight.try_deallocate(*c), Error::none);
+  EXPECT_EQ(tight.try_deallocate(b), Error::none);
+}
+
 }  // namespace
 }  // namespace swim::mem::testing

@@ -395,8 +395,19 @@ TYPED_TEST(ExtentHeapTest, PlacedExtentsOwnersAndAWalkInAddressOrder) {
   EXPECT_EQ(heap.extent_at(base + 6 * kGranule).error(), Error::foreign_pointer);
   // Freed and merged: a's start is no extent start any more, then a fresh one clears the owner.
   ASSERT_EQ(heap.try_deallocate(b), Error::none);
-  ASSERT_EQ(heap.try_deallocate(a), Error::none);
+  // An owned extent is freed only with its owner word: a plain free is refused.
+  EXPECT_EQ(heap.try_deallocate(a), Error::foreign_pointer);
+  EXPECT_EQ(heap.try_deallocate(a, 0x1234567890abcdeeull), Error::foreign_pointer);
+  ASSERT_EQ(heap.try_deallocate(a, 0x1234567890abcdefull), Error::none);
   EXPECT_EQ(heap.extent_at(base + 3 * kGranule).error(), Error::foreign_pointer);
+  // Owners given at allocation, in one step.
+  const Block o = *heap.try_allocate(Layout{kGranule, 8}, 77);
+  EXPECT_EQ(heap.extent_at(o.ptr)->owner, 77u);
+  EXPECT_EQ(heap.try_deallocate(o), Error::foreign_pointer);
+  ASSERT_EQ(heap.try_deallocate(o, 77), Error::none);
+  const Block p = *heap.try_allocate_at(base + 7 * kGranule, kGranule, base, 78);
+  EXPECT_EQ(heap.extent_at(p.ptr)->owner, 78u);
+  ASSERT_EQ(heap.try_deallocate(p, 78), Error::none);
   const Block c = *heap.try_allocate_at(base, kGranule);
   EXPECT_EQ(heap.extent_at(base)->owner, 0u);
   EXPECT_EQ(heap.stats().live, 1u);

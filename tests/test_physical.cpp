@@ -312,7 +312,7 @@ TEST(Exceptions, OutOfMemoryIsABadAlloc) {
     FAIL() << "no exception";
   } catch (const MemoryError& e) {
     EXPECT_EQ(e.code(), Error::double_free);
-    EXPECT_STREQ(e.what(), "double free");
+    EXPECT_STREQ(e.what(), "swim::mem: double free");
   }
   EXPECT_NO_THROW(swim::mem::throw_if_error(Error::none));
   EXPECT_EQ(swim::mem::value_or_throw(Result<int>(4)), 4);

@@ -36,7 +36,9 @@ struct ArenaOptions {
   std::size_t initial_bytes = std::size_t(64) << 20;
   /// Bytes of each later range (a larger request gets a range of its own size).
   std::size_t growth_bytes = std::size_t(64) << 20;
-  /// Bytes the arena may hold from its source in all (requests beyond: out_of_memory).
+  /// Bytes the arena may hold from its source in all: ranges are cut to fit under
+  /// it; a request that cannot be served within it is out_of_memory, one larger
+  /// than it on its own is oversized.
   std::size_t max_bytes = ~std::size_t(0);
   /// Compaction: a buffer whose move down overlaps its old place goes through a
   /// staging extent of the arena, else (a nearly full arena) through host pages
@@ -77,6 +79,8 @@ struct MovableHeader {
   /// The payload's extent; written only under moving_bit (or before the buffer is
   /// shared), read by borrowers after their compare-exchange (acquire).
   Block extent{};
+  /// The alignment the buffer was made with; its moves keep it.
+  std::size_t align = 1;
   /// The arena, or null once the arena is gone (the buffer is then orphaned).
   std::atomic<void*> arena{nullptr};
 
@@ -97,12 +101,15 @@ struct MovableHeader {
 ///   is serialised by a mutex). try_compact and trim need exclusive use of the
 ///   arena: no allocation or free during them (borrows of buffers on other
 ///   threads are fine: a borrowed buffer is not moved).
-/// - Blocks: whole granules, aligned to the granule (larger: up to what the source
-///   guarantees, e.g. 256 for CUDA, times the granule multiples the range allows).
-/// - Failure: Error values, nothing changed. out_of_memory when no range fits and
-///   growth is refused (max_bytes, or the source is full); the source's own error
-///   when it fails otherwise (unsupported: no GPU). Frees are validated (foreign
-///   pointer, double free), in every build, without touching the memory.
+/// - Blocks: whole granules, aligned to the granule or to any larger power of two
+///   asked for (a range grows with room for the alignment).
+/// - Failure: Error values, nothing changed (a range is added only when it can
+///   serve the request). out_of_memory when no range fits and growth is refused
+///   (max_bytes reached, or the source is full); oversized when the request alone
+///   is more than max_bytes; the source's own error when it fails otherwise
+///   (unsupported: no GPU). Frees are validated (foreign pointer, double free, a
+///   movable buffer's extent freed as a plain one), in every build, without
+///   touching the memory.
 /// - Bounded work: a request tries each range once (at most max_ranges, each
 ///   O(1)), then grows at most once.
 template <memory_source Source>
@@ -118,8 +125,9 @@ class ExtentArena {
   /// Retries of a contended range before trying the next one.
   static constexpr unsigned contended_retries = 8;
 
-  /// An arena over `source`; acquires options.initial_bytes at once (if that
-  /// fails, init_error() says why and the arena grows at the first request).
+  /// An arena over `source`; acquires min(options.initial_bytes, max_bytes) at
+  /// once (if that fails, init_error() says why and the arena grows at the first
+  /// request).
   explicit ExtentArena(Source source = Source{}, ArenaOptions options = {})
       : source_(source), options_(options) {
     if (!detail::is_pow2(options_.granule) || options_.granule < sizeof(detail::ExtentRecord)) {
@@ -128,9 +136,11 @@ class ExtentArena {
       return;
     }
     if (options_.growth_bytes < options_.granule) options_.growth_bytes = options_.granule;
-    if (options_.initial_bytes != 0) {
+    std::size_t first = options_.initial_bytes;
+    if (first > options_.max_bytes) first = options_.max_bytes;
+    if (first != 0) {
       std::lock_guard<std::mutex> g(grow_);
-      init_error_ = add_range(options_.initial_bytes);
+      init_error_ = add_range(first, options_.granule);
     }
   }
 
@@ -163,17 +173,9 @@ class ExtentArena {
   Result<Block> try_allocate(Layout layout) { return allocate_owned(layout, 0, true); }
 
   /// Give back an extent as try_allocate returned it. foreign_pointer (no range
-  /// has it live with that size), double_free, contended (its range stayed busy).
-  Error try_deallocate(Block block) {
-    if (block.size == 0) return Error::none;
-    Heap* h = range_of(block.ptr);
-    if (h == nullptr) return Error::foreign_pointer;
-    Error e = Error::contended;
-    for (unsigned k = 0; k < contended_retries && e == Error::contended; ++k) {
-      e = h->try_deallocate(block);
-    }
-    return e;
-  }
+  /// has it live with that size, or it is a movable buffer's), double_free,
+  /// contended (its range stayed busy).
+  Error try_deallocate(Block block) { return deallocate_owned(block, 0); }
 
   /// True when `p` lies in one of the arena's ranges.
   bool owns(const void* p) const { return range_of(p) != nullptr; }
@@ -193,8 +195,16 @@ class ExtentArena {
     return s;
   }
 
-  /// Bytes held from the source (the ranges' capacities).
+  /// Bytes held from the source (what max_bytes limits; a range loses up to a
+  /// granule to aligning its base).
   std::size_t reserved_bytes() const {
+    std::size_t b = 0;
+    const unsigned n = count_.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < n; ++i) b += ranges_[i].load(std::memory_order_relaxed)->region.size;
+    return b;
+  }
+  /// Bytes allocatable when nothing is live (bytes_in_use + bytes_free).
+  std::size_t capacity() const {
     std::size_t b = 0;
     const unsigned n = count_.load(std::memory_order_acquire);
     for (unsigned i = 0; i < n; ++i) b += ranges_[i].load(std::memory_order_relaxed)->heap.capacity();
@@ -216,7 +226,7 @@ class ExtentArena {
   }
 
   /// Give back every range with nothing live in it (all of them when the arena is
-  /// empty). Needs exclusive use. Returns the bytes given back.
+  /// empty). Needs exclusive use. Returns the bytes given back to the source.
   std::size_t trim() {
     std::lock_guard<std::mutex> g(grow_);
     const unsigned n = count_.load(std::memory_order_relaxed);
@@ -225,7 +235,7 @@ class ExtentArena {
     for (unsigned i = 0; i < n; ++i) {
       Range* r = ranges_[i].load(std::memory_order_relaxed);
       if (r->heap.stats().live == 0) {
-        freed += r->heap.capacity();
+        freed += r->region.size;
         drop_range(r);
       } else {
         ranges_[kept++].store(r, std::memory_order_relaxed);
@@ -240,9 +250,13 @@ class ExtentArena {
   // ---- Movable buffers (residents/device_buf.hpp) ---------------------------------------
 
   /// An extent whose owner is the movable buffer `header` (compaction may move it
-  /// while the header is not borrowed).
+  /// while the header is not borrowed; only try_deallocate_movable frees it).
   Result<Block> try_allocate_movable(Layout layout, detail::MovableHeader* header) {
     return allocate_owned(layout, reinterpret_cast<std::uint64_t>(header), true);
+  }
+  /// Free the extent of the movable buffer `header`.
+  Error try_deallocate_movable(Block block, detail::MovableHeader* header) {
+    return deallocate_owned(block, reinterpret_cast<std::uint64_t>(header));
   }
 
   /// Move every movable buffer that is not borrowed towards the start of its
@@ -250,12 +264,14 @@ class ExtentArena {
   /// where a borrowed buffer or a plain extent from try_allocate stands: those never
   /// move, and the free space on either side of them stays apart).
   ///
-  /// A buffer moves by: allocating its new extent, copying, repointing its header,
-  /// freeing the old extent. A buffer whose free space below is shorter than
-  /// itself (the copy would overlap) goes first to a free extent anywhere that the
-  /// arena has (staging), then down: two copies. Copies use `copy(to, from, n)`
-  /// (an Error; the source's own copy by default: cudaMemcpyAsync + synchronise,
-  /// hipMemcpyAsync + synchronise, memcpy for host memory).
+  /// A buffer moves by: allocating its new extent (at its alignment), copying,
+  /// repointing its header, freeing the old extent. A buffer whose free space
+  /// below is shorter than itself (the copy would overlap) goes first to a free
+  /// extent anywhere in the arena (staging), then down: two copies; with no such
+  /// extent, through host pages as large as itself (options().host_staging; else
+  /// it stays where it is). Copies use `copy(to, from, n)` (an Error; the
+  /// source's own copy by default: cudaMemcpyAsync + wait, hipMemcpyAsync + wait,
+  /// memcpy for host memory); a copy that throws counts as Error::unsupported.
   ///
   /// Passes: a buffer left for want of staging room may find it once the buffers
   /// above it have moved down, so the ranges are walked again while a pass moved
@@ -340,17 +356,16 @@ class ExtentArena {
         Heap& h = ranges_[i].load(std::memory_order_relaxed)->heap;
         Result<Block> r = Error::contended;
         for (unsigned t = 0; t < contended_retries && r.error() == Error::contended; ++t) {
-          r = h.try_allocate(layout);
+          r = h.try_allocate(layout, owner);
         }
         if (r) {
-          if (owner != 0 && r->size != 0) (void)h.set_owner(*r, owner);
           hint_.store(i, std::memory_order_relaxed);
           return r;
         }
         if (r.error() == Error::contended) {
           last = Error::contended;
-        } else if (r.error() == Error::misaligned && last != Error::contended) {
-          last = Error::misaligned;  // no range's base allows that alignment (yet)
+        } else if (r.error() == Error::misaligned) {
+          return r.error();  // no range could ever honour it
         }
       }
       if (round == 1 || !may_grow) break;
@@ -358,6 +373,17 @@ class ExtentArena {
       if (g != Error::none) return last == Error::contended ? last : g;
     }
     return last;
+  }
+
+  Error deallocate_owned(Block block, std::uint64_t owner) {
+    if (block.size == 0) return Error::none;
+    Heap* h = range_of(block.ptr);
+    if (h == nullptr) return Error::foreign_pointer;
+    Error e = Error::contended;
+    for (unsigned k = 0; k < contended_retries && e == Error::contended; ++k) {
+      e = h->try_deallocate(block, owner);
+    }
+    return e;
   }
 
   /// Add a range that can hold `layout`, unless another thread added one since the
@@ -371,24 +397,29 @@ class ExtentArena {
       if (need > ~std::size_t(0) - layout.align) return Error::oversized;
       need += layout.align;
     }
-    const std::size_t bytes = need > options_.growth_bytes ? need : options_.growth_bytes;
-    return add_range(bytes);
+    return add_range(need > options_.growth_bytes ? need : options_.growth_bytes, need);
   }
 
-  /// Acquire a range of `bytes` (rounded up to granules) and publish it. Under grow_.
-  Error add_range(std::size_t bytes) {
+  /// Acquire a range of about `bytes` (at least `need` allocatable, and no more
+  /// than max_bytes allows) and publish it. Under grow_.
+  Error add_range(std::size_t bytes, std::size_t need) {
     const unsigned n = count_.load(std::memory_order_relaxed);
-    if (n == max_ranges) return Error::out_of_memory;
     const std::size_t g = options_.granule;
-    if (bytes > ~std::size_t(0) - (g - 1)) return Error::oversized;
-    bytes = (bytes + g - 1) / g * g;
+    const std::size_t align = source_align();
+    // The source aligns the region to `align` <= g; the heap rounds its base up to a
+    // granule, which can cost g - align bytes: ask for them too.
+    const std::size_t slack = g - align;
+    if (need > ~std::size_t(0) - slack - (g - 1)) return Error::oversized;
+    need = (need + g - 1) / g * g + slack;
+    if (need > options_.max_bytes || need / g > Heap::max_granules) return Error::oversized;
     const std::size_t held = reserved_locked();
-    // More than the arena may ever hold, or than one range can count: never, whatever is freed.
-    if (bytes > options_.max_bytes || bytes / g > Heap::max_granules) return Error::oversized;
-    if (held > options_.max_bytes - bytes) return Error::out_of_memory;
-    // The source aligns to at most its own promise; the heap aligns the base up to a
-    // granule, so ask for no more than the source can give and let the heap round.
-    Result<Block> region = source_.try_acquire(bytes, source_align());
+    if (n == max_ranges || held > options_.max_bytes - need) return Error::out_of_memory;
+    // As much as asked, within what max_bytes still allows, never less than need.
+    std::size_t want = bytes > ~std::size_t(0) - slack - (g - 1) ? need : (bytes + g - 1) / g * g + slack;
+    if (want < need) want = need;
+    if (want > options_.max_bytes - held) want = options_.max_bytes - held;
+    if (want / g > Heap::max_granules) want = need;
+    Result<Block> region = source_.try_acquire(want, align);
     if (!region) return region.error();
     OsPages pages;
     Result<Block> meta = pages.try_acquire(Heap::metadata_bytes(region->size, g) + sizeof(detail::ExtentRecord), 16);
@@ -457,6 +488,24 @@ class ExtentArena {
     }
   }
 
+  /// Call the copy engine; an exception from it is an error like any other
+  /// (compaction must undo the step, not unwind past a pinned buffer).
+  template <class Copy>
+  static Error call_copy(Copy& copy, void* to, const void* from, std::size_t n) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+      return copy(to, from, n);
+    } catch (...) {
+      return Error::unsupported;
+    }
+#else
+    return copy(to, from, n);
+#endif
+  }
+
+  /// What one attempt to slide a buffer did.
+  enum class Slide { moved, unstaged, failed };
+
   /// Slide the movable buffers of range `r` down (see try_compact).
   template <class Copy>
   Error compact_range(Range& r, Copy& copy, ArenaCompaction& report) {
@@ -479,119 +528,138 @@ class ExtentArena {
         at += size;
         continue;
       }
+      // Its new place: the first address of the run that keeps its alignment.
+      const std::uintptr_t dest = detail::align_addr(hole, header->align);
+      if (dest >= at) {  // no lower place keeps the alignment
+        hole = 0;
+        at += size;
+        continue;
+      }
       if (!header->try_pin_for_move()) {
         ++report.buffers_borrowed;
         hole = 0;
         at += size;
         continue;
       }
-      const Error e = slide(h, header, x->block, reinterpret_cast<void*>(hole), copy, report);
+      Error e = Error::none;
+      const Slide done = slide(h, header, x->block, reinterpret_cast<void*>(hole),
+                               reinterpret_cast<void*>(dest), copy, report, e);
       header->unpin_after_move();
-      if (e == Error::out_of_memory) {  // no staging room: it stays, the hole stays behind it
+      if (done == Slide::failed) return e;
+      if (done == Slide::unstaged) {  // it stays; so does the hole below it
         ++report.buffers_unstaged;
         hole = 0;
         at += size;
         continue;
       }
-      if (e != Error::none) return e;
-      // The buffer now ends at hole + size; the free run starts there.
-      at = hole + size;
+      // The buffer now ends at dest + size; the free run starts there. (Between the
+      // run's start and dest, an alignment gap stays free: the walk meets it first.)
+      at = dest + size;
       hole = 0;
     }
     return Error::none;
   }
 
-  /// Move the buffer of `header` from `from` down to `hole` (the start of the free
-  /// run below it). Every step either completes or is undone.
+  /// Move the buffer of `header` from `from` down to `dest`, inside the free run
+  /// that starts at `hole` and reaches `from`. Every step either completes or is
+  /// undone; `e` gets the error of a failed step.
   template <class Copy>
-  Error slide(Heap& h, detail::MovableHeader* header, Block from, void* hole, Copy& copy,
-              ArenaCompaction& report) {
-    const std::size_t gap = from.address() - reinterpret_cast<std::uintptr_t>(hole);
+  Slide slide(Heap& h, detail::MovableHeader* header, Block from, void* hole, void* dest,
+              Copy& copy, ArenaCompaction& report, Error& e) {
     const auto owner = reinterpret_cast<std::uint64_t>(header);
-    if (gap >= from.size) {  // the new place does not overlap the old one
-      return move_to(h, header, from, hole, owner, copy, report);
+    if (from.address() - reinterpret_cast<std::uintptr_t>(dest) >= from.size) {
+      // The new place does not overlap the old one.
+      e = move_to(h, header, from, hole, dest, owner, copy, report);
+      return e == Error::none ? Slide::moved : Slide::failed;
     }
     // Overlapping: stage the buffer in any free extent of the arena first, else (a
     // nearly full arena) in host pages.
-    Result<Block> stage = allocate_owned(Layout{from.size, options_.granule}, owner, false);
+    Result<Block> stage = allocate_owned(Layout{from.size, header->align}, owner, false);
     if (!stage) {
-      if (stage.error() == Error::contended) return Error::contended;
-      if (!options_.host_staging) return Error::out_of_memory;
-      return slide_through_host(h, header, from, hole, owner, copy, report);
+      if (stage.error() == Error::contended) {
+        e = Error::contended;
+        return Slide::failed;
+      }
+      if (!options_.host_staging) return Slide::unstaged;
+      return slide_through_host(h, header, from, hole, dest, owner, copy, report, e);
     }
-    Error e = copy(stage->ptr, from.ptr, from.size);
+    e = call_copy(copy, stage->ptr, from.ptr, from.size);
     if (e != Error::none) {
-      (void)try_deallocate(*stage);
-      return e;
+      (void)deallocate_owned(*stage, owner);
+      return Slide::failed;
     }
     header->extent.ptr = stage->ptr;  // the buffer lives in the stage now
     ++report.buffers_moved;
     report.bytes_copied += from.size;
-    e = h.try_deallocate(from);
-    if (e != Error::none) return e;
-    return move_to(h, header, *stage, hole, owner, copy, report);
+    e = h.try_deallocate(from, owner);
+    if (e != Error::none) return Slide::failed;
+    e = move_to(h, header, *stage, hole, dest, owner, copy, report);
+    return e == Error::none ? Slide::moved : Slide::failed;
   }
 
-  /// Slide the buffer at `from` down to `hole` (overlapping) through a host copy:
+  /// Slide the buffer at `from` down to `dest` (overlapping) through a host copy:
   /// copy out (a failure changes nothing), move the extent in the records, copy in.
   /// A failed copy in is retried once from the host copy; failing again, the copy
   /// goes back where it came from (the old extent, taken again). Only a third
   /// failure in a row (a lost device) would leave the contents undefined, and is
   /// reported as Error::unsupported after the buffer is put back in its old extent.
   template <class Copy>
-  Error slide_through_host(Heap& h, detail::MovableHeader* header, Block from, void* hole,
-                           std::uint64_t owner, Copy& copy, ArenaCompaction& report) {
+  Slide slide_through_host(Heap& h, detail::MovableHeader* header, Block from, void* hole,
+                           void* dest, std::uint64_t owner, Copy& copy, ArenaCompaction& report,
+                           Error& e) {
     OsPages pages;
     Result<Block> tmp = pages.try_acquire(from.size, 64);
-    if (!tmp) return Error::out_of_memory;
-    Error e = copy(tmp->ptr, from.ptr, from.size);
+    if (!tmp) return Slide::unstaged;
+    e = call_copy(copy, tmp->ptr, from.ptr, from.size);
     if (e != Error::none) {
       (void)pages.release(*tmp);
-      return e;
+      return Slide::failed;
     }
     report.bytes_copied += from.size;
     // Under exclusive use the free run at `hole` now reaches past the old extent's end.
-    e = h.try_deallocate(from);
-    Result<Block> to = e == Error::none ? h.try_allocate_at(hole, from.size) : Result<Block>(e);
+    e = h.try_deallocate(from, owner);
+    Result<Block> to = e == Error::none ? h.try_allocate_at(dest, from.size, hole, owner)
+                                        : Result<Block>(e);
     if (!to) {  // (cannot happen under exclusive use) keep the buffer where it was
-      if (e == Error::none) (void)h.try_allocate_at(from.ptr, from.size, hole);
+      if (e == Error::none) (void)h.try_allocate_at(from.ptr, from.size, hole, owner);
       (void)pages.release(*tmp);
-      return e == Error::none ? to.error() : e;
+      if (e == Error::none) e = to.error();
+      return Slide::failed;
     }
-    (void)h.set_owner(*to, owner);
-    e = copy(to->ptr, tmp->ptr, from.size);
-    if (e != Error::none) e = copy(to->ptr, tmp->ptr, from.size);  // once more
+    e = call_copy(copy, to->ptr, tmp->ptr, from.size);
+    if (e != Error::none) e = call_copy(copy, to->ptr, tmp->ptr, from.size);  // once more
     if (e == Error::none) {
       header->extent.ptr = to->ptr;
       ++report.buffers_moved;
       report.bytes_copied += from.size;
     } else {
       // Put the buffer back as it was: its old extent, its bytes from the host copy.
-      (void)h.try_deallocate(*to);
-      Result<Block> back = h.try_allocate_at(from.ptr, from.size, hole);
-      if (back) (void)h.set_owner(*back, owner);
-      if (!back || copy(from.ptr, tmp->ptr, from.size) != Error::none) e = Error::unsupported;
+      (void)h.try_deallocate(*to, owner);
+      Result<Block> back = h.try_allocate_at(from.ptr, from.size, hole, owner);
+      if (!back || call_copy(copy, from.ptr, tmp->ptr, from.size) != Error::none) {
+        e = Error::unsupported;
+      }
     }
     (void)pages.release(*tmp);
-    return e;
+    return e == Error::none ? Slide::moved : Slide::failed;
   }
 
-  /// Allocate at `hole`, copy, repoint, free the old extent (undone on failure).
+  /// Allocate at `dest` (in the free run starting at `hole`), copy, repoint, free
+  /// the old extent (undone on failure).
   template <class Copy>
-  Error move_to(Heap& h, detail::MovableHeader* header, Block from, void* hole,
+  Error move_to(Heap& h, detail::MovableHeader* header, Block from, void* hole, void* dest,
                 std::uint64_t owner, Copy& copy, ArenaCompaction& report) {
-    Result<Block> to = h.try_allocate_at(hole, from.size);
+    Result<Block> to = h.try_allocate_at(dest, from.size, hole, owner);
     if (!to) return to.error();
-    (void)h.set_owner(*to, owner);
-    const Error e = copy(to->ptr, from.ptr, from.size);
+    const Error e = call_copy(copy, to->ptr, from.ptr, from.size);
     if (e != Error::none) {
-      (void)h.try_deallocate(*to);
+      (void)h.try_deallocate(*to, owner);
       return e;
     }
     header->extent.ptr = to->ptr;
     ++report.buffers_moved;
     report.bytes_copied += from.size;
-    return try_deallocate(from);
+    return deallocate_owned(from, owner);
   }
 
   Source source_;

@@ -151,11 +151,14 @@ class ExtentHeap {
     return reinterpret_cast<std::uintptr_t>(p) - base_ < static_cast<std::size_t>(count_) * granule_;
   }
 
-  /// An extent of ceil(layout.size / granule()) granules aligned to layout.align, or
-  /// out_of_memory (no free extent long enough), oversized (more than the range),
-  /// misaligned (not a power of two, or more than the range's alignment allows),
-  /// contended (the lock stayed taken).
-  SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+  /// An extent of ceil(layout.size / granule()) granules aligned to layout.align
+  /// (any power of two up to 2^31 granules: an alignment above the range's own is
+  /// served wherever the range has an aligned address with room), or
+  /// out_of_memory (no free extent holds it), oversized (more than the range),
+  /// misaligned (not a power of two, or above 2^31 granules), contended (the lock
+  /// stayed taken). `owner`: a word kept with the extent (see set_owner); an
+  /// extent with an owner is freed only by try_deallocate(block, owner).
+  SWIM_MEM_API Result<Block> try_allocate(Layout layout, std::uint64_t owner = 0) {
     if (!detail::is_pow2(layout.align)) return Error::misaligned;
     if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
     if (count_ == 0) return Error::out_of_memory;
@@ -163,12 +166,13 @@ class ExtentHeap {
     const std::uint64_t n = (static_cast<std::uint64_t>(layout.size) + granule_ - 1) >> shift_;
     std::uint64_t a = 1;  // alignment in granules
     if (layout.align > granule_) {
-      if (layout.align > max_align_) return Error::misaligned;
       a = layout.align >> shift_;
+      if (a > max_granules) return Error::misaligned;
     }
     if (n > count_) return Error::oversized;
     if (!lock()) return Error::contended;
     const std::uint32_t at = take(static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(a));
+    if (at != none) set_owner_at(at, owner);
     unlock();
     if (at == none) return Error::out_of_memory;
     return Block{reinterpret_cast<void*>(base_ + (static_cast<std::uintptr_t>(at) << shift_)),
@@ -176,10 +180,11 @@ class ExtentHeap {
   }
 
   /// Give back an extent: `block` as try_allocate returned it (or with the size
-  /// that was asked for: the same granules). Errors, nothing changed:
-  /// foreign_pointer (not the start of a live extent of that many granules),
-  /// double_free (the extent is free), contended.
-  SWIM_MEM_API Error try_deallocate(Block block) {
+  /// that was asked for: the same granules), with the owner word it was given (0
+  /// if none). Errors, nothing changed: foreign_pointer (not the start of a live
+  /// extent of that many granules, or another owner's), double_free (the extent
+  /// is free), contended.
+  SWIM_MEM_API Error try_deallocate(Block block, std::uint64_t owner = 0) {
     if (block.size == 0) return Error::none;
     const std::uintptr_t off = block.address() - base_;
     if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
@@ -192,7 +197,7 @@ class ExtentHeap {
     Error e = Error::none;
     if ((head & free_bit) != 0) {
       e = Error::double_free;
-    } else if (head == 0 || head != n) {
+    } else if (head == 0 || head != n || owner_at(at) != owner) {
       e = Error::foreign_pointer;
     } else {
       give(at, head);
@@ -207,9 +212,11 @@ class ExtentHeap {
   /// that places extents itself, as compaction does. Errors, nothing changed:
   /// foreign_pointer (`free_extent` begins no free extent, or `start` is not a
   /// granule of the range), out_of_memory (that free extent does not hold the
-  /// request at `start`), invalid_argument (size 0), contended.
+  /// request at `start`), invalid_argument (size 0), contended. `owner` as for
+  /// try_allocate.
   SWIM_MEM_API Result<Block> try_allocate_at(const void* start, std::size_t size,
-                                             const void* free_extent = nullptr) {
+                                             const void* free_extent = nullptr,
+                                             std::uint64_t owner = 0) {
     if (size == 0) return Error::invalid_argument;
     if (free_extent == nullptr) free_extent = start;
     const std::size_t range = static_cast<std::size_t>(count_) * granule_;
@@ -232,6 +239,7 @@ class ExtentHeap {
       e = Error::out_of_memory;
     } else {
       take_from(f, len, at, static_cast<std::uint32_t>(n));
+      set_owner_at(at, owner);
     }
     unlock();
     if (e != Error::none) return e;
@@ -264,15 +272,15 @@ class ExtentHeap {
     Extent x;
     x.block = Block{const_cast<void*>(start), static_cast<std::size_t>(len) << shift_};
     x.free = (r.head & free_bit) != 0;
-    if (!x.free) x.owner = (static_cast<std::uint64_t>(r.prev) << 32) | r.next;
+    if (!x.free) x.owner = (static_cast<std::uint64_t>(r.prev) << 32) | r.next;  // owner_at
     return x;
   }
 
   /// Store a word with the live extent `block` (a caller's record of what lives
-  /// there: compaction finds a movable buffer's header through it). Kept in the
-  /// extent's first record, which a live extent does not otherwise use; cleared
-  /// when the extent is freed. Errors: foreign_pointer (not a live extent of that
-  /// size), contended.
+  /// there: compaction finds a movable buffer's header through it; it is also the
+  /// key try_deallocate then needs). Kept in the extent's first record, which a
+  /// live extent does not otherwise use. Errors: foreign_pointer (not a live
+  /// extent of that size), contended.
   SWIM_MEM_API Error set_owner(Block block, std::uint64_t owner) {
     const std::uintptr_t off = block.address() - base_;
     if (block.size == 0 || off >= static_cast<std::size_t>(count_) * granule_ ||
@@ -284,10 +292,7 @@ class ExtentHeap {
     if (!lock()) return Error::contended;
     Record& r = rec(at);
     const bool live = (r.head & free_bit) == 0 && r.head != 0 && r.head == n;
-    if (live) {
-      r.next = static_cast<std::uint32_t>(owner);
-      r.prev = static_cast<std::uint32_t>(owner >> 32);
-    }
+    if (live) set_owner_at(at, owner);
     unlock();
     return live ? Error::none : Error::foreign_pointer;
   }
@@ -365,14 +370,21 @@ class ExtentHeap {
     count_ = static_cast<std::uint32_t>(n);
     records_ = records;
     in_band_ = in_band;
-    // Alignments the range can honour: its base's alignment.
-    max_align_ = static_cast<std::size_t>(base & (~base + 1));
     for (std::size_t i = 0; i < n; ++i) records_[i] = Record{0, 0, 0, 0};
     insert(0, count_);
     init_error_ = Error::none;
   }
 
   SWIM_MEM_API Record& rec(std::uint32_t i) const { return records_[i]; }
+
+  /// The owner word of the live extent starting at `at` (its unused list links).
+  SWIM_MEM_API std::uint64_t owner_at(std::uint32_t at) const {
+    return (static_cast<std::uint64_t>(rec(at).prev) << 32) | rec(at).next;
+  }
+  SWIM_MEM_API void set_owner_at(std::uint32_t at, std::uint64_t owner) {
+    rec(at).next = static_cast<std::uint32_t>(owner);
+    rec(at).prev = static_cast<std::uint32_t>(owner >> 32);
+  }
 
   // ---- The lock ------------------------------------------------------------------------
 
@@ -573,7 +585,6 @@ class ExtentHeap {
   mutable cell<std::uint32_t, Mode> lock_;
   std::uintptr_t base_ = 0;
   std::size_t granule_ = 0;
-  std::size_t max_align_ = 0;
   unsigned shift_ = 0;
   std::uint32_t count_ = 0;
   Record* records_ = nullptr;

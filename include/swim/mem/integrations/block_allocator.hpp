@@ -2,7 +2,8 @@
 //
 // Every swim-mem heap and hold allocates and frees Blocks through the same two
 // members (heaps/concept.hpp, holds/hold.hpp), so one concept covers ExtentHeap,
-// AddrSpace, Slab, SlabCache, SourceHeap, Pack, Pool, HoldRef and HeapRef alike.
+// ExtentArena, AddrSpace, Slab, SlabCache, SourceHeap, Pack, Pool, HoldRef and
+// HeapRef alike.
 #pragma once
 
 #include <concepts>

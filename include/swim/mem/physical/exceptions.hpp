@@ -38,8 +38,21 @@ class MemoryError : public std::exception {
  public:
   explicit MemoryError(Error e) noexcept : code_(e) {}
   Error code() const noexcept { return code_; }
-  /// The Error's to_string (a static string).
-  const char* what() const noexcept override { return to_string(code_); }
+  /// "swim::mem: " and the Error's to_string, with a hint for the errors whose
+  /// cause is not in the call (a static string).
+  const char* what() const noexcept override {
+    switch (code_) {
+      case Error::unsupported:
+        return "swim::mem: unsupported (not here: e.g. no GPU device or driver for a CUDA/HIP source)";
+      case Error::contended: return "swim::mem: contended (still busy after bounded retries)";
+      case Error::misaligned: return "swim::mem: misaligned (not a power of two, or too large)";
+      case Error::foreign_pointer: return "swim::mem: foreign pointer";
+      case Error::double_free: return "swim::mem: double free";
+      case Error::oversized: return "swim::mem: oversized (more than the allocator can ever serve)";
+      case Error::invalid_argument: return "swim::mem: invalid argument";
+      default: return to_string(code_);
+    }
+  }
 
  private:
   Error code_;

@@ -121,6 +121,9 @@ class Result : public detail::ResultStorage<T> {
   SWIM_MEM_API constexpr T& value() & { return this->get(); }
   SWIM_MEM_API constexpr const T& value() const& { return this->get(); }
   SWIM_MEM_API constexpr T& operator*() & { return this->get(); }
+  /// On a temporary Result, the value itself (moved from: `Buf b = *make();`).
+  SWIM_MEM_API constexpr T&& operator*() && { return static_cast<T&&>(this->get()); }
+  SWIM_MEM_API constexpr T&& value() && { return static_cast<T&&>(this->get()); }
   SWIM_MEM_API constexpr const T& operator*() const& { return this->get(); }
   SWIM_MEM_API constexpr T* operator->() { return &this->get(); }
   SWIM_MEM_API constexpr const T* operator->() const { return &this->get(); }

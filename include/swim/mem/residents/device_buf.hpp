@@ -17,8 +17,9 @@
 //   arena.try_compact();               // may move buf's payload (contents kept)
 //
 // Rules: a borrow must outlive the device work that uses its pointer (the
-// library cannot see a kernel; end the borrow after synchronising). Borrows are
-// host objects. Thread-safety: a DeviceBuf is used by one thread at a time;
+// library cannot see a kernel; end the borrow after synchronising), and must not
+// outlive the arena (its pointer would name memory given back to the source).
+// Borrows are host objects. Thread-safety: a DeviceBuf is used by one thread at a time;
 // borrows of one buffer may be taken and dropped on any threads (their state is
 // one atomic word), concurrently with a compaction on another thread.
 // Host only.
@@ -58,7 +59,7 @@ class DeviceBuf {
   }
   DeviceBuf& operator=(DeviceBuf&& o) noexcept {
     if (this != &o) {
-      (void)try_release();
+      release_or_report();
       header_ = o.header_;
       count_ = o.count_;
       o.header_ = nullptr;
@@ -71,23 +72,13 @@ class DeviceBuf {
 
   /// Frees the buffer: waits out a move in progress; a buffer still borrowed (or
   /// one its arena refuses) is reported as a leak through the host leak handler
-  /// and left alone (its borrows stay valid).
-  ~DeviceBuf() {
-    Error e = try_release();
-    while (e == Error::relocating || e == Error::contended) {
-      std::this_thread::yield();  // a compaction's single copy: bounded
-      e = try_release();
-    }
-    if (e != Error::none) {
-      Stats s;
-      s.live = 1;
-      s.bytes_in_use = capacity_bytes();
-      detail::leaked("DeviceBuf (destroyed while borrowed)", this, s);
-    }
-  }
+  /// and left alone (its borrows stay valid). Move-assignment does the same to the
+  /// buffer it replaces.
+  ~DeviceBuf() { release_or_report(); }
 
-  /// A buffer of `count` elements in `arena` (contents unspecified). Errors:
-  /// oversized (count * sizeof(T) overflows), those of the arena
+  /// A buffer of `count` elements in `arena` (contents unspecified; an empty one
+  /// still takes a granule, so that it belongs to the arena like any other).
+  /// Errors: oversized (count * sizeof(T) overflows), those of the arena
   /// (out_of_memory, unsupported: no GPU, ...), out_of_memory (no host memory
   /// for the header).
   static Result<DeviceBuf> try_make(Arena& arena, std::size_t count) {
@@ -95,12 +86,14 @@ class DeviceBuf {
     Header* h = new (std::nothrow) Header;
     if (h == nullptr) return Error::out_of_memory;
     const std::size_t align = alignof(T) > arena.granule() ? alignof(T) : arena.granule();
-    Result<Block> b = arena.try_allocate_movable(Layout{count * sizeof(T), align}, h);
+    const std::size_t bytes = count == 0 ? 1 : count * sizeof(T);
+    Result<Block> b = arena.try_allocate_movable(Layout{bytes, align}, h);
     if (!b) {
       delete h;
       return b.error();
     }
-    h->extent = b->size == 0 ? Block{} : *b;
+    h->extent = *b;
+    h->align = align;
     h->arena.store(&arena, std::memory_order_release);
     DeviceBuf buf;
     buf.header_ = h;
@@ -155,17 +148,16 @@ class DeviceBuf {
 
   /// Free the payload and the header; the DeviceBuf is then empty. Errors, the
   /// buffer kept: aliased (borrowed now), contended, relocating; an orphaned
-  /// buffer (arena gone) frees its header only and answers Error::none.
+  /// buffer (arena gone) frees its header only (once no borrow is left).
   Error try_release() {
     if (header_ == nullptr) return Error::none;
-    Arena* a = arena();
-    if (a != nullptr) {
-      std::uint32_t s = 0;
-      if (!header_->state.compare_exchange_strong(s, Header::moving_bit, std::memory_order_acquire,
-                                                  std::memory_order_relaxed)) {
-        return (s & Header::moving_bit) != 0 ? Error::relocating : Error::aliased;
-      }
-      const Error e = header_->extent.size == 0 ? Error::none : a->try_deallocate(header_->extent);
+    std::uint32_t s = 0;
+    if (!header_->state.compare_exchange_strong(s, Header::moving_bit, std::memory_order_acquire,
+                                                std::memory_order_relaxed)) {
+      return (s & Header::moving_bit) != 0 ? Error::relocating : Error::aliased;
+    }
+    if (Arena* a = arena()) {
+      const Error e = a->try_deallocate_movable(header_->extent, header_);
       if (e != Error::none) {
         header_->state.store(0, std::memory_order_release);
         return e;
@@ -178,6 +170,23 @@ class DeviceBuf {
   }
 
  private:
+  /// try_release, waiting out a move in progress; a buffer still borrowed (or one
+  /// its arena refuses) is reported as a leak and left alone (its borrows stay
+  /// valid: they hold the header).
+  void release_or_report() {
+    Error e = try_release();
+    while (e == Error::relocating || e == Error::contended) {
+      std::this_thread::yield();  // a compaction's single move: bounded
+      e = try_release();
+    }
+    if (e != Error::none) {
+      Stats s;
+      s.live = 1;
+      s.bytes_in_use = capacity_bytes();
+      detail::leaked("DeviceBuf (released while borrowed)", this, s);
+    }
+  }
+
   Error check() const {
     if (header_ == nullptr) return Error::invalid_argument;
     if (header_->arena.load(std::memory_order_acquire) == nullptr) return Error::cleared;

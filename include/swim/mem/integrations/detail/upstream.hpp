@@ -75,6 +75,9 @@ class Upstream {
 
   /// `bytes` aligned to `align`, or throw (see the file comment).
   void* allocate(std::size_t bytes, std::size_t align) const {
+    // Zero bytes take one: every allocation returns a distinct pointer, as the
+    // standard interfaces promise (a heap's zero-size block is one fixed address).
+    if (bytes == 0) bytes = 1;
     const Result<Layout> layout = Layout::from_size_align(bytes, align);
     if (!layout.ok()) throw_for(layout.error());
     Result<Block> r = get().try_allocate(*layout);
@@ -89,6 +92,7 @@ class Upstream {
   /// Give back what allocate(bytes, align) returned; `who` names the adapter in a
   /// report. Never throws; a refused free is reported and changes nothing.
   void deallocate(void* p, std::size_t bytes, const void* who) const noexcept {
+    if (bytes == 0) bytes = 1;  // as allocate
     const Block block{p, bytes};
     Error e = get().try_deallocate(block);
     for (unsigned i = 1; e != Error::none && is_retryable(e) && i < retries; ++i) {
