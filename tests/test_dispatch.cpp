@@ -54,6 +54,23 @@ struct ControlCase<detail::PoolCore<Mode>> : PoolCase<Mode> {
   static constexpr bool resizable = false;
 };
 
+template <class Mode>
+struct ClassesCase {
+  Arena arena{1024 * 1024};
+  ExtentHeap<Mode> extents{arena.block(), 4096};
+  SizeClasses<ExtentHeap<Mode>, Mode> hold{extents};
+};
+template <class Mode>
+struct ControlCase<detail::ClassHunk<Mode>> : ClassesCase<Mode> {
+  static constexpr Layout layout{64, 8};
+  static constexpr bool resizable = false;  // 128 bytes do not fit its 72-byte unit
+};
+template <class Mode>
+struct ControlCase<detail::ClassCore<Mode>> : ClassesCase<Mode> {
+  static constexpr Layout layout{0, 1};  // zero-size objects carry the hold's own tag
+  static constexpr bool resizable = false;
+};
+
 template <class C>
 void check_hold_kind() {
   SCOPED_TRACE(static_cast<unsigned>(hold_kind_v<C>));
@@ -101,7 +118,7 @@ TEST(HoldDispatch, EveryVisitorOverEveryKind) {
 
 TEST(HoldDispatch, KindsAreListPositionsInTheFreeBits) {
   static_assert(static_cast<unsigned>(hold_kind_v<Pack<concurrent>>) == 1);
-  static_assert(static_cast<unsigned>(hold_kind_v<detail::PoolCore<single_owner>>) ==
+  static_assert(static_cast<unsigned>(hold_kind_v<detail::ClassCore<single_owner>>) ==
                 hold_kinds::size);
   static_assert(hold_kind_v<int> == HoldKind::none);
   static_assert(hold_kinds::size < static_cast<unsigned>(HoldKind::freed));

@@ -11,6 +11,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if defined(SWIM_MEM_TEST_HAS_CUDA)
@@ -91,6 +92,39 @@ struct AddrSpaceFactory {
 
   std::size_t max_size() const { return 64 * 1024; }
   std::size_t max_align() const { return alloc.max_align(); }
+};
+
+/// SizeClasses over an ExtentHeap (records in-band) or an AddrSpace: class objects
+/// up to 32760 bytes, larger ones (and alignments above 16) whole heap blocks.
+template <class Mode, bool OverExtents>
+struct SizeClassesFactory {
+  using Heap = std::conditional_t<OverExtents, ExtentHeap<Mode>, AddrSpace<Mode, true>>;
+  using Alloc = SizeClasses<Heap, Mode, true>;
+  static std::string name() {
+    return std::string("SizeClasses") + (Mode::is_concurrent ? "" : "SingleOwner") +
+           (OverExtents ? "OverExtentHeap" : "OverAddrSpace");
+  }
+  static constexpr bool tagged = true;
+  static constexpr bool zero_counts = true;  // a zero-size request is a 1-byte object
+
+  Arena arena{4 * 1024 * 1024};
+  Arena other_arena{1024 * 1024};
+  Heap heap = make(arena);
+  Heap other_heap = make(other_arena);
+  Alloc alloc{heap};
+  Alloc other{other_heap};
+
+  std::size_t max_size() const { return 64 * 1024; }
+  std::size_t max_align() const { return 4096; }
+
+ private:
+  static Heap make(Arena& a) {
+    if constexpr (OverExtents) {
+      return Heap(a.block(), 4096);
+    } else {
+      return Heap(a.block(), 4096);
+    }
+  }
 };
 
 /// ExtentArena over OS pages: one range of 1 MiB, never more (bounded), records in

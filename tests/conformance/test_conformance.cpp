@@ -86,7 +86,8 @@ using Factories = map_host_heaps<
     PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>,
     ExtentHeapFactory<concurrent, true>, ExtentHeapFactory<concurrent, false>,
     ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>,
-    ExtentArenaFactory
+    ExtentArenaFactory, SizeClassesFactory<concurrent, true>, SizeClassesFactory<concurrent, false>,
+    SizeClassesFactory<single_owner, true>, SizeClassesFactory<single_owner, false>
 #if defined(SWIM_MEM_TEST_HAS_CUDA)
     ,
     PoolOverFactory<SourceHeap<CudaManagedMemory, concurrent>>,

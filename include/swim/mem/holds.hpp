@@ -1,4 +1,4 @@
-// Umbrella header of layer 5 (holds: tagged memory objects): Pack, Pool, the tag,
+// Umbrella header of layer 5 (holds: tagged memory objects): Pack, Pool, SizeClasses, the tag,
 // and tag-dispatched free/resize.
 #pragma once
 #include "swim/mem/heaps.hpp"
@@ -6,4 +6,5 @@
 #include "swim/mem/holds/hold.hpp"
 #include "swim/mem/holds/pack.hpp"
 #include "swim/mem/holds/pool.hpp"
+#include "swim/mem/holds/size_classes.hpp"
 #include "swim/mem/holds/tag.hpp"

@@ -9,6 +9,7 @@
 #include "swim/mem/holds/hold_kinds.hpp"
 #include "swim/mem/holds/pack.hpp"
 #include "swim/mem/holds/pool.hpp"
+#include "swim/mem/holds/size_classes.hpp"
 #include "swim/mem/holds/tag.hpp"
 
 namespace swim::mem {
@@ -92,6 +93,10 @@ class HoldRef {
   template <class Heap, concurrency_mode Mode, bool Checked>
   SWIM_MEM_API static HoldRef of(Pool<Heap, Mode, Checked>& pool) {
     return HoldRef(~pool.tag_owner());
+  }
+  template <class Heap, concurrency_mode Mode, bool Checked>
+  SWIM_MEM_API static HoldRef of(SizeClasses<Heap, Mode, Checked>& hold) {
+    return HoldRef(~hold.tag_owner());
   }
   /// The hold that owns a memory object (read from its tag, which is trusted as
   /// by hold_deallocate). Null for a freed object.

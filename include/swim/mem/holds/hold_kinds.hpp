@@ -19,7 +19,7 @@
 //       Resize b (tagged as above) in place, or an error; it never moves.
 //   std::uint64_t tag_owner() const
 //       The word of the HoldRef that owns the objects tagged with this block.
-// A control block that a HoldRef designates (a hold proper: Pack, PoolCore)
+// A control block that a HoldRef designates (a hold proper: Pack, PoolCore, ClassCore)
 // also provides:
 //   Result<Block> tag_allocate(Layout l)
 //       A new tagged object of this hold (a Pool grows through its HeapRef).
@@ -45,6 +45,10 @@ template <concurrency_mode Mode>
 struct PoolHunk;
 template <concurrency_mode Mode>
 class PoolCore;
+template <concurrency_mode Mode>
+struct ClassHunk;
+template <concurrency_mode Mode>
+class ClassCore;
 }  // namespace detail
 
 /// Every control block type a tag can name, in kind order (kind = position + 1).
@@ -54,7 +58,11 @@ using hold_kinds = detail::type_list<
     detail::PoolHunk<concurrent>,    // a Pool's objects of non-zero size
     detail::PoolHunk<single_owner>,
     detail::PoolCore<concurrent>,    // a Pool itself: its zero-size objects, HoldRef
-    detail::PoolCore<single_owner>>;
+    detail::PoolCore<single_owner>,
+    detail::ClassHunk<concurrent>,   // a SizeClasses hunk: its class objects
+    detail::ClassHunk<single_owner>,
+    detail::ClassCore<concurrent>,   // a SizeClasses hold itself: its large objects, HoldRef
+    detail::ClassCore<single_owner>>;
 
 /// The kind field of a tag. Values other than none and freed are positions in
 /// hold_kinds (hold_kind_v).

@@ -1,0 +1,668 @@
+// Layer 5 (holds): SizeClasses, a tagged hold for objects of any size: size
+// classes over hunks drawn from any heap, and whole heap blocks for large objects.
+//
+// A request of n bytes (alignment up to 16) takes a unit of the smallest class
+// whose stride holds the object and its tag (n + 8 bytes): strides of 16 to 128
+// in steps of 16, then four per power of two up to 32 KiB, so a unit wastes at
+// most a quarter of n + 8. Each class allocates from hunks (64 KiB; 256 KiB for
+// strides above 8 KiB) drawn from the heap: a hunk header, then units, each a tag
+// word and an object. A hunk hands out its units lazily: a bump counter gives the
+// next never-used unit, and only a unit that was handed out is ever written
+// (resident memory follows what was used, not the hunk size). Freed units go on
+// the hunk's own lock-free stack (tagged with a pop counter against ABA).
+//
+// Each class has a current hunk and a lock-free stack of partial hunks: a hunk is
+// pushed there (once: a flag says it is listed) when a unit of it is freed while
+// it is not current. An allocation takes from the current hunk; failing that,
+// from a partial hunk (which becomes current); failing that, from a new hunk.
+//
+// Larger requests (objects above 32760 bytes, or alignments above 16) get a heap
+// block of their own: [words: block size, object offset][tag][object], tagged
+// with the hold itself, and go back to the heap when freed.
+//
+// Hunks stay hunks until trim() (which needs exclusive use): a thread may still
+// be reading the header of a hunk it saw a moment ago, so a hunk that empties is
+// kept (and reused by its class) rather than given back while others may look.
+// trim() gives every empty hunk back. Every hunk is in the hold's registry (64
+// lists by address, threaded through the headers), which a validated free
+// (checked builds, HoldRef::try_deallocate) consults before following a tag.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "swim/mem/heaps/concept.hpp"
+#include "swim/mem/heaps/heap_ref.hpp"
+#include "swim/mem/holds/detail/zero_count.hpp"
+#include "swim/mem/holds/tag.hpp"
+#include "swim/mem/physical.hpp"
+
+namespace swim::mem {
+namespace detail {
+
+/// The size classes: strides (tag + object) of 16..128 in steps of 16, then four
+/// per power of two up to max_stride.
+struct SizeClassTable {
+  static constexpr unsigned count = 40;
+  static constexpr std::size_t max_stride = 32768;
+  /// The largest object a class serves (its tag takes 8 bytes of the stride).
+  static constexpr std::size_t max_object = max_stride - 8;
+  /// Objects are aligned to this (and to nothing more) in a class.
+  static constexpr std::size_t align = 16;
+
+  /// The class of the smallest stride >= `stride` (16 <= stride <= max_stride).
+  SWIM_MEM_API static constexpr unsigned of(std::size_t stride) {
+    if (stride <= 128) return static_cast<unsigned>((stride + 15) / 16) - 1;
+    const unsigned b = bit_width(static_cast<std::uint64_t>(stride - 1)) - 1;  // 2^b < stride
+    const unsigned idx = static_cast<unsigned>((stride - 1 - (std::size_t(1) << b)) >> (b - 2));
+    return 8 + (b - 7) * 4 + idx;
+  }
+  /// The stride of class c.
+  SWIM_MEM_API static constexpr std::size_t stride(unsigned c) {
+    if (c < 8) return 16 * (std::size_t(c) + 1);
+    const unsigned b = 7 + (c - 8) / 4;
+    return (std::size_t(1) << b) + ((c - 8) % 4 + 1) * (std::size_t(1) << (b - 2));
+  }
+  /// Bytes of a hunk of class c (room for at least 7 units).
+  SWIM_MEM_API static constexpr std::size_t hunk_bytes(unsigned c) {
+    return stride(c) <= 8192 ? std::size_t(64) << 10 : std::size_t(256) << 10;
+  }
+};
+
+template <concurrency_mode Mode>
+class ClassCore;
+
+/// The header of a hunk of one size class; its units' tags point here.
+template <concurrency_mode Mode>
+struct alignas(64) ClassHunk {
+  static constexpr HoldKind kind = hold_kind_v<ClassHunk>;
+  static constexpr unsigned max_retries = 1u << 16;
+
+  ClassCore<Mode>* core;
+  cell<std::uint64_t, Mode> free_top;        // {pop counter : 32, unit index + 1 : 32}
+  cell<std::uint32_t, Mode> fresh;           // units ever handed out by the bump
+  cell<std::uint32_t, Mode> live;            // units allocated now
+  cell<std::uint32_t, Mode> listed;          // 1 while on its class's partial stack
+  std::uint32_t klass;
+  std::uint32_t stride;
+  std::uint32_t count;                       // units that fit
+  cell<std::uint64_t, Mode> next_partial;    // the next hunk of the partial stack
+  cell<std::uint64_t, Mode> next_registered; // the next hunk of its registry list
+  std::size_t block_size;                    // as the heap returned it
+
+  /// The first object: 16-aligned, its tag just before it, after the 64-byte
+  /// header (checked below the class).
+  static constexpr std::size_t first_object = 80;
+
+  SWIM_MEM_API std::uint64_t tag() const { return make_tag(this, kind); }
+  SWIM_MEM_API std::uintptr_t object(std::uint32_t i) const {
+    return reinterpret_cast<std::uintptr_t>(this) + first_object + std::size_t(i) * stride;
+  }
+
+  /// Set up a hunk over `block` for class c, for `owner`; no unit is written.
+  SWIM_MEM_API void init(ClassCore<Mode>* owner, unsigned c, Block block) {
+    core = owner;
+    free_top.raw = 0;
+    fresh.raw = 0;
+    live.raw = 0;
+    listed.raw = 0;
+    klass = c;
+    stride = static_cast<std::uint32_t>(SizeClassTable::stride(c));
+    count = static_cast<std::uint32_t>((block.size - (first_object - tag_size)) / stride);
+    next_partial.raw = 0;
+    next_registered.raw = 0;
+    block_size = block.size;
+  }
+
+  /// A unit's index, or false: from the free stack, else the bump (lazily).
+  SWIM_MEM_API bool take(std::uint32_t& index) {
+    if constexpr (!Mode::is_concurrent) {
+      const std::uint64_t top = free_top.raw;
+      if (static_cast<std::uint32_t>(top) != 0) {
+        index = static_cast<std::uint32_t>(top) - 1;
+        free_top.raw = (top & ~std::uint64_t(0xFFFFFFFFu)) | read_link(index);
+        return true;
+      }
+      if (fresh.raw < count) {
+        index = fresh.raw++;
+        return true;
+      }
+      return false;
+    } else {
+      std::uint64_t top = free_top.load(order::acquire);
+      for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+        const std::uint32_t t = static_cast<std::uint32_t>(top);
+        if (t == 0) break;
+        const std::uint64_t want = ((top >> 32) + 1) << 32 | read_link(t - 1);
+        // Acquire: see the link and contents published by the release of the push.
+        if (free_top.compare_exchange(top, want, order::acquire)) {
+          index = t - 1;
+          return true;
+        }
+      }
+      std::uint32_t f = fresh.load(order::relaxed);
+      for (unsigned attempt = 0; attempt < max_retries && f < count; ++attempt) {
+        if (fresh.compare_exchange(f, f + 1, order::relaxed)) {
+          index = f;
+          return true;
+        }
+      }
+      return false;
+    }
+  }
+
+  /// Put unit `index` back on the free stack (bounded: false if it stayed contended).
+  SWIM_MEM_API bool put(std::uint32_t index) {
+    void* unit = reinterpret_cast<void*>(object(index));
+    if constexpr (!Mode::is_concurrent) {
+      *static_cast<std::uint32_t*>(unit) = static_cast<std::uint32_t>(free_top.raw);
+      free_top.raw = (free_top.raw & ~std::uint64_t(0xFFFFFFFFu)) | (index + 1u);
+      return true;
+    } else {
+      std::uint64_t top = free_top.load(order::relaxed);
+      for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+        atomic_ref<std::uint32_t>(*static_cast<std::uint32_t*>(unit))
+            .store(static_cast<std::uint32_t>(top), order::relaxed);
+        const std::uint64_t want = (top & ~std::uint64_t(0xFFFFFFFFu)) | (index + 1u);
+        // Release: the link and the caller's last writes happen-before the next pop.
+        // (seq_cst: ClassCore::release_in_hunk's listing protocol relies on it.)
+        if (free_top.compare_exchange(top, want, order::seq_cst)) return true;
+      }
+      return false;
+    }
+  }
+
+  /// The index of the unit whose object is at `p`, or false (not a unit start of
+  /// this hunk that was ever handed out).
+  SWIM_MEM_API bool index_of(std::uintptr_t p, std::uint32_t& index) const {
+    const std::uintptr_t first = object(0);
+    if (p < first) return false;
+    const std::uintptr_t off = p - first;
+    if (off % stride != 0) return false;
+    const std::uintptr_t i = off / stride;
+    if (i >= fresh.load(order::relaxed)) return false;
+    index = static_cast<std::uint32_t>(i);
+    return true;
+  }
+
+  // The control block contract (holds/hold_kinds.hpp), defined after ClassCore.
+  SWIM_MEM_API Error tag_free(Block block);
+  SWIM_MEM_API Result<Block> tag_resize(Block block, Layout layout);
+  SWIM_MEM_API std::uint64_t tag_owner() const;
+
+  // May read a unit that another thread has just taken and is writing: the value
+  // is then stale and the tagged CAS that follows fails, so it is unused.
+  SWIM_MEM_API SWIM_MEM_NO_SANITIZE_THREAD std::uint32_t read_link(std::uint32_t i) const {
+    auto* link = reinterpret_cast<std::uint32_t*>(object(i));
+    if constexpr (Mode::is_concurrent) {
+#if defined(SWIM_MEM_TSAN)
+      return *static_cast<volatile std::uint32_t*>(link);
+#else
+      return atomic_ref<std::uint32_t>(*link).load(order::relaxed);
+#endif
+    } else {
+      return *link;
+    }
+  }
+};
+
+static_assert(sizeof(ClassHunk<concurrent>) + tag_size <= ClassHunk<concurrent>::first_object);
+static_assert(sizeof(ClassHunk<single_owner>) + tag_size <= ClassHunk<single_owner>::first_object);
+
+/// The part of a SizeClasses hold that does not depend on the heap's type (it
+/// grows through a HeapRef), so that frees through a tag and HoldRef work.
+template <concurrency_mode Mode>
+class alignas(64) ClassCore {
+ public:
+  using Hunk = ClassHunk<Mode>;
+  using Table = SizeClassTable;
+  static constexpr HoldKind kind = hold_kind_v<ClassCore>;
+  static constexpr unsigned registry_lists = 64;
+  /// Words in front of a large object's tag: its heap block's size and offset.
+  static constexpr std::size_t large_words = 2;
+
+  SWIM_MEM_API std::uint64_t tag() const { return zero_.tag; }
+
+  /// A tagged object of layout.size bytes aligned to layout.align. Zero-size
+  /// requests (alignment up to 64) share one address past the hold's own tag and
+  /// are only counted, as a Pool's.
+  SWIM_MEM_API Result<Block> allocate(Layout layout) {
+    if (!is_pow2(layout.align)) return Error::misaligned;
+    if (layout.align > Layout::max_align) return Error::misaligned;
+    if (layout.size == 0 && layout.align <= ZeroTag::max_align) {
+      zero_count_.add();
+      return Block{zero_.object(), 0};
+    }
+    const std::size_t n = layout.size == 0 ? 1 : layout.size;
+    if (n <= Table::max_object && layout.align <= Table::align) {
+      const std::size_t stride = n + tag_size < Table::align ? Table::align : n + tag_size;
+      return allocate_in(Table::of(stride));
+    }
+    return allocate_large(n, layout);
+  }
+
+  /// Free a class object of hunk `h` (the tag led there: it is trusted, the rest
+  /// of the block is checked).
+  SWIM_MEM_API Error release_in_hunk(Hunk* h, Block block) {
+    std::uint32_t index = 0;
+    if (!h->index_of(block.address(), index) || block.size > h->stride - tag_size) {
+      return Error::foreign_pointer;
+    }
+    auto& tag = tag_of<Mode>(block.ptr);
+    std::uint64_t expected = h->tag();
+    if (!tag.compare_exchange(expected, freed_tag(h), order::acq_rel)) {
+      return expected == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
+    }
+    if (!h->put(index)) {
+      tag.store(h->tag(), order::relaxed);
+      return Error::contended;
+    }
+    h->live.fetch_sub(1, order::relaxed);
+    live_.fetch_sub(1, order::relaxed);
+    used_.fetch_sub(h->stride - tag_size, order::relaxed);
+    // A hunk that is not its class's current one must be findable again. The
+    // allocation that replaces a current hunk lists it if it then has free units:
+    // seq_cst on both sides (put above / this load, that CAS / its load) so that at
+    // least one of the two sees the other and the hunk is not left unlisted.
+    if (current_[h->klass].load(order::seq_cst) != reinterpret_cast<std::uint64_t>(h)) {
+      std::uint32_t zero = 0;
+      if (h->listed.compare_exchange(zero, 1, order::acq_rel)) push_partial(h);
+    }
+    return Error::none;
+  }
+
+  /// Free a large or zero-size object (its tag names this core).
+  SWIM_MEM_API Error release_large(Block block) {
+    if (block.ptr == zero_.object()) {
+      return block.size == 0 ? zero_count_.remove() : Error::foreign_pointer;
+    }
+    const auto* words = reinterpret_cast<const std::size_t*>(block.address() - tag_size) - large_words;
+    const std::size_t block_size = words[0];
+    const std::size_t offset = words[1];
+    if (offset < (large_words + 1) * tag_size || offset > block.address() ||
+        block.size > block_size - offset) {
+      return Error::foreign_pointer;
+    }
+    auto& tag = tag_of<Mode>(block.ptr);
+    std::uint64_t expected = this->tag();
+    if (!tag.compare_exchange(expected, freed_tag(this), order::acq_rel)) {
+      return expected == freed_tag(this) ? Error::double_free : Error::foreign_pointer;
+    }
+    const Block whole{reinterpret_cast<void*>(block.address() - offset), block_size};
+    const Error e = upstream_.try_deallocate(whole);
+    if (e != Error::none) {
+      tag.store(this->tag(), order::relaxed);
+      return e;
+    }
+    live_.fetch_sub(1, order::relaxed);
+    used_.fetch_sub(block_size - offset, order::relaxed);
+    large_bytes_.fetch_sub(block_size, order::relaxed);
+    return Error::none;
+  }
+
+  /// Free an object of this hold, validating before following its tag: a class
+  /// object's hunk must be in the registry. Only the word in front of block.ptr
+  /// (and, for a large object, the two words before it) is read.
+  SWIM_MEM_API Error checked_free(Block block) {
+    if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
+    const std::uint64_t t = tag_of<Mode>(block.ptr).load(order::relaxed);
+    void* control = tag_control(t);
+    if (control == this) {
+      if (tag_kind(t) == kind || tag_kind(t) == HoldKind::freed) {
+        return tag_kind(t) == HoldKind::freed ? Error::double_free : release_large(block);
+      }
+      return Error::foreign_pointer;
+    }
+    Hunk* h = static_cast<Hunk*>(control);
+    if ((tag_kind(t) != Hunk::kind && tag_kind(t) != HoldKind::freed) || !registered(h)) {
+      return Error::foreign_pointer;
+    }
+    if (tag_kind(t) == HoldKind::freed) {
+      std::uint32_t index = 0;
+      return h->index_of(block.address(), index) ? Error::double_free : Error::foreign_pointer;
+    }
+    return release_in_hunk(h, block);
+  }
+
+  // The control block contract (holds/hold_kinds.hpp): the core tags large objects.
+  SWIM_MEM_API Error tag_free(Block block) { return release_large(block); }
+  SWIM_MEM_API Result<Block> tag_resize(Block block, Layout layout) {
+    if (block.ptr == zero_.object()) return Error::unsupported;
+    const auto* words = reinterpret_cast<const std::size_t*>(block.address() - tag_size) - large_words;
+    if (!is_pow2(layout.align)) return Error::misaligned;
+    if (block.address() % layout.align != 0) return Error::unsupported;
+    const std::size_t capacity = words[0] - words[1];
+    if (layout.size > capacity) return Error::out_of_memory;
+    return Block{block.ptr, capacity};  // (the statistics count capacities)
+  }
+  SWIM_MEM_API std::uint64_t tag_owner() const { return tag(); }
+  SWIM_MEM_API Result<Block> tag_allocate(Layout layout) { return allocate(layout); }
+
+  /// live: objects; bytes_in_use: their capacity (class objects: stride - 8;
+  /// large: the block past the offset); bytes_free: the unused part of the hunks;
+  /// peak_bytes: the high-water mark of bytes_in_use.
+  SWIM_MEM_API Stats stats() const {
+    Stats s;
+    s.live = live_.load(order::relaxed) + static_cast<std::size_t>(zero_count_.count());
+    s.bytes_in_use = used_.load(order::relaxed);
+    const std::size_t held = hunk_bytes_.load(order::relaxed) + large_bytes_.load(order::relaxed);
+    s.bytes_free = held > s.bytes_in_use ? held - s.bytes_in_use : 0;
+    s.peak_bytes = peak_.load(order::relaxed);
+    return s;
+  }
+
+  /// Bytes held from the heap: hunks and large blocks.
+  SWIM_MEM_API std::size_t reserved_bytes() const {
+    return hunk_bytes_.load(order::relaxed) + large_bytes_.load(order::relaxed);
+  }
+  SWIM_MEM_API std::size_t hunk_count() const { return hunks_.load(order::relaxed); }
+
+  /// Whether `h` is one of this hold's hunks (its registry list is walked; the
+  /// header is read only once it is found there).
+  SWIM_MEM_API bool registered(const Hunk* h) const {
+    std::uint64_t at = registry_[slot(h)].load(order::acquire);
+    for (unsigned k = 0; at != 0 && k < (1u << 24); ++k) {
+      if (at == reinterpret_cast<std::uint64_t>(h)) return true;
+      at = reinterpret_cast<const Hunk*>(at)->next_registered.load(order::acquire);
+    }
+    return false;
+  }
+
+ protected:
+  SWIM_MEM_API explicit ClassCore(HeapRef upstream) : upstream_(upstream) {
+    zero_.tag = make_tag(this, kind);
+    zero_count_.live.raw = 0;
+    live_.raw = 0;
+    used_.raw = 0;
+    peak_.raw = 0;
+    hunk_bytes_.raw = 0;
+    large_bytes_.raw = 0;
+    hunks_.raw = 0;
+    for (unsigned c = 0; c < Table::count; ++c) {
+      current_[c].raw = 0;
+      partial_[c].raw = 0;
+    }
+    for (unsigned i = 0; i < registry_lists; ++i) registry_[i].raw = 0;
+  }
+
+  /// Give every hunk with nothing live back to the heap (exclusive use only).
+  /// Returns the number given back.
+  SWIM_MEM_API std::size_t trim_hunks() {
+    std::size_t n = 0;
+    for (unsigned c = 0; c < Table::count; ++c) {
+      current_[c].raw = 0;
+      partial_[c].raw = 0;
+    }
+    for (unsigned i = 0; i < registry_lists; ++i) {
+      std::uint64_t at = registry_[i].raw;
+      registry_[i].raw = 0;
+      while (at != 0) {
+        Hunk* h = reinterpret_cast<Hunk*>(at);
+        at = h->next_registered.raw;
+        if (h->live.raw == 0 && upstream_.try_deallocate(Block{h, h->block_size}) == Error::none) {
+          hunk_bytes_.raw -= h->block_size;
+          --hunks_.raw;
+          ++n;
+          continue;
+        }
+        // Kept: back in the registry, and on its class's partial stack if it has room.
+        h->next_registered.raw = registry_[i].raw;
+        registry_[i].raw = reinterpret_cast<std::uint64_t>(h);
+        h->listed.raw = 0;
+        if (h->free_top.raw != 0 || h->fresh.raw < h->count) {
+          h->listed.raw = 1;
+          h->next_partial.raw = partial_[h->klass].raw & pointer_mask;
+          partial_[h->klass].raw = reinterpret_cast<std::uint64_t>(h) >> 6;
+        }
+      }
+    }
+    return n;
+  }
+
+  ZeroTag zero_;  // first: the hold's tag, zero-size objects just past it
+  HeapRef upstream_;
+
+ private:
+  // A partial stack's head: the hunk address / 64 in the low 43 bits (hunks are
+  // 64-aligned, addresses below 2^49) and a push-pop counter above, against ABA.
+  static constexpr std::uint64_t pointer_mask = (std::uint64_t(1) << 43) - 1;
+
+  SWIM_MEM_API static unsigned slot(const void* h) {
+    return static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(h) >> 16) % registry_lists);
+  }
+
+  SWIM_MEM_API Result<Block> allocate_in(unsigned c) {
+    for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
+      const std::uint64_t seen = current_[c].load(order::acquire);
+      Hunk* h = reinterpret_cast<Hunk*>(seen);
+      std::uint32_t index = 0;
+      if (h != nullptr && h->take(index)) return hand_out(h, index);
+      // The current hunk is full: a partial one, else a new one, becomes current.
+      Hunk* next = pop_partial(c);
+      if (next == nullptr) {
+        const Result<Hunk*> fresh = new_hunk(c);
+        if (!fresh) return fresh.error();
+        next = *fresh;
+      }
+      std::uint64_t expected = seen;
+      if (!current_[c].compare_exchange(expected, reinterpret_cast<std::uint64_t>(next),
+                                        order::seq_cst)) {
+        // Another thread installed one first: keep ours findable, take from theirs.
+        std::uint32_t zero = 0;
+        if (next->listed.compare_exchange(zero, 1, order::acq_rel)) push_partial(next);
+        continue;
+      }
+      // The old current hunk may have had units freed while it was current: list it.
+      if (h != nullptr) {
+        std::uint32_t zero = 0;
+        if (static_cast<std::uint32_t>(h->free_top.load(order::seq_cst)) != 0 &&
+            h->listed.compare_exchange(zero, 1, order::acq_rel)) {
+          push_partial(h);
+        }
+      }
+    }
+    return Error::contended;
+  }
+
+  SWIM_MEM_API Result<Block> hand_out(Hunk* h, std::uint32_t index) {
+    const std::uintptr_t p = h->object(index);
+    tag_of<Mode>(reinterpret_cast<void*>(p)).store(h->tag(), order::relaxed);
+    h->live.fetch_add(1, order::relaxed);
+    live_.fetch_add(1, order::relaxed);
+    const std::size_t capacity = h->stride - tag_size;
+    raise_to(peak_, used_.fetch_add(capacity, order::relaxed) + capacity);
+    return Block{reinterpret_cast<void*>(p), capacity};
+  }
+
+  SWIM_MEM_API Result<Hunk*> new_hunk(unsigned c) {
+    const Result<Block> b = upstream_.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});
+    if (!b) return b.error();
+    if (b->size < Hunk::first_object + Table::stride(c) || b->address() % alignof(Hunk) != 0) {
+      (void)upstream_.try_deallocate(*b);
+      return Error::out_of_memory;
+    }
+    Hunk* h = static_cast<Hunk*>(b->ptr);
+    h->init(this, c, *b);
+    // Registered before any of its objects exists, so a validated free finds it.
+    auto& list = registry_[slot(h)];
+    std::uint64_t head = list.load(order::relaxed);
+    do {
+      h->next_registered.store(head, order::relaxed);
+    } while (!list.compare_exchange(head, reinterpret_cast<std::uint64_t>(h), order::release));
+    hunk_bytes_.fetch_add(b->size, order::relaxed);
+    hunks_.fetch_add(1, order::relaxed);
+    return h;
+  }
+
+  SWIM_MEM_API void push_partial(Hunk* h) {
+    auto& head = partial_[h->klass];
+    std::uint64_t top = head.load(order::relaxed);
+    for (;;) {  // lock-free: fails only when another push or pop succeeded
+      h->next_partial.store(top & pointer_mask, order::relaxed);
+      const std::uint64_t want = ((top >> 43) + 1) << 43 | (reinterpret_cast<std::uint64_t>(h) >> 6);
+      if (head.compare_exchange(top, want, order::release)) return;
+    }
+  }
+
+  SWIM_MEM_API Hunk* pop_partial(unsigned c) {
+    auto& head = partial_[c];
+    std::uint64_t top = head.load(order::acquire);
+    for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
+      const std::uint64_t p = top & pointer_mask;
+      if (p == 0) return nullptr;
+      Hunk* h = reinterpret_cast<Hunk*>(p << 6);
+      // A hunk stays a hunk until trim(): its header is readable even if another
+      // thread popped it meanwhile (then the counter makes the CAS fail).
+      const std::uint64_t want = ((top >> 43) + 1) << 43 | h->next_partial.load(order::relaxed);
+      if (head.compare_exchange(top, want, order::acquire)) {
+        h->listed.store(0, order::release);
+        return h;
+      }
+    }
+    return nullptr;
+  }
+
+  SWIM_MEM_API Result<Block> allocate_large(std::size_t n, Layout layout) {
+    const std::size_t align = layout.align < Table::align ? Table::align : layout.align;
+    const std::size_t front = (large_words + 1) * tag_size;
+    const std::size_t offset = (front + align - 1) / align * align;
+    if (n > ~std::size_t(0) - offset) return Error::oversized;
+    const Result<Block> b = upstream_.try_allocate(Layout{offset + n, align});
+    if (!b) return b.error();
+    const std::uintptr_t obj = b->address() + offset;
+    auto* words = reinterpret_cast<std::size_t*>(obj - tag_size) - large_words;
+    words[0] = b->size;
+    words[1] = offset;
+    tag_of<Mode>(reinterpret_cast<void*>(obj)).store(tag(), order::relaxed);
+    live_.fetch_add(1, order::relaxed);
+    large_bytes_.fetch_add(b->size, order::relaxed);
+    const std::size_t capacity = b->size - offset;
+    raise_to(peak_, used_.fetch_add(capacity, order::relaxed) + capacity);
+    return Block{reinterpret_cast<void*>(obj), capacity};
+  }
+
+  ZeroCount<Mode> zero_count_;
+  cell<std::uint64_t, Mode> current_[Table::count];
+  cell<std::uint64_t, Mode> partial_[Table::count];
+  cell<std::uint64_t, Mode> registry_[registry_lists];
+  cell<std::size_t, Mode> live_;
+  cell<std::size_t, Mode> used_;
+  cell<std::size_t, Mode> peak_;
+  cell<std::size_t, Mode> hunk_bytes_;
+  cell<std::size_t, Mode> large_bytes_;
+  cell<std::size_t, Mode> hunks_;
+};
+
+template <concurrency_mode Mode>
+SWIM_MEM_API inline Error ClassHunk<Mode>::tag_free(Block block) {
+  return core->release_in_hunk(this, block);
+}
+template <concurrency_mode Mode>
+SWIM_MEM_API inline Result<Block> ClassHunk<Mode>::tag_resize(Block block, Layout layout) {
+  std::uint32_t index = 0;
+  if (!index_of(block.address(), index)) return Error::foreign_pointer;
+  if (!is_pow2(layout.align)) return Error::misaligned;
+  if (block.address() % layout.align != 0) return Error::unsupported;
+  if (layout.size > stride - tag_size) return Error::out_of_memory;
+  return Block{block.ptr, stride - tag_size};  // the unit is the object's capacity
+}
+template <concurrency_mode Mode>
+SWIM_MEM_API inline std::uint64_t ClassHunk<Mode>::tag_owner() const {
+  return core->tag_owner();
+}
+
+}  // namespace detail
+
+/// A tagged hold for objects of any size (see the file comment), over `Heap`.
+///
+/// - Thread-safety: concurrent: lock-free allocation and free from any number of
+///   host or device threads (frees from any thread); single_owner: one caller at a
+///   time. trim() and destruction need exclusive use.
+/// - Host/device: every member is valid on both sides where the heap is (growth
+///   through a HeapRef, as a Pool's).
+/// - Objects: a request of n bytes (0 counts as 1) gets a class unit whose object
+///   capacity (Block.size) is at least n and at most a quarter more than n + 8,
+///   16-byte aligned; above 32760 bytes or 16-byte alignment, a heap block of its
+///   own. One tag word per object.
+/// - Failure: Error values, nothing changed (out_of_memory when the heap refuses
+///   a hunk or a large block). Frees are checked in checked builds (Checked) and
+///   always through HoldRef::try_deallocate: foreign pointers and double frees are
+///   reported. A double free of a large object whose block went back to the heap
+///   is no longer the hold's to see.
+/// - Memory: a hunk's units are written only once handed out; hunks with nothing
+///   live go back to the heap in trim() and at destruction.
+template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
+class SizeClasses : public detail::ClassCore<Mode> {
+  using Core = detail::ClassCore<Mode>;
+
+ public:
+  static constexpr bool checked = Checked;
+
+  /// Over `upstream`, which must outlive the hold.
+  SWIM_MEM_API explicit SizeClasses(Heap& upstream) : Core(HeapRef::of(upstream)) {}
+  SizeClasses(const SizeClasses&) = delete;
+  SizeClasses& operator=(const SizeClasses&) = delete;
+
+  /// Gives every hunk back; with live objects it reports a leak and keeps the
+  /// hunks that hold them (and large objects stay with the heap).
+  SWIM_MEM_API ~SizeClasses() {
+    const Stats s = this->stats();
+    if (s.live != 0) detail::leaked("SizeClasses", this, s);
+    (void)this->trim_hunks();
+  }
+
+  /// A tagged object of at least layout.size bytes aligned to layout.align.
+  SWIM_MEM_API Result<Block> try_allocate(Layout layout) { return this->allocate(layout); }
+  /// malloc's shape: `bytes` aligned to `align` (16 by default).
+  SWIM_MEM_API Result<Block> try_allocate(std::size_t bytes, std::size_t align = 16) {
+    return this->allocate(Layout{bytes, align});
+  }
+
+  /// Free an object of this hold (the block try_allocate returned, or with the
+  /// size asked for). Checked: validated first; unchecked: the tag is trusted.
+  SWIM_MEM_API Error try_deallocate(Block block) {
+    if constexpr (Checked) {
+      return this->checked_free(block);
+    } else {
+      return hold_free_trusted(block);
+    }
+  }
+
+  /// Resize an object of this hold in place (never moves): within its unit (or
+  /// large block), the block returned has the object's whole capacity;
+  /// out_of_memory when the unit is too small (a lease then moves the object),
+  /// misaligned / unsupported for an alignment that is not a power of two / not
+  /// met where the object is. Checked as try_deallocate is.
+  SWIM_MEM_API Result<Block> try_resize(Block block, Layout layout) {
+    if (!detail::is_pow2(layout.align)) return Error::misaligned;
+    if (block.ptr == nullptr || block.address() % detail::tag_size != 0) return Error::foreign_pointer;
+    const std::uint64_t t = detail::tag_of<Mode>(block.ptr).load(order::relaxed);
+    if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
+    if (detail::tag_control(t) == static_cast<Core*>(this) && detail::tag_kind(t) == Core::kind) {
+      return this->tag_resize(block, layout);
+    }
+    auto* h = static_cast<detail::ClassHunk<Mode>*>(detail::tag_control(t));
+    if (detail::tag_kind(t) != detail::ClassHunk<Mode>::kind) return Error::foreign_pointer;
+    if constexpr (Checked) {
+      if (!this->registered(h)) return Error::foreign_pointer;
+    }
+    return h->tag_resize(block, layout);
+  }
+
+  /// Give every hunk with nothing live back to the heap (exclusive use only).
+  SWIM_MEM_API std::size_t trim() { return this->trim_hunks(); }
+
+  SWIM_MEM_API Error init_error() const { return Error::none; }
+
+ private:
+  SWIM_MEM_API Error hold_free_trusted(Block block) {
+    if (block.ptr == nullptr || block.address() % detail::tag_size != 0) return Error::foreign_pointer;
+    const std::uint64_t t = detail::tag_of<Mode>(block.ptr).load(order::relaxed);
+    if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
+    if (detail::tag_control(t) == static_cast<Core*>(this)) return this->release_large(block);
+    if (detail::tag_kind(t) != detail::ClassHunk<Mode>::kind) return Error::foreign_pointer;
+    return this->release_in_hunk(static_cast<detail::ClassHunk<Mode>*>(detail::tag_control(t)), block);
+  }
+};
+
+}  // namespace swim::mem

@@ -1,0 +1,282 @@
+// SizeClasses (include/swim/mem/holds/size_classes.hpp): the class table, lazy
+// hunks, large objects, validation, trim, leases and residents over it, and many
+// threads freeing each other's objects.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "support/arena.hpp"
+#include "swim/mem.hpp"
+
+namespace swim::mem::testing {
+namespace {
+
+using Table = detail::SizeClassTable;
+
+TEST(SizeClassTable, EveryStrideHasTheSmallestClassThatHoldsIt) {
+  EXPECT_EQ(Table::stride(0), 16u);
+  EXPECT_EQ(Table::stride(Table::count - 1), Table::max_stride);
+  for (unsigned c = 1; c < Table::count; ++c) {
+    EXPECT_GT(Table::stride(c), Table::stride(c - 1)) << c;
+    EXPECT_EQ(Table::stride(c) % 16, 0u) << c;
+    EXPECT_EQ(Table::of(Table::stride(c)), c) << c;
+  }
+  for (std::size_t s = 16; s <= Table::max_stride; ++s) {
+    const unsigned c = Table::of(s);
+    ASSERT_LT(c, Table::count) << s;
+    ASSERT_GE(Table::stride(c), s) << s;
+    if (c != 0) {
+      ASSERT_LT(Table::stride(c - 1), s) << s;
+    }
+    // Waste: at most a quarter above 128 bytes, at most 15 bytes below (16-byte steps).
+    if (s > 128) {
+      ASSERT_LE(Table::stride(c) * 4, s * 5) << s;
+    } else {
+      ASSERT_LT(Table::stride(c) - s, 16u) << s;
+    }
+  }
+}
+
+// A heap over a region filled with a pattern: what the hold never wrote keeps it.
+struct Poisoned {
+  static constexpr unsigned char poison = 0xA5;
+  Arena arena{8 << 20};
+  ExtentHeap<> heap;
+  Poisoned() : heap((std::memset(arena.ptr, poison, arena.size), arena.block()), 4096) {}
+  std::size_t untouched(const void* from, std::size_t n) const {
+    const auto* p = static_cast<const unsigned char*>(from);
+    std::size_t k = 0;
+    while (k < n && p[k] == poison) ++k;
+    return k;
+  }
+};
+
+TEST(SizeClasses, HunksAreWrittenOnlyWhereUnitsWereHandedOut) {
+  Poisoned p;
+  SizeClasses<ExtentHeap<>> hold(p.heap);
+  const Block a = *hold.try_allocate(40, 16);  // stride 48
+  const Block b = *hold.try_allocate(40, 16);
+  EXPECT_EQ(a.size, 40u);
+  EXPECT_EQ(static_cast<char*>(b.ptr) - static_cast<char*>(a.ptr), 48);
+  EXPECT_EQ(hold.hunk_count(), 1u);
+  // Past b's unit, the rest of the 64 KiB hunk was never written.
+  const auto* end_of_b = static_cast<const char*>(b.ptr) + b.size;
+  const std::size_t rest = 64 * 1024 - (end_of_b - static_cast<const char*>(a.ptr)) - 80;
+  EXPECT_EQ(p.untouched(end_of_b, rest), rest);
+  EXPECT_EQ(hold.try_deallocate(a), Error::none);
+  EXPECT_EQ(hold.try_deallocate(b), Error::none);
+}
+
+TEST(SizeClasses, ObjectsAreAlignedTaggedAndSizedByClass) {
+  Arena arena{8 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  std::vector<Block> got;
+  for (std::size_t n : {1, 8, 9, 24, 100, 129, 1000, 4096, 30000, 32760}) {
+    const Block b = *hold.try_allocate(n, 16);
+    EXPECT_EQ(b.address() % 16, 0u) << n;
+    EXPECT_GE(b.size, n);
+    EXPECT_EQ(b.size + 8, Table::stride(Table::of(std::max<std::size_t>(n + 8, 16)))) << n;
+    EXPECT_EQ(HoldRef::owner_of(b.ptr), HoldRef::of(hold));
+    std::memset(b.ptr, 0x5A, b.size);
+    got.push_back(b);
+  }
+  EXPECT_EQ(hold.stats().live, got.size());
+  for (const Block& b : got) EXPECT_EQ(hold_deallocate(b), Error::none);
+  EXPECT_EQ(hold.stats().live, 0u);
+  EXPECT_EQ(hold.stats().bytes_in_use, 0u);
+}
+
+TEST(SizeClasses, LargeObjectsAreHeapBlocksOfTheirOwn) {
+  Arena arena{8 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  const Stats before = heap.stats();
+  const Block big = *hold.try_allocate(Layout{100000, 8});
+  EXPECT_GE(big.size, 100000u);
+  const Block wide = *hold.try_allocate(Layout{64, 4096});
+  EXPECT_EQ(wide.address() % 4096, 0u);
+  EXPECT_EQ(heap.stats().live, before.live + 2);
+  EXPECT_EQ(hold.try_deallocate(big), Error::none);
+  EXPECT_EQ(hold.try_deallocate(big), Error::double_free);
+  EXPECT_EQ(hold_deallocate(wide), Error::none);
+  EXPECT_EQ(heap.stats().live, before.live) << "large blocks went straight back";
+  EXPECT_EQ(hold.stats().live, 0u);
+}
+
+TEST(SizeClasses, MisuseIsReportedAndChangesNothing) {
+  Arena arena{8 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  const Block a = *hold.try_allocate(64, 16);
+  const Block b = *hold.try_allocate(64, 16);
+  const Stats s = hold.stats();
+  alignas(16) std::uint64_t fake[4] = {0, 0, 0, 0};
+  EXPECT_EQ(hold.try_deallocate(Block{&fake[2], 8}), Error::foreign_pointer);
+  EXPECT_EQ(HoldRef::of(hold).try_deallocate(Block{&fake[2], 8}), Error::foreign_pointer);
+  // A forged tag naming a hunk address that is not one of ours.
+  fake[1] = detail::make_tag(&fake[0], detail::ClassHunk<concurrent>::kind);
+  EXPECT_EQ(HoldRef::of(hold).try_deallocate(Block{&fake[2], 8}), Error::foreign_pointer);
+  EXPECT_EQ(hold.try_deallocate(Block{static_cast<char*>(a.ptr) + 16, 8}), Error::foreign_pointer);
+  EXPECT_EQ(hold.try_deallocate(Block{a.ptr, 4096}), Error::foreign_pointer) << "larger than its unit";
+  EXPECT_EQ(hold.stats().live, s.live);
+  EXPECT_EQ(hold.try_deallocate(a), Error::none);
+  EXPECT_EQ(hold.try_deallocate(a), Error::double_free);
+  EXPECT_EQ(HoldRef::of(hold).try_deallocate(a), Error::double_free);
+  EXPECT_EQ(hold_deallocate(a), Error::double_free);
+  EXPECT_EQ(hold.try_allocate(Layout{8, 3}).error(), Error::misaligned);
+  EXPECT_EQ(hold.try_deallocate(b), Error::none);
+}
+
+TEST(SizeClasses, ExhaustionIsAnErrorAndFreedUnitsAreReused) {
+  Arena arena{1 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  std::vector<Block> got;
+  for (;;) {
+    const Result<Block> r = hold.try_allocate(1000, 16);
+    if (!r) {
+      EXPECT_EQ(r.error(), Error::out_of_memory);
+      break;
+    }
+    got.push_back(*r);
+  }
+  ASSERT_GT(got.size(), 100u);
+  const Stats full = hold.stats();
+  EXPECT_EQ(hold.try_allocate(1000, 16).error(), Error::out_of_memory);
+  EXPECT_EQ(hold.stats().live, full.live) << "a failure changes nothing";
+  // Free some in every hunk: the same units come back, no new hunk is needed.
+  std::vector<Block> freed;
+  for (std::size_t i = 0; i < got.size(); i += 3) {
+    ASSERT_EQ(hold.try_deallocate(got[i]), Error::none);
+    freed.push_back(got[i]);
+  }
+  const std::size_t hunks = hold.hunk_count();
+  for (std::size_t i = 0; i < freed.size(); ++i) {
+    const Result<Block> r = hold.try_allocate(1000, 16);
+    ASSERT_TRUE(r.ok()) << i;
+    EXPECT_TRUE(std::any_of(freed.begin(), freed.end(), [&](const Block& f) { return f.ptr == r->ptr; }));
+    got[i * 3] = *r;
+  }
+  EXPECT_EQ(hold.hunk_count(), hunks);
+  for (const Block& b : got) ASSERT_EQ(hold.try_deallocate(b), Error::none);
+  EXPECT_GT(hold.trim(), 0u);
+  EXPECT_EQ(heap.stats().live, 0u) << "every hunk went back";
+  EXPECT_EQ(hold.reserved_bytes(), 0u);
+}
+
+TEST(SizeClasses, LeasesAndResidentsLiveInIt) {
+  Arena arena{8 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  const HoldRef h = HoldRef::of(hold);
+  {
+    Raw<Buf<std::size_t>> v = Raw<Buf<std::size_t>>::try_empty(h).take();
+    for (std::size_t i = 0; i < 5000; ++i) ASSERT_EQ(v.try_push(i), Error::none);  // grows through classes, then large
+    for (std::size_t i = 0; i < 5000; ++i) ASSERT_EQ(v[i], i);
+    Raw<String<>> s = Raw<String<>>::try_from(h, "size").take();
+    ASSERT_EQ(s.try_append(" classes"), Error::none);
+    EXPECT_EQ(std::string(s.data(), s.size()), "size classes");
+    EXPECT_EQ(hold.stats().live, 2u);
+    // Stow the Buf into a Pack and back again.
+    Arena pack_arena{1 << 20};
+    Pack<> pack(pack_arena.block());
+    Result<Raw<Buf<std::size_t>>> moved = try_stow(v, HoldRef::of(pack));
+    ASSERT_TRUE(moved.ok()) << to_string(moved.error());
+    EXPECT_EQ((*moved)[4999], 4999u);
+    Result<Raw<Buf<std::size_t>>> back = try_stow(*moved, h);
+    ASSERT_TRUE(back.ok()) << to_string(back.error());
+    EXPECT_EQ((*back)[1234], 1234u);
+    EXPECT_EQ(hold.stats().live, 2u) << "the string and the Buf back (stow moved the original)";
+    EXPECT_EQ(pack.stats().live, 0u);
+  }
+  EXPECT_EQ(hold.stats().live, 0u);
+}
+
+template <class Mode>
+void threads_free_each_others_objects(unsigned threads, unsigned rounds) {
+  Arena arena{64 << 20};
+  ExtentHeap<concurrent> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<concurrent>, Mode> hold(heap);
+  std::mutex m;
+  std::vector<std::pair<Block, std::uint64_t>> shared;  // handed between threads
+  std::atomic<int> bad{0};
+  auto stamp = [](const Block& b, std::uint64_t v) {
+    auto* w = static_cast<std::uint64_t*>(b.ptr);
+    for (std::size_t i = 0; i < b.size / 8; ++i) w[i] = v + i;
+  };
+  auto intact = [](const Block& b, std::uint64_t v) {
+    const auto* w = static_cast<const std::uint64_t*>(b.ptr);
+    for (std::size_t i = 0; i < b.size / 8; ++i) {
+      if (w[i] != v + i) return false;
+    }
+    return true;
+  };
+  std::vector<std::thread> ts;
+  for (unsigned t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      std::mt19937_64 rng(t + 1);
+      std::vector<std::pair<Block, std::uint64_t>> mine;
+      for (unsigned r = 0; r < rounds; ++r) {
+        const unsigned op = static_cast<unsigned>(rng() % 10);
+        if (op < 5 || mine.empty()) {
+          const std::size_t n = rng() % 8 == 0 ? 1 + rng() % 40000 : 1 + rng() % 600;
+          Result<Block> b = hold.try_allocate(n, 16);
+          while (!b && b.error() == Error::contended) b = hold.try_allocate(n, 16);
+          if (!b) {
+            ++bad;
+            continue;
+          }
+          const std::uint64_t v = rng();
+          stamp(*b, v);
+          mine.emplace_back(*b, v);
+        } else if (op < 7) {  // hand one to another thread
+          std::lock_guard<std::mutex> g(m);
+          shared.push_back(mine.back());
+          mine.pop_back();
+        } else {
+          std::pair<Block, std::uint64_t> x;
+          {
+            std::lock_guard<std::mutex> g(m);
+            if (!shared.empty() && rng() % 2 == 0) {
+              x = shared.back();
+              shared.pop_back();
+            } else {
+              x = mine.back();
+              mine.pop_back();
+            }
+          }
+          if (!intact(x.first, x.second)) ++bad;
+          Error e = hold_deallocate(x.first);
+          while (e == Error::contended) e = hold_deallocate(x.first);
+          if (e != Error::none) ++bad;
+        }
+      }
+      std::lock_guard<std::mutex> g(m);
+      for (auto& x : mine) shared.push_back(x);
+    });
+  }
+  for (auto& t : ts) t.join();
+  for (auto& [b, v] : shared) {
+    if (!intact(b, v)) ++bad;
+    if (hold.try_deallocate(b) != Error::none) ++bad;
+  }
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(hold.stats().live, 0u);
+  EXPECT_GT(hold.trim(), 0u);
+  EXPECT_EQ(heap.stats().live, 0u);
+}
+
+TEST(SizeClasses, ManyThreadsFreeEachOthersObjects) {
+  threads_free_each_others_objects<concurrent>(4, 20000);
+}
+
+}  // namespace
+}  // namespace swim::mem::testing
