@@ -320,6 +320,31 @@ struct SwimAddrSpace {
   void release() {}
 };
 
+/// SizeClasses (the any-size hold) over an ExtentHeap of 64 KiB granules (one per
+/// small-object hunk) on a lazily committed 4 GiB mapping.
+template <class Mode, const char* Name>
+struct SwimSizeClasses {
+  static constexpr const char* name = Name;
+  static constexpr bool thread_safe = Mode::is_concurrent;
+  static constexpr bool mixed = true;
+  using Extents = sm::ExtentHeap<Mode>;
+  using Handle = SharedHandle<SwimSizeClasses>;
+  Region region;
+  Extents extents;
+  sm::SizeClasses<Extents, Mode, false> classes;
+  explicit SwimSizeClasses(const Config& c)
+      : region(std::size_t(4) << 30), extents(region.block, 64 * 1024), classes(extents) {
+    (void)c;
+  }
+  SWIM_MEM_FORCEINLINE void* alloc(std::size_t n) {
+    const sm::Result<sm::Block> r = classes.try_allocate(sm::Layout{n, kAlign});
+    return r ? r->ptr : nullptr;
+  }
+  SWIM_MEM_FORCEINLINE void free(void* p, std::size_t n) { classes.try_deallocate(sm::Block{p, n}); }
+  void end_burst() {}
+  void release() { classes.trim(); }
+};
+
 inline constexpr char kSlabSo[] = "swim-Slab(so)";
 inline constexpr char kSlabLf[] = "swim-Slab(lf)";
 inline constexpr char kSlabCache[] = "swim-SlabCache";
@@ -328,6 +353,8 @@ inline constexpr char kPackLf[] = "swim-Pack(lf)";
 inline constexpr char kPoolSo[] = "swim-Pool(so)";
 inline constexpr char kPoolLf[] = "swim-Pool(lf)";
 inline constexpr char kAddrLf[] = "swim-AddrSpace(lf)";
+inline constexpr char kClassesSo[] = "swim-SizeClasses(so)";
+inline constexpr char kClassesLf[] = "swim-SizeClasses(lf)";
 
 using SlabSo = SwimSlab<sm::single_owner, kSlabSo>;
 using SlabLf = SwimSlab<sm::concurrent, kSlabLf>;
@@ -337,6 +364,8 @@ using PackLf = SwimPack<sm::concurrent, kPackLf>;
 using PoolSo = SwimPool<sm::single_owner, kPoolSo>;
 using PoolLf = SwimPool<sm::concurrent, kPoolLf>;
 using AddrLf = SwimAddrSpace<sm::concurrent, kAddrLf>;
+using ClassesSo = SwimSizeClasses<sm::single_owner, kClassesSo>;
+using ClassesLf = SwimSizeClasses<sm::concurrent, kClassesLf>;
 
 // ---- Other baselines (the glibc binary only: they do not replace malloc) ----------
 

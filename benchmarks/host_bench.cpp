@@ -34,6 +34,7 @@ void register_all(Suits suits) {
   register_latency<A>(suits);
   register_overhead<A>(suits);
   register_fragmentation<A>(suits);
+  register_mixed<A>(suits);
 }
 
 }  // namespace
@@ -64,6 +65,8 @@ int main(int argc, char** argv) {
   register_all<PoolSo>(all);
   register_all<PoolLf>(all);
   register_all<AddrLf>(all);
+  register_all<ClassesSo>(all);
+  register_all<ClassesLf>(all);
   // (e) compaction and lease overhead, (e') stow: swim-mem only (nothing else relocates).
   register_compaction();
   register_stow();

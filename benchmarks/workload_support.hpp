@@ -110,7 +110,9 @@ decltype(auto) ops_for(A& a, typename A::Handle& h) {
 // (-1 where there is no such notion).
 template <class A>
 double internal_footprint(A& a) {
-  if constexpr (requires { a.pool.reserved_bytes(); }) {
+  if constexpr (requires { a.classes.reserved_bytes(); }) {
+    return static_cast<double>(a.classes.reserved_bytes());
+  } else if constexpr (requires { a.pool.reserved_bytes(); }) {
     return static_cast<double>(a.pool.reserved_bytes());
   } else if constexpr (requires { a.pack.capacity(); }) {
     return static_cast<double>(a.pack.capacity() - a.pack.stats().bytes_free);
@@ -154,6 +156,8 @@ template <class A>
 void register_overhead(Suits suits);
 template <class A>
 void register_fragmentation(Suits suits);
+template <class A>
+void register_mixed(Suits suits);
 
 #if SWIM_BENCH_SWIM
 // The swim-mem-only workloads (nothing else relocates or leases).
