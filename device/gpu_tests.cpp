@@ -98,6 +98,13 @@ TEST_F(Gpu, ExtentHeapUnderManyThreads) {
   }
 }
 
+TEST_F(Gpu, SizeClassesUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_size_classes(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads;
+  }
+}
+
 TEST_F(Gpu, DeviceBuffersMoveWithDeviceCopies) {
   EXPECT_TRUE(Passed(swim_mem_cuda_check_device_buffers(64)));
 }

@@ -59,6 +59,7 @@ int main() {
     failed += report("pool", s, swim_mem_hip_check_pool(s.blocks, s.threads));
     failed += report("addr_space", s, swim_mem_hip_check_addr_space(s.blocks, s.threads));
     failed += report("extent_heap", s, swim_mem_hip_check_extent_heap(s.blocks, s.threads));
+    failed += report("size_classes", s, swim_mem_hip_check_size_classes(s.blocks, s.threads));
     failed += report("leases", s, swim_mem_hip_check_leases(s.blocks, s.threads));
     failed += report("shared_leases", s, swim_mem_hip_check_shared_leases(s.blocks, s.threads));
   }

@@ -26,6 +26,7 @@
 //   suite/addr_space.inl     check_addr_space
 //   suite/extent.inl         check_extent_heap, check_device_buffers (host-managed
 //                            device memory: ExtentArena, DeviceBuf, compaction)
+//   suite/size_classes.inl   check_size_classes
 // Each file includes the ones it builds on; they all keep #pragma once.
 //
 // Adding an allocator kernel: write the kernels and a launcher in a new suite/ file,
@@ -45,6 +46,7 @@
 #include "suite/pool.inl"
 #include "suite/addr_space.inl"
 #include "suite/extent.inl"
+#include "suite/size_classes.inl"
 
 // The macros of suite/common.inl and suite/allocators.inl end with the suite.
 #undef SWIM_MEM_GPU_STEP

@@ -89,6 +89,11 @@ int SWIM_MEM_LAUNCHER(check_extent_heap)(unsigned blocks, unsigned threads);
 /// the free space becomes one extent.
 int SWIM_MEM_LAUNCHER(check_device_buffers)(unsigned buffers);
 
+/// SizeClasses over an in-band ExtentHeap in device memory, shared by every thread:
+/// mixed sizes (and 40 KB heap blocks) stamped, freed by partners through the tag;
+/// the hold is empty afterwards and a double free through the tag is reported.
+int SWIM_MEM_LAUNCHER(check_size_classes)(unsigned blocks, unsigned threads);
+
 // The lease checks (leases.inl, in leases.cu / leases.hip). They raise the CUDA
 // per-thread stack limit to 8 KiB while they run (stow and lease destruction
 // recurse) and put the old one back.
