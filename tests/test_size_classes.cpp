@@ -278,5 +278,56 @@ TEST(SizeClasses, ManyThreadsFreeEachOthersObjects) {
   threads_free_each_others_objects<concurrent>(4, 20000);
 }
 
+// ---- Found by an adversarial review -----------------------------------------------------
+
+TEST(SizeClassesRegressions, TrimOverUnmappingPagesReadsNoHunkItGaveBack) {
+  SourceHeap<OsPages, concurrent> pages;
+  SizeClasses<SourceHeap<OsPages, concurrent>> hold(pages);
+  const Block a = *hold.try_allocate(16, 16);
+  ASSERT_EQ(hold.try_deallocate(a), Error::none);
+  EXPECT_EQ(hold.trim(), 1u);
+  EXPECT_EQ(pages.stats().live, 0u);
+}
+
+TEST(SizeClassesRegressions, ALargeObjectIsWholeWordsAndReallocationKeepsItAll) {
+  alignas(64) static std::byte region[1 << 20];
+  SourceHeap<StaticRegion<RegionAccess::host>, concurrent> heap(Block{region, sizeof region});
+  SizeClasses<SourceHeap<StaticRegion<RegionAccess::host>, concurrent>> hold(heap);
+  const Block a = *hold.try_allocate(40001, 16);
+  EXPECT_GE(a.size, 40001u);
+  EXPECT_EQ(a.size % 8, 0u);
+  std::memset(a.ptr, 0x5A, a.size);
+  const Result<Block> b = HoldRef::of(hold).try_reallocate(a, Layout{50000, 8});
+  ASSERT_TRUE(b.ok()) << to_string(b.error());
+  const auto* p = static_cast<const unsigned char*>(b->ptr);
+  for (std::size_t i = 0; i < 40001; ++i) ASSERT_EQ(p[i], 0x5A) << i;
+  EXPECT_EQ(hold_deallocate(*b), Error::none);
+}
+
+TEST(SizeClassesRegressions, AnUncheckedFreeOfAnotherHoldsObjectGoesToThatHold) {
+  Arena arena{4 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>, concurrent, false> a(heap), b(heap);
+  const Block mine = *a.try_allocate(40, 16);
+  const Block theirs = *b.try_allocate(40, 16);
+  EXPECT_EQ(a.try_deallocate(theirs), Error::none);  // trusted: the tag names b's hunk
+  EXPECT_EQ(a.stats().live, 1u);
+  EXPECT_EQ(b.stats().live, 0u);
+  EXPECT_EQ(a.try_deallocate(mine), Error::none);
+}
+
+TEST(SizeClassesRegressions, ResizeRefusesABlockLargerThanItsObject) {
+  Arena arena{4 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  const Block x = *hold.try_allocate(40, 16);
+  EXPECT_EQ(hold_resize(Block{x.ptr, 1000}, Layout{8, 8}).error(), Error::foreign_pointer);
+  EXPECT_EQ(hold.try_resize(Block{x.ptr, 1000}, Layout{8, 8}).error(), Error::foreign_pointer);
+  const Block big = *hold.try_allocate(50000, 16);
+  EXPECT_EQ(hold_resize(Block{big.ptr, big.size + 4096}, Layout{8, 8}).error(), Error::foreign_pointer);
+  EXPECT_EQ(hold.try_deallocate(x), Error::none);
+  EXPECT_EQ(hold.try_deallocate(big), Error::none);
+}
+
 }  // namespace
 }  // namespace swim::mem::testing

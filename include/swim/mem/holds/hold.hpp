@@ -126,7 +126,9 @@ class HoldRef {
   /// Free an object of this hold. Validated before anything is followed: a
   /// pointer that is not a live object of this hold gives Error::foreign_pointer
   /// (Error::double_free for an object of this hold freed already) and changes
-  /// nothing. Only the word in front of block.ptr is read, which must be readable.
+  /// nothing. Only the word in front of block.ptr is read, which must be readable
+  /// (for a SizeClasses object tagged with the hold itself, a large one, also the
+  /// two words before that tag).
   SWIM_MEM_NOINLINE SWIM_MEM_API Error try_deallocate(Block block) const {
     if (block.ptr == nullptr || block.address() % detail::tag_size != 0) {
       return Error::foreign_pointer;

@@ -3,8 +3,8 @@
 //
 // A request of n bytes (alignment up to 16) takes a unit of the smallest class
 // whose stride holds the object and its tag (n + 8 bytes): strides of 16 to 128
-// in steps of 16, then four per power of two up to 32 KiB, so a unit wastes at
-// most a quarter of n + 8. Each class allocates from hunks (64 KiB; 256 KiB for
+// in steps of 16, then four per power of two up to 32 KiB, so a stride exceeds
+// n + 8 by at most a quarter past 128 bytes, and by at most 15 bytes below. Each class allocates from hunks (64 KiB; 256 KiB for
 // strides above 8 KiB) drawn from the heap: a hunk header, then units, each a tag
 // word and an object. A hunk hands out its units lazily: a bump counter gives the
 // next never-used unit, and only a unit that was handed out is ever written
@@ -223,6 +223,12 @@ class alignas(64) ClassCore {
 
   SWIM_MEM_API std::uint64_t tag() const { return zero_.tag; }
 
+  /// A large object's capacity: its block past the offset, in whole 8-byte words
+  /// (objects are sized in 8-byte granules, as HoldRef::try_reallocate copies them).
+  SWIM_MEM_API static std::size_t large_capacity(std::size_t block_size, std::size_t offset) {
+    return (block_size - offset) & ~std::size_t(7);
+  }
+
   /// A tagged object of layout.size bytes aligned to layout.align. Zero-size
   /// requests (alignment up to 64) share one address past the hold's own tag and
   /// are only counted, as a Pool's.
@@ -279,8 +285,8 @@ class alignas(64) ClassCore {
     const auto* words = reinterpret_cast<const std::size_t*>(block.address() - tag_size) - large_words;
     const std::size_t block_size = words[0];
     const std::size_t offset = words[1];
-    if (offset < (large_words + 1) * tag_size || offset > block.address() ||
-        block.size > block_size - offset) {
+    if (offset < (large_words + 1) * tag_size || offset > block_size ||
+        block.size > large_capacity(block_size, offset)) {
       return Error::foreign_pointer;
     }
     auto& tag = tag_of<Mode>(block.ptr);
@@ -295,7 +301,7 @@ class alignas(64) ClassCore {
       return e;
     }
     live_.fetch_sub(1, order::relaxed);
-    used_.fetch_sub(block_size - offset, order::relaxed);
+    used_.fetch_sub(large_capacity(block_size, offset), order::relaxed);
     large_bytes_.fetch_sub(block_size, order::relaxed);
     return Error::none;
   }
@@ -331,7 +337,8 @@ class alignas(64) ClassCore {
     const auto* words = reinterpret_cast<const std::size_t*>(block.address() - tag_size) - large_words;
     if (!is_pow2(layout.align)) return Error::misaligned;
     if (block.address() % layout.align != 0) return Error::unsupported;
-    const std::size_t capacity = words[0] - words[1];
+    const std::size_t capacity = large_capacity(words[0], words[1]);
+    if (block.size > capacity) return Error::foreign_pointer;
     if (layout.size > capacity) return Error::out_of_memory;
     return Block{block.ptr, capacity};  // (the statistics count capacities)
   }
@@ -339,8 +346,9 @@ class alignas(64) ClassCore {
   SWIM_MEM_API Result<Block> tag_allocate(Layout layout) { return allocate(layout); }
 
   /// live: objects; bytes_in_use: their capacity (class objects: stride - 8;
-  /// large: the block past the offset); bytes_free: the unused part of the hunks;
-  /// peak_bytes: the high-water mark of bytes_in_use.
+  /// large: the block past the offset); bytes_free: what the hold holds from the
+  /// heap beyond that (free units and never-used room of hunks, large blocks'
+  /// headers and slack); peak_bytes: the high-water mark of bytes_in_use.
   SWIM_MEM_API Stats stats() const {
     Stats s;
     s.live = live_.load(order::relaxed) + static_cast<std::size_t>(zero_count_.count());
@@ -399,8 +407,9 @@ class alignas(64) ClassCore {
       while (at != 0) {
         Hunk* h = reinterpret_cast<Hunk*>(at);
         at = h->next_registered.raw;
-        if (h->live.raw == 0 && upstream_.try_deallocate(Block{h, h->block_size}) == Error::none) {
-          hunk_bytes_.raw -= h->block_size;
+        const std::size_t bytes = h->block_size;  // (read before the hunk goes)
+        if (h->live.raw == 0 && upstream_.try_deallocate(Block{h, bytes}) == Error::none) {
+          hunk_bytes_.raw -= bytes;
           --hunks_.raw;
           ++n;
           continue;
@@ -481,6 +490,10 @@ class alignas(64) ClassCore {
       (void)upstream_.try_deallocate(*b);
       return Error::out_of_memory;
     }
+    if ((b->address() >> 49) != 0) {  // the partial stacks keep 43 bits of address / 64
+      (void)upstream_.try_deallocate(*b);
+      return Error::unsupported;
+    }
     Hunk* h = static_cast<Hunk*>(b->ptr);
     h->init(this, c, *b);
     // Registered before any of its objects exists, so a validated free finds it.
@@ -526,8 +539,9 @@ class alignas(64) ClassCore {
     const std::size_t align = layout.align < Table::align ? Table::align : layout.align;
     const std::size_t front = (large_words + 1) * tag_size;
     const std::size_t offset = (front + align - 1) / align * align;
-    if (n > ~std::size_t(0) - offset) return Error::oversized;
-    const Result<Block> b = upstream_.try_allocate(Layout{offset + n, align});
+    if (n > ~std::size_t(0) - offset - 7) return Error::oversized;
+    const std::size_t n8 = (n + 7) & ~std::size_t(7);  // whole words (large_capacity)
+    const Result<Block> b = upstream_.try_allocate(Layout{offset + n8, align});
     if (!b) return b.error();
     const std::uintptr_t obj = b->address() + offset;
     auto* words = reinterpret_cast<std::size_t*>(obj - tag_size) - large_words;
@@ -536,7 +550,7 @@ class alignas(64) ClassCore {
     tag_of<Mode>(reinterpret_cast<void*>(obj)).store(tag(), order::relaxed);
     live_.fetch_add(1, order::relaxed);
     large_bytes_.fetch_add(b->size, order::relaxed);
-    const std::size_t capacity = b->size - offset;
+    const std::size_t capacity = large_capacity(b->size, offset);
     raise_to(peak_, used_.fetch_add(capacity, order::relaxed) + capacity);
     return Block{reinterpret_cast<void*>(obj), capacity};
   }
@@ -560,7 +574,9 @@ SWIM_MEM_API inline Error ClassHunk<Mode>::tag_free(Block block) {
 template <concurrency_mode Mode>
 SWIM_MEM_API inline Result<Block> ClassHunk<Mode>::tag_resize(Block block, Layout layout) {
   std::uint32_t index = 0;
-  if (!index_of(block.address(), index)) return Error::foreign_pointer;
+  if (!index_of(block.address(), index) || block.size > stride - tag_size) {
+    return Error::foreign_pointer;
+  }
   if (!is_pow2(layout.align)) return Error::misaligned;
   if (block.address() % layout.align != 0) return Error::unsupported;
   if (layout.size > stride - tag_size) return Error::out_of_memory;
@@ -580,20 +596,28 @@ SWIM_MEM_API inline std::uint64_t ClassHunk<Mode>::tag_owner() const {
 ///   time. trim() and destruction need exclusive use.
 /// - Host/device: every member is valid on both sides where the heap is (growth
 ///   through a HeapRef, as a Pool's).
-/// - Objects: a request of n bytes (0 counts as 1) gets a class unit whose object
-///   capacity (Block.size) is at least n and at most a quarter more than n + 8,
-///   16-byte aligned; above 32760 bytes or 16-byte alignment, a heap block of its
-///   own. One tag word per object.
+/// - Objects: a request of n bytes gets a class unit whose object capacity
+///   (Block.size) is at least n: its stride (n + 8 rounded up to its class) is at
+///   most a quarter above n + 8 past 128 bytes, at most 15 bytes above it below;
+///   16-byte aligned. Above 32760 bytes or 16-byte alignment, a heap block of its
+///   own (three words in front of the object). Zero-size objects share one
+///   address and are counted. One tag word per class object.
 /// - Failure: Error values, nothing changed (out_of_memory when the heap refuses
 ///   a hunk or a large block). Frees are checked in checked builds (Checked) and
 ///   always through HoldRef::try_deallocate: foreign pointers and double frees are
-///   reported. A double free of a large object whose block went back to the heap
-///   is no longer the hold's to see.
+///   reported. Memory that went back to the heap is no longer the hold's to check:
+///   a second free of a large object, or of a class object whose hunk trim() gave
+///   back, reads memory the heap may have handed out again (or unmapped), and so
+///   does any free of an object left alive when the hold was destroyed.
+/// - Heap: one of heaps/heap_kinds.hpp (the hold grows through a HeapRef, so that a
+///   tag can make it grow); a static_assert says so.
 /// - Memory: a hunk's units are written only once handed out; hunks with nothing
 ///   live go back to the heap in trim() and at destruction.
 template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
 class SizeClasses : public detail::ClassCore<Mode> {
   using Core = detail::ClassCore<Mode>;
+  static_assert(heap_kind_v<Heap> != HeapKind::none,
+                "SizeClasses grows through a HeapRef: its heap must be in heaps/heap_kinds.hpp");
 
  public:
   static constexpr bool checked = Checked;
@@ -661,7 +685,9 @@ class SizeClasses : public detail::ClassCore<Mode> {
     if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
     if (detail::tag_control(t) == static_cast<Core*>(this)) return this->release_large(block);
     if (detail::tag_kind(t) != detail::ClassHunk<Mode>::kind) return Error::foreign_pointer;
-    return this->release_in_hunk(static_cast<detail::ClassHunk<Mode>*>(detail::tag_control(t)), block);
+    // The hunk's own hold (an unchecked free trusts the tag, as hold_deallocate does).
+    auto* h = static_cast<detail::ClassHunk<Mode>*>(detail::tag_control(t));
+    return h->core->release_in_hunk(h, block);
   }
 };
 
