@@ -345,6 +345,25 @@ struct SwimSizeClasses {
   void release() { classes.trim(); }
 };
 
+/// The one-call form: try_malloc / try_free (the process hold and its per-thread caches).
+struct SwimMalloc {
+  static constexpr const char* name = "swim-try_malloc";
+  static constexpr bool thread_safe = true;
+  static constexpr bool mixed = true;
+  using Handle = SharedHandle<SwimMalloc>;
+  explicit SwimMalloc(const Config&) {}
+  SWIM_MEM_FORCEINLINE void* alloc(std::size_t n) {
+    const sm::Result<sm::Block> r = sm::try_malloc(n, kAlign);
+    return r ? r->ptr : nullptr;
+  }
+  SWIM_MEM_FORCEINLINE void free(void* p, std::size_t) { sm::try_free(p); }
+  void end_burst() {}
+  void release() {
+    sm::flush_thread_cache();
+    sm::trim_process_hold();
+  }
+};
+
 inline constexpr char kSlabSo[] = "swim-Slab(so)";
 inline constexpr char kSlabLf[] = "swim-Slab(lf)";
 inline constexpr char kSlabCache[] = "swim-SlabCache";

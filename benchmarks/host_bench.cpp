@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   register_all<AddrLf>(all);
   register_all<ClassesSo>(all);
   register_all<ClassesLf>(all);
+  register_all<SwimMalloc>(all);
   // (e) compaction and lease overhead, (e') stow: swim-mem only (nothing else relocates).
   register_compaction();
   register_stow();

@@ -8,6 +8,7 @@
 #include "swim/mem/residents.hpp"
 #include "swim/mem/residents/scope.hpp"
 #include "swim/mem/sources.hpp"
+#include "swim/mem/holds/process_hold.hpp"
 // Host only (they call the memory source): exact extents of device memory managed
 // from the host, and buffers there that compaction moves.
 #include "swim/mem/heaps/extent_arena.hpp"

@@ -1,0 +1,58 @@
+// Layer 5 (holds): the one-call form, malloc's shape on swim-mem: try_malloc and
+// try_free over a process-wide SizeClasses hold with a cache per thread.
+//
+//   Result<Block> b = try_malloc(bytes);          // or try_malloc(bytes, align)
+//   ... b->ptr, b->size (>= bytes) ...
+//   try_free(b->ptr);                             // from any thread
+//
+// The hold draws its hunks from OS pages (SourceHeap<OsPages>: an empty hunk that
+// trim_process_hold() gives back is unmapped). Each thread keeps up to 32 freed
+// objects of each size class (state in src/process_hold.cpp): a try_malloc of a
+// cached class takes one without touching shared state, a try_free puts one back;
+// a full cache returns half of it to the shared hold, an empty one fills a few at
+// once, and a thread's cache goes back to the hold when the thread exits. Objects
+// freed by another thread than the one that allocated them simply enter the
+// freeing thread's cache. Everything here is an object of one hold, so the tag
+// works as ever: hold_deallocate, leases (HoldRef process_hold()) and stow.
+//
+// Host only (thread-local state). Errors are values: exhaustion is
+// Error::out_of_memory, a bad alignment Error::misaligned; try_free reports a
+// double free it sees (Error::double_free: the tag says freed) and refuses objects
+// of other holds (Error::foreign_pointer); a pointer that is not preceded by some
+// hold's tag is undefined behaviour, as for hold_deallocate.
+#pragma once
+
+#include <cstddef>
+
+#include "swim/mem/holds/hold.hpp"
+#include "swim/mem/physical.hpp"
+
+namespace swim::mem {
+
+/// `bytes` (0 counts as 1) aligned to `align` (a power of two; 16 is what a class
+/// object gets anyway), from the process-wide hold. Block.size is the capacity.
+Result<Block> try_malloc(std::size_t bytes, std::size_t align = 16) noexcept;
+
+/// Free an object of try_malloc. Error::none for a null pointer; double_free for
+/// one the tag says is freed; foreign_pointer for an object of another hold (free
+/// those with hold_deallocate and their block). A large object (above 32760
+/// bytes, or aligned above 16) is unmapped when freed: freeing it again reads
+/// unmapped memory, as a double free of malloc's large blocks does.
+Error try_free(void* p) noexcept;
+
+/// The process-wide hold, for leases and residents that should live in it.
+HoldRef process_hold() noexcept;
+
+/// Statistics of the process-wide hold. Objects in threads' caches count as live.
+Stats process_hold_stats() noexcept;
+
+/// Give the calling thread's cached objects back to the hold (also done at
+/// thread exit).
+void flush_thread_cache() noexcept;
+
+/// Give the hold's empty hunks back to the OS. Needs exclusive use: call it only
+/// while no other thread allocates or frees through the process hold (each
+/// thread's cache is its own and is unaffected).
+std::size_t trim_process_hold() noexcept;
+
+}  // namespace swim::mem
