@@ -43,6 +43,7 @@ struct Setup {
 }  // namespace
 
 #define CG_NOINLINE extern "C" __attribute__((noinline))
+#define CG_NOINLINE_T __attribute__((always_inline)) inline
 
 #if SWIM_BENCH_SWIM
 namespace {
@@ -171,6 +172,34 @@ CG_NOINLINE void cg_measure_pool_so_alloc(sm::Pool<SpaceSo, sm::single_owner>& p
 CG_NOINLINE void cg_measure_pool_lf_alloc(sm::Pool<Space, sm::concurrent>& p, std::size_t n) {
   hold_allocs(p, n);
 }
+
+// SizeClasses (unchecked) over an ExtentHeap, and the one-call try_malloc / try_free:
+// allocate+free pairs of 64 bytes, one object kept live beside them (so that no
+// allocator can get away with resetting an emptied page).
+using Extents = sm::ExtentHeap<sm::single_owner>;
+template <class H>
+CG_NOINLINE_T void classes_pairs(H& h, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const sm::Result<sm::Block> r = h.try_allocate(kLayout);
+    keep(r->ptr);
+    (void)h.try_deallocate(*r);
+  }
+}
+CG_NOINLINE void cg_measure_classes_so_pair(sm::SizeClasses<Extents, sm::single_owner, false>& h,
+                                            std::size_t n) {
+  classes_pairs(h, n);
+}
+CG_NOINLINE void cg_measure_classes_lf_pair(
+    sm::SizeClasses<sm::ExtentHeap<sm::concurrent>, sm::concurrent, false>& h, std::size_t n) {
+  classes_pairs(h, n);
+}
+CG_NOINLINE void cg_measure_try_malloc_pair(std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const sm::Result<sm::Block> r = sm::try_malloc(kSize, 8);
+    keep(r->ptr);
+    (void)sm::try_free(r->ptr);
+  }
+}
 #endif
 
 int main(int argc, char** argv) {
@@ -246,6 +275,24 @@ int main(int argc, char** argv) {
     cg_measure_pool_so_alloc(pool, n);
     std::printf("live %zu hunks %zu\n", pool.stats().live, pool.hunk_count());
     std::exit(0);
+  } else if (op == "classes_so_pair") {
+    Setup s(n, 16 << 20);
+    Extents heap(s.region->block, 4096);
+    sm::SizeClasses<Extents, sm::single_owner, false> h(heap);
+    const sm::Block kept = *h.try_allocate(kLayout);
+    cg_measure_classes_so_pair(h, n);
+    (void)h.try_deallocate(kept);
+  } else if (op == "classes_lf_pair") {
+    Setup s(n, 16 << 20);
+    sm::ExtentHeap<sm::concurrent> heap(s.region->block, 4096);
+    sm::SizeClasses<sm::ExtentHeap<sm::concurrent>, sm::concurrent, false> h(heap);
+    const sm::Block kept = *h.try_allocate(kLayout);
+    cg_measure_classes_lf_pair(h, n);
+    (void)h.try_deallocate(kept);
+  } else if (op == "try_malloc_pair") {
+    const sm::Block kept = *sm::try_malloc(kSize, 8);
+    cg_measure_try_malloc_pair(n);
+    (void)sm::try_free(kept.ptr);
   } else if (op == "pool_lf_alloc") {
     Setup s(n, n * (kSize + 8) * 2 + (8 << 20));
     Space space(s.region->block, 4096);
