@@ -67,7 +67,7 @@ Result<Block> try_malloc(std::size_t bytes, std::size_t align) noexcept {
   if (n > Table::max_object || align > Table::align) {
     return process().hold.try_allocate(Layout{n, align});
   }
-  const unsigned c = Table::of(n + detail::tag_size < 16 ? 16 : n + detail::tag_size);
+  const unsigned c = Table::of_object(n);
   const std::size_t capacity = Table::stride(c) - detail::tag_size;
   ThreadCache& k = t_cache;
   if (k.count[c] == 0) {

@@ -412,7 +412,7 @@ class ExtentArena {
     if (need > ~std::size_t(0) - slack - (g - 1)) return Error::oversized;
     need = (need + g - 1) / g * g + slack;
     if (need > options_.max_bytes || need / g > Heap::max_granules) return Error::oversized;
-    const std::size_t held = reserved_locked();
+    const std::size_t held = reserved_bytes();
     if (n == max_ranges || held > options_.max_bytes - need) return Error::out_of_memory;
     // As much as asked, within what max_bytes still allows, never less than need.
     std::size_t want = bytes > ~std::size_t(0) - slack - (g - 1) ? need : (bytes + g - 1) / g * g + slack;
@@ -448,13 +448,6 @@ class ExtentArena {
       if (a > 4096) a = 4096;
     }
     return a;
-  }
-
-  std::size_t reserved_locked() const {
-    std::size_t b = 0;
-    const unsigned n = count_.load(std::memory_order_relaxed);
-    for (unsigned i = 0; i < n; ++i) b += ranges_[i].load(std::memory_order_relaxed)->region.size;
-    return b;
   }
 
   void drop_range(Range* r) {

@@ -186,11 +186,8 @@ class ExtentHeap {
   /// is free), contended.
   SWIM_MEM_API Error try_deallocate(Block block, std::uint64_t owner = 0) {
     if (block.size == 0) return Error::none;
-    const std::uintptr_t off = block.address() - base_;
-    if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
-      return Error::foreign_pointer;
-    }
-    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
+    std::uint32_t at = 0;
+    if (!granule_at(block.ptr, at)) return Error::foreign_pointer;
     const std::size_t n = (block.size + granule_ - 1) >> shift_;
     if (!lock()) return Error::contended;
     const std::uint32_t head = rec(at).head;
@@ -219,15 +216,9 @@ class ExtentHeap {
                                              std::uint64_t owner = 0) {
     if (size == 0) return Error::invalid_argument;
     if (free_extent == nullptr) free_extent = start;
-    const std::size_t range = static_cast<std::size_t>(count_) * granule_;
-    const std::uintptr_t off = reinterpret_cast<std::uintptr_t>(start) - base_;
-    const std::uintptr_t foff = reinterpret_cast<std::uintptr_t>(free_extent) - base_;
-    if (off >= range || foff >= range || ((off | foff) & (granule_ - 1)) != 0) {
-      return Error::foreign_pointer;
-    }
+    std::uint32_t at = 0, f = 0;
+    if (!granule_at(start, at) || !granule_at(free_extent, f)) return Error::foreign_pointer;
     if (size > capacity()) return Error::oversized;
-    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
-    const std::uint32_t f = static_cast<std::uint32_t>(foff >> shift_);
     const std::uint64_t n = (static_cast<std::uint64_t>(size) + granule_ - 1) >> shift_;
     if (!lock()) return Error::contended;
     const std::uint32_t head = rec(f).head;
@@ -259,20 +250,18 @@ class ExtentHeap {
   /// lock for each step. Errors: foreign_pointer (`start` begins no extent),
   /// contended.
   SWIM_MEM_API Result<Extent> extent_at(const void* start) const {
-    const std::uintptr_t off = reinterpret_cast<std::uintptr_t>(start) - base_;
-    if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
-      return Error::foreign_pointer;
-    }
-    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
+    std::uint32_t at = 0;
+    if (!granule_at(start, at)) return Error::foreign_pointer;
     if (!lock()) return Error::contended;
-    const Record r = rec(at);
+    const std::uint32_t head = rec(at).head;
+    const std::uint64_t owner = owner_at(at);
     unlock();
-    const std::uint32_t len = r.head & ~free_bit;
+    const std::uint32_t len = head & ~free_bit;
     if (len == 0) return Error::foreign_pointer;
     Extent x;
     x.block = Block{const_cast<void*>(start), static_cast<std::size_t>(len) << shift_};
-    x.free = (r.head & free_bit) != 0;
-    if (!x.free) x.owner = (static_cast<std::uint64_t>(r.prev) << 32) | r.next;  // owner_at
+    x.free = (head & free_bit) != 0;
+    if (!x.free) x.owner = owner;
     return x;
   }
 
@@ -282,12 +271,8 @@ class ExtentHeap {
   /// live extent does not otherwise use. Errors: foreign_pointer (not a live
   /// extent of that size), contended.
   SWIM_MEM_API Error set_owner(Block block, std::uint64_t owner) {
-    const std::uintptr_t off = block.address() - base_;
-    if (block.size == 0 || off >= static_cast<std::size_t>(count_) * granule_ ||
-        (off & (granule_ - 1)) != 0) {
-      return Error::foreign_pointer;
-    }
-    const std::uint32_t at = static_cast<std::uint32_t>(off >> shift_);
+    std::uint32_t at = 0;
+    if (block.size == 0 || !granule_at(block.ptr, at)) return Error::foreign_pointer;
     const std::size_t n = (block.size + granule_ - 1) >> shift_;
     if (!lock()) return Error::contended;
     Record& r = rec(at);
@@ -376,6 +361,16 @@ class ExtentHeap {
   }
 
   SWIM_MEM_API Record& rec(std::uint32_t i) const { return records_[i]; }
+
+  /// The granule `p` starts, or false when `p` is not a granule start of the range.
+  SWIM_MEM_API bool granule_at(const void* p, std::uint32_t& at) const {
+    const std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - base_;
+    if (off >= static_cast<std::size_t>(count_) * granule_ || (off & (granule_ - 1)) != 0) {
+      return false;
+    }
+    at = static_cast<std::uint32_t>(off >> shift_);
+    return true;
+  }
 
   /// The owner word of the live extent starting at `at` (its unused list links).
   SWIM_MEM_API std::uint64_t owner_at(std::uint32_t at) const {

@@ -50,6 +50,11 @@ struct SizeClassTable {
   /// Objects are aligned to this (and to nothing more) in a class.
   static constexpr std::size_t align = 16;
 
+  /// The class of an object of n bytes (1 <= n <= max_object): its stride holds
+  /// the object and its tag.
+  SWIM_MEM_API static constexpr unsigned of_object(std::size_t n) {
+    return of(n + tag_size < 16 ? 16 : n + tag_size);
+  }
   /// The class of the smallest stride >= `stride` (16 <= stride <= max_stride).
   SWIM_MEM_API static constexpr unsigned of(std::size_t stride) {
     if (stride <= 128) return static_cast<unsigned>((stride + 15) / 16) - 1;
@@ -241,8 +246,7 @@ class alignas(64) ClassCore {
     }
     const std::size_t n = layout.size == 0 ? 1 : layout.size;
     if (n <= Table::max_object && layout.align <= Table::align) {
-      const std::size_t stride = n + tag_size < Table::align ? Table::align : n + tag_size;
-      return allocate_in(Table::of(stride));
+      return allocate_in(Table::of_object(n));
     }
     return allocate_large(n, layout);
   }
