@@ -23,7 +23,9 @@
 // Hunks stay hunks until trim() (which needs exclusive use): a thread may still
 // be reading the header of a hunk it saw a moment ago, so a hunk that empties is
 // kept (and reused by its class) rather than given back while others may look.
-// trim() gives every empty hunk back. Every hunk is in the hold's registry (64
+// Over a heap that can discard pages (HeapRef::can_discard), an empty hunk past a
+// cushion is retired instead: its units' pages go back, its header stays (see
+// ClassCore::on_empty and retire). trim() gives every empty hunk back. Every hunk is in the hold's registry (64
 // lists by address, threaded through the headers), which a validated free
 // (checked builds, HoldRef::try_deallocate) consults before following a tag.
 #pragma once
@@ -810,8 +812,10 @@ SWIM_MEM_API inline std::uint64_t ClassHunk<Mode>::tag_owner() const {
 ///   does any free of an object left alive when the hold was destroyed.
 /// - Heap: one of heaps/heap_kinds.hpp (the hold grows through a HeapRef, so that a
 ///   tag can make it grow); a static_assert says so.
-/// - Memory: a hunk's units are written only once handed out; hunks with nothing
-///   live go back to the heap in trim() and at destruction.
+/// - Memory: a hunk's units are written only once handed out; over a heap that
+///   can discard pages, hunks that empty past a cushion give their units' pages
+///   back at once (set_cushion, retired_hunks); hunks with nothing live go back to
+///   the heap in trim() and at destruction.
 template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
 class SizeClasses : public detail::ClassCore<Mode> {
   using Core = detail::ClassCore<Mode>;
