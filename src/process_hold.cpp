@@ -109,15 +109,15 @@ struct ThreadCache {
   void flush() {
     for (unsigned c = 0; c < Table::count; ++c) give_back(c, capacity);
   }
-  /// A class object back to its hunk (its tag made live again, for the hold's
-  /// own free, which retries while contended).
+  /// A cached object back to its hunk, its tag staying freed throughout (so a
+  /// racing free of it still reads freed); retried while contended.
   static void release(void* p) {
-    auto& tag = detail::tag_of<concurrent>(p);
-    const std::uint64_t t = tag.load(order::relaxed);
+    const std::uint64_t t = detail::tag_of<concurrent>(p).load(order::relaxed);
     Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
-    tag.store(t ^ flip, order::relaxed);
-    Error e = h->core->release_in_hunk(h, Block{p, 0});
-    while (e == Error::contended) e = h->core->release_in_hunk(h, Block{p, 0});
+    std::uint32_t index = 0;
+    if (!h->index_of(reinterpret_cast<std::uintptr_t>(p), index)) return;  // (cannot happen)
+    while (h->core->put_back(h, index) == Error::contended) {
+    }
   }
 };
 
@@ -141,16 +141,24 @@ void ThreadCache::arm() {
   for (auto& r : room) r = capacity;
 }
 
-/// Fill the cache of class c with a run of units taken at once; false if the
-/// hold has none (the cache unchanged).
+/// Fill the cache of class c with up to `refill` units: runs of fresh units (one
+/// atomic each), or single units from the hunks' free stacks once every unit was
+/// used. An error only if none was found (the cache unchanged).
 [[gnu::noinline]] Error refill(ThreadCache& k, unsigned c) noexcept {
   if (!k.armed) k.arm();
-  const Result<detail::ClassRun<concurrent>> run = process().hold.try_take_run(c, ThreadCache::refill);
-  if (!run) return run.error();
-  for (unsigned i = run->count; i-- > 0;) {
-    const Block b = Core::claim(*run, i);
-    detail::tag_of<concurrent>(b.ptr).store(detail::freed_tag(run->hunk), order::relaxed);
-    k.push(c, b.ptr);
+  unsigned got = 0;
+  while (got < ThreadCache::refill) {
+    const Result<detail::ClassRun<concurrent>> run = process().hold.try_take_run(c, ThreadCache::refill - got);
+    if (!run) {
+      if (got != 0) break;
+      return run.error();
+    }
+    for (unsigned i = run->count; i-- > 0;) {
+      const Block b = Core::claim(*run, i);
+      detail::tag_of<concurrent>(b.ptr).store(detail::freed_tag(run->hunk), order::relaxed);
+      k.push(c, b.ptr);
+    }
+    got += run->count;
   }
   return Error::none;
 }
@@ -167,6 +175,10 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
   }
   const unsigned c = Table::of_object(n);
   ThreadCache& k = t_cache;
+  if (k.exiting) {  // (a thread_local destructor after the flush: no cache any more)
+    const Result<Block> r = process().hold.try_allocate(Layout{capacity_of[c], 16});
+    return r ? *r : failed(r.error());
+  }
   if (k.head[c] == nullptr) {
     const Error e = refill(k, c);
     if (e != Error::none) return failed(e);
@@ -181,8 +193,16 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
   if (p == nullptr) return Error::none;
   if (reinterpret_cast<std::uintptr_t>(p) % detail::tag_size != 0) return Error::foreign_pointer;
   const std::uint64_t t = detail::tag_of<concurrent>(p).load(order::relaxed);
-  if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
   const Core* core = g_core.load(std::memory_order_acquire);
+  if (detail::tag_kind(t) == HoldKind::freed) {
+    // Ours (a class object, whose control block is a hunk of the hold, or a large
+    // one, tagged with the hold) or another hold's freed object.
+    const void* control = detail::tag_control(t);
+    if (core != nullptr && (control == core || static_cast<const Hunk*>(control)->core == core)) {
+      return Error::double_free;
+    }
+    return Error::foreign_pointer;
+  }
   if (detail::tag_kind(t) == Hunk::kind) {
     Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
     if (h->core != core) return Error::foreign_pointer;
@@ -194,7 +214,10 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
     } else {
       k.give_back(c, ThreadCache::capacity / 2);  // (full: the fast path declined)
     }
-    detail::tag_of<concurrent>(p).store(t ^ flip, order::relaxed);
+    std::uint64_t expected = t;  // (one CAS: a racing second free sees it freed)
+    if (!detail::tag_of<concurrent>(p).compare_exchange(expected, t ^ flip, order::relaxed)) {
+      return Error::double_free;
+    }
     k.push(c, p);
     return Error::none;
   }
@@ -239,7 +262,14 @@ Error process_free(void* p) noexcept {
       ThreadCache& k = t_cache;
       const unsigned c = h->klass;
       if (SWIM_MEM_LIKELY(h->core == g_core.load(std::memory_order_relaxed) && k.room[c] != 0)) {
-        tag.store(t ^ flip, order::relaxed);
+#if SWIM_MEM_CHECKED
+        // Checked builds: two threads freeing one object at once must not both
+        // cache it (their lists would share its link): one CAS decides.
+        std::uint64_t expected = t;
+        if (!tag.compare_exchange(expected, t ^ flip, order::relaxed)) return free_slow(p);
+#else
+        tag.store(t ^ flip, order::relaxed);  // unchecked: a racing double free is UB, as free()'s
+#endif
         k.push(c, p);
         return Error::none;
       }
