@@ -27,6 +27,9 @@
 # time limit; --timeout S sets every step's limit, --step-timeout memcheck=900 one
 # step's; --budget S stops starting steps once S seconds have gone (a step is also
 # cut at the budget's end). A step that runs out of time is failed, never passed.
+# --gtest-filter narrows every run of the test binary, --sanitizer-filter only the
+# sanitizers' runs; --leak-check adds memcheck's leak report; --sanitizer names
+# compute-sanitizer (else $COMPUTE_SANITIZER, the PATH, $CUDA_HOME/bin, /usr/local/cuda/bin).
 #
 # Output (default: results/ beside a bundle, <build dir>/gpu-suite otherwise):
 #   results.json  machine (GPU name, driver, CUDA version), build, every step

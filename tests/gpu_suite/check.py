@@ -150,6 +150,7 @@ def make_tree(fakes, root):
         os.chmod(dst, os.stat(dst).st_mode | stat.S_IXUSR)
     place("fake_gpu_tests.sh", os.path.join(root, "build", "device", "swim_mem_gpu_tests"))
     place("fake_device_bench.sh", os.path.join(root, "build", "device", "bench", "swim_mem_device_bench"))
+    place("fake_hip_runner.sh", os.path.join(root, "build", "device", "swim_mem_hip_runner"))
     place("fake_nvidia_smi.sh", os.path.join(root, "path", "nvidia-smi"))
     place("fake_compute_sanitizer.sh", os.path.join(root, "path", "compute-sanitizer"))
     return os.path.join(root, "build"), os.path.join(root, "path")
@@ -180,8 +181,9 @@ def case_fakes(a):
         expect(st["tests"]["counts"] == {"tests": 3, "passed": 3, "failed": 0, "skipped": 0},
                "tests counts %r" % st["tests"]["counts"])
         expect(st["memcheck"]["counts"].get("errors") == 0, "memcheck counts %r" % st["memcheck"]["counts"])
-        expect("not built" in st["bench_host"]["reason"] and "not built" in st["hip"]["reason"],
-               "absent programs not reported as not built")
+        expect("not built" in st["bench_host"]["reason"], "an absent program not reported as not built")
+        expect(st["hip"]["status"] == "passed" and st["hip"]["counts"] == {"passed": 2, "failed": 0},
+               "hip: %s %r" % (st["hip"]["status"], st["hip"]["counts"]))
         expect(res["benchmarks"]["device_oom"]["results"][0]["usable"] == 0.96, "oom results not embedded")
         with open(os.path.join(out, "device.json")) as f:
             merged = json.load(f)
@@ -216,6 +218,15 @@ def case_fakes(a):
                    "%s: %s %r" % (name, st[name]["status"], st[name]["reason"]))
             expect(st[name]["counts"].get("errors") == 2, "%s counts %r" % (name, st[name]["counts"]))
         expect("## Failures" in md and "slab.inl:120" in md, "results.md does not show the sanitizer's report")
+        expect(st["hip"]["status"] == "failed" and st["hip"]["counts"] == {"passed": 1, "failed": 1},
+               "hip: %s %r" % (st["hip"]["status"], st["hip"]["counts"]))
+
+    print("== no ROCm here: the HIP runner cannot start")
+    code, res, md, _ = run_suite(a.suite, base + ["--only", "hip"], fake_env(path, FAKE_GPU="pass", FAKE_HIP_MISSING="1"))
+    if check_shape(res, md, code):
+        st = steps_of(res)
+        expect(code == SKIPPED and st["hip"]["status"] == "skipped" and "no ROCm" in st["hip"]["reason"],
+               "hip without ROCm: %d %s %r" % (code, st["hip"]["status"], st["hip"]["reason"]))
 
     print("== the test program crashes")
     code, res, md, _ = run_suite(a.suite, base + ["--only", "tests"], fake_env(path, FAKE_GPU="crash"))
@@ -233,6 +244,15 @@ def case_fakes(a):
         expect(code == 1 and st["tests"]["status"] == "failed" and st["tests"]["timed_out"] is True,
                "timeout: %d %s %r" % (code, st["tests"]["status"], st["tests"]["reason"]))
         expect(st["tests"]["duration_s"] < 30, "the hung program ran %s s" % st["tests"]["duration_s"])
+
+    print("== --budget cuts the hung step and starts no other")
+    code, res, md, _ = run_suite(a.suite, base + ["--budget", "6"], fake_env(path, FAKE_GPU="pass", FAKE_GPU_SLEEP="60"))
+    if check_shape(res, md, code):
+        st = steps_of(res)
+        expect(code == 1 and st["tests"]["timed_out"] is True and "--budget" in st["tests"]["reason"],
+               "budget: %d %r" % (code, st["tests"]["reason"]))
+        expect(all(st[n]["reason"].startswith("not started: --budget") for n in STEPS[1:]),
+               "steps started after the budget: %r" % [st[n]["reason"] for n in STEPS[1:]])
 
     print("== no compute-sanitizer: those steps skip, the rest passes")
     code, res, md, _ = run_suite(a.suite, base + ["--sanitizer", os.path.join(root, "none")],
