@@ -106,6 +106,8 @@ struct CompactSnapshot {
 /// What the one-thread steps leave for the launcher.
 struct CompactState {
   u64 setup_error;    ///< heaps' init_error, or the ballast's allocation error
+  HoldRef old_hold;   ///< HoldRef::of the two holds (made on the device: the word is
+  HoldRef fresh_hold; ///< read from the hold), passed by value to the worker kernels
   Block ballast;      ///< the short fresh heap's ballast extent (empty: none)
   Stats heaps_after;  ///< the two heaps summed, once both holds were destroyed
 };
@@ -216,9 +218,10 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void compact_fragment(const Compact
   }
 }
 
-/// Add one share's report to the counters. An error is expected only as
-/// out_of_memory from a short fresh heap.
-SWIM_MEM_API inline void compact_tally(const CompactShareReport& r, bool short_heap,
+/// Add one share's report to the counters. The only error that may stop a share
+/// is out_of_memory, and only where `oom_expected` (a short fresh heap, or a GPU
+/// grid whose burst of new hunks may run the heap dry for a round).
+SWIM_MEM_API inline void compact_tally(const CompactShareReport& r, bool oom_expected,
                                        LeaseCounters* c, CompactCounters* k) {
   bump(k->moved, r.moved);
   bump(k->stayed, r.stayed);
@@ -226,24 +229,29 @@ SWIM_MEM_API inline void compact_tally(const CompactShareReport& r, bool short_h
   bump(c->retried, r.retried);
   if (r.error != Error::none) {
     bump(k->stopped);
-    SWIM_MEM_LEASES_NOTE(r.error, short_heap);
+    SWIM_MEM_LEASES_NOTE(r.error, oom_expected);
     SWIM_MEM_LEASES_EXPECT(r.stayed != 0);  // a share that stopped left its lease
   } else {
     SWIM_MEM_LEASES_EXPECT(r.stayed == 0);
   }
 }
 
-/// Thread t of `threads`: its share of every array, from `from` into `to`.
+/// Thread t of `threads`: its share of every array, from `from` into `to` (one
+/// round; what a share leaves is moved by the next).
 SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void compact_move(const CompactSlots& s, u64 t,
                                                                u64 threads, HoldRef from,
-                                                               HoldRef to, bool short_heap,
+                                                               HoldRef to, bool oom_expected,
                                                                LeaseCounters* c,
                                                                CompactCounters* k) {
   const std::size_t count = static_cast<std::size_t>(s.n * kPerKind);
-  compact_tally(try_compact_share(s.boxes, count, t, threads, from, to, kRetries), short_heap, c, k);
-  compact_tally(try_compact_share(s.shorts, count, t, threads, from, to, kRetries), short_heap, c, k);
-  compact_tally(try_compact_share(s.longs, count, t, threads, from, to, kRetries), short_heap, c, k);
-  compact_tally(try_compact_share(s.lists, count, t, threads, from, to, kRetries), short_heap, c, k);
+  const auto share = [&](auto* leases) {
+    compact_tally(try_compact_share(leases, count, t, threads, from, to, kRetries), oom_expected,
+                  c, k);
+  };
+  share(s.boxes);
+  share(s.shorts);
+  share(s.longs);
+  share(s.lists);
 }
 
 /// Where a survivor is: counted in_fresh or (when `old_allowed`) in_old; anywhere
@@ -319,7 +327,8 @@ SWIM_MEM_API inline void compact_make_hold(CompactClasses* at, CompactHeap& heap
   detail::construct_at(at, heap);
 }
 SWIM_MEM_API inline void compact_make_hold(CompactPool* at, CompactHeap& heap) {
-  detail::construct_at(at, heap, kCompactPoolHunk);
+  const std::size_t hunk = kCompactPoolHunk;  // (a copy: nvcc has no device address of it)
+  detail::construct_at(at, heap, hunk);
 }
 
 /// Build both heaps over their regions and a hold on each; a non-zero `room`
@@ -327,8 +336,9 @@ SWIM_MEM_API inline void compact_make_hold(CompactPool* at, CompactHeap& heap) {
 template <class Hold>
 SWIM_MEM_API void compact_setup(CompactHeap* heaps, Hold* holds, Block old_region,
                                 Block fresh_region, std::size_t room, CompactState* st) {
-  CompactHeap* old_heap = detail::construct_at(heaps, old_region, kCompactGranule);
-  CompactHeap* fresh_heap = detail::construct_at(heaps + 1, fresh_region, kCompactGranule);
+  const std::size_t granule = kCompactGranule;  // (as above)
+  CompactHeap* old_heap = detail::construct_at(heaps, old_region, granule);
+  CompactHeap* fresh_heap = detail::construct_at(heaps + 1, fresh_region, granule);
   st->setup_error = static_cast<u64>(old_heap->init_error());
   if (st->setup_error == 0) st->setup_error = static_cast<u64>(fresh_heap->init_error());
   st->ballast = Block{};
@@ -342,6 +352,8 @@ SWIM_MEM_API void compact_setup(CompactHeap* heaps, Hold* holds, Block old_regio
   }
   compact_make_hold(holds, *old_heap);
   compact_make_hold(holds + 1, *fresh_heap);
+  st->old_hold = HoldRef::of(holds[0]);
+  st->fresh_hold = HoldRef::of(holds[1]);
 }
 
 template <class Hold>
