@@ -4,7 +4,8 @@
 // Argument checks, shares that cover an array exactly once, what is skipped, a
 // fresh hold that runs out part way and a second round, retryable errors (a
 // borrowed Hard), a shared lease's stub left in the old hold until its other Hards
-// follow, and the release for a Pool and a SizeClasses hold. The same functions on
+// follow, two Hards of one object moved by two threads at once, and the release for
+// a Pool and a SizeClasses hold. The same functions on
 // many threads, and in kernels: tests/test_device_compaction.cpp and
 // device/lease_workers/compaction.hpp.
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -296,6 +298,43 @@ TYPED_TEST(CompactShare, SharedStubStaysUntilOtherHardsFollow) {
   EXPECT_EQ(rel.live, 0u);
   EXPECT_EQ(rel.hunks_kept, 0u);
   EXPECT_EQ(h.old_heap.stats().live, 0u);
+}
+
+// Two Hards of each shared object, in the shares of different threads that move
+// them at the same time: the two relocations meet at one copy in the fresh hold
+// (one waits for the other, or shares it), and the old hold keeps nothing.
+TYPED_TEST(CompactShare, HardsOfOneObjectInDifferentSharesMeetAtOneCopy) {
+  constexpr std::size_t pairs = 256;
+  constexpr unsigned threads = 4;
+  TwoHolds<TypeParam> h;
+  std::vector<HardU> v(2 * pairs);
+  for (std::size_t k = 0; k < pairs; ++k) {
+    v[2 * k] = HardU::try_new(h.old(), value_of(k)).take();
+    v[2 * k + 1] = v[2 * k].try_clone().take();  // index 2k + 1: another thread's share
+  }
+  std::vector<CompactShareReport> reports(threads);
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      reports[t] = try_compact_share(v.data(), v.size(), t, threads, h.old(), h.fresh());
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  std::size_t moved = 0;
+  for (const CompactShareReport& r : reports) {
+    EXPECT_EQ(r.error, Error::none);
+    moved += r.moved;
+  }
+  EXPECT_EQ(moved, 2 * pairs);
+  for (std::size_t k = 0; k < pairs; ++k) {
+    ASSERT_EQ(v[2 * k].hold(), h.fresh());
+    ASSERT_EQ(v[2 * k + 1].hold(), h.fresh());
+    EXPECT_EQ(v[2 * k].data(), v[2 * k + 1].data()) << "one copy per object";
+    EXPECT_EQ(*v[2 * k].try_ref().take(), value_of(k));
+  }
+  EXPECT_EQ(h.fresh_hold->stats().live, pairs);
+  EXPECT_EQ(h.old_hold->stats().live, 0u) << "no stub left: both Hards followed";
+  EXPECT_EQ(release_compacted(*h.old_hold).hunks_kept, 0u);
 }
 
 }  // namespace

@@ -27,8 +27,10 @@
 //    (Hard) in the array may be borrowed by other threads meanwhile: its relocation
 //    waits (bounded) for their Ref/Mut to end, and their new borrows answer
 //    relocating until it is published; other Hards and Softs of it follow the
-//    forward afterwards. Other threads may allocate and free in `to`, and free
-//    other objects of `from`, throughout.
+//    forward afterwards. Two Hards of one object may be in different threads'
+//    shares: one relocation waits for the other or shares it (one copy in `to`).
+//    Other threads may allocate and free in `to`, and free other objects of
+//    `from`, throughout.
 //  - Release: exclusive use of `from` (no allocation, free or validated free in
 //    it, nobody reading its hunks). `to` may be in use by any thread meanwhile.
 //
