@@ -98,7 +98,7 @@ class HeapRef {
   }
   /// Give the pages inside `part` (of a block that is out) back, the block
   /// staying out; unsupported where can_discard() is false.
-  SWIM_MEM_API Error try_discard(Block part) const {
+  SWIM_MEM_NOINLINE SWIM_MEM_API Error try_discard(Block part) const {
     Error e = Error::unsupported;
     visit(
         [&](auto& h) {
