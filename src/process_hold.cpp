@@ -108,6 +108,15 @@ class Transfer {
     return true;
   }
 
+  /// With nothing waiting and no thread putting or taking (exclusive use): every
+  /// node unused again, and their pages given back (they read as zero, the state
+  /// they started in).
+  void reset() {
+    free_.store(0, std::memory_order_relaxed);
+    bump_.store(0, std::memory_order_relaxed);
+    (void)OsPages{}.discard(Block{nodes_, sizeof nodes_});
+  }
+
   /// Batches of class c waiting (a moment ahead of the stack while one is put).
   std::size_t waiting(unsigned c) const { return waiting_[c].load(std::memory_order_relaxed); }
 
@@ -406,6 +415,7 @@ std::size_t trim_process_hold() noexcept {
       for (void* o : objects) ThreadCache::release(o);
     }
   }
+  g_transfer.reset();
   return process().hold.trim();
 }
 
