@@ -188,6 +188,28 @@ TEST(ProcessHold, TrimTakesBackWhatWaitsBetweenThreads) {
   EXPECT_EQ(process_hold().stats().live, process_hold_stats().live) << "nothing waits after a trim";
 }
 
+// Resident memory follows live bytes: once everything is freed, flushed and
+// trimmed, the hold holds nothing (every hunk unmapped, nothing waits).
+TEST(ProcessHold, FreeingEverythingLeavesNothingHeldAfterTrim) {
+  flush_thread_cache();
+  trim_process_hold();
+  ASSERT_EQ(process_hold().stats().live, 0u) << "an earlier test left objects";
+  std::vector<void*> live;
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 20000; ++i) live.push_back(try_malloc(16 + rng() % 4081)->ptr);
+  EXPECT_GT(process_hold().stats().bytes_in_use, 20000u * 16u);
+  std::thread([&] {  // half freed by another thread, which exits
+    for (std::size_t i = 0; i < live.size(); i += 2) EXPECT_EQ(try_free(live[i]), Error::none);
+  }).join();
+  for (std::size_t i = 1; i < live.size(); i += 2) EXPECT_EQ(try_free(live[i]), Error::none);
+  flush_thread_cache();
+  EXPECT_GT(trim_process_hold(), 0u);
+  const Stats s = process_hold().stats();
+  EXPECT_EQ(s.live, 0u);
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_EQ(s.bytes_free, 0u) << "a hunk stayed mapped";
+}
+
 TEST(ProcessHold, LeasesLiveInIt) {
   Raw<String<>> s = Raw<String<>>::try_from(process_hold(), "process").take();
   ASSERT_EQ(s.try_append(" hold"), Error::none);
