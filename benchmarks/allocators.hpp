@@ -364,6 +364,63 @@ struct SwimMalloc {
   }
 };
 
+// ---- The physical limit of a fixed-size allocator ---------------------------------
+
+/// A trivial free list: an intrusive singly linked list of equal units threaded
+/// through one region when it is built. Allocation pops the head (one load of the
+/// unit's link, one store of the head), a free pushes (a store of the link, a store
+/// of the head). One thread, no checks, no statistics, no growth: what no fixed-size
+/// allocator can beat, the baseline the Slab paths are measured against. Not a
+/// swim-mem feature; it lives here, in benchmarks/.
+class TrivialFreeList {
+ public:
+  /// Threads every whole unit of `region` (unit: at least a pointer, a multiple of
+  /// 8), in address order, so that the first allocations walk the region forwards.
+  TrivialFreeList(sm::Block region, std::size_t unit) {
+    auto* base = static_cast<unsigned char*>(region.ptr);
+    const std::size_t units = base == nullptr ? 0 : region.size / unit;
+    for (std::size_t i = units; i-- > 0;) push(base + i * unit);
+  }
+  SWIM_MEM_FORCEINLINE void* pop() {
+    void* p = head_;
+    if (p != nullptr) head_ = *static_cast<void**>(p);
+    return p;
+  }
+  SWIM_MEM_FORCEINLINE void push(void* p) {
+    *static_cast<void**>(p) = head_;
+    head_ = p;
+  }
+
+ private:
+  void* head_ = nullptr;
+};
+
+/// The trivial free list as a benchmark adapter: one list per power-of-two class
+/// (the same classes and regions as the Slab adapters, SlabSet), called directly when
+/// there is one class.
+struct FreeListBaseline {
+  static constexpr const char* name = "trivial-freelist";
+  static constexpr bool thread_safe = false;
+  static constexpr bool mixed = true;
+  using Handle = SharedHandle<FreeListBaseline>;
+  SlabSet<TrivialFreeList> lists;
+  TrivialFreeList* const fixed;
+  explicit FreeListBaseline(const Config& c) : lists(c), fixed(lists.fixed()) {}
+  SWIM_MEM_FORCEINLINE TrivialFreeList& for_size(std::size_t n) {
+    return fixed ? *fixed : lists.for_size(n);
+  }
+  struct Direct {  // one class only: the list itself, no class lookup
+    TrivialFreeList& list;
+    SWIM_MEM_FORCEINLINE void* alloc(std::size_t) { return list.pop(); }
+    SWIM_MEM_FORCEINLINE void free(void* p, std::size_t) { list.push(p); }
+  };
+  Direct direct() { return Direct{*fixed}; }
+  SWIM_MEM_FORCEINLINE void* alloc(std::size_t n) { return for_size(n).pop(); }
+  SWIM_MEM_FORCEINLINE void free(void* p, std::size_t n) { for_size(n).push(p); }
+  void end_burst() {}
+  void release() {}
+};
+
 inline constexpr char kSlabSo[] = "swim-Slab(so)";
 inline constexpr char kSlabLf[] = "swim-Slab(lf)";
 inline constexpr char kSlabCache[] = "swim-SlabCache";

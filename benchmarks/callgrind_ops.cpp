@@ -11,7 +11,20 @@
 // loop (the same loop around nothing) to give instructions per operation.
 //
 // The size (64 bytes) is a compile-time constant, as at a typical call site
-// (Layout::of<T>()). In swim_callgrind_mimalloc, malloc is mimalloc.
+// (Layout::of<T>()). In swim_callgrind_{mimalloc,jemalloc,tcmalloc}, malloc is the
+// allocator named; swim_callgrind (glibc malloc) also has the swim-mem loops, the
+// trivial free list and, where their packages are installed, oneTBB's
+// scalable_malloc and foonathan's memory_pool.
+//
+// Pairs are counted two ways where it matters:
+//   <op>_pair           allocate+free with nothing else of the size live: a malloc
+//                       that empties its page at the last free pays for that at every
+//                       pair (for mimalloc this is checked: the program refuses to
+//                       count when its heap holds another 64-byte object);
+//   <op>_pair_one_live  the same with one more 64-byte object allocated before the
+//                       loop and kept live through it (a Pack or Pool then gives the
+//                       pair's bytes back LIFO instead of resetting).
+// <op>_alloc counts an allocation alone (the objects stay live).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -95,13 +108,22 @@ CG_NOINLINE void cg_measure_empty(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) keep(&n);
 }
 
-CG_NOINLINE void cg_measure_malloc_pair(std::size_t n) {
+template <class A>
+CG_NOINLINE_T void adapter_pairs(A& a, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
-    swim_bench::Malloc m{swim_bench::Config{}};
-    void* p = m.alloc(kSize);
+    void* p = a.alloc(kSize);
     keep(p);
-    m.free(p, kSize);
+    a.free(p, kSize);
   }
+}
+
+CG_NOINLINE void cg_measure_malloc_pair(std::size_t n) {
+  swim_bench::Malloc m{swim_bench::Config{}};
+  adapter_pairs(m, n);
+}
+CG_NOINLINE void cg_measure_malloc_pair_one_live(std::size_t n) {
+  swim_bench::Malloc m{swim_bench::Config{}};
+  adapter_pairs(m, n);
 }
 
 CG_NOINLINE void cg_measure_malloc_alloc(std::size_t n, void** out) {
@@ -110,6 +132,54 @@ CG_NOINLINE void cg_measure_malloc_alloc(std::size_t n, void** out) {
     keep(out[i]);
   }
 }
+
+/// How many 64-byte objects the malloc holds live (mimalloc only: it can say;
+/// -1 elsewhere).
+long malloc_class_live() {
+#if SWIM_BENCH_MALLOC_MIMALLOC
+  struct Count {
+    std::size_t live;
+  } c{0};
+  mi_heap_visit_blocks(
+      mi_heap_get_default(), false,
+      [](const mi_heap_t*, const mi_heap_area_t* area, void*, std::size_t, void* arg) {
+        if (area->block_size == kSize) static_cast<Count*>(arg)->live += area->used;
+        return true;
+      },
+      &c);
+  return static_cast<long>(c.live);
+#else
+  return -1;
+#endif
+}
+
+// The trivial free list (allocators.hpp): the physical limit of a fixed-size pair.
+CG_NOINLINE void cg_measure_freelist_pair(swim_bench::TrivialFreeList& list, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    void* p = list.pop();
+    keep(p);
+    list.push(p);
+  }
+}
+
+#if SWIM_BENCH_EXTRA_BASELINES
+CG_NOINLINE void cg_measure_foonathan_pool_pair(
+    foonathan::memory::memory_pool<foonathan::memory::node_pool>& pool, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    void* p = pool.allocate_node();
+    keep(p);
+    pool.deallocate_node(p);
+  }
+}
+CG_NOINLINE void cg_measure_tbb_pair(std::size_t n) {
+  swim_bench::TbbMalloc m{swim_bench::Config{}};
+  adapter_pairs(m, n);
+}
+CG_NOINLINE void cg_measure_tbb_pair_one_live(std::size_t n) {
+  swim_bench::TbbMalloc m{swim_bench::Config{}};
+  adapter_pairs(m, n);
+}
+#endif
 
 #if SWIM_BENCH_SWIM
 template <class S>
@@ -163,6 +233,15 @@ __attribute__((always_inline)) inline void pack_pairs(P& p, std::size_t n) {
 CG_NOINLINE void cg_measure_pack_so_pair(sm::Pack<sm::single_owner>& p, std::size_t n) {
   pack_pairs(p, n);
 }
+CG_NOINLINE void cg_measure_pack_lf_pair(sm::Pack<sm::concurrent>& p, std::size_t n) {
+  pack_pairs(p, n);
+}
+CG_NOINLINE void cg_measure_pack_so_pair_one_live(sm::Pack<sm::single_owner>& p, std::size_t n) {
+  pack_pairs(p, n);
+}
+CG_NOINLINE void cg_measure_pack_lf_pair_one_live(sm::Pack<sm::concurrent>& p, std::size_t n) {
+  pack_pairs(p, n);
+}
 
 using Space = sm::AddrSpace<sm::concurrent, false>;
 using SpaceSo = sm::AddrSpace<sm::single_owner, false>;
@@ -172,10 +251,24 @@ CG_NOINLINE void cg_measure_pool_so_alloc(sm::Pool<SpaceSo, sm::single_owner>& p
 CG_NOINLINE void cg_measure_pool_lf_alloc(sm::Pool<Space, sm::concurrent>& p, std::size_t n) {
   hold_allocs(p, n);
 }
+CG_NOINLINE void cg_measure_pool_so_pair(sm::Pool<SpaceSo, sm::single_owner>& p, std::size_t n) {
+  pack_pairs(p, n);
+}
+CG_NOINLINE void cg_measure_pool_lf_pair(sm::Pool<Space, sm::concurrent>& p, std::size_t n) {
+  pack_pairs(p, n);
+}
+CG_NOINLINE void cg_measure_pool_so_pair_one_live(sm::Pool<SpaceSo, sm::single_owner>& p,
+                                                  std::size_t n) {
+  pack_pairs(p, n);
+}
+CG_NOINLINE void cg_measure_pool_lf_pair_one_live(sm::Pool<Space, sm::concurrent>& p, std::size_t n) {
+  pack_pairs(p, n);
+}
 
 // SizeClasses (unchecked) over an ExtentHeap, and the one-call try_malloc / try_free:
-// allocate+free pairs of 64 bytes, one object kept live beside them (so that no
-// allocator can get away with resetting an emptied page).
+// allocate+free pairs of 64 bytes, with nothing else live and with one object kept
+// live beside them (so that no allocator can get away with resetting an emptied
+// page).
 using Extents = sm::ExtentHeap<sm::single_owner>;
 template <class H>
 CG_NOINLINE_T void classes_pairs(H& h, std::size_t n) {
@@ -185,22 +278,68 @@ CG_NOINLINE_T void classes_pairs(H& h, std::size_t n) {
     (void)h.try_deallocate(*r);
   }
 }
-CG_NOINLINE void cg_measure_classes_so_pair(sm::SizeClasses<Extents, sm::single_owner, false>& h,
-                                            std::size_t n) {
+using ClassesSo = sm::SizeClasses<Extents, sm::single_owner, false>;
+using ClassesLf = sm::SizeClasses<sm::ExtentHeap<sm::concurrent>, sm::concurrent, false>;
+CG_NOINLINE void cg_measure_classes_so_pair(ClassesSo& h, std::size_t n) { classes_pairs(h, n); }
+CG_NOINLINE void cg_measure_classes_lf_pair(ClassesLf& h, std::size_t n) { classes_pairs(h, n); }
+CG_NOINLINE void cg_measure_classes_so_pair_one_live(ClassesSo& h, std::size_t n) {
   classes_pairs(h, n);
 }
-CG_NOINLINE void cg_measure_classes_lf_pair(
-    sm::SizeClasses<sm::ExtentHeap<sm::concurrent>, sm::concurrent, false>& h, std::size_t n) {
+CG_NOINLINE void cg_measure_classes_lf_pair_one_live(ClassesLf& h, std::size_t n) {
   classes_pairs(h, n);
 }
-CG_NOINLINE void cg_measure_try_malloc_pair(std::size_t n) {
+CG_NOINLINE_T void try_malloc_pairs(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const sm::Result<sm::Block> r = sm::try_malloc(kSize, 8);
     keep(r->ptr);
     (void)sm::try_free(r->ptr);
   }
 }
+CG_NOINLINE void cg_measure_try_malloc_pair(std::size_t n) { try_malloc_pairs(n); }
+CG_NOINLINE void cg_measure_try_malloc_pair_one_live(std::size_t n) { try_malloc_pairs(n); }
 #endif
+
+namespace {
+
+/// Runs `measure` with one 64-byte object of `alloc`/`free` kept live around it when
+/// the op ends in _pair_one_live, with none otherwise.
+bool one_live(const std::string& op) {
+  const std::string suffix = "_pair_one_live";
+  return op.size() > suffix.size() && op.compare(op.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// The malloc pairs: with mimalloc, refuse to count when the heap does not hold
+/// exactly what the op claims (no other 64-byte object, or exactly the kept one).
+int malloc_pairs(bool keep_one, std::size_t n) {
+  void* kept = keep_one ? std::malloc(kSize) : nullptr;
+  keep(kept);
+  const long live = malloc_class_live();
+  if (live >= 0 && live != (keep_one ? 1 : 0)) {
+    std::fprintf(stderr, "malloc holds %ld live %zu-byte objects before the loop, expected %d\n", live,
+                 kSize, keep_one ? 1 : 0);
+    return 3;
+  }
+  if (keep_one) {
+    cg_measure_malloc_pair_one_live(n);
+  } else {
+    cg_measure_malloc_pair(n);
+  }
+  std::free(kept);
+  return 0;
+}
+
+#if SWIM_BENCH_SWIM
+/// Pack and Pool pairs, with nothing else live or one object kept live.
+template <class H, class F>
+void hold_pairs(H& h, bool keep_one, F measure) {
+  sm::Block kept{};
+  if (keep_one) kept = *h.try_allocate(kLayout);
+  measure();
+  if (keep_one) (void)h.try_deallocate(kept);
+}
+#endif
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -209,14 +348,33 @@ int main(int argc, char** argv) {
   }
   const std::string op = argv[1];
   const std::size_t n = std::strtoull(argv[2], nullptr, 10);
+  const bool keep_one = one_live(op);
   if (op == "empty") {
     cg_measure_empty(n);
-  } else if (op == "malloc_pair") {
-    cg_measure_malloc_pair(n);
+  } else if (op == "malloc_pair" || op == "malloc_pair_one_live") {
+    return malloc_pairs(keep_one, n);
   } else if (op == "malloc_alloc") {
     std::unique_ptr<void*[]> out(new void*[n]);
     cg_measure_malloc_alloc(n, out.get());
     for (std::size_t i = 0; i < n; ++i) std::free(out[i]);
+  } else if (op == "freelist_pair") {
+    Setup s(n, 1 << 20);
+    swim_bench::TrivialFreeList list(s.region->block, kSize);
+    cg_measure_freelist_pair(list, n);
+#if SWIM_BENCH_EXTRA_BASELINES
+  } else if (op == "foonathan_pool_pair") {
+    foonathan::memory::memory_pool<foonathan::memory::node_pool> pool(kSize, 1 << 20);
+    cg_measure_foonathan_pool_pair(pool, n);
+  } else if (op == "tbb_pair" || op == "tbb_pair_one_live") {
+    void* kept = keep_one ? scalable_malloc(kSize) : nullptr;
+    keep(kept);
+    if (keep_one) {
+      cg_measure_tbb_pair_one_live(n);
+    } else {
+      cg_measure_tbb_pair(n);
+    }
+    scalable_free(kept);
+#endif
 #if SWIM_BENCH_SWIM
   } else if (op == "slab_so_pair") {
     Setup s(n, 1 << 20);
@@ -233,22 +391,31 @@ int main(int argc, char** argv) {
       sm::SlabCache<sm::Slab<sm::concurrent, false>, 64> cache(slab);
       cg_measure_slabcache_pair(cache, n);
     }
-  } else if (op == "pack_so_alloc" || op == "pack_lf_alloc" || op == "pack_so_pair") {
+  } else if (op == "pack_so_alloc" || op == "pack_lf_alloc") {
     Setup s(n, n * (kSize + 8) + (1 << 20));
+    // The objects stay live: std::exit skips the Packs' leak report.
     if (op == "pack_lf_alloc") {
       sm::Pack<sm::concurrent> pack(s.region->block);
       cg_measure_pack_lf_alloc(pack, n);
       std::printf("live %zu\n", pack.stats().live);
-      std::exit(0);  // the objects stay live: skip the leak report
-    }
-    sm::Pack<sm::single_owner> pack(s.region->block);
-    if (op == "pack_so_pair") {
-      cg_measure_pack_so_pair(pack, n);
-    } else {
-      cg_measure_pack_so_alloc(pack, n);
-      std::printf("live %zu\n", pack.stats().live);
       std::exit(0);
     }
+    sm::Pack<sm::single_owner> pack(s.region->block);
+    cg_measure_pack_so_alloc(pack, n);
+    std::printf("live %zu\n", pack.stats().live);
+    std::exit(0);
+  } else if (op.rfind("pack_so_pair", 0) == 0) {
+    Setup s(n, 1 << 20);
+    sm::Pack<sm::single_owner> pack(s.region->block);
+    hold_pairs(pack, keep_one, [&] {
+      keep_one ? cg_measure_pack_so_pair_one_live(pack, n) : cg_measure_pack_so_pair(pack, n);
+    });
+  } else if (op.rfind("pack_lf_pair", 0) == 0) {
+    Setup s(n, 1 << 20);
+    sm::Pack<sm::concurrent> pack(s.region->block);
+    hold_pairs(pack, keep_one, [&] {
+      keep_one ? cg_measure_pack_lf_pair_one_live(pack, n) : cg_measure_pack_lf_pair(pack, n);
+    });
   } else if (op.rfind("extent_so_pair_", 0) == 0 || op.rfind("buddy_so_pair_", 0) == 0) {
     // <heap>_so_pair_<live>: a free and an allocation of 1..16 granules, <live> live.
     const std::size_t live = std::strtoull(op.c_str() + op.rfind('_') + 1, nullptr, 10);
@@ -275,24 +442,6 @@ int main(int argc, char** argv) {
     cg_measure_pool_so_alloc(pool, n);
     std::printf("live %zu hunks %zu\n", pool.stats().live, pool.hunk_count());
     std::exit(0);
-  } else if (op == "classes_so_pair") {
-    Setup s(n, 16 << 20);
-    Extents heap(s.region->block, 4096);
-    sm::SizeClasses<Extents, sm::single_owner, false> h(heap);
-    const sm::Block kept = *h.try_allocate(kLayout);
-    cg_measure_classes_so_pair(h, n);
-    (void)h.try_deallocate(kept);
-  } else if (op == "classes_lf_pair") {
-    Setup s(n, 16 << 20);
-    sm::ExtentHeap<sm::concurrent> heap(s.region->block, 4096);
-    sm::SizeClasses<sm::ExtentHeap<sm::concurrent>, sm::concurrent, false> h(heap);
-    const sm::Block kept = *h.try_allocate(kLayout);
-    cg_measure_classes_lf_pair(h, n);
-    (void)h.try_deallocate(kept);
-  } else if (op == "try_malloc_pair") {
-    const sm::Block kept = *sm::try_malloc(kSize, 8);
-    cg_measure_try_malloc_pair(n);
-    (void)sm::try_free(kept.ptr);
   } else if (op == "pool_lf_alloc") {
     Setup s(n, n * (kSize + 8) * 2 + (8 << 20));
     Space space(s.region->block, 4096);
@@ -300,6 +449,42 @@ int main(int argc, char** argv) {
     cg_measure_pool_lf_alloc(pool, n);
     std::printf("live %zu hunks %zu\n", pool.stats().live, pool.hunk_count());
     std::exit(0);
+  } else if (op.rfind("pool_so_pair", 0) == 0) {
+    Setup s(n, 8 << 20);
+    SpaceSo space(s.region->block, 4096);
+    sm::Pool<SpaceSo, sm::single_owner> pool(space);
+    hold_pairs(pool, keep_one, [&] {
+      keep_one ? cg_measure_pool_so_pair_one_live(pool, n) : cg_measure_pool_so_pair(pool, n);
+    });
+  } else if (op.rfind("pool_lf_pair", 0) == 0) {
+    Setup s(n, 8 << 20);
+    Space space(s.region->block, 4096);
+    sm::Pool<Space, sm::concurrent> pool(space);
+    hold_pairs(pool, keep_one, [&] {
+      keep_one ? cg_measure_pool_lf_pair_one_live(pool, n) : cg_measure_pool_lf_pair(pool, n);
+    });
+  } else if (op.rfind("classes_so_pair", 0) == 0) {
+    Setup s(n, 16 << 20);
+    Extents heap(s.region->block, 4096);
+    ClassesSo h(heap);
+    hold_pairs(h, keep_one, [&] {
+      keep_one ? cg_measure_classes_so_pair_one_live(h, n) : cg_measure_classes_so_pair(h, n);
+    });
+  } else if (op.rfind("classes_lf_pair", 0) == 0) {
+    Setup s(n, 16 << 20);
+    sm::ExtentHeap<sm::concurrent> heap(s.region->block, 4096);
+    ClassesLf h(heap);
+    hold_pairs(h, keep_one, [&] {
+      keep_one ? cg_measure_classes_lf_pair_one_live(h, n) : cg_measure_classes_lf_pair(h, n);
+    });
+  } else if (op == "try_malloc_pair" || op == "try_malloc_pair_one_live") {
+    const sm::Block kept = keep_one ? *sm::try_malloc(kSize, 8) : sm::Block{};
+    if (keep_one) {
+      cg_measure_try_malloc_pair_one_live(n);
+    } else {
+      cg_measure_try_malloc_pair(n);
+    }
+    if (keep_one) (void)sm::try_free(kept.ptr);
 #endif
   } else {
     std::fprintf(stderr, "unknown op %s\n", op.c_str());

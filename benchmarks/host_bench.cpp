@@ -5,7 +5,8 @@
 // oneTBB, foonathan::memory) and into swim_bench_{mimalloc,jemalloc,tcmalloc}, where
 // the named allocator replaces malloc and is the only one measured.
 //
-//   workloads/pair.cpp            (a) single-thread allocate/free pairs
+//   workloads/pair.cpp            (a) single-thread allocate/free pairs (nothing else
+//                                     live, and 64 B with one object kept live)
 //   workloads/burst.cpp           (b) bursts, freed in LIFO or random order
 //   workloads/xthread.cpp         (c) producer/consumer, cross-thread frees
 //   workloads/latency.cpp         (d) latency per operation on a fragmented heap
@@ -14,6 +15,7 @@
 //   workloads/compaction.cpp      (e) the same for a leased tree, then compaction or stow
 //   workloads/lease_overhead.cpp  (e) bytes of overhead per leased object
 //   workloads/stow.cpp            (e') stow throughput
+//   workloads/mixed.cpp           (g) mixed sizes 16 B..4 KiB, time and resident memory
 //
 // Benchmark names are <workload>/<parameter>/<allocator>; run.sh and summarize.py
 // rely on that. SWIM_BENCH_QUICK=1 in the environment shrinks the workloads (smoke
@@ -68,6 +70,9 @@ int main(int argc, char** argv) {
   register_all<ClassesSo>(all);
   register_all<ClassesLf>(all);
   register_all<SwimMalloc>(all);
+  // The physical limit of the fixed-size paths (a baseline, not swim-mem): single
+  // thread, so no xthread; a fixed region, so no fragmentation or mixed workload.
+  register_all<FreeListBaseline>(no_frag);
   // (e) compaction and lease overhead, (e') stow: swim-mem only (nothing else relocates).
   register_compaction();
   register_stow();

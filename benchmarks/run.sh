@@ -13,7 +13,8 @@
 #
 # The folder gets: meta.json and machine.txt (commit, compiler, flags, machine),
 # raw/*.json (Google Benchmark output of every binary and round), callgrind.md/.csv,
-# summary.md (the tables, with each performance target and its measured ratio),
+# summary.md (the targets with their measured ratios, the fixed-size and general-purpose
+# comparisons, then every workload's table),
 # and one PNG per workload (gnuplot; skipped with a note if it is not installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ done
 if [[ $quick == 1 ]]; then rounds=1; fi
 
 targets=(swim_bench swim_bench_mimalloc swim_bench_jemalloc swim_bench_tcmalloc
-         swim_callgrind swim_callgrind_mimalloc)
+         swim_callgrind swim_callgrind_mimalloc swim_callgrind_jemalloc swim_callgrind_tcmalloc)
 if [[ -z "$build_dir" ]]; then
   build_dir=build/release
   echo "== building (cmake --preset release)"
@@ -105,12 +106,15 @@ run() {  # run <binary> <tag> <filter>
 }
 
 start=$(date +%s)
-# Memory workloads run once (overhead and fragmentation: each measurement in a fresh
-# child process; compaction and lease overhead: the allocators' own accounting).
-for b in "${binaries[@]}"; do run "$b" memory '^(overhead|fragmentation|compaction|lease_overhead|stow)/'; done
+# Memory workloads run once (overhead, fragmentation and the mixed workload: each
+# measurement in a fresh child process; compaction and lease overhead: the allocators'
+# own accounting).
+for b in "${binaries[@]}"; do
+  run "$b" memory '^(overhead|fragmentation|mixed|compaction|lease_overhead|stow)/'
+done
 # Timed workloads: interleaved rounds, medians taken later.
 for ((r = 1; r <= rounds; r++)); do
-  for b in "${binaries[@]}"; do run "$b" "r$r" '^(pair|burst_lifo|burst_random|xthread|latency)/'; done
+  for b in "${binaries[@]}"; do run "$b" "r$r" '^(pair|pair_one_live|burst_lifo|burst_random|xthread|latency)/'; done
 done
 echo "== host workloads took $(( $(date +%s) - start )) s"
 

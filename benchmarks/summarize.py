@@ -6,8 +6,11 @@
 Reads raw/*.json (Google Benchmark output; benchmark names are
 <workload>/<parameter>/<allocator>), callgrind.csv and device.json when present.
 Timed workloads that ran in several rounds are reduced to the median of the rounds.
-Ratios are against mimalloc measured in the same run. Plots need gnuplot; without it
-the summary is still written and says so. Standard library only.
+Every ratio is to a baseline measured in the same run: the trivial free list for the
+fixed-size paths, mimalloc (or the best of jemalloc, tcmalloc and mimalloc, where a
+target says so) for everything else. A value that was not measured is shown as such
+and a target that was missed says MISSED; nothing is left out. Plots need gnuplot;
+without it the summary is still written and says so. Standard library only.
 """
 import glob
 import json
@@ -17,11 +20,23 @@ import statistics
 import subprocess
 import sys
 
-SWIM_FIRST = ["swim-SlabCache", "swim-Slab(so)", "swim-Slab(lf)", "swim-Pack(so)", "swim-Pack(lf)",
+SWIM_FIRST = ["swim-try_malloc", "swim-SizeClasses(so)", "swim-SizeClasses(lf)",
+              "swim-SlabCache", "swim-Slab(so)", "swim-Slab(lf)", "swim-Pack(so)", "swim-Pack(lf)",
               "swim-Pool(so)", "swim-Pool(lf)", "swim-AddrSpace(lf)"]
-OTHERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc", "tbbmalloc", "foonathan-pool", "foonathan-stack"]
+OTHERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc", "tbbmalloc", "foonathan-pool", "foonathan-stack",
+          "trivial-freelist"]
 ORDER = SWIM_FIRST + OTHERS
 BASE = "mimalloc"
+# The two like-for-like comparisons of docs/benchmarks.md, each row present even when
+# it was not measured (then it says so).
+FIXED_BASE = "trivial-freelist"
+FIXED = ["swim-SlabCache", "swim-Slab(so)", "swim-Slab(lf)", "foonathan-pool", FIXED_BASE]
+GENERAL = ["swim-try_malloc", "swim-SizeClasses(so)", "swim-SizeClasses(lf)",
+           "glibc", "mimalloc", "jemalloc", "tcmalloc", "tbbmalloc"]
+HOLDS = ["swim-Pack(so)", "swim-Pack(lf)", "swim-Pool(so)", "swim-Pool(lf)"]
+NOT_MEASURED = "–"
+LEGEND = (f"`{NOT_MEASURED}`: not measured in this run (the allocator does not run that "
+          "workload, or its binary or package was missing; run.sh's log says which).")
 
 
 def order_key(name):
@@ -87,6 +102,52 @@ def params_of(data, workload):
 
 def get(data, workload, param, alloc, field):
     return data.get((workload, param, alloc), {}).get(field)
+
+
+def with_ratio(v, base, digits=2):
+    """`v (v / base)`, or v alone without a baseline, or NOT_MEASURED."""
+    if v is None:
+        return NOT_MEASURED
+    if base:
+        return f"{fmt(v, digits)} ({fmt(v / base)})"
+    return fmt(v, digits)
+
+
+def load_callgrind(folder):
+    """{(allocator, op): net instructions} from callgrind.csv (label,allocator,op,raw,net)."""
+    path = os.path.join(folder, "callgrind.csv")
+    vals = {}
+    if not os.path.exists(path):
+        return vals
+    lines_ = open(path).read().splitlines()
+    if not lines_ or "allocator" not in lines_[0]:
+        return vals  # an older run's CSV, without the allocator column
+    for line in lines_[1:]:
+        parts = line.rsplit(",", 4)
+        if len(parts) == 5:
+            try:
+                vals[(parts[1], parts[2])] = float(parts[4])
+            except ValueError:
+                pass
+    return vals
+
+
+def cg_kind(op):
+    """What one iteration of a callgrind op is: alloc, pair (nothing else live), one_live."""
+    if op.endswith("_pair_one_live"):
+        return "one_live"
+    if op.endswith("_pair"):
+        return "pair"
+    if op.endswith("_alloc"):
+        return "alloc"
+    return None
+
+
+def cg_get(cg, alloc, kind):
+    for (a, op), v in cg.items():
+        if a == alloc and cg_kind(op) == kind:
+            return v
+    return None
 
 
 def gnuplot(script, folder):
@@ -161,12 +222,15 @@ def main():
         meta = json.load(open(os.path.join(folder, "meta.json")))
     md = ["# swim-mem benchmark summary", ""]
     md += ["```"] + [f"{k}: {v}" for k, v in meta.items()] + ["```", ""]
-    md += ["Times are medians over the rounds; ratios are against **mimalloc** in the same run "
-           "(below 1 is faster for times, above 1 is better for throughput). "
-           "`(so)` = single-owner mode, `(lf)` = lock-free mode.", ""]
+    md += ["Times are medians over the rounds. Every ratio (in parentheses) is to a baseline "
+           "measured in the same run, named in each table's heading: the trivial free list "
+           "for the fixed-size paths, **mimalloc** elsewhere (below 1 is faster for times, "
+           "above 1 is better for throughput). `(so)` = single-owner mode, `(lf)` = lock-free "
+           "mode. " + LEGEND, ""]
     intro_end = len(md)
     plots_ok = True
     targets = []
+    cg = load_callgrind(folder)
 
     # ---- (a) pairs ----
     sizes = params_of(data, "pair")
@@ -192,6 +256,28 @@ def main():
                           "(a) allocate+free pair, single thread", "object size (bytes)", "ns per pair",
                           allocs)
         md += ["![pairs](pair.png)", ""]
+    allocs = allocs_of(data, "pair_one_live")
+    if allocs:
+        md += ["### (a) 64-byte pairs two ways: nothing else live, and one object kept live", "",
+               "`pair/64`: nothing else of the size live, so a malloc that empties its page at "
+               "the last free (mimalloc) does so at every pair; `pair_one_live/64`: one more "
+               "64-byte object allocated before the loop and kept live through it. Both loops "
+               "run on a thread of their own. ns per pair (ratio to mimalloc in the same case).",
+               ""]
+        base0 = get(data, "pair", "64", BASE, "ns_per_op")
+        base1 = get(data, "pair_one_live", "64", BASE, "ns_per_op")
+        rows = [[a, with_ratio(get(data, "pair", "64", a, "ns_per_op"), base0),
+                 with_ratio(get(data, "pair_one_live", "64", a, "ns_per_op"), base1)]
+                for a in sorted(set(allocs) | set(allocs_of(data, "pair")), key=order_key)]
+        md += [table(["allocator", "nothing else live", "one kept live"], rows), ""]
+        chk0 = get(data, "pair", "64", BASE, "same_class_live")
+        chk1 = get(data, "pair_one_live", "64", BASE, "same_class_live")
+        if chk0 is not None or chk1 is not None:
+            ok = chk0 == 0 and chk1 == 1
+            md += [f"mimalloc's heap held {fmt(chk0, 0)} and {fmt(chk1, 0)} live 64-byte objects "
+                   "before the two loops (counted with `mi_heap_visit_blocks`): "
+                   + ("the two cases are what they claim." if ok else
+                      "**not the 0 and 1 the two cases claim; read them with that in mind.**"), ""]
         base = get(data, "pair", "64", BASE, "ns_per_op")
         swim = [(get(data, "pair", "64", a, "ns_per_op"), a) for a in allocs if a.startswith("swim-")]
         swim = [x for x in swim if x[0]]
@@ -253,42 +339,58 @@ def main():
     # ---- (d) latency ----
     allocs = allocs_of(data, "latency")
     if allocs:
+        lat = lambda a, f: get(data, "latency", "16-256", a, f)
+        timers = [lat(a, "timer_ns") for a in allocs if lat(a, "timer_ns") is not None]
+        ticks = [lat(a, "tick_ns") for a in allocs if lat(a, "tick_ns") is not None]
+        span = lambda v: (f"{fmt(min(v))}–{fmt(max(v))} ns" if fmt(min(v)) != fmt(max(v))
+                          else f"{fmt(v[0])} ns") if v else "not measured"
         md += ["## (d) Latency per operation on a fragmented heap", "",
                "65,536 slots filled with 16–256 B objects, a random half freed; then "
-               f"{fmt(get(data, 'latency', '16-256', allocs[0], 'ops'))} random operations "
+               f"{fmt(lat(allocs[0], 'ops'))} random operations "
                "(a free where the slot is full, an allocation where it is empty), each timed "
-               "with fenced rdtsc/rdtscp. Times include the timer's own cost (column `timer`, "
-               "the median of timing nothing); `tail` is p99.99 / p50, `tail net of timer` the "
-               "same with the timer's cost taken off both. `max` is dominated by the machine "
-               "(preemption of a 2-core VM), not by the allocators.", ""]
+               "alone between fenced rdtsc/rdtscp reads. Absolute percentiles in ns, side by "
+               "side for every allocator; they include the timer's own cost "
+               f"({span(timers)} here: column `timer`, the median of timing nothing), and the "
+               f"timer resolves nothing finer than its step ({span(ticks)} here: column `tick`, "
+               "the smallest difference between two distinct readings), so differences of a "
+               "step or two between allocators are not differences. `tail` is p99.99 / p50, "
+               "`tail net of timer` the same with the timer's cost taken off both (`n/a` where "
+               "p50 is not above the timer's cost: nothing is left to divide by). `max` is "
+               "dominated by the machine (preemption of a 2-core VM), not by the allocators. "
+               "The Slab rows and the trivial free list go through a power-of-two class lookup "
+               "(one Slab or list per class).", ""]
         rows, dat = [], []
 
         def net_tail(a):
-            g = lambda f: get(data, "latency", "16-256", a, f)
+            g = lambda f: lat(a, f)
             if not g("p50_ns") or g("timer_ns") is None or g("p50_ns") <= g("timer_ns"):
                 return None
             return (g("p9999_ns") - g("timer_ns")) / (g("p50_ns") - g("timer_ns"))
 
         for a in allocs:
-            g = lambda f: get(data, "latency", "16-256", a, f)
-            rows.append([a, fmt(g("p50_ns")), fmt(g("p99_ns")), fmt(g("p999_ns")), fmt(g("p9999_ns")),
-                         fmt(g("max_ns")), fmt(g("timer_ns")), fmt(g("tail_ratio")), fmt(net_tail(a))])
+            g = lambda f: lat(a, f)
+            rows.append([a, fmt(g("p50_ns")), fmt(g("p99_ns")), fmt(g("p9999_ns")), fmt(g("p999_ns")),
+                         fmt(g("max_ns")), fmt(g("timer_ns")), fmt(g("tick_ns")), fmt(g("tail_ratio")),
+                         "n/a" if net_tail(a) is None and g("p50_ns") is not None else fmt(net_tail(a))])
             dat.append([a, g("p50_ns"), g("p99_ns"), g("p9999_ns"), g("max_ns")])
-        md += [table(["allocator", "p50 ns", "p99 ns", "p99.9 ns", "p99.99 ns", "max ns", "timer ns",
-                      "tail", "tail net of timer"], rows), ""]
+        md += [table(["allocator", "p50 ns", "p99 ns", "p99.99 ns", "p99.9 ns", "max ns", "timer ns",
+                      "tick ns", "tail", "tail net of timer"], rows), ""]
         write_dat(folder, "latency.dat", ["allocator", "p50", "p99", "p99.99", "max"], dat)
         plots_ok &= bars(folder, "latency.png", "latency.dat", 4,
                          "(d) latency per operation, fragmented heap", "ns (log scale)", logscale=True)
         md += ["![latency](latency.png)", ""]
-        swim = [(net_tail(a), get(data, "latency", "16-256", a, "tail_ratio"), a)
+        swim = [(net_tail(a), lat(a, "tail_ratio"), a)
                 for a in allocs if a.startswith("swim-")]
+        undefined = [x[2] for x in swim if x[0] is None and lat(x[2], "p50_ns") is not None]
         swim = [x for x in swim if x[0] is not None]
         if swim:
             net, raw, who = min(swim)
-            ref = "; ".join(f"{b}: {fmt(net_tail(b))} net, {fmt(get(data, 'latency', '16-256', b, 'tail_ratio'))} raw"
-                            for b in ("glibc", "mimalloc") if net_tail(b) is not None)
+            ref = [f"{b}: " + (f"{fmt(net_tail(b))} net, " if net_tail(b) is not None else "net n/a, ")
+                   + f"{fmt(lat(b, 'tail_ratio'))} raw" for b in ("glibc", "mimalloc") if lat(b, "tail_ratio")]
+            if undefined:
+                ref.append("p50 at the timer's cost, net n/a: " + ", ".join(undefined))
             targets.append(("p99.99 latency / median, best swim-mem configuration (net of the timer's cost)",
-                            "≤ 10", f"{fmt(net)} net, {fmt(raw)} raw ({who}; {ref})", net <= 10))
+                            "≤ 10", f"{fmt(net)} net, {fmt(raw)} raw ({'; '.join([who] + ref)})", net <= 10))
 
     # ---- (e) overhead and fragmentation ----
     allocs = allocs_of(data, "overhead")
@@ -465,30 +567,47 @@ def main():
                             + " (the tag, plus M's padding to T's alignment)", worst <= 8 + 1e-9))
 
     # ---- (f) callgrind ----
-    cg = os.path.join(folder, "callgrind.md")
-    if os.path.exists(cg):
+    cgmd = os.path.join(folder, "callgrind.md")
+    if os.path.exists(cgmd):
         md += ["## (f) Instructions per operation (callgrind)", "",
                "64-byte objects; the empty loop's instructions are subtracted "
-               "(benchmarks/callgrind.sh).", "", open(cg).read().strip(), ""]
-        csv = os.path.join(folder, "callgrind.csv")
-        if os.path.exists(csv):
-            vals = {}
-            for line in open(csv).read().splitlines()[1:]:
-                parts = line.rsplit(",", 3)
-                if len(parts) == 4:
-                    vals[parts[1]] = float(parts[3])
-            slab = [(vals[k], k) for k in ("slabcache_pair", "slab_so_pair", "slab_lf_pair") if k in vals]
-            if slab:
-                best, who = min(slab)
-                targets.append(("Instructions per Slab allocate+free pair, fast path", "≤ 20",
-                                f"{fmt(best, 1)} ({who}; " + ", ".join(f"{k}: {fmt(v, 1)}" for v, k in slab) + ")",
-                                best <= 20))
-            pack = [(vals[k], k) for k in ("pack_so_alloc", "pack_lf_alloc") if k in vals]
-            if pack:
-                best, who = min(pack)
-                targets.append(("Instructions per Pack allocation", "≤ 10",
-                                f"{fmt(best, 1)} ({who}; " + ", ".join(f"{k}: {fmt(v, 1)}" for v, k in pack) + ")",
-                                best <= 10))
+               "(benchmarks/callgrind.sh). Every row as callgrind.sh printed it; a row that "
+               "could not be counted says why.", "", open(cgmd).read().strip(), ""]
+        slab = [(v, op) for (a, op), v in cg.items()
+                if op in ("slabcache_pair", "slab_so_pair", "slab_lf_pair")]
+        if slab:
+            best, who = min(slab)
+            targets.append(("Instructions per Slab allocate+free pair, fast path", "≤ 20",
+                            f"{fmt(best, 1)} ({who}; " + ", ".join(f"{k}: {fmt(v, 1)}" for v, k in sorted(slab)) + ")",
+                            best <= 20))
+        pack = [(v, op) for (a, op), v in cg.items() if op in ("pack_so_alloc", "pack_lf_alloc")]
+        if pack:
+            best, who = min(pack)
+            pairs = ", ".join(f"{op}: {fmt(v, 1)}" for (a, op), v in sorted(cg.items())
+                              if op.startswith("pack_") and cg_kind(op) in ("pair", "one_live"))
+            targets.append(("Instructions per Pack allocation", "≤ 10",
+                            f"{fmt(best, 1)} ({who}; " + ", ".join(f"{k}: {fmt(v, 1)}" for v, k in sorted(pack))
+                            + (f"; allocate+free pairs: {pairs}" if pairs else "") + ")",
+                            best <= 10))
+
+    # ---- (g) mixed sizes ----
+    allocs = allocs_of(data, "mixed")
+    mix = lambda a, f: get(data, "mixed", "16-4096", a, f)
+    best_malloc = [(mix(b, "ns_per_step"), b) for b in ("jemalloc", "tcmalloc", "mimalloc")
+                   if mix(b, "ns_per_step")]
+    best_malloc = min(best_malloc) if best_malloc else (None, None)
+    if allocs:
+        md += ["## (g) Mixed sizes: the workload a general-purpose allocator is chosen on", "",
+               "1e5 live slots of sizes uniform 16 B – 4 KiB; each step frees a random slot and "
+               "allocates a random size into it, and writes the whole object; in a child process. "
+               f"ns per step (ratio to the best of jemalloc, tcmalloc and mimalloc in this run: "
+               f"{best_malloc[1] or 'not measured'}), the peak resident set grown over the live "
+               "bytes, and the resident set after everything was freed and the allocator's "
+               "release call ran, over that before the allocator was built.", ""]
+        rows = [[a, with_ratio(mix(a, "ns_per_step"), best_malloc[0]), fmt(mix(a, "peak_rss_over_live"), 3),
+                 fmt(mix(a, "rss_after_free_over_empty"), 3)] for a in allocs]
+        md += [table(["allocator", "ns per step", "peak resident ÷ live", "resident after free ÷ empty"],
+                     rows), ""]
 
     # ---- device ----
     dev = os.path.join(folder, "device.json")
@@ -513,6 +632,100 @@ def main():
         targets.append(("Device: ≥ 1e9 allocs/s at 1e7 threads, ≥ 100× CUDA malloc", "(H100)",
                         device_note, None))
 
+    # ---- the like-for-like tables, placed after the targets ----
+    like = []
+    ns = lambda w, p, a: get(data, w, p, a, "ns_per_op")
+    lat = lambda a, f: get(data, "latency", "16-256", a, f)
+    bursts = params_of(data, "burst_lifo")
+    picks = [bursts[0], bursts[-1]] if len(bursts) > 1 else bursts
+    cols = [("pair 64 B", lambda a: ns("pair", "64", a), 2)]
+    cols += [(f"LIFO burst, N={int(n):,}", lambda a, n=n: ns("burst_lifo", n, a), 2) for n in picks]
+    cols += [(f"random burst, N={int(n):,}", lambda a, n=n: ns("burst_random", n, a), 2) for n in picks]
+    cols += [("latency p50", lambda a: lat(a, "p50_ns"), 2), ("latency p99.99", lambda a: lat(a, "p9999_ns"), 2),
+             ("instructions per pair", lambda a: cg_get(cg, a, "pair"), 1)]
+    like += ["## Fixed-size paths: Slab and SlabCache against memory_pool and the physical limit", "",
+             "One object size, the heap called directly (as code that holds the Slab of its type "
+             "does). ns per pair or per operation (an allocation or a free), latency in ns "
+             "(workload d: mixed 16–256 B through a power-of-two class lookup), callgrind "
+             "instructions per 64-byte allocate+free pair. In parentheses: the ratio to the "
+             f"**trivial free list** (`{FIXED_BASE}`: an intrusive list of units threaded through "
+             "one region, pop = one load and one store, push = two stores; single thread, no "
+             "checks) in the same run: no fixed-size allocator can go below it.", ""]
+    like += [table(["allocator"] + [c[0] for c in cols],
+                   [[a] + [with_ratio(f(a), f(FIXED_BASE), d) for _, f, d in cols] for a in FIXED]),
+             "", LEGEND, ""]
+
+    base_mi = lambda f: f(BASE)
+    gcols = [("pair 64 B, nothing else live", lambda a: ns("pair", "64", a), BASE),
+             ("pair 64 B, one kept live", lambda a: ns("pair_one_live", "64", a), BASE),
+             ("producer/consumer, M objects/s", lambda a: (lambda v: v / 1e6 if v else None)(
+                 get(data, "xthread", "64", a, "items_per_second")), BASE),
+             ("mixed 16 B–4 KiB, ns per step", lambda a: mix(a, "ns_per_step"), best_malloc[1])]
+    like += ["## General-purpose: the any-size fronts against the mallocs", "",
+             "`swim-try_malloc` is the one-call form (`try_malloc` / `try_free`: the process hold "
+             "with its per-thread caches); `swim-SizeClasses` is the hold called directly. "
+             "Against glibc malloc, mimalloc, jemalloc, tcmalloc and oneTBB's scalable_malloc, "
+             "each in the same run. Ratios in parentheses are to mimalloc in the same case "
+             f"(ns per step of the mixed workload: to the best of jemalloc, tcmalloc and mimalloc, "
+             f"here {best_malloc[1] or 'not measured'}); below 1 is faster, except for objects per "
+             "second, where above 1 is better.", ""]
+    like += [table(["allocator"] + [c[0] for c in gcols] + ["latency p50 / p99 / p99.99 ns"],
+                   [[a] + [with_ratio(f(a), f(b) if b else None) for _, f, b in gcols]
+                    + [" / ".join(fmt(lat(a, k)) for k in ("p50_ns", "p99_ns", "p9999_ns"))
+                       if lat(a, "p50_ns") is not None else NOT_MEASURED]
+                    for a in GENERAL]), ""]
+    mcols = [("peak resident ÷ live (mixed)", lambda a: mix(a, "peak_rss_over_live"), None, 3),
+             ("resident after free ÷ empty (mixed)", lambda a: mix(a, "rss_after_free_over_empty"), None, 3),
+             ("instructions per pair, nothing else live", lambda a: cg_get(cg, a, "pair"), BASE, 1),
+             ("instructions per pair, one kept live", lambda a: cg_get(cg, a, "one_live"), BASE, 1)]
+    like += ["Memory (workload g) and callgrind instructions per 64-byte allocate+free pair "
+             "(ratio to mimalloc's in the same case).", "",
+             table(["allocator"] + [c[0] for c in mcols],
+                   [[a] + [with_ratio(f(a), f(b) if b else None, d) for _, f, b, d in mcols]
+                    for a in GENERAL]), "", LEGEND, ""]
+
+    hcols = [("allocation alone", lambda a: cg_get(cg, a, "alloc")),
+             ("pair, nothing else live (reset)", lambda a: cg_get(cg, a, "pair")),
+             ("pair, one kept live (LIFO)", lambda a: cg_get(cg, a, "one_live"))]
+    like += ["## Pack and Pool: instructions per allocation and per allocate+free pair", "",
+             "callgrind, 64 bytes. A pair with nothing else live resets the region (Pack) or the "
+             "head hunk (Pool) at the free; with one object kept live the free gives the pair's "
+             "bytes back LIFO. Time per pair from workload (a) beside them, ns.", "",
+             table(["hold"] + [c[0] for c in hcols] + ["pair 64 B, ns", "pair 64 B one kept live, ns"],
+                   [[a] + [fmt(f(a), 1) for _, f in hcols]
+                    + [fmt(ns("pair", "64", a)), fmt(ns("pair_one_live", "64", a))] for a in HOLDS]),
+             "", LEGEND, ""]
+
+    # ---- the general-purpose targets (issue 10), measured on try_malloc ----
+    tm = "swim-try_malloc"
+    v, b = ns("pair_one_live", "64", tm), ns("pair_one_live", "64", BASE)
+    targets.append(("64-byte pair through try_malloc, one block kept live: time / mimalloc's", "≤ 0.5",
+                    f"{fmt(v / b, 3)} ({fmt(v)} ns vs {fmt(b)} ns)" if v and b else "not measured",
+                    (v / b <= 0.5) if v and b else None))
+    v = cg_get(cg, tm, "one_live")
+    targets.append(("Instructions per try_malloc + try_free pair, one block kept live", "≤ 25",
+                    f"{fmt(v, 1)} (nothing else live: {fmt(cg_get(cg, tm, 'pair'), 1)}; mimalloc "
+                    f"{fmt(cg_get(cg, BASE, 'one_live'), 1)} / {fmt(cg_get(cg, BASE, 'pair'), 1)})"
+                    if v is not None else "not measured", (v <= 25) if v is not None else None))
+    v = get(data, "xthread", "64", tm, "items_per_second")
+    b = get(data, "xthread", "64", BASE, "items_per_second")
+    targets.append(("Producer/consumer, cross-thread frees, try_malloc / mimalloc", "≥ 1.5",
+                    f"{fmt(v / b, 3)} ({fmt(v / 1e6)} vs {fmt(b / 1e6)} M objects/s)" if v and b
+                    else "not measured", (v / b >= 1.5) if v and b else None))
+    v = mix(tm, "ns_per_step")
+    targets.append(("Mixed workload, try_malloc ns per step / best of jemalloc, tcmalloc, mimalloc", "≤ 1",
+                    f"{fmt(v / best_malloc[0], 3)} ({fmt(v)} ns vs {best_malloc[1]} {fmt(best_malloc[0])} ns)"
+                    if v and best_malloc[0] else "not measured",
+                    (v / best_malloc[0] <= 1) if v and best_malloc[0] else None))
+    v = mix(tm, "peak_rss_over_live")
+    targets.append(("Mixed workload, try_malloc peak resident ÷ live bytes", "≤ 1.15",
+                    fmt(v, 3) if v is not None and v >= 0 else "not measured",
+                    (v <= 1.15) if v is not None and v >= 0 else None))
+    v = mix(tm, "rss_after_free_over_empty")
+    targets.append(("Mixed workload, try_malloc resident after freeing everything ÷ empty", "≤ 1.05",
+                    fmt(v, 3) if v is not None and v >= 0 else "not measured",
+                    (v <= 1.05) if v is not None and v >= 0 else None))
+
     # ---- targets first ----
     head = ["## Targets", ""]
     trow = []
@@ -522,7 +735,7 @@ def main():
     head += [table(["target", "goal", "measured", "verdict"], trow), ""]
     if not plots_ok:
         head += ["(Some plots were not drawn: gnuplot is missing or failed; `apt-get install gnuplot-nox`.)", ""]
-    md = md[:intro_end] + head + md[intro_end:]
+    md = md[:intro_end] + head + like + md[intro_end:]
     with open(os.path.join(folder, "summary.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(head))

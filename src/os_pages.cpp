@@ -68,4 +68,16 @@ Error OsPages::release(Block region) noexcept {
   return Error::none;
 }
 
+Error OsPages::discard(Block region) noexcept {
+  const std::size_t page = page_size();
+  // Only the pages wholly inside the block: its neighbours' bytes stay.
+  const std::uintptr_t first = detail::align_addr(region.address(), page);
+  const std::uintptr_t end = (region.address() + region.size) & ~(std::uintptr_t(page) - 1);
+  if (region.ptr == nullptr || end <= first) return Error::none;
+  if (::madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED) != 0) {
+    return Error::invalid_argument;
+  }
+  return Error::none;
+}
+
 }  // namespace swim::mem

@@ -2,6 +2,8 @@
 // try_free, and each thread's cache of freed class objects.
 #include "swim/mem/holds/process_hold.hpp"
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "swim/mem/heaps/source_heap.hpp"
@@ -12,6 +14,7 @@ namespace {
 
 using Pages = SourceHeap<OsPages, concurrent>;
 using Hold = SizeClasses<Pages, concurrent, false>;
+using Core = detail::ClassCore<concurrent>;
 using Table = detail::SizeClassTable;
 using Hunk = detail::ClassHunk<concurrent>;
 
@@ -20,97 +23,232 @@ struct Process {
   Hold hold{pages};
 };
 
+// The process hold's core once it exists (read by try_free's fast path, which
+// only needs to tell the hold's hunks from others': an object of the hold can
+// exist only after this was set).
+std::atomic<const Core*> g_core{nullptr};
+
 // Built at first use and never destroyed: threads may still free (and exit,
 // flushing their caches) after static destructors ran.
 Process& process() {
-  static Process* p = new Process;
+  static Process* p = [] {
+    auto* made = new Process;
+    g_core.store(&made->hold, std::memory_order_release);
+    return made;
+  }();
   return *p;
 }
 
-const detail::ClassCore<concurrent>* core() { return &process().hold; }
+// Requests up to this size find their class in a table (one load).
+constexpr std::size_t small_limit = 1024;
 
-/// A thread's freed class objects, per class. Invariant: every cached object is
-/// a class object of the process hold whose tag says freed (so a second try_free
-/// of it is seen as a double free), and it counts as live in the hold.
+// The class of n bytes (1 <= n <= small_limit), by n's 8-byte granule: all sizes
+// of a granule share a class because strides are multiples of 16 (see
+// SizeClassTable), so n + 8 rounds up to the same stride.
+// (Table::of_object is not constexpr: the smallest class that holds n + 8.)
+constexpr unsigned class_holding(std::size_t n) {
+  unsigned c = 0;
+  while (Table::stride(c) < n + detail::tag_size) ++c;
+  return c;
+}
+constexpr std::array<std::uint8_t, small_limit / 8 + 1> small_class = [] {
+  std::array<std::uint8_t, small_limit / 8 + 1> t{};
+  for (std::size_t g = 1; g <= small_limit / 8; ++g) t[g] = static_cast<std::uint8_t>(class_holding(g * 8));
+  t[0] = t[1];
+  return t;
+}();
+static_assert([] {
+  for (std::size_t n = 1; n <= small_limit; ++n) {
+    if (small_class[(n + 7) / 8] != class_holding(n)) return false;
+  }
+  return true;
+}());
+
+constexpr std::array<std::uint32_t, Table::count> capacity_of = [] {
+  std::array<std::uint32_t, Table::count> t{};
+  for (unsigned c = 0; c < Table::count; ++c) t[c] = static_cast<std::uint32_t>(Table::stride(c) - detail::tag_size);
+  return t;
+}();
+
+// A class object's tag goes between live (hunk | hunk kind) and freed (hunk |
+// freed) by this XOR.
+constexpr std::uint64_t flip = static_cast<std::uint64_t>(Hunk::kind) ^ static_cast<std::uint64_t>(HoldKind::freed);
+
+/// A thread's freed class objects, per class, as lists linked through the
+/// objects' first words. Invariant: every cached object is a class object of the
+/// process hold whose tag says freed (so a second try_free of it is seen as a
+/// double free), and it counts as live in the hold. Plain data, zero at thread
+/// start, so that reaching it costs no guard; the flush at thread exit is
+/// CacheOwner's, armed by the thread's first slow path: until then (and after
+/// the flush) every class has no room, so the fast free declines.
 struct ThreadCache {
   static constexpr unsigned capacity = 32;
   static constexpr unsigned refill = 8;
-  void* slot[Table::count][capacity];
-  unsigned count[Table::count] = {};
+  void* head[Table::count];
+  std::uint16_t room[Table::count];  // capacity - cached objects (0 before arm())
+  bool armed;    // a CacheOwner will flush this cache at thread exit
+  bool exiting;  // flushed at thread exit: frees go straight to the hold
 
-  ~ThreadCache() { flush(); }
-
-  void flush() {
-    for (unsigned c = 0; c < Table::count; ++c) give_back(c, count[c]);
+  void arm();
+  void push(unsigned c, void* p) {
+    *static_cast<void**>(p) = head[c];
+    head[c] = p;
+    --room[c];
+  }
+  void* pop(unsigned c) {
+    void* p = head[c];
+    head[c] = *static_cast<void**>(p);
+    ++room[c];
+    return p;
   }
 
-  /// Return the `n` most recently cached objects of class c to the hold.
+  /// Return up to `n` of the most recently cached objects of class c to the hold.
   void give_back(unsigned c, unsigned n) {
-    for (unsigned i = 0; i < n; ++i) {
-      void* p = slot[c][--count[c]];
-      auto& tag = detail::tag_of<concurrent>(p);
-      Hunk* h = static_cast<Hunk*>(detail::tag_control(tag.load(order::relaxed)));
-      tag.store(h->tag(), order::relaxed);  // live again, for the hold's own free
-      Error e = h->core->release_in_hunk(h, Block{p, 0});
-      while (e == Error::contended) e = h->core->release_in_hunk(h, Block{p, 0});
-    }
+    for (unsigned i = 0; i < n && head[c] != nullptr; ++i) release(pop(c));
+  }
+  void flush() {
+    for (unsigned c = 0; c < Table::count; ++c) give_back(c, capacity);
+  }
+  /// A class object back to its hunk (its tag made live again, for the hold's
+  /// own free, which retries while contended).
+  static void release(void* p) {
+    auto& tag = detail::tag_of<concurrent>(p);
+    const std::uint64_t t = tag.load(order::relaxed);
+    Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
+    tag.store(t ^ flip, order::relaxed);
+    Error e = h->core->release_in_hunk(h, Block{p, 0});
+    while (e == Error::contended) e = h->core->release_in_hunk(h, Block{p, 0});
   }
 };
 
-thread_local ThreadCache t_cache;
+constinit thread_local ThreadCache t_cache{};
 
-}  // namespace
+/// Flushes the thread's cache at thread exit. Touched only on the slow path
+/// (its first use registers the destructor), so that the fast paths reach
+/// t_cache without a guard.
+struct CacheOwner {
+  ~CacheOwner() {
+    t_cache.flush();
+    t_cache.exiting = true;
+    for (auto& r : t_cache.room) r = 0;
+  }
+};
+thread_local CacheOwner t_owner;
 
-Result<Block> try_malloc(std::size_t bytes, std::size_t align) noexcept {
-  if (!detail::is_pow2(align)) return Error::misaligned;
-  const std::size_t n = bytes == 0 ? 1 : bytes;
-  if (n > Table::max_object || align > Table::align) {
-    return process().hold.try_allocate(Layout{n, align});
-  }
-  const unsigned c = Table::of_object(n);
-  const std::size_t capacity = Table::stride(c) - detail::tag_size;
-  ThreadCache& k = t_cache;
-  if (k.count[c] == 0) {
-    // Fill a few at once: one is handed out, the rest wait in the cache (freed).
-    for (unsigned i = 0; i < ThreadCache::refill; ++i) {
-      const Result<Block> r = process().hold.try_allocate(Layout{capacity, 16});
-      if (!r) {
-        if (i == 0 && k.count[c] == 0) return r.error();
-        break;
-      }
-      auto& tag = detail::tag_of<concurrent>(r->ptr);
-      tag.store(detail::freed_tag(detail::tag_control(tag.load(order::relaxed))), order::relaxed);
-      k.slot[c][k.count[c]++] = r->ptr;
-    }
-  }
-  void* p = k.slot[c][--k.count[c]];
-  auto& tag = detail::tag_of<concurrent>(p);
-  tag.store(static_cast<Hunk*>(detail::tag_control(tag.load(order::relaxed)))->tag(), order::relaxed);
-  return Block{p, capacity};
+void ThreadCache::arm() {
+  (void)&t_owner;  // its first use registers its destructor
+  armed = true;
+  for (auto& r : room) r = capacity;
 }
 
-Error try_free(void* p) noexcept {
+/// Fill the cache of class c with a run of units taken at once; false if the
+/// hold has none (the cache unchanged).
+[[gnu::noinline]] Error refill(ThreadCache& k, unsigned c) noexcept {
+  if (!k.armed) k.arm();
+  const Result<detail::ClassRun<concurrent>> run = process().hold.try_take_run(c, ThreadCache::refill);
+  if (!run) return run.error();
+  for (unsigned i = run->count; i-- > 0;) {
+    const Block b = Core::claim(*run, i);
+    detail::tag_of<concurrent>(b.ptr).store(detail::freed_tag(run->hunk), order::relaxed);
+    k.push(c, b.ptr);
+  }
+  return Error::none;
+}
+
+// A failure as process_malloc returns it: {nullptr, the error}.
+constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>(e)}; }
+
+[[gnu::noinline]] Block allocate_slow(std::size_t bytes, std::size_t align) noexcept {
+  if (!detail::is_pow2(align)) return failed(Error::misaligned);
+  const std::size_t n = bytes == 0 ? 1 : bytes;
+  if (n > Table::max_object || align > Table::align) {
+    const Result<Block> r = process().hold.try_allocate(Layout{n, align});
+    return r ? *r : failed(r.error());
+  }
+  const unsigned c = Table::of_object(n);
+  ThreadCache& k = t_cache;
+  if (k.head[c] == nullptr) {
+    const Error e = refill(k, c);
+    if (e != Error::none) return failed(e);
+  }
+  void* p = k.pop(c);
+  auto& tag = detail::tag_of<concurrent>(p);
+  tag.store(tag.load(order::relaxed) ^ flip, order::relaxed);
+  return Block{p, capacity_of[c]};
+}
+
+[[gnu::noinline]] Error free_slow(void* p) noexcept {
   if (p == nullptr) return Error::none;
   if (reinterpret_cast<std::uintptr_t>(p) % detail::tag_size != 0) return Error::foreign_pointer;
-  auto& tag = detail::tag_of<concurrent>(p);
-  const std::uint64_t t = tag.load(order::relaxed);
+  const std::uint64_t t = detail::tag_of<concurrent>(p).load(order::relaxed);
   if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
+  const Core* core = g_core.load(std::memory_order_acquire);
   if (detail::tag_kind(t) == Hunk::kind) {
     Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
-    if (h->core == core()) {
-      ThreadCache& k = t_cache;
-      const unsigned c = h->klass;
-      if (k.count[c] == ThreadCache::capacity) k.give_back(c, ThreadCache::capacity / 2);
-      tag.store(detail::freed_tag(h), order::relaxed);
-      k.slot[c][k.count[c]++] = p;
-      return Error::none;
+    if (h->core != core) return Error::foreign_pointer;
+    ThreadCache& k = t_cache;
+    if (k.exiting) return h->core->release_in_hunk(h, Block{p, 0});
+    const unsigned c = h->klass;
+    if (!k.armed) {
+      k.arm();
+    } else {
+      k.give_back(c, ThreadCache::capacity / 2);  // (full: the fast path declined)
     }
+    detail::tag_of<concurrent>(p).store(t ^ flip, order::relaxed);
+    k.push(c, p);
+    return Error::none;
   }
   // A large object of the process hold (tagged with the hold itself); anything
   // else is not try_malloc's: its own hold needs its block (hold_deallocate).
-  if (detail::tag_control(t) == static_cast<const void*>(core())) return hold_deallocate(Block{p, 0});
+  if (core != nullptr && detail::tag_control(t) == static_cast<const void*>(core)) {
+    return hold_deallocate(Block{p, 0});
+  }
   return Error::foreign_pointer;
 }
+
+}  // namespace
+
+namespace detail {
+
+// The fast paths: a small request of a class whose cache has an object, and a
+// free of a class object of the process hold into a cache with room. No shared
+// state is written: the hold counts cached objects as live. (A Block comes back
+// in registers, and each slow path is a tail call.)
+Block process_malloc(std::size_t bytes, std::size_t align) noexcept {
+  if (SWIM_MEM_LIKELY(bytes - 1 < small_limit && align - 1 < Table::align && (align & (align - 1)) == 0)) {
+    const unsigned c = small_class[(bytes + 7) >> 3];
+    ThreadCache& k = t_cache;
+    void* p = k.head[c];
+    if (SWIM_MEM_LIKELY(p != nullptr)) {
+      k.head[c] = *static_cast<void**>(p);
+      ++k.room[c];
+      auto& tag = tag_of<concurrent>(p);
+      tag.store(tag.load(order::relaxed) ^ flip, order::relaxed);
+      return Block{p, capacity_of[c]};
+    }
+  }
+  return allocate_slow(bytes, align);
+}
+
+Error process_free(void* p) noexcept {
+  if (SWIM_MEM_LIKELY(p != nullptr && reinterpret_cast<std::uintptr_t>(p) % tag_size == 0)) {
+    auto& tag = tag_of<concurrent>(p);
+    const std::uint64_t t = tag.load(order::relaxed);
+    if (SWIM_MEM_LIKELY(tag_kind(t) == Hunk::kind)) {
+      const Hunk* h = static_cast<const Hunk*>(tag_control(t));
+      ThreadCache& k = t_cache;
+      const unsigned c = h->klass;
+      if (SWIM_MEM_LIKELY(h->core == g_core.load(std::memory_order_relaxed) && k.room[c] != 0)) {
+        tag.store(t ^ flip, order::relaxed);
+        k.push(c, p);
+        return Error::none;
+      }
+    }
+  }
+  return free_slow(p);
+}
+
+}  // namespace detail
 
 HoldRef process_hold() noexcept { return HoldRef::of(process().hold); }
 

@@ -115,6 +115,37 @@ TEST(ProcessHold, ThreadsFreeEachOthersObjectsAndExitWithoutLoss) {
   EXPECT_EQ(process_hold_stats().live, live_before) << "every thread's cache came back";
 }
 
+TEST(ProcessHold, EveryRequestGetsItsClassCapacity) {
+  using Table = detail::SizeClassTable;
+  for (std::size_t n = 1; n <= Table::max_object; n += (n < 4096 ? 1 : 61)) {
+    for (std::size_t align : {1, 8, 16}) {
+      const Result<Block> b = try_malloc(n, align);
+      ASSERT_TRUE(b) << n;
+      ASSERT_EQ(b->size, Table::stride(Table::of_object(n)) - 8) << n;
+      ASSERT_EQ(b->address() % 16, 0u) << n;
+      static_cast<unsigned char*>(b->ptr)[n - 1] = 0x42;
+      ASSERT_EQ(try_free(b->ptr), Error::none) << n;
+    }
+  }
+  EXPECT_EQ(try_malloc(8, 0).error(), Error::misaligned);
+  EXPECT_EQ(try_malloc(2000, 0).error(), Error::misaligned);
+  EXPECT_EQ(try_malloc(8, 24).error(), Error::misaligned);
+}
+
+TEST(ProcessHold, AThreadThatOnlyFreesGivesItsCacheBackAtExit) {
+  flush_thread_cache();
+  const std::size_t live_before = process_hold_stats().live;
+  std::vector<void*> objects;
+  for (int i = 0; i < 100; ++i) objects.push_back(try_malloc(64 + static_cast<std::size_t>(i))->ptr);
+  std::thread freer([&] {
+    for (void* p : objects) EXPECT_EQ(try_free(p), Error::none);
+    EXPECT_EQ(try_free(objects[0]), Error::double_free);
+  });
+  freer.join();
+  flush_thread_cache();
+  EXPECT_EQ(process_hold_stats().live, live_before) << "the freeing thread's cache came back at its exit";
+}
+
 TEST(ProcessHold, LeasesLiveInIt) {
   Raw<String<>> s = Raw<String<>>::try_from(process_hold(), "process").take();
   ASSERT_EQ(s.try_append(" hold"), Error::none);

@@ -5,9 +5,11 @@
 // where the slot is empty, timed alone between fenced time-stamp counter reads.
 // Mixed sizes: the calls go through the adapter's handle (the Slabs' size-class
 // lookup included), not through ops_for.
-// Percentiles up to p99.99, the maximum and the timer's own cost are reported, so
-// that the tail can be set against the median (tail_ratio). Allocators that cannot
-// reclaim under endless churn skip it (Suits::churn).
+// Absolute percentiles (p50, p99, p99.9, p99.99, in ns), the maximum, the timer's
+// own cost (timer_ns: the median of timing nothing) and its step (tick_ns: the
+// smallest difference between two distinct readings; no latency is resolved more
+// finely) are reported; tail_ratio is p99.99 / p50. Allocators that cannot reclaim
+// under endless churn skip it (Suits::churn).
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -113,6 +115,19 @@ void latency(benchmark::State& st) {
     std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
     return static_cast<double>(v[k]) / ticks_per_ns();
   };
+  // The timer's step: the smallest difference between two distinct readings of
+  // timing nothing or one operation (differences of a counter that advances in
+  // steps are multiples of the step).
+  std::vector<std::uint32_t> seen(empty);
+  seen.insert(seen.end(), ticks.begin(),
+              ticks.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(ops, 1 << 20)));
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+  std::uint32_t step = 0;
+  for (std::size_t i = 1; i < seen.size(); ++i) {
+    const std::uint32_t d = seen[i] - seen[i - 1];
+    if (step == 0 || d < step) step = d;
+  }
   const double timer = pct(empty, 0.5);
   const double p50 = pct(ticks, 0.5), p99 = pct(ticks, 0.99), p999 = pct(ticks, 0.999);
   const double p9999 = pct(ticks, 0.9999);
@@ -124,6 +139,7 @@ void latency(benchmark::State& st) {
   st.counters["p9999_ns"] = p9999;
   st.counters["max_ns"] = mx;
   st.counters["timer_ns"] = timer;
+  st.counters["tick_ns"] = static_cast<double>(step) / ticks_per_ns();
   st.counters["tail_ratio"] = p9999 / p50;
   st.counters["ops"] = static_cast<double>(ops);
   if (failures) st.SkipWithError("allocation failed");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "swim/mem/config.hpp"
 #include "swim/mem/heaps/heap_kinds.hpp"
@@ -77,6 +78,31 @@ class HeapRef {
     Error e = Error::unsupported;
     visit([&](auto& h) { e = h.try_deallocate(block); },
           [&](const detail::HostHeapOps& ops) { e = ops.deallocate(heap_, block); });
+    return e;
+  }
+  /// Whether the heap can give the pages of a block that is out back while the
+  /// block stays out (try_discard); false for a null reference, for kinds this
+  /// side cannot run and for host-registered kinds.
+  SWIM_MEM_API bool can_discard() const {
+    bool yes = false;
+    visit(
+        [&](auto& h) {
+          using H = std::remove_cvref_t<decltype(h)>;
+          if constexpr (requires { requires H::can_discard; }) yes = true;
+        },
+        [&](const detail::HostHeapOps&) {});
+    return yes;
+  }
+  /// Give the pages inside `part` (of a block that is out) back, the block
+  /// staying out; unsupported where can_discard() is false.
+  SWIM_MEM_API Error try_discard(Block part) const {
+    Error e = Error::unsupported;
+    visit(
+        [&](auto& h) {
+          using H = std::remove_cvref_t<decltype(h)>;
+          if constexpr (requires { requires H::can_discard; }) e = h.try_discard(part);
+        },
+        [&](const detail::HostHeapOps&) {});
     return e;
   }
   SWIM_MEM_API Stats stats() const {

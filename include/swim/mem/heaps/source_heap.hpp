@@ -84,6 +84,22 @@ class SourceHeap {
     return Error::none;
   }
 
+  /// Whether try_discard can give pages back (the source has `discard`).
+  static constexpr bool can_discard = requires(Source& s, Block b) { s.discard(b); };
+
+  /// Give the memory of a part of a block that is out back to the source while
+  /// the block stays out (its bytes read as zero afterwards); unsupported when
+  /// the source cannot (can_discard).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  SWIM_MEM_API Error try_discard(Block part) {
+    if constexpr (can_discard) {
+      return source_.discard(part);
+    } else {
+      (void)part;
+      return Error::unsupported;
+    }
+  }
+
   SWIM_MEM_API Stats stats() const {
     Stats s;
     s.live = live_.load(order::relaxed);

@@ -29,16 +29,27 @@
 
 namespace swim::mem {
 
+namespace detail {
+// In src/process_hold.cpp. process_malloc returns the block, or {nullptr, the
+// Error}: a Block comes back in registers where a Result<Block> would not.
+Block process_malloc(std::size_t bytes, std::size_t align) noexcept;
+Error process_free(void* p) noexcept;
+}  // namespace detail
+
 /// `bytes` (0 counts as 1) aligned to `align` (a power of two; 16 is what a class
 /// object gets anyway), from the process-wide hold. Block.size is the capacity.
-Result<Block> try_malloc(std::size_t bytes, std::size_t align = 16) noexcept;
+inline Result<Block> try_malloc(std::size_t bytes, std::size_t align = 16) noexcept {
+  const Block b = detail::process_malloc(bytes, align);
+  if (b.ptr != nullptr) return b;
+  return static_cast<Error>(b.size);
+}
 
 /// Free an object of try_malloc. Error::none for a null pointer; double_free for
 /// one the tag says is freed; foreign_pointer for an object of another hold (free
 /// those with hold_deallocate and their block). A large object (above 32760
 /// bytes, or aligned above 16) is unmapped when freed: freeing it again reads
 /// unmapped memory, as a double free of malloc's large blocks does.
-Error try_free(void* p) noexcept;
+inline Error try_free(void* p) noexcept { return detail::process_free(p); }
 
 /// The process-wide hold, for leases and residents that should live in it.
 HoldRef process_hold() noexcept;

@@ -23,7 +23,9 @@
 // Hunks stay hunks until trim() (which needs exclusive use): a thread may still
 // be reading the header of a hunk it saw a moment ago, so a hunk that empties is
 // kept (and reused by its class) rather than given back while others may look.
-// trim() gives every empty hunk back. Every hunk is in the hold's registry (64
+// Over a heap that can discard pages (HeapRef::can_discard), an empty hunk past a
+// cushion is retired instead: its units' pages go back, its header stays (see
+// ClassCore::on_empty and retire). trim() gives every empty hunk back. Every hunk is in the hold's registry (64
 // lists by address, threaded through the headers), which a validated free
 // (checked builds, HoldRef::try_deallocate) consults before following a tag.
 #pragma once
@@ -76,6 +78,17 @@ struct SizeClassTable {
 
 template <concurrency_mode Mode>
 class ClassCore;
+template <concurrency_mode Mode>
+struct ClassHunk;
+
+/// Units taken together from one hunk (ClassCore::try_take_run): units first ..
+/// first + count - 1, not yet tagged (ClassCore::claim makes each an object).
+template <concurrency_mode Mode>
+struct ClassRun {
+  ClassHunk<Mode>* hunk;
+  std::uint32_t first;
+  std::uint32_t count;
+};
 
 /// The header of a hunk of one size class; its units' tags point here.
 template <concurrency_mode Mode>
@@ -83,11 +96,20 @@ struct alignas(64) ClassHunk {
   static constexpr HoldKind kind = hold_kind_v<ClassHunk>;
   static constexpr unsigned max_retries = 1u << 16;
 
+  /// free_top's low half: bit 31 is set while a retirement is under way (no unit
+  /// may then be taken); bits 0..30 hold the top unit's index + 1 (0: empty).
+  static constexpr std::uint64_t retiring = std::uint64_t(1) << 31;
+  static constexpr std::uint64_t index_mask = retiring - 1;
+  /// flags: on its class's partial stack; counted in its core's cushion of empty
+  /// hunks kept committed.
+  static constexpr std::uint32_t listed_flag = 1;
+  static constexpr std::uint32_t counted_flag = 2;
+
   ClassCore<Mode>* core;
-  cell<std::uint64_t, Mode> free_top;        // {pop counter : 32, unit index + 1 : 32}
+  cell<std::uint64_t, Mode> free_top;        // {pop counter : 32, retiring : 1, index + 1 : 31}
   cell<std::uint32_t, Mode> fresh;           // units ever handed out by the bump
-  cell<std::uint32_t, Mode> live;            // units allocated now
-  cell<std::uint32_t, Mode> listed;          // 1 while on its class's partial stack
+  cell<std::uint32_t, Mode> live;            // units allocated now, or being taken
+  cell<std::uint32_t, Mode> flags;           // listed_flag | counted_flag
   std::uint32_t klass;
   std::uint32_t stride;
   std::uint32_t count;                       // units that fit
@@ -110,7 +132,7 @@ struct alignas(64) ClassHunk {
     free_top.raw = 0;
     fresh.raw = 0;
     live.raw = 0;
-    listed.raw = 0;
+    flags.raw = 0;
     klass = c;
     stride = static_cast<std::uint32_t>(SizeClassTable::stride(c));
     count = static_cast<std::uint32_t>((block.size - (first_object - tag_size)) / stride);
@@ -119,25 +141,37 @@ struct alignas(64) ClassHunk {
     block_size = block.size;
   }
 
+  // Taking units. The caller has announced them first (live raised by as many
+  // units as it asks for, seq_cst when its core retires hunks): a retirement sets
+  // `retiring` and then reads live (both seq_cst), so either it sees the
+  // announcement and gives up, or the taker sees the flag here and takes nothing.
+
   /// A unit's index, or false: from the free stack, else the bump (lazily).
-  SWIM_MEM_API bool take(std::uint32_t& index) {
+  SWIM_MEM_API bool take(std::uint32_t& index) { return pop(index) || bump(1, index) != 0; }
+
+  /// Up to `want` consecutive never-used units (the bump, one atomic), else one
+  /// from the free stack: how many were taken (0: none), the first at `first`.
+  SWIM_MEM_API std::uint32_t take_run(std::uint32_t want, std::uint32_t& first) {
+    const std::uint32_t n = bump(want, first);
+    if (n != 0) return n;
+    return pop(first) ? 1u : 0u;
+  }
+
+  /// The top of the free stack, or false (empty, or retiring).
+  SWIM_MEM_API bool pop(std::uint32_t& index) {
     if constexpr (!Mode::is_concurrent) {
       const std::uint64_t top = free_top.raw;
-      if (static_cast<std::uint32_t>(top) != 0) {
-        index = static_cast<std::uint32_t>(top) - 1;
-        free_top.raw = (top & ~std::uint64_t(0xFFFFFFFFu)) | read_link(index);
-        return true;
-      }
-      if (fresh.raw < count) {
-        index = fresh.raw++;
-        return true;
-      }
-      return false;
+      const std::uint32_t t = static_cast<std::uint32_t>(top & index_mask);
+      if (t == 0) return false;
+      index = t - 1;
+      free_top.raw = (top & ~(index_mask | retiring)) | read_link(index);
+      return true;
     } else {
-      std::uint64_t top = free_top.load(order::acquire);
+      std::uint64_t top = free_top.load(order::seq_cst);
       for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
-        const std::uint32_t t = static_cast<std::uint32_t>(top);
-        if (t == 0) break;
+        if ((top & retiring) != 0) return false;
+        const std::uint32_t t = static_cast<std::uint32_t>(top & index_mask);
+        if (t == 0) return false;
         const std::uint64_t want = ((top >> 32) + 1) << 32 | read_link(t - 1);
         // Acquire: see the link and contents published by the release of the push.
         if (free_top.compare_exchange(top, want, order::acquire)) {
@@ -145,14 +179,31 @@ struct alignas(64) ClassHunk {
           return true;
         }
       }
+      return false;
+    }
+  }
+
+  /// Up to `want` never-used units from the bump: how many (0: none left, or
+  /// retiring), the first at `first`.
+  SWIM_MEM_API std::uint32_t bump(std::uint32_t want, std::uint32_t& first) {
+    if constexpr (!Mode::is_concurrent) {
+      const std::uint32_t f = fresh.raw;
+      const std::uint32_t n = count - f < want ? count - f : want;
+      fresh.raw = f + n;
+      first = f;
+      return n;
+    } else {
+      // (pop's load came first for take(); a run checks the flag itself.)
+      if ((free_top.load(order::seq_cst) & retiring) != 0) return 0;
       std::uint32_t f = fresh.load(order::relaxed);
       for (unsigned attempt = 0; attempt < max_retries && f < count; ++attempt) {
-        if (fresh.compare_exchange(f, f + 1, order::relaxed)) {
-          index = f;
-          return true;
+        const std::uint32_t n = count - f < want ? count - f : want;
+        if (fresh.compare_exchange(f, f + n, order::relaxed)) {
+          first = f;
+          return n;
         }
       }
-      return false;
+      return 0;
     }
   }
 
@@ -160,15 +211,17 @@ struct alignas(64) ClassHunk {
   SWIM_MEM_API bool put(std::uint32_t index) {
     void* unit = reinterpret_cast<void*>(object(index));
     if constexpr (!Mode::is_concurrent) {
-      *static_cast<std::uint32_t*>(unit) = static_cast<std::uint32_t>(free_top.raw);
-      free_top.raw = (free_top.raw & ~std::uint64_t(0xFFFFFFFFu)) | (index + 1u);
+      *static_cast<std::uint32_t*>(unit) = static_cast<std::uint32_t>(free_top.raw & index_mask);
+      free_top.raw = (free_top.raw & ~index_mask) | (index + 1u);
       return true;
     } else {
       std::uint64_t top = free_top.load(order::relaxed);
       for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
+        // The link is the index part only; the flag (a retirement that will give
+        // up, this unit being live) stays in the head.
         atomic_ref<std::uint32_t>(*static_cast<std::uint32_t*>(unit))
-            .store(static_cast<std::uint32_t>(top), order::relaxed);
-        const std::uint64_t want = (top & ~std::uint64_t(0xFFFFFFFFu)) | (index + 1u);
+            .store(static_cast<std::uint32_t>(top & index_mask), order::relaxed);
+        const std::uint64_t want = (top & ~index_mask) | (index + 1u);
         // Release: the link and the caller's last writes happen-before the next pop.
         // (seq_cst: ClassCore::release_in_hunk's listing protocol relies on it.)
         if (free_top.compare_exchange(top, want, order::seq_cst)) return true;
@@ -267,7 +320,8 @@ class alignas(64) ClassCore {
       tag.store(h->tag(), order::relaxed);
       return Error::contended;
     }
-    h->live.fetch_sub(1, order::relaxed);
+    // (after the put: a retirement that reads live == 0 sees every unit back)
+    const std::uint32_t was = h->live.fetch_sub(1, retires_ ? order::seq_cst : order::relaxed);
     live_.fetch_sub(1, order::relaxed);
     used_.fetch_sub(h->stride - tag_size, order::relaxed);
     // A hunk that is not its class's current one must be findable again. The
@@ -275,10 +329,46 @@ class alignas(64) ClassCore {
     // seq_cst on both sides (put above / this load, that CAS / its load) so that at
     // least one of the two sees the other and the hunk is not left unlisted.
     if (current_[h->klass].load(order::seq_cst) != reinterpret_cast<std::uint64_t>(h)) {
-      std::uint32_t zero = 0;
-      if (h->listed.compare_exchange(zero, 1, order::acq_rel)) push_partial(h);
+      list(h);
     }
+    if (was == 1 && retires_) on_empty(h);  // (listed or current first: findable again)
     return Error::none;
+  }
+
+  /// Up to `want` (1..64) units of class `klass` taken with one atomic on a hunk
+  /// (the bump; one unit from a free stack when no fresh unit is left), the
+  /// hold's counters raised for all of them. Each becomes an object by claim().
+  /// Errors as allocate(): out_of_memory, contended; invalid_argument for a
+  /// class or count out of range.
+  SWIM_MEM_API Result<ClassRun<Mode>> try_take_run(unsigned klass, unsigned want) {
+    if (klass >= Table::count || want == 0 || want > 64) return Error::invalid_argument;
+    for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
+      const std::uint64_t seen = current_[klass].load(order::acquire);
+      Hunk* h = reinterpret_cast<Hunk*>(seen);
+      if (h != nullptr) {
+        announce(h, want);
+        std::uint32_t first = 0;
+        const std::uint32_t n = h->take_run(want, first);
+        if (n != want) withdraw(h, want - n);
+        if (n != 0) {
+          live_.fetch_add(n, order::relaxed);
+          const std::size_t bytes = std::size_t(n) * (h->stride - tag_size);
+          raise_to(peak_, used_.fetch_add(bytes, order::relaxed) + bytes);
+          return ClassRun<Mode>{h, first, n};
+        }
+      }
+      const Error e = advance(klass, seen);
+      if (e != Error::none) return e;
+    }
+    return Error::contended;
+  }
+
+  /// Unit i (< run.count) of a run as a live object of the hold: its tag is
+  /// written; the block has the unit's whole capacity (stride - 8).
+  SWIM_MEM_API static Block claim(const ClassRun<Mode>& run, unsigned i) {
+    const std::uintptr_t p = run.hunk->object(run.first + i);
+    tag_of<Mode>(reinterpret_cast<void*>(p)).store(run.hunk->tag(), order::relaxed);
+    return Block{reinterpret_cast<void*>(p), run.hunk->stride - tag_size};
   }
 
   /// Free a large or zero-size object (its tag names this core).
@@ -368,6 +458,23 @@ class alignas(64) ClassCore {
     return hunk_bytes_.load(order::relaxed) + large_bytes_.load(order::relaxed);
   }
   SWIM_MEM_API std::size_t hunk_count() const { return hunks_.load(order::relaxed); }
+  /// Whether hunks that empty are retired (their pages given back through the
+  /// heap's try_discard): the heap can discard (HeapRef::can_discard).
+  SWIM_MEM_API bool retires_hunks() const { return retires_; }
+  /// Hunks retired so far (their units' pages given back, the hunk kept).
+  SWIM_MEM_API std::size_t retired_hunks() const { return retired_.load(order::relaxed); }
+  /// The hysteresis of retirement: empty hunks stay committed while their bytes
+  /// are at most max(floor_bytes, bytes in use / in_use_divisor) (0: no such
+  /// term); 256 KiB and 8 by default. Set it before the hold is shared.
+  SWIM_MEM_API void set_cushion(std::size_t floor_bytes, std::size_t in_use_divisor) {
+    cushion_floor_ = floor_bytes;
+    cushion_divisor_ = in_use_divisor;
+  }
+  /// Bytes of empty hunks kept committed as a cushion (see on_empty).
+  SWIM_MEM_API std::size_t cushion_bytes() const {
+    const auto c = static_cast<std::int64_t>(cushion_.load(order::relaxed));
+    return c > 0 ? static_cast<std::size_t>(c) : 0;
+  }
 
   /// Whether `h` is one of this hold's hunks (its registry list is walked; the
   /// header is read only once it is found there).
@@ -381,8 +488,11 @@ class alignas(64) ClassCore {
   }
 
  protected:
-  SWIM_MEM_API explicit ClassCore(HeapRef upstream) : upstream_(upstream) {
+  SWIM_MEM_API explicit ClassCore(HeapRef upstream)
+      : upstream_(upstream), retires_(upstream.can_discard()) {
     zero_.tag = make_tag(this, kind);
+    retired_.raw = 0;
+    cushion_.raw = 0;
     zero_count_.live.raw = 0;
     live_.raw = 0;
     used_.raw = 0;
@@ -401,6 +511,7 @@ class alignas(64) ClassCore {
   /// Returns the number given back.
   SWIM_MEM_API std::size_t trim_hunks() {
     std::size_t n = 0;
+    cushion_.raw = 0;  // (every empty hunk goes; the others are not counted)
     for (unsigned c = 0; c < Table::count; ++c) {
       current_[c].raw = 0;
       partial_[c].raw = 0;
@@ -421,9 +532,9 @@ class alignas(64) ClassCore {
         // Kept: back in the registry, and on its class's partial stack if it has room.
         h->next_registered.raw = registry_[i].raw;
         registry_[i].raw = reinterpret_cast<std::uint64_t>(h);
-        h->listed.raw = 0;
-        if (h->free_top.raw != 0 || h->fresh.raw < h->count) {
-          h->listed.raw = 1;
+        h->flags.raw = 0;
+        if ((h->free_top.raw & Hunk::index_mask) != 0 || h->fresh.raw < h->count) {
+          h->flags.raw = Hunk::listed_flag;
           h->next_partial.raw = partial_[h->klass].raw & pointer_mask;
           partial_[h->klass].raw = reinterpret_cast<std::uint64_t>(h) >> 6;
         }
@@ -448,39 +559,120 @@ class alignas(64) ClassCore {
     for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
       const std::uint64_t seen = current_[c].load(order::acquire);
       Hunk* h = reinterpret_cast<Hunk*>(seen);
-      std::uint32_t index = 0;
-      if (h != nullptr && h->take(index)) return hand_out(h, index);
-      // The current hunk is full: a partial one, else a new one, becomes current.
-      Hunk* next = pop_partial(c);
-      if (next == nullptr) {
-        const Result<Hunk*> fresh = new_hunk(c);
-        if (!fresh) return fresh.error();
-        next = *fresh;
-      }
-      std::uint64_t expected = seen;
-      if (!current_[c].compare_exchange(expected, reinterpret_cast<std::uint64_t>(next),
-                                        order::seq_cst)) {
-        // Another thread installed one first: keep ours findable, take from theirs.
-        std::uint32_t zero = 0;
-        if (next->listed.compare_exchange(zero, 1, order::acq_rel)) push_partial(next);
-        continue;
-      }
-      // The old current hunk may have had units freed while it was current: list it.
       if (h != nullptr) {
-        std::uint32_t zero = 0;
-        if (static_cast<std::uint32_t>(h->free_top.load(order::seq_cst)) != 0 &&
-            h->listed.compare_exchange(zero, 1, order::acq_rel)) {
-          push_partial(h);
-        }
+        announce(h, 1);
+        std::uint32_t index = 0;
+        if (h->take(index)) return hand_out(h, index);
+        withdraw(h, 1);
       }
+      const Error e = advance(c, seen);
+      if (e != Error::none) return e;
     }
     return Error::contended;
+  }
+
+  /// The current hunk of class c (`seen`) is full: a partial one, else a new one,
+  /// becomes current (unless another thread replaced it first).
+  SWIM_MEM_API Error advance(unsigned c, std::uint64_t seen) {
+    Hunk* h = reinterpret_cast<Hunk*>(seen);
+    Hunk* next = pop_partial(c);
+    if (next == nullptr) {
+      const Result<Hunk*> fresh = new_hunk(c);
+      if (!fresh) return fresh.error();
+      next = *fresh;
+    }
+    std::uint64_t expected = seen;
+    if (!current_[c].compare_exchange(expected, reinterpret_cast<std::uint64_t>(next),
+                                      order::seq_cst)) {
+      // Another thread installed one first: keep ours findable, take from theirs.
+      list(next);
+      return Error::none;
+    }
+    // The old current hunk may have had units freed while it was current: list it.
+    if (h != nullptr && (h->free_top.load(order::seq_cst) & Hunk::index_mask) != 0) list(h);
+    return Error::none;
+  }
+
+  /// Put `h` on its class's partial stack unless it is there already.
+  SWIM_MEM_API void list(Hunk* h) {
+    if ((h->flags.fetch_or(Hunk::listed_flag, order::acq_rel) & Hunk::listed_flag) == 0) {
+      push_partial(h);
+    }
+  }
+
+  /// Raise h's live count for `n` units about to be taken (see ClassHunk::take).
+  /// An empty hunk counted in the cushion leaves it.
+  SWIM_MEM_API void announce(Hunk* h, std::uint32_t n) {
+    if (!retires_) {
+      h->live.fetch_add(n, order::relaxed);
+      return;
+    }
+    if (h->live.fetch_add(n, order::seq_cst) == 0 &&
+        (h->flags.fetch_and(~Hunk::counted_flag, order::acq_rel) & Hunk::counted_flag) != 0) {
+      cushion_.fetch_sub(h->block_size, order::relaxed);
+    }
+  }
+
+  /// Take back an announcement of `n` units that were not taken.
+  SWIM_MEM_API void withdraw(Hunk* h, std::uint32_t n) {
+    const std::uint32_t was = h->live.fetch_sub(n, retires_ ? order::seq_cst : order::relaxed);
+    // A retirement may have given up because of the announcement: look again.
+    if (was == n && retires_) on_empty(h);
+  }
+
+  // Hunks that empty. A hunk stays a hunk until trim() (another thread may be
+  // reading its header), but once nothing in it is live its units' pages can go
+  // back to the system: the hunk is retired (retire()). With some hysteresis:
+  // its class's current hunk is kept committed, and so are empty hunks up to a
+  // cushion of max(floor, bytes in use / divisor) (set_cushion) at the time a
+  // hunk empties; past that they are retired. The cushion shrinks as its hunks
+  // are reused, and at trim(). Its count is exact up to a race with a hunk's
+  // reuse, which leaves that hunk counted until it empties again.
+  SWIM_MEM_API void on_empty(Hunk* h) {
+    if (current_[h->klass].load(order::relaxed) == reinterpret_cast<std::uint64_t>(h)) return;
+    std::size_t allowance = cushion_divisor_ == 0 ? 0 : used_.load(order::relaxed) / cushion_divisor_;
+    if (allowance < cushion_floor_) allowance = cushion_floor_;
+    if (cushion_bytes() + h->block_size <= allowance) {
+      if ((h->flags.fetch_or(Hunk::counted_flag, order::acq_rel) & Hunk::counted_flag) == 0) {
+        cushion_.fetch_add(h->block_size, order::relaxed);
+      }
+      return;
+    }
+    retire(h);
+  }
+
+  /// Give back the pages of an empty hunk's units, keeping its header (and the
+  /// first page); the hunk starts again with no unit used. Gives up if a unit is
+  /// live or announced by the time the flag is set.
+  SWIM_MEM_API void retire(Hunk* h) {
+    std::uint64_t top = h->free_top.load(order::relaxed);
+    if constexpr (Mode::is_concurrent) {
+      do {
+        if ((top & Hunk::retiring) != 0) return;  // another thread is at it
+      } while (!h->free_top.compare_exchange(top, top | Hunk::retiring, order::seq_cst));
+      if (h->live.load(order::seq_cst) != 0) {
+        h->free_top.fetch_and(~Hunk::retiring, order::seq_cst);
+        return;
+      }
+    } else {
+      if (h->live.raw != 0) return;
+    }
+    // No unit is live and none can be taken: the units are this thread's alone.
+    if ((h->flags.fetch_and(~Hunk::counted_flag, order::acq_rel) & Hunk::counted_flag) != 0) {
+      cushion_.fetch_sub(h->block_size, order::relaxed);
+    }
+    const std::uintptr_t units = reinterpret_cast<std::uintptr_t>(h) + sizeof(Hunk);
+    (void)upstream_.try_discard(
+        Block{reinterpret_cast<void*>(units), h->block_size - sizeof(Hunk)});
+    h->fresh.store(0, order::relaxed);
+    // An empty stack, no flag, the counter moved on (a stale pop's CAS fails).
+    h->free_top.store(((top >> 32) + 1) << 32, order::release);
+    retired_.fetch_add(1, order::relaxed);
   }
 
   SWIM_MEM_API Result<Block> hand_out(Hunk* h, std::uint32_t index) {
     const std::uintptr_t p = h->object(index);
     tag_of<Mode>(reinterpret_cast<void*>(p)).store(h->tag(), order::relaxed);
-    h->live.fetch_add(1, order::relaxed);
     live_.fetch_add(1, order::relaxed);
     const std::size_t capacity = h->stride - tag_size;
     raise_to(peak_, used_.fetch_add(capacity, order::relaxed) + capacity);
@@ -532,7 +724,7 @@ class alignas(64) ClassCore {
       // thread popped it meanwhile (then the counter makes the CAS fail).
       const std::uint64_t want = ((top >> 43) + 1) << 43 | h->next_partial.load(order::relaxed);
       if (head.compare_exchange(top, want, order::acquire)) {
-        h->listed.store(0, order::release);
+        h->flags.fetch_and(~Hunk::listed_flag, order::release);
         return h;
       }
     }
@@ -569,6 +761,11 @@ class alignas(64) ClassCore {
   cell<std::size_t, Mode> hunk_bytes_;
   cell<std::size_t, Mode> large_bytes_;
   cell<std::size_t, Mode> hunks_;
+  cell<std::size_t, Mode> retired_;
+  cell<std::uint64_t, Mode> cushion_;  // bytes; may dip below 0 (as int64) in a race
+  std::size_t cushion_floor_ = std::size_t(256) << 10;
+  std::size_t cushion_divisor_ = 8;
+  bool retires_;
 };
 
 template <concurrency_mode Mode>
@@ -615,8 +812,10 @@ SWIM_MEM_API inline std::uint64_t ClassHunk<Mode>::tag_owner() const {
 ///   does any free of an object left alive when the hold was destroyed.
 /// - Heap: one of heaps/heap_kinds.hpp (the hold grows through a HeapRef, so that a
 ///   tag can make it grow); a static_assert says so.
-/// - Memory: a hunk's units are written only once handed out; hunks with nothing
-///   live go back to the heap in trim() and at destruction.
+/// - Memory: a hunk's units are written only once handed out; over a heap that
+///   can discard pages, hunks that empty past a cushion give their units' pages
+///   back at once (set_cushion, retired_hunks); hunks with nothing live go back to
+///   the heap in trim() and at destruction.
 template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
 class SizeClasses : public detail::ClassCore<Mode> {
   using Core = detail::ClassCore<Mode>;

@@ -24,6 +24,10 @@ namespace swim::mem {
 ///   size rounds to the same pages is accepted. Errors: foreign_pointer (not
 ///   page-aligned), invalid_argument (munmap refused the range).
 ///
+/// - discard(block): gives the whole pages inside the block back to the kernel
+///   (madvise MADV_DONTNEED) while the mapping stays: they read as zero and take
+///   no memory until written again. Errors: invalid_argument (madvise refused).
+///
 /// The memory is zero-filled. Stateless: every OsPages object is interchangeable,
 /// and releasing through another object is fine. Thread-safe. Host only.
 class OsPages {
@@ -36,6 +40,7 @@ class OsPages {
 
   Result<Block> try_acquire(std::size_t bytes, std::size_t align) noexcept;
   Error release(Block region) noexcept;
+  Error discard(Block region) noexcept;
 };
 
 static_assert(memory_source<OsPages>);
