@@ -291,6 +291,49 @@ TYPED_TEST(WarpFront, ALoneClassIsOneRunOfConsecutiveUnits) {
   EXPECT_EQ(env.hold.stats().bytes_in_use, 0u);
 }
 
+TYPED_TEST(WarpFront, AShortRunSendsTheRestToTheirOwnCalls) {
+  constexpr unsigned W = TypeParam::value;
+  FrontEnv env(std::size_t(16) << 20);
+  std::vector<WarpTrace> traces;
+  std::vector<Result<Block>> results;
+  // Stride 8192: a 64 KiB hunk holds 7 units, so a run serves at most 7 lanes.
+  const std::size_t bytes = 8192 - 8;
+  ASSERT_EQ(Table::stride(Table::of_object(bytes)), 8192u);
+  one_call<W>(env.hold, full_mask<W>(), [&](unsigned) { return Layout{bytes, 16}; }, traces, results);
+  unsigned from_run = 0;
+  for (unsigned l = 0; l < W; ++l) {
+    ASSERT_TRUE(results[l].ok()) << l;
+    EXPECT_EQ(traces[l].round, 1u);
+    EXPECT_EQ(traces[l].asked, W);
+    EXPECT_GE(traces[l].granted, 1u);
+    EXPECT_LE(traces[l].granted, 7u);
+    // The lanes past the run were served by their own try_allocate.
+    EXPECT_EQ(traces[l].per_lane, l >= traces[l].granted) << l;
+    from_run += traces[l].per_lane ? 0 : 1;
+  }
+  EXPECT_EQ(from_run, traces[0].granted);
+  std::vector<WarpGrant> grants;
+  for (unsigned l = 0; l < W; ++l) grants.push_back(WarpGrant{*results[l], 0, static_cast<std::uint32_t>(bytes)});
+  EXPECT_EQ(overlaps(grants), 0u);
+  EXPECT_EQ(env.hold.stats().live, W);
+  // Two units freed; three lanes of a second call are served again (by a run from
+  // the current hunk, fresh units or one from a free stack, and their own calls).
+  EXPECT_EQ(env.hold.try_deallocate(*results[0]), Error::none);
+  EXPECT_EQ(env.hold.try_deallocate(*results[1]), Error::none);
+  std::vector<WarpTrace> again;
+  std::vector<Result<Block>> second;
+  one_call<W>(env.hold, WarpMask(0b111), [&](unsigned) { return Layout{bytes, 16}; }, again, second);
+  for (unsigned l = 0; l < 3; ++l) {
+    ASSERT_TRUE(second[l].ok()) << l;
+    EXPECT_EQ(again[l].asked, 3u) << l;
+    EXPECT_GE(again[l].granted, 1u) << l;
+  }
+  for (unsigned l = 2; l < W; ++l) EXPECT_EQ(env.hold.try_deallocate(*results[l]), Error::none) << l;
+  for (unsigned l = 0; l < 3; ++l) EXPECT_EQ(env.hold.try_deallocate(*second[l]), Error::none) << l;
+  EXPECT_EQ(env.hold.stats().live, 0u);
+  EXPECT_EQ(env.hold.stats().bytes_in_use, 0u);
+}
+
 TYPED_TEST(WarpFront, RequestsOutsideTheClassesGetTheHoldsOwnAnswer) {
   constexpr unsigned W = TypeParam::value;
   FrontEnv env(std::size_t(8) << 20);

@@ -43,34 +43,6 @@ struct WarpTrace {
 
 namespace detail {
 
-// ---- TEMPORARY: the run interface of ClassCore, until it lands on main ----------
-// A stand-in that takes one unit per call through allocate() (a run of one; the
-// warp front then serves the other lanes of the round through their own calls).
-// Removed when ClassCore::try_take_run / ClassCore::claim arrive.
-template <concurrency_mode Mode>
-struct ClassRun {
-  ClassHunk<Mode>* hunk;
-  std::uint32_t first;
-  std::uint32_t count;
-};
-
-template <concurrency_mode Mode>
-SWIM_MEM_API Result<ClassRun<Mode>> take_run_shim(ClassCore<Mode>& core, unsigned klass, unsigned want) {
-  (void)want;
-  const Result<Block> b = core.allocate(Layout{SizeClassTable::stride(klass) - tag_size, 16});
-  if (!b) return b.error();
-  auto* h = static_cast<ClassHunk<Mode>*>(tag_control(tag_of<Mode>(b->ptr).load(order::relaxed)));
-  std::uint32_t index = 0;
-  (void)h->index_of(b->address(), index);
-  return ClassRun<Mode>{h, index, 1};
-}
-
-template <concurrency_mode Mode>
-SWIM_MEM_API Block claim_shim(const ClassRun<Mode>& run, unsigned i) {
-  return Block{reinterpret_cast<void*>(run.hunk->object(run.first + i)), run.hunk->stride - tag_size};
-}
-// ---- end TEMPORARY ----------------------------------------------------------------
-
 /// Whether a layout is served by a size class (the rest goes to the hold's own path).
 SWIM_MEM_API SWIM_MEM_FORCEINLINE bool class_request(Layout layout) {
   return layout.size != 0 && layout.size <= SizeClassTable::max_object && is_pow2(layout.align) &&
@@ -113,7 +85,7 @@ SWIM_MEM_API Result<Block> warp_try_allocate(const W& warp, SizeClasses<Heap, co
     std::uint64_t hunk = 0;
     std::uint64_t info = 0;  // the run's first << 32 | count, or the leader's Error
     if (lane == leader) {
-      const Result<Run> run = detail::take_run_shim(hold, c, detail::popcount(group));
+      const Result<Run> run = hold.try_take_run(c, detail::popcount(group));
       if (run) {
         hunk = reinterpret_cast<std::uint64_t>(run->hunk);
         info = std::uint64_t{run->first} << 32 | run->count;
@@ -131,7 +103,7 @@ SWIM_MEM_API Result<Block> warp_try_allocate(const W& warp, SizeClasses<Heap, co
       if (rank < count) {
         const Run run{reinterpret_cast<detail::ClassHunk<concurrent>*>(hunk),
                       static_cast<std::uint32_t>(info >> 32), count};
-        out = detail::claim_shim(run, rank);
+        out = detail::ClassCore<concurrent>::claim(run, rank);
       } else {
         per_lane = true;  // past a short run
       }
