@@ -115,7 +115,7 @@ TEST_F(Gpu, WarpFrontServesWholeWarps) {
     std::printf("warp front %u x %u: max round %llu, max re-calls %llu, largest run %llu, "
                 "aggregated %llu, per lane %llu\n",
                 s.blocks, s.threads, f.max_round, f.max_recalls, f.largest_run, f.aggregated, f.per_lane);
-    EXPECT_LE(f.max_round, 32u);
+    EXPECT_LE(f.max_round, 4u);  // (also checked by every lane: at most four classes per call)
   }
 }
 

@@ -7,6 +7,7 @@
 //
 //   rc_thread_alloc<C>  hold.try_allocate(Layout) from one thread
 //   rc_warp_alloc<C>    warp_try_allocate(Warp, hold, Layout) (the warp front)
+//   rc_take_run         try_take_run + claim of unit 0: the leader's part of a round
 //   rc_free<C>          hold.try_deallocate(Block)
 //   rc_hold_free        hold_deallocate(Block) (through the tag, any hold)
 // C = 1: checked (the default in debug builds), 0: unchecked (release builds).
@@ -32,6 +33,12 @@ __global__ void rc_warp_alloc(Hold<C>* hold, unsigned size, sm::Block* out) {
   const sm::Warp warp;
   const sm::Result<sm::Block> r = sm::warp_try_allocate(warp, *hold, sm::Layout{size, 8});
   out[blockIdx.x * blockDim.x + threadIdx.x] = r ? *r : sm::Block{};
+}
+
+__global__ void rc_take_run(Hold<false>* hold, unsigned klass, sm::Block* out) {
+  const sm::Result<sm::detail::ClassRun<sm::concurrent>> r = hold->try_take_run(klass, 32);
+  out[blockIdx.x * blockDim.x + threadIdx.x] =
+      r ? sm::detail::ClassCore<sm::concurrent>::claim(*r, 0) : sm::Block{};
 }
 
 template <bool C>

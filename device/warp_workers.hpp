@@ -140,8 +140,9 @@ SWIM_MEM_API void wf_allocate(const W& warp, Hold& hold, WarpMask among, u64 i, 
     }
     c->granted.fetch_add(1, order::relaxed);
     (t.per_lane ? c->per_lane : c->aggregated).fetch_add(1, order::relaxed);
-    // Rounds: one per distinct class, never more than the lanes that called.
-    SWIM_MEM_WF_EXPECT(t.round <= detail::popcount(among));
+    // Rounds: one per distinct class (wf_layout gives a call at most four), never
+    // more than the lanes that called.
+    SWIM_MEM_WF_EXPECT(t.round <= 4 && t.round <= detail::popcount(among));
     SWIM_MEM_WF_EXPECT(t.granted <= t.asked);
     SWIM_MEM_WF_EXPECT(r->size >= layout.size && r->address() % layout.align == 0 &&
                        r->address() % 16 == 0);

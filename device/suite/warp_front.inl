@@ -39,7 +39,7 @@ __global__ void wf_init(WfHeap* heap_at, WfHold* hold_at, Block region, u64* fai
   ::new (static_cast<void*>(hold_at)) WfHold(*heap);
 }
 
-__global__ void wf_alloc(WfHold* hold, WarpGrant* out, u64 n, unsigned k, bool short_heap,
+__global__ void wf_alloc_kernel(WfHold* hold, WarpGrant* out, u64 n, unsigned k, bool short_heap,
                          WarpCounters* c) {
   const u64 i = global_id();
   const Warp warp;
@@ -49,12 +49,12 @@ __global__ void wf_alloc(WfHold* hold, WarpGrant* out, u64 n, unsigned k, bool s
   warp_workers::wf_allocate(warp, *hold, among, i, k, short_heap, out, c);
 }
 
-__global__ void wf_release(const WarpGrant* in, u64 n, unsigned k, WarpCounters* c) {
+__global__ void wf_release_kernel(const WarpGrant* in, u64 n, unsigned k, WarpCounters* c) {
   const u64 t = global_id();
   if (t < n) warp_workers::wf_release(in, warp_workers::wf_partner(t, n), k, c);
 }
 
-__global__ void wf_after(WfHold* hold, const WarpGrant* in, u64 n, unsigned k, WarpCounters* c,
+__global__ void wf_after_kernel(WfHold* hold, const WarpGrant* in, u64 n, unsigned k, WarpCounters* c,
                          u64* failures) {
   if (global_id() != 0) return;
   warp_workers::wf_after(*hold, in, n, k, 16, c);
@@ -87,7 +87,7 @@ inline int warp_front_phase(unsigned blocks, unsigned threads, u64 n, unsigned k
   SWIM_MEM_GPU_TRY(failures.status());
   wf_init<<<1, 1>>>(heap.get(), hold.get(), Block{memory.get(), bytes}, failures.get());
   SWIM_MEM_GPU_LAUNCHED();
-  wf_alloc<<<blocks, threads>>>(hold.get(), grants.get(), n, k, short_heap, counters.get());
+  wf_alloc_kernel<<<blocks, threads>>>(hold.get(), grants.get(), n, k, short_heap, counters.get());
   SWIM_MEM_GPU_LAUNCHED();
   std::vector<WarpGrant> got;
   SWIM_MEM_GPU_TRY(grants.to_host(got));
@@ -98,9 +98,9 @@ inline int warp_front_phase(unsigned blocks, unsigned threads, u64 n, unsigned k
   failed += t.overlaps;
   failed += t.other;
   failed += short_heap ? (t.out_of_memory == 0 || t.granted == 0) : (t.granted != n * k);
-  wf_release<<<blocks, threads>>>(grants.get(), n, k, counters.get());
+  wf_release_kernel<<<blocks, threads>>>(grants.get(), n, k, counters.get());
   SWIM_MEM_GPU_LAUNCHED();
-  wf_after<<<1, 1>>>(hold.get(), grants.get(), n, k, counters.get(), failures.get());
+  wf_after_kernel<<<1, 1>>>(hold.get(), grants.get(), n, k, counters.get(), failures.get());
   SWIM_MEM_GPU_LAUNCHED();
   WarpCounters c{};
   SWIM_MEM_GPU_TRY(counters.to_host(c));

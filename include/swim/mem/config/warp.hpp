@@ -69,7 +69,7 @@ struct Warp {
   SWIM_MEM_API SWIM_MEM_FORCEINLINE unsigned lane() const {
     unsigned l = 0;
 #if defined(SWIM_MEM_COMPILER_CUDA)
-    SWIM_MEM_IF_TARGET((l = 0;), (asm volatile("mov.u32 %0, %%laneid;" : "=r"(l));))
+    SWIM_MEM_IF_TARGET((l = 0;), (asm("mov.u32 %0, %%laneid;" : "=r"(l));))
 #elif defined(SWIM_MEM_COMPILER_HIP)
     SWIM_MEM_IF_TARGET((l = 0;), (l = static_cast<unsigned>(__lane_id());))
 #endif

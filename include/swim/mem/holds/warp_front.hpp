@@ -12,8 +12,9 @@
 // (zero size, above SizeClassTable::max_object, aligned above 16, or a bad
 // alignment), whose rank falls past a short run, or whose round's leader met
 // contention, calls the hold's own try_allocate instead: the same result a thread
-// calling it alone would get. Frees need nothing of the front: any thread frees
-// any object through try_deallocate or hold_deallocate.
+// calling it alone would get. The leader's out_of_memory is the answer of every lane
+// of its round (a lone call would meet the same heap). Frees need nothing of the
+// front: any thread frees any object through try_deallocate or hold_deallocate.
 //
 // Bounds: no loop here waits for another lane; the rounds are at most the lanes
 // of `among`; the leader's try_take_run and a lane's try_allocate are the hold's
