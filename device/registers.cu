@@ -8,12 +8,16 @@
 //   rc_thread_alloc<C>  hold.try_allocate(Layout) from one thread
 //   rc_warp_alloc<C>    warp_try_allocate(Warp, hold, Layout) (the warp front)
 //   rc_take_run         try_take_run + claim of unit 0: the leader's part of a round
+//   rc_heap_ref         HeapRef::try_allocate: how the hold grows (a new hunk, a
+//                       large object), dispatched over every heap kind
+//   rc_extent           ExtentHeap<concurrent>::try_allocate alone
 //   rc_free<C>          hold.try_deallocate(Block)
 //   rc_hold_free        hold_deallocate(Block) (through the tag, any hold)
 // C = 1: checked (the default in debug builds), 0: unchecked (release builds).
 #include <cuda_runtime.h>
 
 #include "swim/mem/heaps/extent_heap.hpp"
+#include "swim/mem/heaps/heap_ref.hpp"
 #include "swim/mem/holds/hold.hpp"
 #include "swim/mem/holds/size_classes.hpp"
 #include "swim/mem/holds/warp_front.hpp"
@@ -39,6 +43,16 @@ __global__ void rc_take_run(Hold<false>* hold, unsigned klass, sm::Block* out) {
   const sm::Result<sm::detail::ClassRun<sm::concurrent>> r = hold->try_take_run(klass, 32);
   out[blockIdx.x * blockDim.x + threadIdx.x] =
       r ? sm::detail::ClassCore<sm::concurrent>::claim(*r, 0) : sm::Block{};
+}
+
+__global__ void rc_heap_ref(const sm::HeapRef* heap, unsigned size, sm::Block* out) {
+  const sm::Result<sm::Block> r = heap->try_allocate(sm::Layout{size, 64});
+  out[blockIdx.x * blockDim.x + threadIdx.x] = r ? *r : sm::Block{};
+}
+
+__global__ void rc_extent(sm::ExtentHeap<sm::concurrent>* heap, unsigned size, sm::Block* out) {
+  const sm::Result<sm::Block> r = heap->try_allocate(sm::Layout{size, 64});
+  out[blockIdx.x * blockDim.x + threadIdx.x] = r ? *r : sm::Block{};
 }
 
 template <bool C>
