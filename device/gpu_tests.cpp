@@ -146,6 +146,13 @@ TEST_F(Gpu, SharedLeasesUnderManyThreads) {
   }
 }
 
+TEST_F(Gpu, CompactionUnderManyThreads) {
+  for (const Shape& s : kAllocatorShapes) {
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_compaction(s.blocks, s.threads)))
+        << s.blocks << " x " << s.threads << ": " << swim_mem_cuda_last_error();
+  }
+}
+
 TEST_F(Gpu, CudaSourcesAllocate) {
   using swim::mem::Block;
   using swim::mem::Error;

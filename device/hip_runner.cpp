@@ -67,6 +67,7 @@ int main() {
                 f.max_round, f.max_recalls, f.largest_run, f.aggregated, f.per_lane);
     failed += report("leases", s, swim_mem_hip_check_leases(s.blocks, s.threads));
     failed += report("shared_leases", s, swim_mem_hip_check_shared_leases(s.blocks, s.threads));
+    failed += report("compaction", s, swim_mem_hip_check_compaction(s.blocks, s.threads));
   }
   failed += report("device_buffers", kAllocatorShapes[0], swim_mem_hip_check_device_buffers(64));
   std::printf("%s: %d of %d launcher(s) failed\n", failed == 0 ? "PASSED" : "FAILED", failed,

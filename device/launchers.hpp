@@ -144,4 +144,20 @@ int SWIM_MEM_LAUNCHER(check_leases)(unsigned blocks, unsigned threads);
 /// (the pool's live == 0).
 int SWIM_MEM_LAUNCHER(check_shared_leases)(unsigned blocks, unsigned threads);
 
+/// Parallel compaction (residents/compact_share.hpp) by a whole grid, for a
+/// SizeClasses and a Pool, each over an ExtentHeap of its own in device memory:
+/// every thread makes 16 leases in the old hold (Raw<Box<u64>>, short and long
+/// Raw<Buf<u32>>, 3-node Raw<Box<Node>> lists); after a launch boundary three of each
+/// four are freed, scattered; then every thread moves its share of the lease arrays
+/// (leases made by other threads) into the fresh hold with try_compact_share, in
+/// rounds while any stayed (at most 4). Every survivor is then in the fresh hold with
+/// its contents, the fresh hold's live count and bytes in use are the old hold's,
+/// the old hold is empty, and release_compacted (one thread, a launch later) gives
+/// every one of its hunks back to its heap. Run again with a short fresh heap (a
+/// ballast extent leaves room for less than the survivors): the first round must stop
+/// part way with out_of_memory, every survivor intact in one hold or the other and
+/// each object in exactly one; the ballast goes and further rounds finish. Up to
+/// 2 x (16 KiB per thread + 1 GiB) of device memory.
+int SWIM_MEM_LAUNCHER(check_compaction)(unsigned blocks, unsigned threads);
+
 }  // extern "C"

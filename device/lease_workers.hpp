@@ -14,12 +14,17 @@
 //   lease_workers/lease_worker.hpp  lease_worker: one thread of check_leases
 //   lease_workers/shared_storm.hpp  arc_make, arc_share, arc_after, arc_snapshot: the
 //                                   threads of check_shared_leases on one Hard
+//   lease_workers/compaction.hpp    check_compaction: a fragmented hold compacted in
+//                                   parallel into a fresh one (compact_build,
+//                                   compact_move, compact_verify, compact_free and
+//                                   the one-thread setup, release and teardown)
 // The rules they follow (no runtime API, atomic counters, the macros leases.inl
 // #undefs) are in common.hpp. A failed check records its line: a line of one of
 // those headers.
 #pragma once
 
 #include "lease_workers/common.hpp"
+#include "lease_workers/compaction.hpp"
 #include "lease_workers/exclusive.hpp"
 #include "lease_workers/lease_worker.hpp"
 #include "lease_workers/scope.hpp"

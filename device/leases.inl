@@ -1,5 +1,6 @@
-// The device suite, leases: Raw, Ptr, Box, Buf, stow and the shared family (Hard,
-// Soft, Ref, Mut; try forms only) inside kernels, written once for CUDA and HIP.
+// The device suite, leases: Raw, Ptr, Box, Buf, stow, the shared family (Hard,
+// Soft, Ref, Mut; try forms only) and parallel compaction inside kernels, written
+// once for CUDA and HIP.
 //
 // Included by leases.cu (nvcc) and leases.hip (clang HIP), never compiled on its
 // own. Before including it, the translation unit defines
@@ -17,8 +18,9 @@
 // from lease_workers/: SWIM_MEM_API code with no device built-in, which
 // tests/test_device_workers.cpp also runs on the host with std::threads, so CI
 // checks the workers' logic without a GPU. This file adds the kernels that call
-// them (section 4) and the launchers (section 5). A failed check's line, in
-// last_error(), is a line of one of the headers in lease_workers/.
+// them (section 4) and the launchers (section 5); lease_compaction.inl, included at
+// the end, adds check_compaction's. A failed check's line, in last_error(), is a line
+// of one of the headers in lease_workers/.
 //
 // Compile time: the library's allocation and free paths (HoldRef::try_allocate
 // reaches every heap HeapRef knows) are large; the library keeps them out of line
@@ -415,6 +417,9 @@ extern "C" int SWIM_MEM_LAUNCHER(check_shared_leases)(unsigned blocks, unsigned 
   SWIM_MEM_LEASES_STEP(shared_run(blocks, threads, failed, got));
   return report(failed, got, "check_shared_leases");
 }
+
+// check_compaction: its kernels and launcher, on the helpers above.
+#include "lease_compaction.inl"
 
 #undef SWIM_MEM_LEASES_STEP
 #undef SWIM_MEM_LEASES_LAUNCHED

@@ -74,6 +74,88 @@ constexpr std::array<std::uint32_t, Table::count> capacity_of = [] {
 // freed) by this XOR.
 constexpr std::uint64_t flip = static_cast<std::uint64_t>(Hunk::kind) ^ static_cast<std::uint64_t>(HoldKind::freed);
 
+/// Batches of freed class objects passed between threads' caches: a thread whose
+/// cache of a class is full hands 16 objects over with one CAS, and a thread whose
+/// cache is empty takes 16 with one, so objects freed by one thread and used by
+/// another (producer and consumer) seldom touch the hunks. A batch is a node of a
+/// static array (pointers to the objects); nodes are linked by index in lock-free
+/// stacks (a pop counter against ABA), so that a stale read of a link reads
+/// another node, never freed memory. At most max_batches per class wait here;
+/// past that a full cache gives its objects back to their hunks. Invariant: every
+/// object of a waiting batch is as a cached one (tag freed, counted live).
+class Transfer {
+ public:
+  static constexpr unsigned batch = 16;
+  static constexpr unsigned max_batches = 64;
+
+  /// Take the `batch` objects of `out` over; false (nothing taken) when the
+  /// class has max_batches waiting or no node is free.
+  bool put(unsigned c, void* const* objects) {
+    if (waiting_[c].fetch_add(1, std::memory_order_relaxed) >= max_batches) {
+      waiting_[c].fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    std::uint32_t n = pop(free_);
+    if (n == 0) {
+      n = bump_.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (n > node_count) {
+        waiting_[c].fetch_sub(1, std::memory_order_relaxed);
+        return false;
+      }
+    }
+    for (unsigned i = 0; i < batch; ++i) nodes_[n - 1].objects[i] = objects[i];
+    push(full_[c], n);
+    return true;
+  }
+
+  /// Batches of class c waiting (a moment ahead of the stack while one is put).
+  std::size_t waiting(unsigned c) const { return waiting_[c].load(std::memory_order_relaxed); }
+
+  /// A batch of class c into `out` (batch objects); false if none waits.
+  bool take(unsigned c, void** out) {
+    const std::uint32_t n = pop(full_[c]);
+    if (n == 0) return false;
+    waiting_[c].fetch_sub(1, std::memory_order_relaxed);
+    for (unsigned i = 0; i < batch; ++i) out[i] = nodes_[n - 1].objects[i];
+    push(free_, n);
+    return true;
+  }
+
+ private:
+  static constexpr std::uint32_t node_count = Table::count * max_batches;
+  struct Node {
+    void* objects[batch] = {};
+    std::atomic<std::uint32_t> next{0};  // index + 1 of the next node of its stack
+  };
+  using Stack = std::atomic<std::uint64_t>;  // {pop counter : 32, index + 1 : 32}
+
+  void push(Stack& s, std::uint32_t n) {
+    std::uint64_t top = s.load(std::memory_order_relaxed);
+    do {
+      nodes_[n - 1].next.store(static_cast<std::uint32_t>(top), std::memory_order_relaxed);
+      // Release: the node's objects (written above) go with it.
+    } while (!s.compare_exchange_weak(top, (top & ~std::uint64_t(0xFFFFFFFFu)) | n,
+                                      std::memory_order_release, std::memory_order_relaxed));
+  }
+  std::uint32_t pop(Stack& s) {
+    std::uint64_t top = s.load(std::memory_order_acquire);
+    for (;;) {  // lock-free: fails only when another push or pop succeeded
+      const auto n = static_cast<std::uint32_t>(top);
+      if (n == 0) return 0;
+      const std::uint64_t want = ((top >> 32) + 1) << 32 | nodes_[n - 1].next.load(std::memory_order_relaxed);
+      if (s.compare_exchange_weak(top, want, std::memory_order_acquire, std::memory_order_acquire)) return n;
+    }
+  }
+
+  Node nodes_[node_count];  // (zero until used: untouched pages cost nothing)
+  Stack free_{0};
+  std::atomic<std::uint32_t> bump_{0};  // nodes ever used
+  Stack full_[Table::count] = {};
+  std::atomic<std::uint32_t> waiting_[Table::count] = {};
+};
+
+constinit Transfer g_transfer;
+
 /// A thread's freed class objects, per class, as lists linked through the
 /// objects' first words. Invariant: every cached object is a class object of the
 /// process hold whose tag says freed (so a second try_free of it is seen as a
@@ -102,22 +184,35 @@ struct ThreadCache {
     return p;
   }
 
-  /// Return up to `n` of the most recently cached objects of class c to the hold.
+  /// Return up to `n` of the most recently cached objects of class c: whole
+  /// batches to the transfer stacks while they take them, the rest to the hunks.
   void give_back(unsigned c, unsigned n) {
+    while (n >= Transfer::batch && armed && !exiting && capacity - room[c] >= Transfer::batch) {
+      void* objects[Transfer::batch];
+      void* keep = head[c];
+      std::uint16_t keep_room = room[c];
+      for (auto& o : objects) o = pop(c);
+      if (!g_transfer.put(c, objects)) {
+        head[c] = keep;  // (the list is unchanged: popping only moved the head)
+        room[c] = keep_room;
+        break;
+      }
+      n -= Transfer::batch;
+    }
     for (unsigned i = 0; i < n && head[c] != nullptr; ++i) release(pop(c));
   }
   void flush() {
     for (unsigned c = 0; c < Table::count; ++c) give_back(c, capacity);
   }
-  /// A class object back to its hunk (its tag made live again, for the hold's
-  /// own free, which retries while contended).
+  /// A cached object back to its hunk, its tag staying freed throughout (so a
+  /// racing free of it still reads freed); retried while contended.
   static void release(void* p) {
-    auto& tag = detail::tag_of<concurrent>(p);
-    const std::uint64_t t = tag.load(order::relaxed);
+    const std::uint64_t t = detail::tag_of<concurrent>(p).load(order::relaxed);
     Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
-    tag.store(t ^ flip, order::relaxed);
-    Error e = h->core->release_in_hunk(h, Block{p, 0});
-    while (e == Error::contended) e = h->core->release_in_hunk(h, Block{p, 0});
+    std::uint32_t index = 0;
+    if (!h->index_of(reinterpret_cast<std::uintptr_t>(p), index)) return;  // (cannot happen)
+    while (h->core->put_back(h, index) == Error::contended) {
+    }
   }
 };
 
@@ -141,16 +236,29 @@ void ThreadCache::arm() {
   for (auto& r : room) r = capacity;
 }
 
-/// Fill the cache of class c with a run of units taken at once; false if the
-/// hold has none (the cache unchanged).
+/// Fill the cache of class c with up to `refill` units: runs of fresh units (one
+/// atomic each), or single units from the hunks' free stacks once every unit was
+/// used. An error only if none was found (the cache unchanged).
 [[gnu::noinline]] Error refill(ThreadCache& k, unsigned c) noexcept {
   if (!k.armed) k.arm();
-  const Result<detail::ClassRun<concurrent>> run = process().hold.try_take_run(c, ThreadCache::refill);
-  if (!run) return run.error();
-  for (unsigned i = run->count; i-- > 0;) {
-    const Block b = Core::claim(*run, i);
-    detail::tag_of<concurrent>(b.ptr).store(detail::freed_tag(run->hunk), order::relaxed);
-    k.push(c, b.ptr);
+  void* objects[Transfer::batch];
+  if (g_transfer.take(c, objects)) {  // another thread's freed objects
+    for (void* o : objects) k.push(c, o);
+    return Error::none;
+  }
+  unsigned got = 0;
+  while (got < ThreadCache::refill) {
+    const Result<detail::ClassRun<concurrent>> run = process().hold.try_take_run(c, ThreadCache::refill - got);
+    if (!run) {
+      if (got != 0) break;
+      return run.error();
+    }
+    for (unsigned i = run->count; i-- > 0;) {
+      const Block b = Core::claim(*run, i);
+      detail::tag_of<concurrent>(b.ptr).store(detail::freed_tag(run->hunk), order::relaxed);
+      k.push(c, b.ptr);
+    }
+    got += run->count;
   }
   return Error::none;
 }
@@ -167,6 +275,10 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
   }
   const unsigned c = Table::of_object(n);
   ThreadCache& k = t_cache;
+  if (k.exiting) {  // (a thread_local destructor after the flush: no cache any more)
+    const Result<Block> r = process().hold.try_allocate(Layout{capacity_of[c], 16});
+    return r ? *r : failed(r.error());
+  }
   if (k.head[c] == nullptr) {
     const Error e = refill(k, c);
     if (e != Error::none) return failed(e);
@@ -181,8 +293,16 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
   if (p == nullptr) return Error::none;
   if (reinterpret_cast<std::uintptr_t>(p) % detail::tag_size != 0) return Error::foreign_pointer;
   const std::uint64_t t = detail::tag_of<concurrent>(p).load(order::relaxed);
-  if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
   const Core* core = g_core.load(std::memory_order_acquire);
+  if (detail::tag_kind(t) == HoldKind::freed) {
+    // Ours (a class object, whose control block is a hunk of the hold, or a large
+    // one, tagged with the hold) or another hold's freed object.
+    const void* control = detail::tag_control(t);
+    if (core != nullptr && (control == core || static_cast<const Hunk*>(control)->core == core)) {
+      return Error::double_free;
+    }
+    return Error::foreign_pointer;
+  }
   if (detail::tag_kind(t) == Hunk::kind) {
     Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
     if (h->core != core) return Error::foreign_pointer;
@@ -194,7 +314,10 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
     } else {
       k.give_back(c, ThreadCache::capacity / 2);  // (full: the fast path declined)
     }
-    detail::tag_of<concurrent>(p).store(t ^ flip, order::relaxed);
+    std::uint64_t expected = t;  // (one CAS: a racing second free sees it freed)
+    if (!detail::tag_of<concurrent>(p).compare_exchange(expected, t ^ flip, order::relaxed)) {
+      return Error::double_free;
+    }
     k.push(c, p);
     return Error::none;
   }
@@ -239,7 +362,14 @@ Error process_free(void* p) noexcept {
       ThreadCache& k = t_cache;
       const unsigned c = h->klass;
       if (SWIM_MEM_LIKELY(h->core == g_core.load(std::memory_order_relaxed) && k.room[c] != 0)) {
-        tag.store(t ^ flip, order::relaxed);
+#if SWIM_MEM_CHECKED
+        // Checked builds: two threads freeing one object at once must not both
+        // cache it (their lists would share its link): one CAS decides.
+        std::uint64_t expected = t;
+        if (!tag.compare_exchange(expected, t ^ flip, order::relaxed)) return free_slow(p);
+#else
+        tag.store(t ^ flip, order::relaxed);  // unchecked: a racing double free is UB, as free()'s
+#endif
         k.push(c, p);
         return Error::none;
       }
@@ -252,10 +382,31 @@ Error process_free(void* p) noexcept {
 
 HoldRef process_hold() noexcept { return HoldRef::of(process().hold); }
 
-Stats process_hold_stats() noexcept { return process().hold.stats(); }
+Stats process_hold_stats() noexcept {
+  // The hold counts the objects waiting in the transfer stacks as live; to its
+  // users they are free.
+  Stats s = process().hold.stats();
+  for (unsigned c = 0; c < Table::count; ++c) {
+    const std::size_t n = g_transfer.waiting(c) * Transfer::batch;
+    const std::size_t bytes = n * capacity_of[c];
+    s.live -= n < s.live ? n : s.live;
+    s.bytes_in_use -= bytes < s.bytes_in_use ? bytes : s.bytes_in_use;
+    s.bytes_free += bytes;
+  }
+  return s;
+}
 
 void flush_thread_cache() noexcept { t_cache.flush(); }
 
-std::size_t trim_process_hold() noexcept { return process().hold.trim(); }
+std::size_t trim_process_hold() noexcept {
+  // (exclusive use: no cache takes or gives batches meanwhile)
+  for (unsigned c = 0; c < Table::count; ++c) {
+    void* objects[Transfer::batch];
+    while (g_transfer.take(c, objects)) {
+      for (void* o : objects) ThreadCache::release(o);
+    }
+  }
+  return process().hold.trim();
+}
 
 }  // namespace swim::mem

@@ -2,6 +2,7 @@
 // SizeClasses hold and its per-thread caches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -144,6 +145,47 @@ TEST(ProcessHold, AThreadThatOnlyFreesGivesItsCacheBackAtExit) {
   freer.join();
   flush_thread_cache();
   EXPECT_EQ(process_hold_stats().live, live_before) << "the freeing thread's cache came back at its exit";
+}
+
+// A consumer's full cache hands batches over; a producer's empty cache takes them.
+TEST(ProcessHold, ObjectsFreedByOneThreadServeAnother) {
+  trim_process_hold();  // (nothing waits from earlier tests)
+  flush_thread_cache();
+  const std::size_t live_before = process_hold_stats().live;
+  std::vector<void*> made;
+  for (int i = 0; i < 4096; ++i) made.push_back(try_malloc(200)->ptr);
+  std::thread([&] {
+    for (void* p : made) EXPECT_EQ(try_free(p), Error::none);
+  }).join();
+  EXPECT_EQ(process_hold_stats().live, live_before);
+  // Waiting between threads: at most 64 batches of 16 per class (the rest went
+  // back to their hunks). The hold itself still counts them as live.
+  const std::size_t waiting = process_hold().stats().live - process_hold_stats().live;
+  EXPECT_GT(waiting, 0u);
+  EXPECT_LE(waiting, 64u * 16u);
+  // This thread's next allocations take those batches: freed objects come back.
+  std::vector<void*> again;
+  std::size_t reused = 0;
+  for (int i = 0; i < 64; ++i) {
+    again.push_back(try_malloc(200)->ptr);
+    reused += std::count(made.begin(), made.end(), again.back()) != 0 ? 1 : 0;
+  }
+  EXPECT_EQ(reused, 64u);
+  for (void* p : again) EXPECT_EQ(try_free(p), Error::none);
+  flush_thread_cache();
+  EXPECT_EQ(process_hold_stats().live, live_before);
+}
+
+TEST(ProcessHold, TrimTakesBackWhatWaitsBetweenThreads) {
+  std::vector<void*> made;
+  for (int i = 0; i < 1000; ++i) made.push_back(try_malloc(96)->ptr);
+  std::thread([&] {
+    for (void* p : made) EXPECT_EQ(try_free(p), Error::none);
+  }).join();
+  flush_thread_cache();
+  EXPECT_GT(process_hold().stats().live, process_hold_stats().live);
+  trim_process_hold();
+  EXPECT_EQ(process_hold().stats().live, process_hold_stats().live) << "nothing waits after a trim";
 }
 
 TEST(ProcessHold, LeasesLiveInIt) {

@@ -1,4 +1,5 @@
-// Umbrella header of layer 7 (residents): Box, Buf, String.
+// Umbrella header of layer 7 (residents): Box, Buf, String, compaction (one Pool;
+// parallel, from one hold into another).
 #pragma once
 #include "swim/mem/leases.hpp"
 #include "swim/mem/residents/aliases.hpp"
@@ -6,3 +7,4 @@
 #include "swim/mem/residents/buf.hpp"
 #include "swim/mem/residents/string.hpp"
 #include "swim/mem/residents/compact.hpp"
+#include "swim/mem/residents/compact_share.hpp"

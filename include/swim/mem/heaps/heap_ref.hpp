@@ -67,14 +67,17 @@ class HeapRef {
   SWIM_MEM_API HeapKind kind() const { return kind_; }
   SWIM_MEM_API explicit operator bool() const { return kind_ != HeapKind::none; }
 
-  SWIM_MEM_API Result<Block> try_allocate(Layout layout) const {
+  // Out of line, as HoldRef's dispatch is: inlined, the dispatch over every heap kind
+  // is copied into each caller, once per iteration of an unrolled loop (a SizeClasses
+  // trim() in a kernel became 130,000 lines of PTX, and ptxas took 10 minutes).
+  SWIM_MEM_NOINLINE SWIM_MEM_API Result<Block> try_allocate(Layout layout) const {
     Result<Block> r = Error::unsupported;
     visit(
         [&](auto& h) { r = h.try_allocate(layout); },
         [&](const detail::HostHeapOps& ops) { r = ops.allocate(heap_, layout); });
     return r;
   }
-  SWIM_MEM_API Error try_deallocate(Block block) const {
+  SWIM_MEM_NOINLINE SWIM_MEM_API Error try_deallocate(Block block) const {
     Error e = Error::unsupported;
     visit([&](auto& h) { e = h.try_deallocate(block); },
           [&](const detail::HostHeapOps& ops) { e = ops.deallocate(heap_, block); });
@@ -95,7 +98,7 @@ class HeapRef {
   }
   /// Give the pages inside `part` (of a block that is out) back, the block
   /// staying out; unsupported where can_discard() is false.
-  SWIM_MEM_API Error try_discard(Block part) const {
+  SWIM_MEM_NOINLINE SWIM_MEM_API Error try_discard(Block part) const {
     Error e = Error::unsupported;
     visit(
         [&](auto& h) {

@@ -9,10 +9,11 @@
 // trim_process_hold() gives back is unmapped). Each thread keeps up to 32 freed
 // objects of each size class (state in src/process_hold.cpp): a try_malloc of a
 // cached class takes one without touching shared state, a try_free puts one back;
-// a full cache returns half of it to the shared hold, an empty one fills a few at
-// once, and a thread's cache goes back to the hold when the thread exits. Objects
-// freed by another thread than the one that allocated them simply enter the
-// freeing thread's cache. Everything here is an object of one hold, so the tag
+// a full cache hands 16 to the other threads (one CAS; a bounded number wait per
+// class, past that they go back to their hunks), an empty one takes 16 handed
+// over, else fills 8 from the hold, and a thread's cache goes back when the
+// thread exits. Objects freed by another thread than the one that allocated them
+// simply enter the freeing thread's cache. Everything here is an object of one hold, so the tag
 // works as ever: hold_deallocate, leases (HoldRef process_hold()) and stow.
 //
 // Host only (thread-local state). Errors are values: exhaustion is
@@ -54,7 +55,8 @@ inline Error try_free(void* p) noexcept { return detail::process_free(p); }
 /// The process-wide hold, for leases and residents that should live in it.
 HoldRef process_hold() noexcept;
 
-/// Statistics of the process-wide hold. Objects in threads' caches count as live.
+/// Statistics of the process-wide hold. Objects in threads' caches count as live;
+/// objects waiting to pass from one thread's cache to another's do not.
 Stats process_hold_stats() noexcept;
 
 /// Give the calling thread's cached objects back to the hold (also done at

@@ -316,10 +316,16 @@ class alignas(64) ClassCore {
     if (!tag.compare_exchange(expected, freed_tag(h), order::acq_rel)) {
       return expected == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
     }
-    if (!h->put(index)) {
-      tag.store(h->tag(), order::relaxed);
-      return Error::contended;
-    }
+    const Error e = put_back(h, index);
+    if (e != Error::none) tag.store(h->tag(), order::relaxed);
+    return e;
+  }
+
+  /// Give unit `index` of hunk `h` back, its tag already freed by the caller
+  /// (a front that keeps freed objects, such as try_malloc's thread caches).
+  /// Error::contended (bounded) leaves it out.
+  SWIM_MEM_API Error put_back(Hunk* h, std::uint32_t index) {
+    if (!h->put(index)) return Error::contended;
     // (after the put: a retirement that reads live == 0 sees every unit back)
     const std::uint32_t was = h->live.fetch_sub(1, retires_ ? order::seq_cst : order::relaxed);
     live_.fetch_sub(1, order::relaxed);
@@ -588,8 +594,12 @@ class alignas(64) ClassCore {
       list(next);
       return Error::none;
     }
-    // The old current hunk may have had units freed while it was current: list it.
-    if (h != nullptr && (h->free_top.load(order::seq_cst) & Hunk::index_mask) != 0) list(h);
+    // The old current hunk may have had units freed while it was current, or been
+    // retired (fresh units again) since a taker found it full: list it if it has room.
+    if (h != nullptr && ((h->free_top.load(order::seq_cst) & Hunk::index_mask) != 0 ||
+                         h->fresh.load(order::relaxed) < h->count)) {
+      list(h);
+    }
     return Error::none;
   }
 
@@ -804,7 +814,8 @@ SWIM_MEM_API inline std::uint64_t ClassHunk<Mode>::tag_owner() const {
 ///   own (three words in front of the object). Zero-size objects share one
 ///   address and are counted. One tag word per class object.
 /// - Failure: Error values, nothing changed (out_of_memory when the heap refuses
-///   a hunk or a large block). Frees are checked in checked builds (Checked) and
+///   a hunk or a large block; the heap's oversized passes through when a hunk or
+///   a large block could never fit in it). Frees are checked in checked builds (Checked) and
 ///   always through HoldRef::try_deallocate: foreign pointers and double frees are
 ///   reported. Memory that went back to the heap is no longer the hold's to check:
 ///   a second free of a large object, or of a class object whose hunk trim() gave
