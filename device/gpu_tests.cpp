@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "swim/mem/heaps/source_heap.hpp"
@@ -102,6 +103,19 @@ TEST_F(Gpu, SizeClassesUnderManyThreads) {
   for (const Shape& s : kAllocatorShapes) {
     EXPECT_TRUE(Passed(swim_mem_cuda_check_size_classes(s.blocks, s.threads)))
         << s.blocks << " x " << s.threads;
+  }
+}
+
+TEST_F(Gpu, WarpFrontServesWholeWarps) {
+  for (const Shape& s : kAllocatorShapes) {
+    swim_mem_warp_front_figures f{};
+    EXPECT_TRUE(Passed(swim_mem_cuda_check_warp_front(s.blocks, s.threads, &f)))
+        << s.blocks << " x " << s.threads;
+    // The measured bounds (docs/design.md, the warp front): rounds per call, re-calls.
+    std::printf("warp front %u x %u: max round %llu, max re-calls %llu, largest run %llu, "
+                "aggregated %llu, per lane %llu\n",
+                s.blocks, s.threads, f.max_round, f.max_recalls, f.largest_run, f.aggregated, f.per_lane);
+    EXPECT_LE(f.max_round, 4u);  // (also checked by every lane: at most four classes per call)
   }
 }
 

@@ -60,6 +60,11 @@ int main() {
     failed += report("addr_space", s, swim_mem_hip_check_addr_space(s.blocks, s.threads));
     failed += report("extent_heap", s, swim_mem_hip_check_extent_heap(s.blocks, s.threads));
     failed += report("size_classes", s, swim_mem_hip_check_size_classes(s.blocks, s.threads));
+    swim_mem_warp_front_figures f{};
+    failed += report("warp_front", s, swim_mem_hip_check_warp_front(s.blocks, s.threads, &f));
+    std::printf("             warp front: max round %llu, max re-calls %llu, largest run %llu, "
+                "aggregated %llu, per lane %llu\n",
+                f.max_round, f.max_recalls, f.largest_run, f.aggregated, f.per_lane);
     failed += report("leases", s, swim_mem_hip_check_leases(s.blocks, s.threads));
     failed += report("shared_leases", s, swim_mem_hip_check_shared_leases(s.blocks, s.threads));
     failed += report("compaction", s, swim_mem_hip_check_compaction(s.blocks, s.threads));

@@ -27,6 +27,7 @@
 //   suite/extent.inl         check_extent_heap, check_device_buffers (host-managed
 //                            device memory: ExtentArena, DeviceBuf, compaction)
 //   suite/size_classes.inl   check_size_classes
+//   suite/warp_front.inl     check_warp_front (lane work: device/warp_workers.hpp)
 // Each file includes the ones it builds on; they all keep #pragma once.
 //
 // Adding an allocator kernel: write the kernels and a launcher in a new suite/ file,
@@ -47,6 +48,7 @@
 #include "suite/addr_space.inl"
 #include "suite/extent.inl"
 #include "suite/size_classes.inl"
+#include "suite/warp_front.inl"
 
 // The macros of suite/common.inl and suite/allocators.inl end with the suite.
 #undef SWIM_MEM_GPU_STEP

@@ -24,6 +24,15 @@ enum swim_mem_gpu_status : int {
   SWIM_MEM_GPU_NO_DEVICE = -1,
   SWIM_MEM_GPU_RUNTIME = -2,
 };
+
+/// What check_warp_front measured, the largest (or the sum) over its phases.
+struct swim_mem_warp_front_figures {
+  unsigned long long max_round;    ///< the latest round that served a lane (bound: its call's lanes)
+  unsigned long long max_recalls;  ///< the most re-calls after contended one object needed
+  unsigned long long largest_run;  ///< the most units one leader's run gave
+  unsigned long long aggregated;   ///< objects claimed from runs
+  unsigned long long per_lane;     ///< objects from the lanes' own try_allocate
+};
 #endif
 
 extern "C" {
@@ -93,6 +102,17 @@ int SWIM_MEM_LAUNCHER(check_device_buffers)(unsigned buffers);
 /// mixed sizes (and 40 KB heap blocks) stamped, freed by partners through the tag;
 /// the hold is empty afterwards and a double free through the tag is reported.
 int SWIM_MEM_LAUNCHER(check_size_classes)(unsigned blocks, unsigned threads);
+
+/// The warp front (warp_try_allocate with swim::mem::Warp) of a SizeClasses over an
+/// in-band ExtentHeap in device memory, every thread of the grid but the last 3
+/// (those sit out of their warp's call): k objects per lane of a few shared classes
+/// and some large or over-aligned ones, disjoint and stamped, freed by partners
+/// through the tag; the hold is empty afterwards, double frees are reported. Then
+/// a heap far too short: every failure is out_of_memory and everything comes back.
+/// The lane work is device/warp_workers.hpp's (also run on the host by
+/// tests/test_warp_front.cpp). `figures` (may be null) receives what was measured.
+int SWIM_MEM_LAUNCHER(check_warp_front)(unsigned blocks, unsigned threads,
+                                        struct swim_mem_warp_front_figures* figures);
 
 // The lease checks (leases.inl, in leases.cu / leases.hip). They raise the CUDA
 // per-thread stack limit to 8 KiB while they run (stow and lease destruction

@@ -12,6 +12,10 @@
 //   swim-pack          one lock-free Pack (bump; resets when the last object is freed)
 //   swim-pool          a lock-free Pool of 64 KiB hunks drawn from a Slab of hunks;
 //                      frees go through hold_deallocate (the tag), as a kernel would
+//   swim-sc-thread     SizeClasses over an in-band ExtentHeap (any size); every
+//                      thread calls try_allocate, frees through hold_deallocate
+//   swim-sc-warp       the same hold through the warp front (warp_try_allocate:
+//                      one run per class and warp call), frees as above
 //   cuda-malloc        malloc/free in the kernel (heap limit set to the same size)
 // Reported per (allocator, threads, size): successful allocations per second of
 // kernel time, failures, the largest number of re-calls after Error::contended any
@@ -33,11 +37,14 @@
 #include <vector>
 
 #include "swim/mem/config.hpp"
+#include "swim/mem/heaps/extent_heap.hpp"
 #include "swim/mem/heaps/slab.hpp"
 #include "swim/mem/heaps/slab_cache.hpp"
 #include "swim/mem/holds/hold.hpp"
 #include "swim/mem/holds/pack.hpp"
 #include "swim/mem/holds/pool.hpp"
+#include "swim/mem/holds/size_classes.hpp"
+#include "swim/mem/holds/warp_front.hpp"
 #include "swim/mem/physical.hpp"
 
 namespace {
@@ -48,10 +55,12 @@ using SlabT = sm::Slab<sm::concurrent, false>;
 using PackT = sm::Pack<sm::concurrent>;
 using PoolT = sm::Pool<SlabT, sm::concurrent>;
 using CacheT = sm::SlabCache<SlabT, 64>;
+using ExtentT = sm::ExtentHeap<sm::concurrent>;
+using ScT = sm::SizeClasses<ExtentT, sm::concurrent, false>;
 
-enum Kind : int { slab_thread, slab_warp, pack, pool, cuda_malloc, kinds };
-const char* const kind_names[kinds] = {"swim-slab-thread", "swim-slab-warp", "swim-pack",
-                                       "swim-pool", "cuda-malloc"};
+enum Kind : int { slab_thread, slab_warp, pack, pool, sc_thread, sc_warp, cuda_malloc, kinds };
+const char* const kind_names[kinds] = {"swim-slab-thread", "swim-slab-warp", "swim-pack", "swim-pool",
+                                       "swim-sc-thread",   "swim-sc-warp",   "cuda-malloc"};
 
 constexpr unsigned max_recalls = 64;  // re-calls after Error::contended before giving up
 
@@ -64,6 +73,7 @@ struct Heaps {
   SlabT* slab;
   PackT* pack;
   PoolT* pool;
+  ScT* sc;
 };
 
 __device__ u64 thread_index() { return u64(blockIdx.x) * blockDim.x + threadIdx.x; }
@@ -97,6 +107,8 @@ __device__ void* allocate(const Heaps& h, unsigned size, unsigned& recalls) {
     return with_recalls([&] { return h.pack->try_allocate(layout); }, recalls);
   } else if constexpr (K == pool) {
     return with_recalls([&] { return h.pool->try_allocate(layout); }, recalls);
+  } else if constexpr (K == sc_thread) {
+    return with_recalls([&] { return h.sc->try_allocate(layout); }, recalls);
   } else {
     recalls = 0;
     return malloc(size);
@@ -109,7 +121,7 @@ __device__ void release(const Heaps& h, void* p, unsigned size) {
     h.slab->try_deallocate(sm::Block{p, size});
   } else if constexpr (K == pack) {
     h.pack->try_deallocate(sm::Block{p, size});
-  } else if constexpr (K == pool) {
+  } else if constexpr (K == pool || K == sc_thread || K == sc_warp) {
     sm::hold_deallocate(sm::Block{p, size});
   } else {
     free(p);
@@ -173,6 +185,38 @@ __global__ void alloc_free_warp(Heaps h, u64 n, unsigned size, Counters* c) {
   record(c, mine != 0, 0, t1 - t0);
 }
 
+/// The warp front: the lanes below n call warp_try_allocate together; those that
+/// meet contended call again together (at most max_recalls times).
+__device__ void* allocate_warp(const Heaps& h, bool in, unsigned size, unsigned& recalls) {
+  const sm::Warp warp;
+  const sm::WarpMask among = warp.ballot(warp.active(), in);
+  recalls = 0;
+  if (!in) return nullptr;
+  sm::Result<sm::Block> r = sm::Error::contended;
+  sm::WarpMask ask = among;
+  for (unsigned call = 0; ask != 0 && call <= max_recalls; ++call) {
+    if (((ask >> warp.lane()) & 1) != 0) {
+      if (call != 0) ++recalls;
+      r = sm::warp_try_allocate(warp, *h.sc, sm::Layout{size, 8}, ask);
+    }
+    ask = warp.ballot(among, r.error() == sm::Error::contended);
+  }
+  return r ? r->ptr : nullptr;
+}
+
+__global__ void alloc_free_sc_warp(Heaps h, u64 n, unsigned size, Counters* c) {
+  const u64 i = thread_index();
+  unsigned recalls = 0;
+  const u64 t0 = clock64();
+  void* p = allocate_warp(h, i < n, size, recalls);
+  const u64 t1 = clock64();
+  if (i >= n) return;
+  record(c, p != nullptr, recalls, t1 - t0);
+  if (p == nullptr) return;
+  *static_cast<volatile u64*>(p) = i;
+  release<sc_warp>(h, p, size);
+}
+
 /// OOM mode: every thread allocates once and keeps it (pointers stored for freeing).
 template <int K>
 __global__ void fill(Heaps h, u64 n, unsigned size, void** out, Counters* c) {
@@ -180,6 +224,15 @@ __global__ void fill(Heaps h, u64 n, unsigned size, void** out, Counters* c) {
   if (i >= n) return;
   unsigned recalls = 0;
   void* p = allocate<K>(h, size, recalls);
+  out[i] = p;
+  record(c, p != nullptr, recalls, 0);
+}
+
+__global__ void fill_sc_warp(Heaps h, u64 n, unsigned size, void** out, Counters* c) {
+  const u64 i = thread_index();
+  unsigned recalls = 0;
+  void* p = allocate_warp(h, i < n, size, recalls);
+  if (i >= n) return;
   out[i] = p;
   record(c, p != nullptr, recalls, 0);
 }
@@ -198,7 +251,13 @@ __global__ void make_pool(SlabT* hunks, sm::Block region, PoolT* at) {
   new (hunks) SlabT(region, 64 * 1024);
   new (at) PoolT(*hunks, 64 * 1024);
 }
-__global__ void unmake(SlabT* slab, PackT* pack, PoolT* pool, SlabT* hunks) {
+__global__ void make_sc(ExtentT* extents, sm::Block region, ScT* at) {
+  new (extents) ExtentT(region, 4096);  // records in-band, at the end of the region
+  new (at) ScT(*extents);
+}
+__global__ void unmake(SlabT* slab, PackT* pack, PoolT* pool, SlabT* hunks, ScT* sc, ExtentT* extents) {
+  if (sc) sc->~ScT();
+  if (extents) extents->~ExtentT();
   if (pool) pool->~PoolT();
   if (hunks) hunks->~SlabT();
   if (pack) pack->~PackT();
@@ -228,6 +287,8 @@ struct Bench {
   SlabT* hunks = nullptr;
   PackT* pack = nullptr;
   PoolT* pool = nullptr;
+  ExtentT* extents = nullptr;
+  ScT* sc = nullptr;
   Counters* counters = nullptr;
   void** pointers = nullptr;
   std::size_t pointer_slots = 0;
@@ -241,6 +302,8 @@ struct Bench {
            check(cudaMalloc(&hunks, sizeof(SlabT)), "cudaMalloc") &&
            check(cudaMalloc(&pack, sizeof(PackT)), "cudaMalloc") &&
            check(cudaMalloc(&pool, sizeof(PoolT)), "cudaMalloc") &&
+           check(cudaMalloc(&extents, sizeof(ExtentT)), "cudaMalloc") &&
+           check(cudaMalloc(&sc, sizeof(ScT)), "cudaMalloc") &&
            check(cudaMalloc(&counters, sizeof(Counters)), "cudaMalloc") &&
            (slots == 0 || check(cudaMalloc(&pointers, slots * sizeof(void*)), "cudaMalloc")) &&
            check(cudaEventCreate(&start), "event") && check(cudaEventCreate(&stop), "event");
@@ -248,7 +311,7 @@ struct Bench {
 
   /// Build the allocator of `kind` over `bytes` of the region, for objects of `size`.
   Heaps build(int kind, std::size_t bytes, unsigned size) {
-    Heaps h{nullptr, nullptr, nullptr};
+    Heaps h{nullptr, nullptr, nullptr, nullptr};
     const sm::Block block{region, std::min(bytes, region_bytes)};
     if (kind == slab_thread || kind == slab_warp) {
       make_slab<<<1, 1>>>(slab, block, size);
@@ -259,12 +322,15 @@ struct Bench {
     } else if (kind == Kind::pool) {
       make_pool<<<1, 1>>>(hunks, block, pool);
       h.pool = pool;
+    } else if (kind == sc_thread || kind == sc_warp) {
+      make_sc<<<1, 1>>>(extents, block, sc);
+      h.sc = sc;
     }
     check(cudaDeviceSynchronize(), "build");
     return h;
   }
   void tear_down(const Heaps& h) {
-    unmake<<<1, 1>>>(h.slab, h.pack, h.pool, h.pool ? hunks : nullptr);
+    unmake<<<1, 1>>>(h.slab, h.pack, h.pool, h.pool ? hunks : nullptr, h.sc, h.sc ? extents : nullptr);
     check(cudaDeviceSynchronize(), "tear down");
   }
 
@@ -289,6 +355,8 @@ template <int K>
 void launch_alloc_free(const Heaps& h, u64 n, unsigned size, Counters* c) {
   if constexpr (K == slab_warp) {
     alloc_free_warp<<<blocks_for(n), block_threads>>>(h, n, size, c);
+  } else if constexpr (K == sc_warp) {
+    alloc_free_sc_warp<<<blocks_for(n), block_threads>>>(h, n, size, c);
   } else {
     alloc_free<K><<<blocks_for(n), block_threads>>>(h, n, size, c);
   }
@@ -310,6 +378,8 @@ bool throughput(Bench& b, int kind, u64 n, unsigned size, Result& r) {
     case slab_warp: ok = b.timed([&] { launch_alloc_free<slab_warp>(h, n, size, b.counters); }, r); break;
     case pack: ok = b.timed([&] { launch_alloc_free<pack>(h, n, size, b.counters); }, r); break;
     case pool: ok = b.timed([&] { launch_alloc_free<pool>(h, n, size, b.counters); }, r); break;
+    case sc_thread: ok = b.timed([&] { launch_alloc_free<sc_thread>(h, n, size, b.counters); }, r); break;
+    case sc_warp: ok = b.timed([&] { launch_alloc_free<sc_warp>(h, n, size, b.counters); }, r); break;
     default: ok = b.timed([&] { launch_alloc_free<cuda_malloc>(h, n, size, b.counters); }, r); break;
   }
   b.tear_down(h);
@@ -318,7 +388,15 @@ bool throughput(Bench& b, int kind, u64 n, unsigned size, Result& r) {
 
 template <int K>
 bool oom_one(Bench& b, const Heaps& h, u64 n, unsigned size, Result& r) {
-  const bool ok = b.timed([&] { fill<K><<<blocks_for(n), block_threads>>>(h, n, size, b.pointers, b.counters); }, r);
+  const bool ok = b.timed(
+      [&] {
+        if constexpr (K == sc_warp) {
+          fill_sc_warp<<<blocks_for(n), block_threads>>>(h, n, size, b.pointers, b.counters);
+        } else {
+          fill<K><<<blocks_for(n), block_threads>>>(h, n, size, b.pointers, b.counters);
+        }
+      },
+      r);
   drain<K><<<blocks_for(n), block_threads>>>(h, n, size, b.pointers);
   return check(cudaDeviceSynchronize(), "drain") && ok;
 }
@@ -333,6 +411,8 @@ bool oom(Bench& b, int kind, unsigned size, std::size_t heap, Result& r) {
     case slab_thread: ok = oom_one<slab_thread>(b, h, n, size, r); break;
     case pack: ok = oom_one<pack>(b, h, n, size, r); break;
     case pool: ok = oom_one<pool>(b, h, n, size, r); break;
+    case sc_thread: ok = oom_one<sc_thread>(b, h, n, size, r); break;
+    case sc_warp: ok = oom_one<sc_warp>(b, h, n, size, r); break;
     default: ok = oom_one<cuda_malloc>(b, h, n, size, r); break;
   }
   b.tear_down(h);
@@ -377,7 +457,7 @@ int main(int argc, char** argv) {
   std::vector<Result> results;
   const std::vector<unsigned> sizes = {16, 64, 256, 1024, 8192};
   if (mode == "oom") {
-    for (int k : {slab_thread, pack, pool, cuda_malloc}) {
+    for (int k : {slab_thread, pack, pool, sc_thread, sc_warp, cuda_malloc}) {
       for (unsigned s : {16u, 1024u, 8192u}) {
         Result r{"oom", kind_names[k], 0, s, {}, 0, 0};
         if (oom(b, k, s, oom_heap, r)) results.push_back(r);

@@ -1,5 +1,5 @@
 // Umbrella header of layer 5 (holds: tagged memory objects): Pack, Pool, SizeClasses, the tag,
-// and tag-dispatched free/resize.
+// tag-dispatched free/resize, and the warp front of SizeClasses.
 #pragma once
 #include "swim/mem/heaps.hpp"
 #include "swim/mem/holds/current.hpp"
@@ -8,3 +8,4 @@
 #include "swim/mem/holds/pool.hpp"
 #include "swim/mem/holds/size_classes.hpp"
 #include "swim/mem/holds/tag.hpp"
+#include "swim/mem/holds/warp_front.hpp"

@@ -37,6 +37,18 @@ SWIM_MEM_API SWIM_MEM_FORCEINLINE unsigned bit_width(std::uint64_t x) {
 #endif
 }
 
+/// Number of set bits.
+SWIM_MEM_API SWIM_MEM_FORCEINLINE unsigned popcount(std::uint64_t x) {
+#if defined(SWIM_MEM_COMPILER_CUDA)
+  unsigned r = 0;
+  SWIM_MEM_IF_TARGET((r = static_cast<unsigned>(__builtin_popcountll(x));),
+                     (r = static_cast<unsigned>(__popcll(static_cast<unsigned long long>(x)));))
+  return r;
+#else
+  return static_cast<unsigned>(__builtin_popcountll(x));
+#endif
+}
+
 /// Smallest k with 2^k >= x (x >= 1).
 SWIM_MEM_API SWIM_MEM_FORCEINLINE unsigned ceil_log2(std::uint64_t x) {
   return x <= 1 ? 0u : bit_width(x - 1);

@@ -63,6 +63,24 @@
   { SWIM_MEM_DETAIL_UNPAREN host_code }
 #endif
 
+// ---- Warp width -------------------------------------------------------------------
+// SWIM_MEM_WARP_SIZE: the lanes of the hardware warp that config/warp.hpp's Warp
+// names: 32 under nvcc; under HIP the wavefront size clang defines for the target
+// in both passes (64 on the CDNA targets gfx90a/gfx940, 32 on wave32 targets); 1 on
+// a host compiler, where a Warp is the calling thread alone. Override with
+// -DSWIM_MEM_WARP_SIZE=<n> only together with the target's own wavefront size.
+#ifndef SWIM_MEM_WARP_SIZE
+#if defined(SWIM_MEM_COMPILER_CUDA)
+#define SWIM_MEM_WARP_SIZE 32
+#elif defined(SWIM_MEM_COMPILER_HIP) && defined(__AMDGCN_WAVEFRONT_SIZE)
+#define SWIM_MEM_WARP_SIZE __AMDGCN_WAVEFRONT_SIZE
+#elif defined(SWIM_MEM_COMPILER_HIP)
+#define SWIM_MEM_WARP_SIZE 64
+#else
+#define SWIM_MEM_WARP_SIZE 1
+#endif
+#endif
+
 // ---- Host/device templates over host-only parameters ------------------------------
 // nvcc checks a host/device template's calls against the template's own marking
 // and rejects, say, SourceHeap<OsPages> (host-only functions) even when only the
