@@ -128,6 +128,9 @@ layout=build
 if [[ -z $build_dir && -d $script_dir/bin ]]; then
   build_dir=$script_dir
 fi
+if [[ -n $build_dir && ! -d $build_dir ]]; then
+  die_usage "no such build directory: $build_dir"
+fi
 [[ -n $build_dir ]] || build_dir=$script_dir/../build/default
 if [[ -d $build_dir ]]; then build_dir=$(cd "$build_dir" && pwd); fi
 if [[ -d $build_dir/bin && -f $build_dir/manifest.txt ]]; then layout=bundle; fi

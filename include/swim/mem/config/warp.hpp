@@ -61,7 +61,10 @@ SWIM_MEM_API SWIM_MEM_FORCEINLINE unsigned warp_rank(WarpMask lanes, unsigned la
 /// - Contract: see the file comment (every lane of `among` calls, same `among`).
 struct Warp {
   using Mask = WarpMask;
-  /// Lanes of the hardware warp (SWIM_MEM_WARP_SIZE: 32 CUDA, 64 on CDNA, 1 host).
+  /// Lanes of the hardware warp (SWIM_MEM_WARP_SIZE: 32 CUDA, 64 on CDNA, 1 with a
+  /// host compiler). A constant of the translation unit: the host code of a .cu or
+  /// .hip file sees the device's width, while its lane() and active() there are
+  /// still those of a warp of one lane (lane 0, mask 1).
   static constexpr unsigned size = SWIM_MEM_WARP_SIZE;
   static_assert(size >= 1 && size <= 64, "a warp has 1 to 64 lanes");
 
