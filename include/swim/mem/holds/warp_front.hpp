@@ -55,7 +55,8 @@ SWIM_MEM_API SWIM_MEM_FORCEINLINE bool class_request(Layout layout) {
 /// Allocate one object per lane of `among`, every lane of which calls this at once
 /// with its own layout (see the file comment); the same result a lone call of
 /// hold.try_allocate(layout) could give: an object of at least layout.size bytes,
-/// or an Error (contended may be called again; out_of_memory when the heap refuses).
+/// or an Error (contended may be called again; out_of_memory when the heap refuses;
+/// invalid_argument, with no exchange, when the calling lane is not in `among`).
 /// `trace`, if given, receives what was done for the calling lane.
 ///
 /// - Thread-safety: any number of warps and threads at once (the hold is concurrent).
@@ -66,6 +67,12 @@ SWIM_MEM_API Result<Block> warp_try_allocate(const W& warp, SizeClasses<Heap, co
   using Table = detail::SizeClassTable;
   using Run = detail::ClassRun<concurrent>;
   const unsigned lane = warp.lane();
+  // A caller outside `among` breaks the contract: answered before any exchange
+  // (an exchange over a mask without the caller is undefined on every backend).
+  if (lane >= 64 || ((among >> lane) & 1) == 0) {
+    if (trace != nullptr) *trace = WarpTrace{0, 0, 0, false};
+    return Error::invalid_argument;
+  }
   const bool in_class = detail::class_request(layout);
   const std::uint32_t klass = in_class ? Table::of_object(layout.size) : Table::count;
   WarpMask pending = warp.ballot(among, in_class);
@@ -76,6 +83,7 @@ SWIM_MEM_API Result<Block> warp_try_allocate(const W& warp, SizeClasses<Heap, co
   // One round per distinct class among the lanes still pending; each round ends
   // with at least its leader served, so `round` never passes popcount(among).
   for (unsigned round = 1; in_class && round <= W::size; ++round) {
+    if (pending == 0) break;  // (only if a lane broke the contract)
     const unsigned leader = warp_leader(pending);
     const std::uint32_t c = warp.broadcast(pending, klass, leader);
     const WarpMask group = warp.ballot(pending, klass == c);

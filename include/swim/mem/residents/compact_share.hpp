@@ -14,7 +14,12 @@
 //     that others borrow) are retried a bounded number of times; the first error
 //     that remains stops the share, and the leases after it are counted as stayed.
 //     Null leases and leases of other holds are skipped, so a later round with the
-//     same arguments moves exactly what an earlier one left.
+//     same arguments moves exactly what an earlier one left. Whether a lease moves
+//     is decided by its head object: a structure whose head is in `from` is stowed
+//     whole (stow's rule), so members it has in a third hold are freed there and
+//     made again in `to` (that hold must then take frees from the movers: be
+//     concurrent, or used by nobody else meanwhile); one whose head is elsewhere
+//     stays, with any members it has in `from`.
 //  2. Release, one thread, when no thread uses `from` any more:
 //     release_compacted(from) gives every hunk of `from` with nothing live back to
 //     its heap (Pool: retire_head() then trim(); SizeClasses: trim()).
