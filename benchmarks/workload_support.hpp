@@ -59,6 +59,26 @@ inline std::size_t rss_bytes() {
   return static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
+/// Anonymous memory resident now (the `Anonymous:` line of /proc/self/smaps_rollup):
+/// what heaps hold, without the program's file-backed pages, which a forked child
+/// touches again and which statm counts only roughly; rss_bytes() where the file
+/// is missing.
+inline std::size_t anon_bytes() {
+  std::size_t kib = 0;
+  bool found = false;
+  if (FILE* f = std::fopen("/proc/self/smaps_rollup", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::sscanf(line, "Anonymous: %zu kB", &kib) == 1) {
+        found = true;
+        break;
+      }
+    }
+    std::fclose(f);
+  }
+  return found ? kib * 1024 : rss_bytes();
+}
+
 /// Run `f` in a fresh child process and return the doubles it writes: workloads
 /// that read the resident set size must not inherit an earlier workload's heap.
 template <class F>

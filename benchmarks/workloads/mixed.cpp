@@ -3,9 +3,10 @@
 // 1e5 live slots of sizes uniform 16 B .. 4 KiB; each step frees a random slot and
 // allocates a random size into it (every object written). In a child process
 // (in_child): ns per step over 1e6 steps after the slots are filled (2e5 with
-// SWIM_BENCH_QUICK), the peak resident set grown over the live bytes (sampled every
-// 1e4 steps), and the resident set left after everything was freed and the
-// allocator's release() ran, over that before the allocator was built.
+// SWIM_BENCH_QUICK), the peak resident anonymous memory grown over the live bytes
+// (sampled every 1e4 steps), and the resident anonymous memory left after
+// everything was freed and the allocator's release() ran, over that before the
+// allocator was built (anon_bytes(): heaps' pages, not the program's file pages).
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -30,7 +31,7 @@ void mixed(benchmark::State& st) {
       std::vector<Obj> live(slots);
       Rng rng(17);
       auto size = [&] { return 16 + rng.below(4096 - 16 + 1); };
-      const std::size_t before = rss_bytes();
+      const std::size_t before = anon_bytes();
       std::size_t peak = before;
       double ns = -1.0, peak_ratio = -1.0, after_ratio = -1.0;
       {
@@ -57,7 +58,7 @@ void mixed(benchmark::State& st) {
           live_bytes += o.n;
           if (s % 10000 == 0) {
             const auto t = std::chrono::steady_clock::now();
-            const std::size_t now = rss_bytes();
+            const std::size_t now = anon_bytes();
             if (now > peak) peak = now;
             sampling += std::chrono::steady_clock::now() - t;
           }
@@ -68,7 +69,7 @@ void mixed(benchmark::State& st) {
         peak_ratio = static_cast<double>(peak - before) / static_cast<double>(live_bytes);
         for (Obj& o : live) h.free(o.p, o.n);
         a.release();
-        after_ratio = static_cast<double>(rss_bytes()) / static_cast<double>(before);
+        after_ratio = static_cast<double>(anon_bytes()) / static_cast<double>(before);
       }
       return std::vector<double>{ns, peak_ratio, after_ratio};
     });
