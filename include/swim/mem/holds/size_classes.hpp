@@ -145,21 +145,27 @@ struct alignas(64) ClassHunk {
   // units as it asks for, seq_cst when its core retires hunks): a retirement sets
   // `retiring` and then reads live (both seq_cst), so either it sees the
   // announcement and gives up, or the taker sees the flag here and takes nothing.
+  // `seen` is the order of the taker's reads of the flag: seq_cst where the core
+  // retires hunks, acquire elsewhere (no flag is ever set there, and a seq_cst
+  // load costs a fence on a GPU).
 
   /// A unit's index, or false: from the free stack, else the bump (lazily).
-  SWIM_MEM_API bool take(std::uint32_t& index) { return pop(index) || bump(1, index) != 0; }
+  SWIM_MEM_API bool take(std::uint32_t& index, order seen) {
+    return pop(index, seen) || bump(1, index, seen) != 0;
+  }
 
   /// Up to `want` consecutive never-used units (the bump, one atomic), else one
   /// from the free stack: how many were taken (0: none), the first at `first`.
-  SWIM_MEM_API std::uint32_t take_run(std::uint32_t want, std::uint32_t& first) {
-    const std::uint32_t n = bump(want, first);
+  SWIM_MEM_API std::uint32_t take_run(std::uint32_t want, std::uint32_t& first, order seen) {
+    const std::uint32_t n = bump(want, first, seen);
     if (n != 0) return n;
-    return pop(first) ? 1u : 0u;
+    return pop(first, seen) ? 1u : 0u;
   }
 
   /// The top of the free stack, or false (empty, or retiring).
-  SWIM_MEM_API bool pop(std::uint32_t& index) {
+  SWIM_MEM_API bool pop(std::uint32_t& index, order seen) {
     if constexpr (!Mode::is_concurrent) {
+      (void)seen;
       const std::uint64_t top = free_top.raw;
       const std::uint32_t t = static_cast<std::uint32_t>(top & index_mask);
       if (t == 0) return false;
@@ -167,7 +173,7 @@ struct alignas(64) ClassHunk {
       free_top.raw = (top & ~(index_mask | retiring)) | read_link(index);
       return true;
     } else {
-      std::uint64_t top = free_top.load(order::seq_cst);
+      std::uint64_t top = free_top.load(seen);
       for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
         if ((top & retiring) != 0) return false;
         const std::uint32_t t = static_cast<std::uint32_t>(top & index_mask);
@@ -185,8 +191,9 @@ struct alignas(64) ClassHunk {
 
   /// Up to `want` never-used units from the bump: how many (0: none left, or
   /// retiring), the first at `first`.
-  SWIM_MEM_API std::uint32_t bump(std::uint32_t want, std::uint32_t& first) {
+  SWIM_MEM_API std::uint32_t bump(std::uint32_t want, std::uint32_t& first, order seen) {
     if constexpr (!Mode::is_concurrent) {
+      (void)seen;
       const std::uint32_t f = fresh.raw;
       const std::uint32_t n = count - f < want ? count - f : want;
       fresh.raw = f + n;
@@ -194,7 +201,7 @@ struct alignas(64) ClassHunk {
       return n;
     } else {
       // (pop's load came first for take(); a run checks the flag itself.)
-      if ((free_top.load(order::seq_cst) & retiring) != 0) return 0;
+      if ((free_top.load(seen) & retiring) != 0) return 0;
       std::uint32_t f = fresh.load(order::relaxed);
       for (unsigned attempt = 0; attempt < max_retries && f < count; ++attempt) {
         const std::uint32_t n = count - f < want ? count - f : want;
@@ -354,7 +361,7 @@ class alignas(64) ClassCore {
       if (h != nullptr) {
         announce(h, want);
         std::uint32_t first = 0;
-        const std::uint32_t n = h->take_run(want, first);
+        const std::uint32_t n = h->take_run(want, first, seen_order());
         if (n != want) withdraw(h, want - n);
         if (n != 0) {
           live_.fetch_add(n, order::relaxed);
@@ -568,7 +575,7 @@ class alignas(64) ClassCore {
       if (h != nullptr) {
         announce(h, 1);
         std::uint32_t index = 0;
-        if (h->take(index)) return hand_out(h, index);
+        if (h->take(index, seen_order())) return hand_out(h, index);
         withdraw(h, 1);
       }
       const Error e = advance(c, seen);
@@ -622,6 +629,9 @@ class alignas(64) ClassCore {
       cushion_.fetch_sub(h->block_size, order::relaxed);
     }
   }
+
+  /// The order of a taker's reads of a hunk's retiring flag (ClassHunk::take).
+  SWIM_MEM_API order seen_order() const { return retires_ ? order::seq_cst : order::acquire; }
 
   /// Take back an announcement of `n` units that were not taken.
   SWIM_MEM_API void withdraw(Hunk* h, std::uint32_t n) {
