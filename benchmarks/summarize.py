@@ -696,7 +696,7 @@ def main():
                     + [fmt(ns("pair", "64", a)), fmt(ns("pair_one_live", "64", a))] for a in HOLDS]),
              "", LEGEND, ""]
 
-    # ---- the general-purpose targets (issue 10), measured on try_malloc ----
+    # ---- the general-purpose targets (docs/benchmarks.md, "Targets"), measured on try_malloc ----
     tm = "swim-try_malloc"
     v, b = ns("pair_one_live", "64", tm), ns("pair_one_live", "64", BASE)
     targets.append(("64-byte pair through try_malloc, one block kept live: time / mimalloc's", "≤ 0.5",

@@ -427,7 +427,7 @@ write_md_device_bench() {
   done
   echo
   if ! command -v awk >/dev/null 2>&1; then echo "(No awk here: the targets are not judged.)"; echo; return 0; fi
-  echo "Targets of issue 10 (device, H100), from this run:"
+  echo "Device targets (docs/benchmarks.md, \"Targets\"; an H100), from this run:"
   echo
   echo "| target | goal | measured | verdict |"
   echo "|---|---|---|---|"
