@@ -222,12 +222,13 @@ inline int failures_status(u64 failures) {
 
 /// Turn the counts into a status; name the first failed check in last_error().
 inline int report(u64 failed, const LeaseCounters& c, const char* what) {
-  static char message[160];
+  static char message[224];
   if (failed != 0) {
     if (c.first_failure != 0) {
       std::snprintf(message, sizeof message,
-                    "%s: first failed device check at line %llu of a lease_workers/ header",
-                    what, c.first_failure);
+                    "%s: first failed device check at line %llu of a lease_workers/ header%s%s",
+                    what, c.first_failure, c.first_error != 0 ? ", error " : "",
+                    c.first_error != 0 ? to_string(static_cast<Error>(c.first_error)) : "");
     } else {
       std::snprintf(message, sizeof message, "%s: a host-side count was off", what);
     }

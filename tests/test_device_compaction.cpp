@@ -17,19 +17,20 @@
 
 #include <cstddef>
 #include <cstdio>
-#include <latch>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "../device/lease_workers.hpp"
 #include "support/arena.hpp"
+#include "support/worker_grid.hpp"
 
 namespace {
 
 using namespace swim::mem;
 using namespace swim::mem::device_leases;
 using swim::mem::testing::Arena;
+using swim::mem::testing::run_grid;
+using swim::mem::testing::where;
 
 constexpr unsigned kThreads = 8;
 constexpr u64 kWorkers = 64;
@@ -37,30 +38,6 @@ constexpr u64 kWorkers = 64;
 constexpr unsigned kRepeats = 4;
 /// Heap room beyond the workers' own (compact_region_bytes): hunks made at once.
 constexpr std::size_t kSlack = std::size_t(8) << 20;
-
-/// Runs work(i) for i in [0, n) on `threads` threads released together, worker i on
-/// thread i % threads (as test_device_workers.cpp's run_workers); returns once all
-/// are joined (the end of a kernel).
-template <class Work>
-void run_grid(u64 n, unsigned threads, Work work) {
-  std::latch start(threads);
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      start.arrive_and_wait();
-      for (u64 i = t; i < n; i += threads) work(i);
-    });
-  }
-  for (std::thread& th : pool) th.join();
-}
-
-std::string where(const LeaseCounters& c) {
-  return c.first_failure == 0
-             ? std::string("no failed worker check")
-             : "first failed worker check at line " + std::to_string(c.first_failure) +
-                   " of a device/lease_workers/ header";
-}
 
 /// The launcher's device memory, in host memory: both heaps' regions, the heaps,
 /// the holds, and the grid's lease arrays.

@@ -15,7 +15,6 @@
 
 #include <cstddef>
 #include <cstring>
-#include <latch>
 #include <new>
 #include <optional>
 #include <string>
@@ -23,11 +22,13 @@
 #include <vector>
 
 #include "../device/lease_workers.hpp"
+#include "support/worker_grid.hpp"
 
 namespace {
 
 using namespace swim::mem;
 using namespace swim::mem::device_leases;
+using swim::mem::testing::where;
 
 /// OS threads, and logical workers per OS thread (worker i runs on thread
 /// i % kThreads, one after the other), as a grid of kThreads x kRounds.
@@ -65,16 +66,7 @@ class HostBuffer {
 /// once all are joined (the end of a kernel).
 template <class Work>
 void run_workers(u64 n, Work work) {
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  threads.reserve(kThreads);
-  for (unsigned t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();
-      for (u64 i = t; i < n; i += kThreads) work(i);
-    });
-  }
-  for (std::thread& th : threads) th.join();
+  swim::mem::testing::run_grid(n, kThreads, work);
 }
 
 /// The shared Pool over a Slab of `units` units of kHunk bytes, as DevicePool
@@ -99,12 +91,6 @@ struct HostPool {
   std::optional<LeasePool> pool;
 };
 
-std::string where(const LeaseCounters& c) {
-  return c.first_failure == 0
-             ? std::string("no failed worker check")
-             : "first failed worker check at line " + std::to_string(c.first_failure) +
-                   " of a device/lease_workers/ header";
-}
 
 /// lease_run (leases.inl) on the host: lease_worker for kWorkers workers, then
 /// the launcher's checks, as gtest expectations.

@@ -50,6 +50,7 @@ using u32 = unsigned;
 struct LeaseCounters {
   u64 failures;        ///< failed checks
   u64 first_failure;   ///< source line of the first failed check (0: none)
+  u64 first_error;     ///< the first Error that note_error found where none may be (0: none)
   u64 exhausted;       ///< out_of_memory results where the heap is short on purpose
   u64 retried;         ///< Error::contended results that were retried
   u64 leases;          ///< Raw<Box> and Ptr<Box> leases made, written and read back
@@ -101,6 +102,8 @@ SWIM_MEM_API inline void note_error(Error e, bool short_heap, LeaseCounters* c, 
   if (e == Error::out_of_memory && short_heap) {
     bump(c->exhausted);
   } else {
+    u64 none = 0;
+    atomic_ref<u64>(c->first_error).compare_exchange(none, static_cast<u64>(e), order::relaxed);
     expect(false, c, line);
   }
 }
@@ -129,6 +132,7 @@ SWIM_MEM_API Error make_bounded(L& out, LeaseCounters* c, Make&& make) {
     if (o) out = o.take();
     if (e != Error::contended) break;
     bump(c->retried);
+    backoff(t);
   }
   return e;
 }
@@ -159,6 +163,7 @@ SWIM_MEM_API inline Error stow_bounded(L& head, HoldRef target, L& copy, LeaseCo
     if (o) copy = o.take();
     if (e != Error::contended) break;
     bump(c->retried);
+    backoff(t);
   }
   return e;
 }

@@ -62,6 +62,7 @@ SWIM_MEM_API inline Error push_bounded(BufLease& buf, u32 v, LeaseCounters* c) {
     e = buf.try_push(v);
     if (e != Error::contended) break;
     bump(c->retried);
+    backoff(t);
   }
   return e;
 }

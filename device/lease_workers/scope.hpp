@@ -46,7 +46,10 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void scope_step(unsigned char* slic
     Error e = Error::contended;
     for (unsigned t = 0; t < kRetries && e == Error::contended; ++t) {
       e = scope.try_keep(kept);  // (a failed keep leaves the list where it was)
-      if (e == Error::contended) bump(c->retried);
+      if (e == Error::contended) {
+        bump(c->retried);
+        backoff(t);
+      }
     }
     if (e == Error::none) {
       SWIM_MEM_LEASES_EXPECT(scope.hold().stats().live == 0 && kept.hold() == pool);

@@ -2,6 +2,7 @@
 // type lists and the dispatch over them, the warp operations.
 #pragma once
 #include "swim/mem/config/atomic.hpp"
+#include "swim/mem/config/backoff.hpp"
 #include "swim/mem/config/bits.hpp"
 #include "swim/mem/config/macros.hpp"
 #include "swim/mem/config/type_list.hpp"

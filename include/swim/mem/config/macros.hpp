@@ -94,6 +94,33 @@
 #endif
 #endif
 
+// ---- Waiting a little -------------------------------------------------------------
+// SWIM_MEM_DETAIL_HOST_PAUSE(): the processor's spin-wait hint (x86 pause, Arm
+// yield, POWER's low-priority no-op; nothing elsewhere). SWIM_MEM_DETAIL_DEVICE_SLEEP(ns):
+// put the calling GPU thread to sleep for about `ns` nanoseconds (CUDA __nanosleep,
+// sm_70 and newer; AMD s_sleep, in steps of about 64 cycles); nothing on a host
+// compiler. Only config/backoff.hpp uses them, each on its side of SWIM_MEM_IF_TARGET.
+#if defined(__x86_64__) || defined(__i386__)
+#define SWIM_MEM_DETAIL_HOST_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__) || defined(__arm__)
+#define SWIM_MEM_DETAIL_HOST_PAUSE() __asm__ __volatile__("yield" ::: "memory")
+#elif defined(__powerpc64__) || defined(__powerpc__)
+#define SWIM_MEM_DETAIL_HOST_PAUSE() __asm__ __volatile__("or 27,27,27" ::: "memory")
+#else
+#define SWIM_MEM_DETAIL_HOST_PAUSE() ((void)0)
+#endif
+#if defined(SWIM_MEM_COMPILER_CUDA)
+#define SWIM_MEM_DETAIL_DEVICE_SLEEP(ns) NV_IF_TARGET(NV_PROVIDES_SM_70, (__nanosleep(ns);))
+#elif defined(SWIM_MEM_COMPILER_HIP) && defined(__HIP_DEVICE_COMPILE__)
+#define SWIM_MEM_DETAIL_DEVICE_SLEEP(ns)                           \
+  do {                                                            \
+    for (unsigned swim_mem_k_ = 0; swim_mem_k_ <= (ns) / 64u; ++swim_mem_k_) \
+      __builtin_amdgcn_s_sleep(1);                                \
+  } while (0)
+#else
+#define SWIM_MEM_DETAIL_DEVICE_SLEEP(ns) ((void)(ns))
+#endif
+
 // ---- Checked builds --------------------------------------------------------------
 // SWIM_MEM_CHECKED selects the default for the allocators' `Checked` template
 // parameter (foreign-pointer and double-free detection on untagged heaps). It is

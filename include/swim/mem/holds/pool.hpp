@@ -368,8 +368,10 @@ class PoolCore {
   template <class H>
   SWIM_MEM_API static Error release_to(H& heap, Block block) {
     Error e = Error::contended;
-    for (unsigned attempt = 0; attempt < give_back_retries && e == Error::contended; ++attempt) {
+    for (unsigned attempt = 0; attempt < give_back_retries; ++attempt) {
       e = heap.try_deallocate(block);
+      if (e != Error::contended) break;
+      backoff(attempt);  // a busy heap's lock holder may be off its core (config/backoff.hpp)
     }
     return e;
   }

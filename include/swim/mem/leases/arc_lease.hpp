@@ -27,23 +27,11 @@
 #include "swim/mem/leases/resident.hpp"
 #include "swim/mem/leases/stow.hpp"
 
-#if __has_include(<sched.h>)
-#include <sched.h>  // sched_yield, for the host-only waiting forms
-#define SWIM_MEM_DETAIL_HAS_SCHED_YIELD 1
-#endif
-
 namespace swim::mem {
 namespace detail {
 
 template <class L, bool Weak>
 struct ArcStowTraits;
-
-/// Let another thread run (the waiting forms only).
-SWIM_MEM_HOST inline void arc_yield() {
-#if defined(SWIM_MEM_DETAIL_HAS_SCHED_YIELD)
-  sched_yield();
-#endif
-}
 
 }  // namespace detail
 
@@ -332,7 +320,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
       Result<As<ArcKind::ref>> r = convert<ArcKind::ref>(arc_default_retries, true);
       if (r.ok() || !is_retryable(r.error())) return r;
       if (is_relocated()) (void)refresh();  // a chain longer than one borrow follows
-      detail::arc_yield();
+      detail::host_yield();
     }
   }
   /// Wait for try_into_mut to succeed. Host only (same hazard as mut()).
@@ -345,7 +333,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
       if constexpr (K == ArcKind::hard) {
         if (is_relocated()) (void)refresh();
       }
-      detail::arc_yield();
+      detail::host_yield();
     }
   }
 
@@ -568,7 +556,7 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
         }
         if (cursor) (void)cursor.refresh();
       }
-      detail::arc_yield();
+      detail::host_yield();
     }
   }
 

@@ -40,7 +40,10 @@
 //    it, nobody reading its hunks). `to` may be in use by any thread meanwhile.
 //
 // Bounds: every stow is bounded (the holds' retries, the arc protocol's), and so is
-// the number of retries here; nothing waits without bound. A share touches each of
+// the number of retries here, each after a backoff() (config/backoff.hpp: a short
+// spin, then the host thread yields its core or the GPU thread sleeps, so that a
+// preempted lock holder or relocating thread gets to finish); nothing waits
+// without bound. A share touches each of
 // its leases once, plus once more per retry.
 //
 // What stays in `from`: leases that failed (reported), objects not reachable from
@@ -111,6 +114,7 @@ SWIM_MEM_API CompactShareReport try_compact_share(L* leases, std::size_t count,
         e = copy.error();
         if (!is_retryable(e) || attempt >= retries) break;
         ++r.retried;
+        backoff(attempt);  // let the thread it waits for run (config/backoff.hpp)
       }
       if (e == Error::none) {
         ++r.moved;
