@@ -1,0 +1,274 @@
+// Layer 8 (integrations): Kokkos memory spaces backed by swim-mem, and an
+// allocator handle for kernels (KOKKOS_LAMBDA). Kokkos 3.4 and 4.x, one header;
+// the code paths differ only where Kokkos' own interface does (KOKKOS_VERSION).
+//
+//   using Space = swim::mem::kokkos::HostSpace;
+//   Kokkos::View<double*, Space> a("a", n);            // from the process hold
+//
+//   Pool<SourceHeap<OsPages>> pool(4096);
+//   swim::mem::SpaceBinding binding(pool, "solver");   // an instance over `pool`
+//   Kokkos::View<double*, Space> b(Kokkos::view_alloc(Space(binding), "b"), n);
+//   binding.stats().live;                               // 1 (b)
+//
+//   auto h = swim::mem::kokkos::Handle::of(size_classes);   // trivially copyable
+//   Kokkos::parallel_for(n, KOKKOS_LAMBDA(int i) {
+//     void* p = h.allocate(64);                      // nullptr when exhausted
+//     if (p) h.deallocate(p, 64);
+//   });
+//
+// HostSpace: host memory, accessible from every execution space whose memory
+// space is Kokkos::HostSpace (Serial, OpenMP, Threads, the host side of a GPU
+// build). A default-constructed HostSpace (what View("label", n) makes) draws
+// from default_space_binding(), the process-wide try_malloc; a HostSpace made
+// from a SpaceBinding draws from that binding's heap or hold, with its counters,
+// its leak report and its error when it is gone (integrations/space_binding.hpp).
+// View allocations are aligned to 64 bytes, as Kokkos::HostSpace's. Errors
+// surface as exceptions from the View's constructor: OutOfMemory (a
+// std::bad_alloc) when the allocator is exhausted, MemoryError otherwise
+// (Error::cleared: the binding is gone); nothing aborts.
+//
+// deep_copy to and from Kokkos::HostSpace (and between two HostSpace Views),
+// create_mirror_view (the View itself: the memory is host memory), resize,
+// realloc, subviews and kokkos_malloc / kokkos_free<HostSpace> work as with
+// Kokkos::HostSpace.
+//
+// Handle: one HoldRef (trivially copyable), so a lambda captures it by value. Its
+// allocate / deallocate have Kokkos::MemoryPool's shapes (nullptr on failure; a
+// free never fails loudly); try_allocate / try_deallocate return swim-mem's
+// Result and Error. The hold must be reachable by the threads that run the
+// lambda (host memory for host execution spaces) and concurrent when they run in
+// parallel; hold() gives the HoldRef for leases and residents (Box::try_new(h.hold(), ...)).
+//
+// The Kokkos specialisations below sit in Kokkos::Impl, which Kokkos changes
+// between versions (3.4 needs a hand-written SharedAllocationRecord; 4.x a macro
+// and the labelled allocate overloads). tests/kokkos/check_prefix.sh builds the
+// tests against any installed Kokkos.
+#pragma once
+
+#include <Kokkos_Core.hpp>
+
+#if KOKKOS_VERSION >= 40000 && !defined(KOKKOS_IMPL_PUBLIC_INCLUDE)
+#define KOKKOS_IMPL_PUBLIC_INCLUDE  // 4.x: the impl/ header below refuses to be included without it
+#define SWIM_MEM_KOKKOS_UNDEF_PUBLIC_INCLUDE
+#endif
+#include <impl/Kokkos_SharedAlloc_timpl.hpp>  // SharedAllocationRecordCommon<>'s member definitions
+#ifdef SWIM_MEM_KOKKOS_UNDEF_PUBLIC_INCLUDE
+#undef KOKKOS_IMPL_PUBLIC_INCLUDE
+#undef SWIM_MEM_KOKKOS_UNDEF_PUBLIC_INCLUDE
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "swim/mem/holds.hpp"
+#include "swim/mem/holds/process_hold.hpp"
+#include "swim/mem/integrations/space_binding.hpp"
+
+namespace swim::mem::kokkos {
+
+/// A Kokkos memory space of host memory from a swim-mem binding (see the file comment).
+class HostSpace {
+ public:
+  using memory_space = HostSpace;
+  using execution_space = Kokkos::DefaultHostExecutionSpace;
+  using device_type = Kokkos::Device<execution_space, memory_space>;
+  using size_type = std::size_t;
+
+  /// Alignment of every allocation (Kokkos::HostSpace's).
+  static constexpr std::size_t alignment = 64;
+
+  /// Over the process-wide binding (try_malloc).
+  HostSpace() = default;
+  /// Over `binding`; the binding should outlive every View made through this space.
+  explicit HostSpace(const SpaceBinding& binding) : ref_(binding.ref()) {}
+  /// Over the binding `ref` refers to.
+  explicit HostSpace(SpaceRef ref) : ref_(static_cast<SpaceRef&&>(ref)) {}
+
+  void* allocate(std::size_t bytes) const { return ref_.allocate(bytes, alignment); }
+  void deallocate(void* p, std::size_t bytes) const noexcept { ref_.deallocate(p, bytes); }
+#if KOKKOS_VERSION >= 40000  // 4.x's allocation record calls the labelled forms
+  void* allocate(const char* /*label*/, std::size_t bytes, std::size_t /*logical*/ = 0) const {
+    return allocate(bytes);
+  }
+  template <class Exec>
+  void* allocate(const Exec& /*exec*/, const char* /*label*/, std::size_t bytes,
+                 std::size_t /*logical*/ = 0) const {
+    return allocate(bytes);
+  }
+  void deallocate(const char* /*label*/, void* p, std::size_t bytes,
+                  std::size_t /*logical*/ = 0) const noexcept {
+    deallocate(p, bytes);
+  }
+#endif
+
+  static constexpr const char* name() { return "SwimMemHostSpace"; }
+
+  /// The binding's counters (allocations here count the View's header too).
+  SpaceStats stats() const noexcept { return ref_.stats(); }
+  /// The binding this space draws from.
+  const SpaceRef& binding() const noexcept { return ref_; }
+
+ private:
+  SpaceRef ref_;
+};
+
+/// An allocator handle for kernels: Kokkos::MemoryPool's allocate / deallocate
+/// over a swim-mem hold (see the file comment). Trivially copyable.
+class Handle {
+ public:
+  /// Retries of Error::contended in try_allocate / try_deallocate, by default.
+  static constexpr unsigned default_retries = 64;
+  /// Alignment of allocate()'s blocks.
+  static constexpr std::size_t alignment = 16;
+
+  Handle() = default;
+  SWIM_MEM_API explicit Handle(HoldRef hold) : hold_(hold) {}
+  /// A handle over `hold` (a Pack, Pool or SizeClasses).
+  template <class Hold>
+  SWIM_MEM_API static Handle of(Hold& hold) {
+    return Handle(HoldRef::of(hold));
+  }
+  /// A handle over the process hold (try_malloc's; host execution spaces only).
+  static Handle process() noexcept { return Handle(process_hold()); }
+
+  /// `bytes` (0 takes 1) aligned to `align`; Error::invalid_argument for a null
+  /// handle, the hold's error otherwise (Error::contended retried `retries` times,
+  /// with backoff()).
+  SWIM_MEM_API Result<Block> try_allocate(std::size_t bytes, std::size_t align = alignment,
+                                          unsigned retries = default_retries) const {
+    if (!hold_) return Error::invalid_argument;
+    const Result<Layout> layout = Layout::from_size_align(bytes == 0 ? 1 : bytes, align);
+    if (!layout.ok()) return layout.error();
+    Result<Block> r = hold_.try_allocate(*layout);
+    for (unsigned i = 0; !r.ok() && r.error() == Error::contended && i < retries; ++i) {
+      backoff(i);
+      r = hold_.try_allocate(*layout);
+    }
+    return r;
+  }
+
+  /// Free what try_allocate(bytes, ...) or allocate(bytes) gave. Validated by the
+  /// hold (HoldRef::try_deallocate): a foreign pointer or a double free is an
+  /// Error, not a crash.
+  SWIM_MEM_API Error try_deallocate(void* p, std::size_t bytes,
+                                    unsigned retries = default_retries) const {
+    if (!hold_) return Error::invalid_argument;
+    if (p == nullptr) return Error::none;
+    const Block block{p, bytes == 0 ? 1 : bytes};
+    Error e = hold_.try_deallocate(block);
+    for (unsigned i = 0; e == Error::contended && i < retries; ++i) {
+      backoff(i);
+      e = hold_.try_deallocate(block);
+    }
+    return e;
+  }
+
+  /// Kokkos::MemoryPool's form: a block of `bytes`, or nullptr; `attempt_limit`
+  /// calls of try_allocate at most (at least one).
+  SWIM_MEM_API void* allocate(std::size_t bytes, std::int32_t attempt_limit = 1) const noexcept {
+    for (std::int32_t k = 0; k < attempt_limit || k == 0; ++k) {
+      const Result<Block> r = try_allocate(bytes);
+      if (r.ok()) return r->ptr;
+      if (r.error() != Error::contended) break;
+    }
+    return nullptr;
+  }
+  /// Kokkos::MemoryPool's form: never reports; use try_deallocate to see errors.
+  SWIM_MEM_API void deallocate(void* p, std::size_t bytes) const noexcept {
+    (void)try_deallocate(p, bytes);
+  }
+
+  /// The hold, for leases and residents.
+  SWIM_MEM_API HoldRef hold() const { return hold_; }
+  SWIM_MEM_API explicit operator bool() const { return static_cast<bool>(hold_); }
+
+ private:
+  HoldRef hold_{};
+};
+
+static_assert(std::is_trivially_copyable_v<Handle>);
+
+}  // namespace swim::mem::kokkos
+
+// ---- Kokkos' view of the space ------------------------------------------------------
+
+namespace Kokkos::Impl {
+
+// Every host execution space (its memory space is Kokkos::HostSpace) reaches the
+// memory; the two spaces' Views are not assignable to each other.
+template <>
+struct MemorySpaceAccess<Kokkos::HostSpace, swim::mem::kokkos::HostSpace> {
+  enum : bool { assignable = false };
+  enum : bool { accessible = true };
+  enum : bool { deepcopy = true };
+};
+
+template <>
+struct MemorySpaceAccess<swim::mem::kokkos::HostSpace, Kokkos::HostSpace> {
+  enum : bool { assignable = false };
+  enum : bool { accessible = true };
+  enum : bool { deepcopy = true };
+};
+
+}  // namespace Kokkos::Impl
+
+#if KOKKOS_VERSION >= 40000
+KOKKOS_IMPL_SHARED_ALLOCATION_SPECIALIZATION(swim::mem::kokkos::HostSpace);
+#else
+namespace Kokkos::Impl {
+// 3.4: the allocation record of a View in the space (4.x's macro writes the same).
+template <>
+class SharedAllocationRecord<swim::mem::kokkos::HostSpace, void>
+    : public SharedAllocationRecordCommon<swim::mem::kokkos::HostSpace> {
+  friend class SharedAllocationRecordCommon<swim::mem::kokkos::HostSpace>;
+  using base_t = SharedAllocationRecordCommon<swim::mem::kokkos::HostSpace>;
+  using RecordBase = SharedAllocationRecord<void, void>;
+  const swim::mem::kokkos::HostSpace m_space;
+
+ protected:
+  ~SharedAllocationRecord() override {
+    m_space.deallocate(RecordBase::m_alloc_ptr, RecordBase::m_alloc_size);
+  }
+
+ public:
+  SharedAllocationRecord(const swim::mem::kokkos::HostSpace& space, const std::string& label,
+                         std::size_t bytes,
+                         RecordBase::function_type dealloc = &base_t::deallocate)
+      : base_t(static_cast<SharedAllocationHeader*>(
+                   space.allocate(sizeof(SharedAllocationHeader) + bytes)),
+               sizeof(SharedAllocationHeader) + bytes, dealloc),
+        m_space(space) {
+    this->base_t::_fill_host_accessible_header_info(*RecordBase::m_alloc_ptr, label);
+  }
+};
+}  // namespace Kokkos::Impl
+#endif
+
+namespace Kokkos::Impl {
+
+// deep_copy: the memory is host memory on both sides.
+template <class Exec>
+struct DeepCopy<swim::mem::kokkos::HostSpace, swim::mem::kokkos::HostSpace, Exec> {
+  DeepCopy(void* dst, const void* src, std::size_t n) {
+    if (n != 0) std::memcpy(dst, src, n);
+  }
+  DeepCopy(const Exec& exec, void* dst, const void* src, std::size_t n) {
+    exec.fence();
+    if (n != 0) std::memcpy(dst, src, n);
+  }
+};
+template <class Exec>
+struct DeepCopy<Kokkos::HostSpace, swim::mem::kokkos::HostSpace, Exec>
+    : DeepCopy<swim::mem::kokkos::HostSpace, swim::mem::kokkos::HostSpace, Exec> {
+  using DeepCopy<swim::mem::kokkos::HostSpace, swim::mem::kokkos::HostSpace, Exec>::DeepCopy;
+};
+template <class Exec>
+struct DeepCopy<swim::mem::kokkos::HostSpace, Kokkos::HostSpace, Exec>
+    : DeepCopy<swim::mem::kokkos::HostSpace, swim::mem::kokkos::HostSpace, Exec> {
+  using DeepCopy<swim::mem::kokkos::HostSpace, swim::mem::kokkos::HostSpace, Exec>::DeepCopy;
+};
+
+}  // namespace Kokkos::Impl

@@ -1,0 +1,165 @@
+// SpaceBinding and SpaceRef (swim/mem/integrations/space_binding.hpp), without any
+// framework: counters, the process-wide default, errors, the leak report, frees
+// after the binding is gone, and many threads allocating through copies of one
+// reference (TSan).
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <new>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "swim/mem/holds/process_hold.hpp"
+#include "swim/mem/integrations/space_binding.hpp"
+#include "swim/mem/sources.hpp"
+
+namespace {
+
+using namespace swim::mem;
+using Pages = SourceHeap<OsPages, concurrent>;
+
+struct LeakCount {
+  static inline int reports = 0;
+  static inline LeakReport last{};
+  LeakCount() : previous(set_leak_handler(&record)) { reports = 0; }
+  ~LeakCount() { set_leak_handler(previous); }
+  static void record(const LeakReport& r) {
+    ++reports;
+    last = r;
+  }
+  leak_handler previous;
+};
+
+TEST(SpaceBinding, CountsWhatGoesThroughIt) {
+  Pages pages;
+  Pool<Pages, concurrent> pool(pages, 64 << 10);
+  SpaceBinding binding(pool, "pool");
+  EXPECT_STREQ(binding.name(), "pool");
+  const SpaceRef ref = binding.ref();
+  void* a = ref.allocate(100, 64);
+  void* b = ref.allocate(0, 8);  // zero takes one byte: a distinct pointer
+  EXPECT_NE(a, b);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a) % 64, 0u);
+  EXPECT_EQ(pool.stats().live, 2u);
+  SpaceStats s = binding.stats();
+  EXPECT_EQ(s.allocations, 2u);
+  EXPECT_EQ(s.live, 2u);
+  EXPECT_EQ(s.bytes_in_use, 101u);
+  ref.deallocate(a, 100);
+  ref.deallocate(b, 0);
+  ref.deallocate(nullptr, 5);  // nothing
+  s = ref.stats();
+  EXPECT_EQ(s.deallocations, 2u);
+  EXPECT_EQ(s.live, 0u);
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_EQ(s.peak_bytes, 101u);
+  EXPECT_EQ(pool.stats().live, 0u);
+}
+
+TEST(SpaceBinding, DefaultReferencesShareTheProcessBinding) {
+  const SpaceRef a, b;
+  EXPECT_TRUE(a == b);
+  EXPECT_TRUE(a == default_space_binding());
+  EXPECT_TRUE(a.alive());
+  const std::size_t before = process_hold_stats().live;
+  const std::size_t counted = a.stats().live;
+  void* p = a.allocate(5000, 64);
+  EXPECT_EQ(b.stats().live, counted + 1);
+  EXPECT_GE(process_hold_stats().live, before);
+  b.deallocate(p, 5000);
+  EXPECT_EQ(a.stats().live, counted);
+}
+
+TEST(SpaceBinding, BadInputThrowsAndChangesNothing) {
+  alignas(64) static std::byte region[4096];
+  Pack<> pack(Block{region, sizeof region});
+  SpaceBinding binding(pack);
+  const SpaceRef ref = binding.ref();
+  try {
+    (void)ref.allocate(8, 3);
+    ADD_FAILURE() << "an alignment of 3 was accepted";
+  } catch (const MemoryError& e) {
+    EXPECT_EQ(e.code(), Error::misaligned);
+  }
+  EXPECT_THROW((void)ref.allocate(1 << 20, 8), OutOfMemory) << "more than the Pack: exhaustion";
+  void* most = ref.allocate(3000, 8);
+  EXPECT_THROW((void)ref.allocate(3000, 8), std::bad_alloc);
+  EXPECT_EQ(binding.stats().failed, 3u);
+  EXPECT_EQ(binding.stats().live, 1u);
+  EXPECT_EQ(pack.stats().live, 1u);
+  LeakCount leaks;
+  int on_stack = 0;
+  ref.deallocate(&on_stack, sizeof on_stack);  // refused by the Pack: reported, not counted away
+  EXPECT_EQ(LeakCount::reports, 1);
+  EXPECT_STREQ(LeakCount::last.allocator, "SpaceBinding: free refused");
+  ref.deallocate(most, 3000);
+  EXPECT_EQ(pack.stats().live, 0u);
+}
+
+TEST(SpaceBinding, OutlivedByItsReferences) {
+  Pages pages;
+  Pool<Pages, concurrent> pool(pages, 64 << 10);
+  LeakCount leaks;
+  std::optional<SpaceRef> ref;
+  void* kept = nullptr;
+  {
+    SpaceBinding binding(pool, "scoped");
+    ref.emplace(binding.ref());
+    kept = ref->allocate(64, 16);
+    void* freed = ref->allocate(64, 16);
+    ref->deallocate(freed, 64);
+  }
+  ASSERT_EQ(LeakCount::reports, 1) << "one allocation outlived the binding";
+  EXPECT_STREQ(LeakCount::last.allocator, "SpaceBinding");
+  EXPECT_EQ(LeakCount::last.stats.live, 1u);
+  EXPECT_EQ(LeakCount::last.stats.bytes_in_use, 64u);
+  EXPECT_FALSE(ref->alive());
+  try {
+    (void)ref->allocate(8, 8);
+    ADD_FAILURE() << "allocated through a binding that is gone";
+  } catch (const MemoryError& e) {
+    EXPECT_EQ(e.code(), Error::cleared);
+  }
+  ref->deallocate(kept, 64);  // orphaned: counted, the pool untouched
+  EXPECT_EQ(ref->stats().orphaned, 1u);
+  EXPECT_EQ(ref->stats().live, 0u);
+  EXPECT_EQ(pool.stats().live, 1u);
+  ref.reset();  // the last reference frees the control block (ASan: no leak)
+  ASSERT_EQ(pages.stats().live, 1u);
+  // Give the orphan back by hand, so that the pool ends empty.
+  EXPECT_EQ(pool.try_deallocate(Block{kept, 64}), Error::none);
+}
+
+TEST(SpaceBinding, ManyThreadsThroughCopiesOfOneReference) {
+  Pages pages;
+  SizeClasses<Pages> classes(pages);
+  SpaceBinding binding(HoldRef::of(classes), "classes");
+  constexpr int kThreads = 4, kRounds = 3000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([ref = binding.ref(), t] {
+      std::vector<std::pair<void*, std::size_t>> mine;
+      for (int i = 0; i < kRounds; ++i) {
+        const SpaceRef copy = ref;  // a framework copies its space objects freely
+        const std::size_t bytes = 16 + static_cast<std::size_t>((i + t) % 40) * 8;
+        mine.emplace_back(copy.allocate(bytes, 16), bytes);
+        if (i % 3 == 2) {
+          copy.deallocate(mine.back().first, mine.back().second);
+          mine.pop_back();
+        }
+      }
+      for (const auto& [p, bytes] : mine) ref.deallocate(p, bytes);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  const SpaceStats s = binding.stats();
+  EXPECT_EQ(s.allocations, std::size_t{kThreads} * kRounds);
+  EXPECT_EQ(s.deallocations, s.allocations);
+  EXPECT_EQ(s.live, 0u);
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_EQ(classes.stats().live, 0u);
+}
+
+}  // namespace
