@@ -312,20 +312,33 @@ TYPED_TEST(CompactShare, HardsOfOneObjectInDifferentSharesMeetAtOneCopy) {
     v[2 * k] = HardU::try_new(h.old(), value_of(k)).take();
     v[2 * k + 1] = v[2 * k].try_clone().take();  // index 2k + 1: another thread's share
   }
-  std::vector<CompactShareReport> reports(threads);
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      reports[t] = try_compact_share(v.data(), v.size(), t, threads, h.old(), h.fresh());
-    });
+  // Rounds while leases stay: a share may stop only on a retryable error whose
+  // bounded retries ran out (timing: the other relocation's thread off its core),
+  // and a later round moves what it left.
+  std::size_t moved = 0, stayed = 2 * pairs;
+  for (unsigned round = 0; round < 8 && stayed != 0; ++round) {
+    std::vector<CompactShareReport> reports(threads);
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        reports[t] = try_compact_share(v.data(), v.size(), t, threads, h.old(), h.fresh());
+      });
+    }
+    for (std::thread& th : pool) th.join();
+    std::size_t left = 0;
+    for (const CompactShareReport& r : reports) {
+      EXPECT_TRUE(r.error == Error::none || is_retryable(r.error)) << to_string(r.error);
+      moved += r.moved;
+      left += r.stayed;
+    }
+    stayed = left;
   }
-  for (std::thread& th : pool) th.join();
-  std::size_t moved = 0;
-  for (const CompactShareReport& r : reports) {
-    EXPECT_EQ(r.error, Error::none);
-    moved += r.moved;
-  }
-  EXPECT_EQ(moved, 2 * pairs);
+  EXPECT_EQ(stayed, 0u);
+  // A Hard whose twin's relocation is published before its share reaches it
+  // already reads as the fresh hold's and is skipped, so each object counts as
+  // moved once or twice.
+  EXPECT_GE(moved, pairs);
+  EXPECT_LE(moved, 2 * pairs);
   for (std::size_t k = 0; k < pairs; ++k) {
     ASSERT_EQ(v[2 * k].hold(), h.fresh());
     ASSERT_EQ(v[2 * k + 1].hold(), h.fresh());

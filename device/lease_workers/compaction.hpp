@@ -95,6 +95,7 @@ struct CompactCounters {
   u64 in_fresh;  ///< survivors compact_verify found in the fresh hold
   u64 in_old;    ///< and in the old one (allowed between rounds only)
   u64 freed;     ///< survivors freed by compact_free
+  u64 contended; ///< of the stopped shares, those whose bounded retries ran out
 };
 
 /// The two holds and heaps at one instant (one thread, between kernels).
@@ -218,9 +219,12 @@ SWIM_MEM_LEASES_NOINLINE SWIM_MEM_API inline void compact_fragment(const Compact
   }
 }
 
-/// Add one share's report to the counters. The only error that may stop a share
-/// is out_of_memory, and only where `oom_expected` (a short fresh heap, or a GPU
-/// grid whose burst of new hunks may run the heap dry for a round).
+/// Add one share's report to the counters. The errors that may stop a share:
+/// out_of_memory where `oom_expected` (a short fresh heap, or a GPU grid whose
+/// burst of new hunks may run the heap dry for a round), and Error::contended
+/// anywhere: its retries are bounded, and whether a bound runs out is a matter of
+/// timing (a busy heap's lock holder off its core on an oversubscribed host), not
+/// of correctness; the share left the rest intact, and a later round moves it.
 SWIM_MEM_API inline void compact_tally(const CompactShareReport& r, bool oom_expected,
                                        LeaseCounters* c, CompactCounters* k) {
   bump(k->moved, r.moved);
@@ -229,7 +233,11 @@ SWIM_MEM_API inline void compact_tally(const CompactShareReport& r, bool oom_exp
   bump(c->retried, r.retried);
   if (r.error != Error::none) {
     bump(k->stopped);
-    SWIM_MEM_LEASES_NOTE(r.error, oom_expected);
+    if (r.error == Error::contended) {
+      bump(k->contended);
+    } else {
+      SWIM_MEM_LEASES_NOTE(r.error, oom_expected);
+    }
     SWIM_MEM_LEASES_EXPECT(r.stayed != 0);  // a share that stopped left its lease
   } else {
     SWIM_MEM_LEASES_EXPECT(r.stayed == 0);
