@@ -278,14 +278,15 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
 [[gnu::noinline]] Block allocate_slow(std::size_t bytes, std::size_t align) noexcept {
   if (!detail::is_pow2(align)) return failed(Error::misaligned);
   const std::size_t n = bytes == 0 ? 1 : bytes;
-  if (n > Table::max_object || align > Table::align) {
+  if (n > Table::max_object || align > Table::max_align) {
     const Result<Block> r = process().hold.try_allocate(Layout{n, align});
     return r ? *r : failed(r.error());
   }
-  const unsigned c = Table::of_object(n);
+  // (32- and 64-aligned requests: a class whose every object is, cached as any other)
+  const unsigned c = align <= Table::align ? Table::of_object(n) : Table::of_object_aligned(n, align);
   ThreadCache& k = t_cache;
   if (k.exiting) {  // (a thread_local destructor after the flush: no cache any more)
-    const Result<Block> r = process().hold.try_allocate(Layout{capacity_of[c], 16});
+    const Result<Block> r = process().hold.try_allocate(Layout{capacity_of[c], align});
     return r ? *r : failed(r.error());
   }
   if (k.head[c] == nullptr) {

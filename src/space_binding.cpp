@@ -1,7 +1,10 @@
-// Global, host-only state: the process-wide SpaceBinding that spaces made without
-// one draw from (integrations/space_binding.hpp). It is created on first use and
-// never destroyed, so that an allocation freed during static destruction (a
+// Global, host-only state: the process-wide SpaceBindings that spaces made without
+// one draw from (integrations/space_binding.hpp): the process hold's, and one slot
+// per GPU runtime filled by the header that defines the device space. Each is
+// created on first use and never destroyed, so that an allocation freed during static destruction (a
 // framework's View in a global, say) still finds it.
+#include <mutex>
+
 #include "swim/mem/holds/process_hold.hpp"
 #include "swim/mem/integrations/space_binding.hpp"
 
@@ -22,6 +25,18 @@ detail::SpaceControl* make_default_control() {
 SpaceRef default_space_binding() noexcept {
   static detail::SpaceControl* const control = make_default_control();
   return SpaceRef(control);
+}
+
+SpaceRef default_space_binding(DefaultSpace slot, detail::SpaceControl* (*make)()) {
+  static std::mutex lock;
+  static detail::SpaceControl* slots[2] = {};
+  const auto i = static_cast<unsigned>(slot);
+  const std::lock_guard<std::mutex> hold(lock);
+  if (slots[i] == nullptr) {
+    slots[i] = make();
+    slots[i]->immortal = true;  // (whatever `make` said: the slot keeps it)
+  }
+  return SpaceRef(slots[i]);
 }
 
 }  // namespace swim::mem

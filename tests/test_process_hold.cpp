@@ -57,6 +57,18 @@ TEST(ProcessHold, ACachedObjectIsReusedByItsThread) {
   EXPECT_EQ(try_free(b.ptr), Error::none);
 }
 
+TEST(ProcessHold, CacheLineAlignedObjectsAreCachedClassObjects) {
+  for (std::size_t align : {32, 64}) {
+    const Block a = *try_malloc(200, align);
+    EXPECT_EQ(a.address() % align, 0u);
+    ASSERT_EQ(try_free(a.ptr), Error::none);
+    const Block b = *try_malloc(200, align);
+    EXPECT_EQ(b.ptr, a.ptr) << "the thread's cache gave it back (no heap block each time)";
+    ASSERT_EQ(try_free(b.ptr), Error::none);
+    EXPECT_EQ(try_free(b.ptr), Error::double_free);
+  }
+}
+
 TEST(ProcessHold, ThreadsFreeEachOthersObjectsAndExitWithoutLoss) {
   flush_thread_cache();
   const std::size_t live_before = process_hold_stats().live;

@@ -94,6 +94,43 @@ TEST(SizeClasses, ObjectsAreAlignedTaggedAndSizedByClass) {
   EXPECT_EQ(hold.stats().bytes_in_use, 0u);
 }
 
+TEST(SizeClasses, CacheLineAlignedRequestsAreClassObjects) {
+  Arena arena{8 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  std::vector<Block> got;
+  for (std::size_t align : {32, 64}) {
+    for (std::size_t n : {1, 8, 40, 100, 150, 200, 1000, 4000, 30000, 32760}) {
+      const Block b = *hold.try_allocate(n, align);
+      EXPECT_EQ(b.address() % align, 0u) << n << " aligned to " << align;
+      EXPECT_GE(b.size, n);
+      EXPECT_EQ((b.size + 8) % align, 0u) << "a class whose stride is a multiple of " << align;
+      EXPECT_LE(b.size + 8, 2 * Table::stride(Table::of_object(n)) + align);
+      std::memset(b.ptr, 0x5A, b.size);
+      got.push_back(b);
+    }
+  }
+  const std::size_t heap_live = heap.stats().live;
+  EXPECT_EQ(heap_live, hold.hunk_count()) << "no heap block of their own: every one is in a hunk";
+  for (const Block& b : got) EXPECT_EQ(hold_deallocate(b), Error::none);
+  EXPECT_EQ(hold.stats().live, 0u);
+  const Block wide = *hold.try_allocate(Layout{64, 128});
+  EXPECT_EQ(wide.address() % 128, 0u);
+  EXPECT_EQ(heap.stats().live, heap_live + 1) << "above 64: a heap block of its own";
+  EXPECT_EQ(hold_deallocate(wide), Error::none);
+}
+
+TEST(SizeClasses, AlignedClassesAreTheSmallestFittingMultiple) {
+  for (std::size_t align : {32, 64}) {
+    for (std::size_t n = 1; n <= Table::max_object; n += 7) {
+      const unsigned c = Table::of_object_aligned(n, align);
+      ASSERT_EQ(Table::stride(c) % align, 0u);
+      ASSERT_GE(Table::stride(c), n + 8);
+      for (unsigned d = Table::of_object(n); d < c; ++d) ASSERT_NE(Table::stride(d) % align, 0u);
+    }
+  }
+}
+
 TEST(SizeClasses, LargeObjectsAreHeapBlocksOfTheirOwn) {
   Arena arena{8 << 20};
   ExtentHeap<> heap(arena.block(), 4096);

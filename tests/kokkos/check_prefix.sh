@@ -6,8 +6,11 @@
 # <kokkos-prefix> is a Kokkos install (it has lib/cmake/Kokkos or lib64/cmake/Kokkos;
 # "debian" takes /usr, Debian's libtrilinos-kokkos-dev). The build directory
 # (default: build/kokkos-<version>) gets a host-only Debug build with -Werror, the
-# SpaceBinding test, the Kokkos tests (ctest -L kokkos), the example
-# examples/kokkos_views, and a TSan build of the same when SWIM_MEM_KOKKOS_TSAN=1.
+# SpaceBinding test, the Kokkos tests (ctest -L kokkos) and the example
+# examples/kokkos_views. Extra cmake arguments go to swim-mem's configure; for a
+# ThreadSanitizer run, give a Kokkos built with the Threads backend and
+# -fsanitize=thread (OpenMP's runtime is not instrumented) and add
+#   -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
 # A Kokkos built with CUDA or HIP is configured and compiled only (its programs
 # need a GPU and its driver to start); set SWIM_MEM_KOKKOS_RUN=1 to run them on a
 # GPU machine. Prints one summary line per step and exits non-zero on the first
@@ -61,7 +64,3 @@ echo "== tests: $(grep -E 'tests passed' "$build.test.log")"
   { cat "$build.example.log"; echo "== example: FAILED"; exit 1; }
 echo "== example: $(tail -n 1 "$build.example.log")"
 
-if [[ ${SWIM_MEM_KOKKOS_TSAN:-0} == 1 ]]; then
-  "$0" "$prefix" "$build-tsan" -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
-    -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread "$@" | sed 's/^== /== tsan: /'
-fi

@@ -61,28 +61,32 @@ TEST(KokkosHandle, OverThePoolAndTheProcessHold) {
   EXPECT_EQ(storm(Handle::process(), 5000), 0);
 }
 
-TEST(KokkosHandle, ObjectsLiveAcrossKernelsAndAreFreedInAnother) {
-  SourceHeap<OsPages, concurrent> pages;
-  Classes classes(pages);
-  const Handle h = Handle::of(classes);
-  std::vector<int*> slots(4096);
+/// Kernel 1 allocates an object per index and keeps its pointer; kernel 2 checks
+/// and frees them in the opposite order; returns the failures.
+long across_kernels(Handle h, int n) {
+  std::vector<int*> slots(static_cast<std::size_t>(n));
   int** ptrs = slots.data();  // host memory: the execution space is a host one
-  Kokkos::parallel_for(Range(0, 4096), KOKKOS_LAMBDA(int i) {
+  Kokkos::parallel_for(Range(0, n), KOKKOS_LAMBDA(int i) {
     auto* p = static_cast<int*>(h.allocate(sizeof(int) * 4));
     if (p != nullptr) p[3] = i;
     ptrs[i] = p;
   });
-  EXPECT_EQ(classes.stats().live, 4096u);
   long bad = 0;
   Kokkos::parallel_reduce(
-      Range(0, 4096),
+      Range(0, n),
       KOKKOS_LAMBDA(int i, long& b) {
-        int* p = ptrs[4095 - i];
-        b += p == nullptr || p[3] != 4095 - i;
+        int* p = ptrs[n - 1 - i];
+        b += p == nullptr || p[3] != n - 1 - i;
         b += h.try_deallocate(p, sizeof(int) * 4) != Error::none;
       },
       bad);
-  EXPECT_EQ(bad, 0);
+  return bad;
+}
+
+TEST(KokkosHandle, ObjectsLiveAcrossKernelsAndAreFreedInAnother) {
+  SourceHeap<OsPages, concurrent> pages;
+  Classes classes(pages);
+  EXPECT_EQ(across_kernels(Handle::of(classes), 4096), 0);
   EXPECT_EQ(classes.stats().live, 0u);
 }
 
@@ -113,13 +117,12 @@ TEST(KokkosHandle, TryFormsReportErrorsAndMemoryPoolFormsReturnNull) {
   EXPECT_EQ(h.try_deallocate(nullptr, 8), Error::none);
 }
 
-TEST(KokkosHandle, LeasesAndResidentsOverTheHandlesHold) {
-  SourceHeap<OsPages, concurrent> pages;
-  Classes classes(pages);
-  const Handle h = Handle::of(classes);
+/// Every iteration makes a Box and a Buf in the handle's hold, fills and checks
+/// them, and lets them go; returns the failures.
+long leases_in_kernel(Handle h, int n) {
   long bad = 0;
   Kokkos::parallel_reduce(
-      Range(0, 2000),
+      Range(0, n),
       KOKKOS_LAMBDA(int i, long& b) {
         Result<Raw<Box<long>>> box = Raw<Box<long>>::try_new(h.hold(), long{i});
         if (!box.ok()) {
@@ -136,7 +139,13 @@ TEST(KokkosHandle, LeasesAndResidentsOverTheHandlesHold) {
         b += **box != i;
       },
       bad);
-  EXPECT_EQ(bad, 0);
+  return bad;
+}
+
+TEST(KokkosHandle, LeasesAndResidentsOverTheHandlesHold) {
+  SourceHeap<OsPages, concurrent> pages;
+  Classes classes(pages);
+  EXPECT_EQ(leases_in_kernel(Handle::of(classes), 2000), 0);
   EXPECT_EQ(classes.stats().live, 0u) << "every lease freed its objects";
 }
 

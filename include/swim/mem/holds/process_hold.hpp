@@ -38,7 +38,8 @@ Error process_free(void* p) noexcept;
 }  // namespace detail
 
 /// `bytes` (0 counts as 1) aligned to `align` (a power of two; 16 is what a class
-/// object gets anyway), from the process-wide hold. Block.size is the capacity.
+/// object gets anyway; 32 and 64 take a class whose objects all are, from the
+/// thread's cache too), from the process-wide hold. Block.size is the capacity.
 inline Result<Block> try_malloc(std::size_t bytes, std::size_t align = 16) noexcept {
   const Block b = detail::process_malloc(bytes, align);
   if (b.ptr != nullptr) return b;
@@ -48,7 +49,7 @@ inline Result<Block> try_malloc(std::size_t bytes, std::size_t align = 16) noexc
 /// Free an object of try_malloc. Error::none for a null pointer; double_free for
 /// one the tag says is freed; foreign_pointer for an object of another hold (free
 /// those with hold_deallocate and their block). A large object (above 32760
-/// bytes, or aligned above 16) is unmapped when freed: freeing it again reads
+/// bytes, or aligned above 64) is unmapped when freed: freeing it again reads
 /// unmapped memory, as a double free of malloc's large blocks does.
 inline Error try_free(void* p) noexcept { return detail::process_free(p); }
 

@@ -4,7 +4,10 @@
 // A request of n bytes (alignment up to 16) takes a unit of the smallest class
 // whose stride holds the object and its tag (n + 8 bytes): strides of 16 to 128
 // in steps of 16, then four per power of two up to 32 KiB, so a stride exceeds
-// n + 8 by at most a quarter past 128 bytes, and by at most 15 bytes below. Each class allocates from hunks (64 KiB; 256 KiB for
+// n + 8 by at most a quarter past 128 bytes, and by at most 15 bytes below. A
+// request aligned to 32 or 64 bytes (a cache line: Kokkos Views, SIMD buffers)
+// takes the smallest such class whose stride is a multiple of the alignment: a
+// hunk's first object is 64-aligned, so every object of that class is too. Each class allocates from hunks (64 KiB; 256 KiB for
 // strides above 8 KiB) drawn from the heap: a hunk header, then units, each a tag
 // word and an object. A hunk hands out its units lazily: a bump counter gives the
 // next never-used unit, and only a unit that was handed out is ever written
@@ -16,7 +19,7 @@
 // it is not current. An allocation takes from the current hunk; failing that,
 // from a partial hunk (which becomes current); failing that, from a new hunk.
 //
-// Larger requests (objects above 32760 bytes, or alignments above 16) get a heap
+// Larger requests (objects above 32760 bytes, or alignments above 64) get a heap
 // block of their own: [words: block size, object offset][tag][object], tagged
 // with the hold itself, and go back to the heap when freed.
 //
@@ -49,13 +52,23 @@ struct SizeClassTable {
   static constexpr std::size_t max_stride = 32768;
   /// The largest object a class serves (its tag takes 8 bytes of the stride).
   static constexpr std::size_t max_object = max_stride - 8;
-  /// Objects are aligned to this (and to nothing more) in a class.
+  /// Objects are aligned to this in every class.
   static constexpr std::size_t align = 16;
+  /// The largest alignment a class serves (of_object_aligned).
+  static constexpr std::size_t max_align = 64;
 
   /// The class of an object of n bytes (1 <= n <= max_object): its stride holds
   /// the object and its tag.
   SWIM_MEM_API static constexpr unsigned of_object(std::size_t n) {
     return of(n + tag_size < 16 ? 16 : n + tag_size);
+  }
+  /// The class of an object of n bytes (1 <= n <= max_object) aligned to `a` (a
+  /// power of two up to max_align): the smallest class that holds it whose stride
+  /// is a multiple of `a` (max_stride is, so there is one).
+  SWIM_MEM_API static constexpr unsigned of_object_aligned(std::size_t n, std::size_t a) {
+    unsigned c = of_object(n);
+    while (stride(c) % a != 0) ++c;
+    return c;
   }
   /// The class of the smallest stride >= `stride` (16 <= stride <= max_stride).
   SWIM_MEM_API static constexpr unsigned of(std::size_t stride) {
@@ -117,9 +130,10 @@ struct alignas(64) ClassHunk {
   cell<std::uint64_t, Mode> next_registered; // the next hunk of its registry list
   std::size_t block_size;                    // as the heap returned it
 
-  /// The first object: 16-aligned, its tag just before it, after the 64-byte
-  /// header (checked below the class).
-  static constexpr std::size_t first_object = 80;
+  /// The first object: 64-aligned (the hunk is), its tag just before it, after
+  /// the 64-byte header (checked below the class); with a stride that is a
+  /// multiple of 32 or 64, every object is aligned as much.
+  static constexpr std::size_t first_object = 128;
 
   SWIM_MEM_API std::uint64_t tag() const { return make_tag(this, kind); }
   SWIM_MEM_API std::uintptr_t object(std::uint32_t i) const {
@@ -273,6 +287,8 @@ struct alignas(64) ClassHunk {
 
 static_assert(sizeof(ClassHunk<concurrent>) + tag_size <= ClassHunk<concurrent>::first_object);
 static_assert(sizeof(ClassHunk<single_owner>) + tag_size <= ClassHunk<single_owner>::first_object);
+static_assert(ClassHunk<concurrent>::first_object % SizeClassTable::max_align == 0 &&
+              alignof(ClassHunk<concurrent>) >= SizeClassTable::max_align);
 
 /// The part of a SizeClasses hold that does not depend on the heap's type (it
 /// grows through a HeapRef), so that frees through a tag and HoldRef work.
@@ -307,6 +323,9 @@ class alignas(64) ClassCore {
     const std::size_t n = layout.size == 0 ? 1 : layout.size;
     if (n <= Table::max_object && layout.align <= Table::align) {
       return allocate_in(Table::of_object(n));
+    }
+    if (n <= Table::max_object && layout.align <= Table::max_align) {
+      return allocate_in(Table::of_object_aligned(n, layout.align));
     }
     return allocate_large(n, layout);
   }

@@ -272,3 +272,153 @@ struct DeepCopy<swim::mem::kokkos::HostSpace, Kokkos::HostSpace, Exec>
 };
 
 }  // namespace Kokkos::Impl
+
+// ---- The CUDA device space (Kokkos 4 and newer, built with CUDA) -----------------------
+//
+// swim::mem::kokkos::CudaSpace: device memory allocated from host code through an
+// ExtentArena<CudaDeviceMemory> (exact extents, metadata in host memory), by
+// default a process-wide arena that grows in 64 MiB ranges; a CudaSpace made from
+// a SpaceBinding over an ExtentArena of the program's own (its device, options,
+// limit) draws from that one. Kokkos::Cuda kernels reach it; the host does not
+// (deep_copy and create_mirror_view go through cudaMemcpy, as with
+// Kokkos::CudaSpace, to which it deep-copies in both directions too).
+// Allocations are aligned to 256 bytes, as cudaMalloc's. Kokkos 3.x with CUDA is
+// not supported (its record for host-inaccessible memory is hand-written per
+// space); neither is Kokkos' HIP backend yet.
+#if defined(KOKKOS_ENABLE_CUDA) && KOKKOS_VERSION >= 40000
+#include <stdexcept>
+
+#include "swim/mem/heaps/extent_arena.hpp"
+#include "swim/mem/sources/cuda_memory.hpp"
+
+namespace swim::mem::kokkos {
+
+namespace detail {
+/// The process-wide default CudaSpace's binding: an arena over the current device,
+/// never destroyed (src/space_binding.cpp keeps it).
+inline ::swim::mem::detail::SpaceControl* make_cuda_default_binding() {
+  using Arena = ExtentArena<CudaDeviceMemory>;
+  auto* c = new ::swim::mem::detail::SpaceControl;
+  c->allocator = new Arena();
+  c->do_allocate = [](void* a, Layout l) { return static_cast<Arena*>(a)->try_allocate(l); };
+  c->do_deallocate = [](void* a, Block b) { return static_cast<Arena*>(a)->try_deallocate(b); };
+  c->name = "swim-mem CUDA device arena";
+  c->immortal = true;
+  return c;
+}
+
+/// cudaMemcpy for deep_copy, after `fence` (the copy is ordered after the work
+/// that wrote the source); a runtime error throws (Kokkos' own spaces throw too).
+template <class Fence>
+void cuda_copy(void* dst, const void* src, std::size_t n, Fence&& fence) {
+  fence();
+  if (n == 0) return;
+  const cudaError_t e = cudaMemcpy(dst, src, n, cudaMemcpyDefault);
+  if (e != cudaSuccess) {
+    throw std::runtime_error(std::string("swim::mem::kokkos::CudaSpace deep_copy: ") +
+                             cudaGetErrorString(e));
+  }
+}
+}  // namespace detail
+
+/// A Kokkos memory space of CUDA device memory from a swim-mem binding.
+class CudaSpace {
+ public:
+  using memory_space = CudaSpace;
+  using execution_space = Kokkos::Cuda;
+  using device_type = Kokkos::Device<execution_space, memory_space>;
+  using size_type = std::size_t;
+
+  /// Alignment of every allocation (cudaMalloc's).
+  static constexpr std::size_t alignment = 256;
+
+  /// Over the process-wide device arena.
+  CudaSpace()
+      : ref_(default_space_binding(DefaultSpace::cuda_device,
+                                   &detail::make_cuda_default_binding)) {}
+  /// Over `binding` (an ExtentArena<CudaDeviceMemory> or another heap of device memory).
+  explicit CudaSpace(const SpaceBinding& binding) : ref_(binding.ref()) {}
+  explicit CudaSpace(SpaceRef ref) : ref_(static_cast<SpaceRef&&>(ref)) {}
+
+  void* allocate(std::size_t bytes) const { return ref_.allocate(bytes, alignment); }
+  void deallocate(void* p, std::size_t bytes) const noexcept { ref_.deallocate(p, bytes); }
+  void* allocate(const char* /*label*/, std::size_t bytes, std::size_t /*logical*/ = 0) const {
+    return allocate(bytes);
+  }
+  template <class Exec>
+  void* allocate(const Exec& /*exec*/, const char* /*label*/, std::size_t bytes,
+                 std::size_t /*logical*/ = 0) const {
+    return allocate(bytes);
+  }
+  void deallocate(const char* /*label*/, void* p, std::size_t bytes,
+                  std::size_t /*logical*/ = 0) const noexcept {
+    deallocate(p, bytes);
+  }
+
+  static constexpr const char* name() { return "SwimMemCudaSpace"; }
+  SpaceStats stats() const noexcept { return ref_.stats(); }
+  const SpaceRef& binding() const noexcept { return ref_; }
+
+ private:
+  SpaceRef ref_;
+};
+
+}  // namespace swim::mem::kokkos
+
+namespace Kokkos::Impl {
+
+// Kokkos::Cuda (memory space Kokkos::CudaSpace) reaches it; the host does not.
+template <>
+struct MemorySpaceAccess<Kokkos::CudaSpace, swim::mem::kokkos::CudaSpace> {
+  enum : bool { assignable = false };
+  enum : bool { accessible = true };
+  enum : bool { deepcopy = true };
+};
+template <>
+struct MemorySpaceAccess<swim::mem::kokkos::CudaSpace, Kokkos::CudaSpace> {
+  enum : bool { assignable = false };
+  enum : bool { accessible = true };
+  enum : bool { deepcopy = true };
+};
+template <>
+struct MemorySpaceAccess<Kokkos::HostSpace, swim::mem::kokkos::CudaSpace> {
+  enum : bool { assignable = false };
+  enum : bool { accessible = false };
+  enum : bool { deepcopy = true };
+};
+template <>
+struct MemorySpaceAccess<swim::mem::kokkos::CudaSpace, Kokkos::HostSpace> {
+  enum : bool { assignable = false };
+  enum : bool { accessible = false };
+  enum : bool { deepcopy = true };
+};
+
+}  // namespace Kokkos::Impl
+
+KOKKOS_IMPL_HOST_INACCESSIBLE_SHARED_ALLOCATION_SPECIALIZATION(swim::mem::kokkos::CudaSpace);
+
+namespace Kokkos::Impl {
+
+template <class Exec>
+struct DeepCopy<swim::mem::kokkos::CudaSpace, swim::mem::kokkos::CudaSpace, Exec> {
+  DeepCopy(void* dst, const void* src, std::size_t n) {
+    swim::mem::kokkos::detail::cuda_copy(dst, src, n, [] { Kokkos::fence(); });
+  }
+  DeepCopy(const Exec& exec, void* dst, const void* src, std::size_t n) {
+    swim::mem::kokkos::detail::cuda_copy(dst, src, n, [&] { exec.fence(); });
+  }
+};
+#define SWIM_MEM_KOKKOS_CUDA_COPY(DST, SRC)                                                 \
+  template <class Exec>                                                                      \
+  struct DeepCopy<DST, SRC, Exec>                                                            \
+      : DeepCopy<swim::mem::kokkos::CudaSpace, swim::mem::kokkos::CudaSpace, Exec> {         \
+    using DeepCopy<swim::mem::kokkos::CudaSpace, swim::mem::kokkos::CudaSpace, Exec>::DeepCopy; \
+  };
+SWIM_MEM_KOKKOS_CUDA_COPY(Kokkos::HostSpace, swim::mem::kokkos::CudaSpace)
+SWIM_MEM_KOKKOS_CUDA_COPY(swim::mem::kokkos::CudaSpace, Kokkos::HostSpace)
+SWIM_MEM_KOKKOS_CUDA_COPY(Kokkos::CudaSpace, swim::mem::kokkos::CudaSpace)
+SWIM_MEM_KOKKOS_CUDA_COPY(swim::mem::kokkos::CudaSpace, Kokkos::CudaSpace)
+#undef SWIM_MEM_KOKKOS_CUDA_COPY
+
+}  // namespace Kokkos::Impl
+#endif  // KOKKOS_ENABLE_CUDA && KOKKOS_VERSION >= 40000

@@ -190,6 +190,14 @@ class SpaceRef {
 /// The process-wide binding (try_malloc / try_free), for spaces made without one.
 SpaceRef default_space_binding() noexcept;
 
+/// The other process-wide bindings: of default spaces whose allocator needs
+/// headers libswim_mem is built without (a GPU runtime's). The header that
+/// defines such a space passes `make`, called once (under a lock) the first time
+/// the slot is asked for; its control block must be `immortal`.
+/// src/space_binding.cpp keeps the result for the rest of the process.
+enum class DefaultSpace : unsigned { cuda_device = 0, hip_device = 1 };
+SpaceRef default_space_binding(DefaultSpace slot, detail::SpaceControl* (*make)());
+
 /// An allocator bound for a framework's spaces: the instance the user owns (see
 /// the file comment). Not copyable or movable: spaces refer to it.
 class SpaceBinding {
