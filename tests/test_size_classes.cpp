@@ -135,6 +135,7 @@ TEST(SizeClasses, LargeObjectsAreHeapBlocksOfTheirOwn) {
   Arena arena{8 << 20};
   ExtentHeap<> heap(arena.block(), 4096);
   SizeClasses<ExtentHeap<>> hold(heap);
+  hold.set_large_cache(0, 0);  // none kept: a freed block goes straight back
   const Stats before = heap.stats();
   const Block big = *hold.try_allocate(Layout{100000, 8});
   EXPECT_GE(big.size, 100000u);
@@ -146,6 +147,45 @@ TEST(SizeClasses, LargeObjectsAreHeapBlocksOfTheirOwn) {
   EXPECT_EQ(hold_deallocate(wide), Error::none);
   EXPECT_EQ(heap.stats().live, before.live) << "large blocks went straight back";
   EXPECT_EQ(hold.stats().live, 0u);
+}
+
+TEST(SizeClasses, FreedLargeBlocksAreKeptForTheirBinUpToABound) {
+  Arena arena{64 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  const std::size_t heap_before = heap.stats().live;
+  const Block a = *hold.try_allocate(100000, 64);
+  EXPECT_EQ(a.address() % 64, 0u);
+  EXPECT_GE(a.size, 100000u);
+  EXPECT_LE(a.size, 100000u * 5 / 4 + 64) << "a bin is at most a quarter above the request";
+  ASSERT_EQ(hold.try_deallocate(a), Error::none);
+  EXPECT_EQ(hold.try_deallocate(a), Error::double_free) << "a kept block reads as freed";
+  EXPECT_EQ(hold.stats().live, 0u);
+  EXPECT_EQ(hold.kept_large_bytes(), heap.stats().bytes_in_use);
+  const Block b = *hold.try_allocate(110000, 16);  // the same bin (112 KiB), another alignment
+  EXPECT_EQ(b.ptr, a.ptr) << "the kept block served the next request of its bin";
+  EXPECT_EQ(hold.kept_large_bytes(), 0u);
+  EXPECT_EQ(heap.stats().live, heap_before + 1);
+  const Block c = *hold.try_allocate(300000, 8);  // another bin: a new block
+  EXPECT_NE(c.ptr, b.ptr);
+  ASSERT_EQ(hold_deallocate(b), Error::none);
+  ASSERT_EQ(hold_deallocate(c), Error::none);
+  EXPECT_EQ(heap.stats().live, heap_before + 2) << "both kept (8 MiB bound)";
+  EXPECT_EQ(hold.trim(), 0u);
+  EXPECT_EQ(hold.kept_large_bytes(), 0u);
+  EXPECT_EQ(heap.stats().live, heap_before) << "trim gave the kept blocks back";
+
+  hold.set_large_cache(0, 0);  // keep none
+  const Block d = *hold.try_allocate(100000, 64);
+  ASSERT_EQ(hold.try_deallocate(d), Error::none);
+  EXPECT_EQ(heap.stats().live, heap_before);
+  hold.set_large_cache(std::size_t(1) << 20, 0);  // 1 MiB: one 5 MiB block is over it
+  const Block e = *hold.try_allocate(5 << 20, 64);
+  ASSERT_EQ(hold.try_deallocate(e), Error::none);
+  EXPECT_EQ(heap.stats().live, heap_before);
+  const Block f = *hold.try_allocate(Layout{100000, 4096});  // aligned above 64: never kept
+  ASSERT_EQ(hold.try_deallocate(f), Error::none);
+  EXPECT_EQ(heap.stats().live, heap_before);
 }
 
 TEST(SizeClasses, MisuseIsReportedAndChangesNothing) {

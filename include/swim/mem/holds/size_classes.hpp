@@ -21,7 +21,13 @@
 //
 // Larger requests (objects above 32760 bytes, or alignments above 64) get a heap
 // block of their own: [words: block size, object offset][tag][object], tagged
-// with the hold itself, and go back to the heap when freed.
+// with the hold itself. Those up to 32 MiB (alignment up to 64) are sized to one
+// of 40 bins (four per power of two, so at most a quarter more than asked) and,
+// when freed, kept for the next request of their bin (4 per bin, lock-free
+// slots) while the kept bytes stay under max(8 MiB, bytes in use / 4)
+// (set_large_cache): a program that makes and drops the same large buffers
+// (Views, scratch arrays) reuses them instead of asking the heap, and the system,
+// each time. Past that bound, and at trim(), they go back to the heap.
 //
 // Hunks stay hunks until trim() (which needs exclusive use): a thread may still
 // be reading the header of a hunk it saw a moment ago, so a hunk that empties is
@@ -310,6 +316,24 @@ class alignas(64) ClassCore {
     return (block_size - offset) & ~std::size_t(7);
   }
 
+  // The kept large blocks (see the file comment). A kept block's object offset is
+  // large_offset whatever its first object's alignment was (up to Table::max_align),
+  // so any request of its bin fits it.
+  static constexpr unsigned large_bins = 40;
+  static constexpr unsigned large_slots = 4;
+  static constexpr std::size_t large_offset = 64;
+  /// Bin k holds blocks of at least large_bin_size(k) bytes: four sizes per power of
+  /// two from 40 KiB (above 32 KiB) to 32 MiB.
+  SWIM_MEM_API static constexpr std::size_t large_bin_size(unsigned k) {
+    const unsigned b = 15 + k / 4;
+    return (std::size_t(1) << b) + (k % 4 + 1) * (std::size_t(1) << (b - 2));
+  }
+  /// The smallest bin whose size is >= `need` (32 KiB < need <= large_bin_size(39)).
+  SWIM_MEM_API static constexpr unsigned large_bin_up(std::size_t need) {
+    const unsigned b = bit_width(static_cast<std::uint64_t>(need - 1)) - 1;  // 2^b < need
+    return (b - 15) * 4 + static_cast<unsigned>((need - 1 - (std::size_t(1) << b)) >> (b - 2));
+  }
+
   /// A tagged object of layout.size bytes aligned to layout.align. Zero-size
   /// requests (alignment up to 64) share one address past the hold's own tag and
   /// are only counted, as a Pool's.
@@ -421,13 +445,17 @@ class alignas(64) ClassCore {
       return expected == freed_tag(this) ? Error::double_free : Error::foreign_pointer;
     }
     const Block whole{reinterpret_cast<void*>(block.address() - offset), block_size};
+    // Counted out first, so that keep_large's bound sees the bytes in use without it.
+    live_.fetch_sub(1, order::relaxed);
+    used_.fetch_sub(large_capacity(block_size, offset), order::relaxed);
+    if (offset == large_offset && keep_large(whole)) return Error::none;  // (tag stays freed)
     const Error e = upstream_.try_deallocate(whole);
     if (e != Error::none) {
+      live_.fetch_add(1, order::relaxed);
+      used_.fetch_add(large_capacity(block_size, offset), order::relaxed);
       tag.store(this->tag(), order::relaxed);
       return e;
     }
-    live_.fetch_sub(1, order::relaxed);
-    used_.fetch_sub(large_capacity(block_size, offset), order::relaxed);
     large_bytes_.fetch_sub(block_size, order::relaxed);
     return Error::none;
   }
@@ -502,6 +530,15 @@ class alignas(64) ClassCore {
     cushion_floor_ = floor_bytes;
     cushion_divisor_ = in_use_divisor;
   }
+  /// The bound on freed large blocks kept for reuse: their bytes stay at most
+  /// max(floor_bytes, bytes in use / in_use_divisor) (0: no such term); 8 MiB and
+  /// 4 by default; set_large_cache(0, 0) keeps none. Set it before the hold is shared.
+  SWIM_MEM_API void set_large_cache(std::size_t floor_bytes, std::size_t in_use_divisor) {
+    keep_floor_ = floor_bytes;
+    keep_divisor_ = in_use_divisor;
+  }
+  /// Bytes of freed large blocks kept for reuse (counted in reserved_bytes()).
+  SWIM_MEM_API std::size_t kept_large_bytes() const { return kept_bytes_.load(order::relaxed); }
   /// Bytes of empty hunks kept committed as a cushion (see on_empty).
   SWIM_MEM_API std::size_t cushion_bytes() const {
     const auto c = static_cast<std::int64_t>(cushion_.load(order::relaxed));
@@ -537,11 +574,14 @@ class alignas(64) ClassCore {
       partial_[c].raw = 0;
     }
     for (unsigned i = 0; i < registry_lists; ++i) registry_[i].raw = 0;
+    for (unsigned i = 0; i < large_bins * large_slots; ++i) large_kept_[i].raw = 0;
+    kept_bytes_.raw = 0;
   }
 
   /// Give every hunk with nothing live back to the heap (exclusive use only).
   /// Returns the number given back.
   SWIM_MEM_API std::size_t trim_hunks() {
+    drop_kept_large();
     std::size_t n = 0;
     cushion_.raw = 0;  // (every empty hunk goes; the others are not counted)
     for (unsigned c = 0; c < Table::count; ++c) {
@@ -771,6 +811,23 @@ class alignas(64) ClassCore {
   }
 
   SWIM_MEM_API Result<Block> allocate_large(std::size_t n, Layout layout) {
+    if (layout.align <= Table::max_align && n <= large_bin_size(large_bins - 1) - large_offset) {
+      const std::size_t need = large_offset + ((n + 7) & ~std::size_t(7));
+      const unsigned k = large_bin_up(need);
+      for (unsigned s = 0; s < large_slots; ++s) {
+        auto& slot = large_kept_[k * large_slots + s];
+        if (slot.load(order::relaxed) == 0) continue;
+        const std::uint64_t kept = slot.exchange(0, order::acquire);
+        if (kept == 0) continue;
+        const std::size_t size = large_words_of(kept + large_offset)[0];
+        kept_bytes_.fetch_sub(size, order::relaxed);
+        return place_large(Block{reinterpret_cast<void*>(kept), size}, large_offset);
+      }
+      const Result<Block> b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
+      if (!b) return b.error();
+      large_bytes_.fetch_add(b->size, order::relaxed);
+      return place_large(*b, large_offset);
+    }
     const std::size_t align = layout.align < Table::align ? Table::align : layout.align;
     const std::size_t front = (large_words + 1) * tag_size;
     const std::size_t offset = (front + align - 1) / align * align;
@@ -778,16 +835,65 @@ class alignas(64) ClassCore {
     const std::size_t n8 = (n + 7) & ~std::size_t(7);  // whole words (large_capacity)
     const Result<Block> b = upstream_.try_allocate(Layout{offset + n8, align});
     if (!b) return b.error();
-    const std::uintptr_t obj = b->address() + offset;
-    auto* words = reinterpret_cast<std::size_t*>(obj - tag_size) - large_words;
-    words[0] = b->size;
+    large_bytes_.fetch_add(b->size, order::relaxed);
+    return place_large(*b, offset);
+  }
+
+  /// The two words in front of the tag of the large object at `obj`.
+  SWIM_MEM_API static std::size_t* large_words_of(std::uintptr_t obj) {
+    return reinterpret_cast<std::size_t*>(obj - tag_size) - large_words;
+  }
+
+  /// Make heap block `b` (held, and counted in large_bytes_) a large object at `offset`.
+  SWIM_MEM_API Block place_large(Block b, std::size_t offset) {
+    const std::uintptr_t obj = b.address() + offset;
+    std::size_t* words = large_words_of(obj);
+    words[0] = b.size;
     words[1] = offset;
     tag_of<Mode>(reinterpret_cast<void*>(obj)).store(tag(), order::relaxed);
     live_.fetch_add(1, order::relaxed);
-    large_bytes_.fetch_add(b->size, order::relaxed);
-    const std::size_t capacity = large_capacity(b->size, offset);
+    const std::size_t capacity = large_capacity(b.size, offset);
     raise_to(peak_, used_.fetch_add(capacity, order::relaxed) + capacity);
     return Block{reinterpret_cast<void*>(obj), capacity};
+  }
+
+  /// Keep the freed large block `whole` (object offset large_offset) for its bin if
+  /// the bound allows and a slot is free; false: it goes back to the heap.
+  SWIM_MEM_API bool keep_large(Block whole) {
+    if (whole.size < large_bin_size(0) || whole.size > 2 * large_bin_size(large_bins - 1)) {
+      return false;
+    }
+    std::size_t allowance = keep_divisor_ == 0 ? 0 : used_.load(order::relaxed) / keep_divisor_;
+    if (allowance < keep_floor_) allowance = keep_floor_;
+    if (kept_bytes_.load(order::relaxed) + whole.size > allowance) return false;
+    // The largest bin the block covers (its size may exceed its bin's: heap rounding).
+    unsigned k = whole.size > large_bin_size(large_bins - 1) ? large_bins - 1
+                                                             : large_bin_up(whole.size);
+    if (large_bin_size(k) > whole.size) --k;
+    for (unsigned s = 0; s < large_slots; ++s) {
+      std::uint64_t empty = 0;
+      auto& slot = large_kept_[k * large_slots + s];
+      if (slot.load(order::relaxed) == 0 &&
+          slot.compare_exchange(empty, whole.address(), order::release)) {
+        kept_bytes_.fetch_add(whole.size, order::relaxed);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /// Give every kept large block back to the heap (exclusive use only).
+  SWIM_MEM_API void drop_kept_large() {
+    for (unsigned i = 0; i < large_bins * large_slots; ++i) {
+      const std::uint64_t kept = large_kept_[i].raw;
+      if (kept == 0) continue;
+      const std::size_t size = large_words_of(kept + large_offset)[0];
+      if (upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size}) == Error::none) {
+        large_kept_[i].raw = 0;
+        kept_bytes_.raw -= size;
+        large_bytes_.raw -= size;
+      }
+    }
   }
 
   ZeroCount<Mode> zero_count_;
@@ -804,6 +910,10 @@ class alignas(64) ClassCore {
   cell<std::uint64_t, Mode> cushion_;  // bytes; may dip below 0 (as int64) in a race
   std::size_t cushion_floor_ = std::size_t(256) << 10;
   std::size_t cushion_divisor_ = 8;
+  cell<std::uint64_t, Mode> large_kept_[large_bins * large_slots];  // block addresses, 0: empty
+  cell<std::size_t, Mode> kept_bytes_;
+  std::size_t keep_floor_ = std::size_t(8) << 20;
+  std::size_t keep_divisor_ = 4;
   bool retires_;
 };
 

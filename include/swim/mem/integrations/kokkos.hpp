@@ -131,8 +131,14 @@ class Handle {
   SWIM_MEM_API static Handle of(Hold& hold) {
     return Handle(HoldRef::of(hold));
   }
-  /// A handle over the process hold (try_malloc's; host execution spaces only).
-  static Handle process() noexcept { return Handle(process_hold()); }
+  /// A handle over the process hold through try_malloc / try_free: each host
+  /// thread's own cache first (holds/process_hold.hpp). Host execution spaces
+  /// only: in device code its calls answer Error::unsupported (nullptr).
+  static Handle process() noexcept {
+    Handle h(process_hold());
+    h.process_ = true;
+    return h;
+  }
 
   /// `bytes` (0 takes 1) aligned to `align`; Error::invalid_argument for a null
   /// handle, the hold's error otherwise (Error::contended retried `retries` times,
@@ -140,6 +146,9 @@ class Handle {
   SWIM_MEM_API Result<Block> try_allocate(std::size_t bytes, std::size_t align = alignment,
                                           unsigned retries = default_retries) const {
     if (!hold_) return Error::invalid_argument;
+    if (process_) {
+      SWIM_MEM_IF_TARGET((return try_malloc(bytes, align);), (return Error::unsupported;))
+    }
     const Result<Layout> layout = Layout::from_size_align(bytes == 0 ? 1 : bytes, align);
     if (!layout.ok()) return layout.error();
     Result<Block> r = hold_.try_allocate(*layout);
@@ -157,6 +166,9 @@ class Handle {
                                     unsigned retries = default_retries) const {
     if (!hold_) return Error::invalid_argument;
     if (p == nullptr) return Error::none;
+    if (process_) {
+      SWIM_MEM_IF_TARGET((return try_free(p);), (return Error::unsupported;))
+    }
     const Block block{p, bytes == 0 ? 1 : bytes};
     Error e = hold_.try_deallocate(block);
     for (unsigned i = 0; e == Error::contended && i < retries; ++i) {
@@ -187,6 +199,7 @@ class Handle {
 
  private:
   HoldRef hold_{};
+  bool process_ = false;  // process(): try_malloc / try_free on the host
 };
 
 static_assert(std::is_trivially_copyable_v<Handle>);
