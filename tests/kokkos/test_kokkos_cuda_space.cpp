@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "swim/mem/integrations/kokkos.hpp"
+#include "swim/mem/leases.hpp"
+#include "swim/mem/residents.hpp"
 
 namespace {
 
@@ -77,6 +79,80 @@ TEST(KokkosCudaSpace, InstanceOverAnArenaOfItsOwnWithALimit) {
   }
   EXPECT_EQ(arena.stats().live, 0u);
   EXPECT_EQ(binding.stats().live, 0u);
+}
+
+// ---- The Handle in Kokkos::Cuda kernels, over a hold in device memory -----------
+
+using DevHeap = ExtentHeap<concurrent>;
+using DevHold = SizeClasses<DevHeap>;
+
+/// Room for a heap and a hold, built in device memory by a one-thread kernel.
+struct DeviceHold {
+  alignas(64) unsigned char heap[sizeof(DevHeap)];
+  alignas(64) unsigned char hold[sizeof(DevHold)];
+};
+
+/// Builds the heap over `region` and a SizeClasses hold on it, in `place` (device
+/// memory); returns a Handle over the hold.
+kokkos::Handle build_device_hold(const Kokkos::View<DeviceHold*, Kokkos::CudaSpace>& place,
+                                 const Kokkos::View<unsigned char*, Kokkos::CudaSpace>& region) {
+  Kokkos::View<kokkos::Handle*, Kokkos::CudaSpace> out("handle", 1);
+  Kokkos::parallel_for(
+      "build", Range(0, 1), KOKKOS_LAMBDA(int) {
+        DevHeap* heap = ::swim::mem::detail::construct_at(
+            reinterpret_cast<DevHeap*>(place(0).heap), Block{region.data(), region.extent(0)},
+            std::size_t{256});
+        DevHold* hold = ::swim::mem::detail::construct_at(reinterpret_cast<DevHold*>(place(0).hold), *heap);
+        out(0) = kokkos::Handle::of(*hold);
+      });
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out);
+  return host(0);
+}
+
+/// Every thread of the grid allocates, writes, reads back and frees through the
+/// handle, and also makes a Box in the hold; returns the failures.
+long handle_storm(kokkos::Handle h, int n) {
+  long bad = 0;
+  Kokkos::parallel_reduce(
+      "storm", Range(0, n),
+      KOKKOS_LAMBDA(int i, long& b) {
+        const std::size_t bytes = 16 + static_cast<std::size_t>(i % 61) * 8;
+        auto* p = static_cast<unsigned char*>(h.allocate(bytes, 64));
+        if (p == nullptr) {
+          ++b;
+          return;
+        }
+        p[bytes - 1] = static_cast<unsigned char>(i);
+        b += p[bytes - 1] != static_cast<unsigned char>(i);
+        h.deallocate(p, bytes);
+        Result<Raw<Box<long>>> box = Raw<Box<long>>::try_new(h.hold(), long{i});
+        b += !box.ok() || **box != i;
+      },
+      bad);
+  return bad;
+}
+
+/// Destroys the hold and the heap in `place`; returns the objects the hold still had.
+std::size_t tear_down_device_hold(const Kokkos::View<DeviceHold*, Kokkos::CudaSpace>& place) {
+  Kokkos::View<std::size_t*, Kokkos::CudaSpace> live("live", 1);
+  Kokkos::parallel_for(
+      "teardown", Range(0, 1), KOKKOS_LAMBDA(int) {
+        auto* hold = reinterpret_cast<DevHold*>(place(0).hold);
+        live(0) = hold->stats().live;
+        hold->~DevHold();
+        reinterpret_cast<DevHeap*>(place(0).heap)->~DevHeap();
+      });
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), live);
+  return host(0);
+}
+
+TEST(KokkosCudaSpace, HandleInKernelsOverAHoldInDeviceMemory) {
+  Kokkos::View<DeviceHold*, Kokkos::CudaSpace> place("place", 1);
+  Kokkos::View<unsigned char*, Kokkos::CudaSpace> region("region", std::size_t(64) << 20);
+  const kokkos::Handle h = build_device_hold(place, region);
+  ASSERT_TRUE(static_cast<bool>(h));
+  EXPECT_EQ(handle_storm(h, 1 << 16), 0);
+  EXPECT_EQ(tear_down_device_hold(place), 0u) << "every object freed";
 }
 
 #else
