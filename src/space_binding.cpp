@@ -22,10 +22,22 @@ detail::SpaceControl* make_default_control() {
 
 }  // namespace
 
+// This thread's DefaultBindingScope, if any (the scope holds a reference to it).
+static thread_local detail::SpaceControl* t_default = nullptr;
+
 SpaceRef default_space_binding() noexcept {
+  if (t_default != nullptr) return SpaceRef(t_default);
   static detail::SpaceControl* const control = make_default_control();
   return SpaceRef(control);
 }
+
+namespace detail {
+SpaceControl* exchange_thread_default(SpaceControl* control) noexcept {
+  SpaceControl* previous = t_default;
+  t_default = control;
+  return previous;
+}
+}  // namespace detail
 
 SpaceRef default_space_binding(DefaultSpace slot, detail::SpaceControl* (*make)()) {
   static std::mutex lock;

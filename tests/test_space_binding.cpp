@@ -94,8 +94,59 @@ TEST(SpaceBinding, BadInputThrowsAndChangesNothing) {
   ref.deallocate(&on_stack, sizeof on_stack);  // refused by the Pack: reported, not counted away
   EXPECT_EQ(LeakCount::reports, 1);
   EXPECT_STREQ(LeakCount::last.allocator, "SpaceBinding: free refused");
+  EXPECT_EQ(binding.stats().live, 1u) << "a refused free changes no counter";
+  EXPECT_EQ(binding.stats().bytes_in_use, 3000u);
+  EXPECT_EQ(binding.stats().deallocations, 0u);
   ref.deallocate(most, 3000);
   EXPECT_EQ(pack.stats().live, 0u);
+}
+
+TEST(SpaceBinding, AFreeThroughAnotherBindingIsRefusedAndCountsNothing) {
+  Pages pages;
+  Pool<Pages, concurrent> one(pages, 64 << 10), two(pages, 64 << 10);
+  SpaceBinding first(one, "one"), second(two, "two");
+  void* p = first.ref().allocate(1024, 64);
+  LeakCount leaks;
+  second.ref().deallocate(p, 1024);  // not two's block
+  EXPECT_EQ(LeakCount::reports, 1);
+  EXPECT_EQ(second.stats().live, 0u);
+  EXPECT_EQ(second.stats().deallocations, 0u);
+  EXPECT_EQ(first.stats().live, 1u);
+  EXPECT_EQ(one.stats().live, 1u) << "the block is still the first pool's";
+  first.ref().deallocate(p, 1024);
+  EXPECT_EQ(first.stats().live, 0u);
+  EXPECT_EQ(one.stats().live, 0u);
+}
+
+TEST(SpaceBinding, ADefaultBindingScopeRedirectsDefaultReferencesOnItsThread) {
+  Pages pages;
+  Pool<Pages, concurrent> pool(pages, 64 << 10);
+  SpaceBinding outer(pool, "outer");
+  SizeClasses<Pages> classes(pages);
+  SpaceBinding inner(classes, "inner");
+  EXPECT_TRUE(SpaceRef() == default_space_binding());
+  {
+    DefaultBindingScope a(outer);
+    EXPECT_TRUE(SpaceRef() == outer.ref());
+    {
+      DefaultBindingScope b(inner);
+      void* p = SpaceRef().allocate(100, 64);
+      EXPECT_EQ(classes.stats().live, 1u);
+      bool other_thread_default = false;
+      std::thread([&] { other_thread_default = SpaceRef() == default_space_binding() &&
+                                               !(SpaceRef() == inner.ref()); })
+          .join();
+      EXPECT_TRUE(other_thread_default) << "a scope is its thread's alone";
+      SpaceRef().deallocate(p, 100);
+    }
+    EXPECT_TRUE(SpaceRef() == outer.ref());
+    void* q = SpaceRef().allocate(100, 64);
+    EXPECT_EQ(pool.stats().live, 1u);
+    outer.ref().deallocate(q, 100);
+  }
+  EXPECT_FALSE(SpaceRef() == outer.ref());
+  EXPECT_EQ(classes.stats().live, 0u);
+  EXPECT_EQ(pool.stats().live, 0u);
 }
 
 TEST(SpaceBinding, OutlivedByItsReferences) {

@@ -13,8 +13,8 @@
 #   -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
 # A Kokkos built with CUDA or HIP is configured and compiled only (its programs
 # need a GPU and its driver to start); set SWIM_MEM_KOKKOS_RUN=1 to run them on a
-# GPU machine. Prints one summary line per step and exits non-zero on the first
-# failure.
+# GPU machine. JOBS sets the build's parallelism (default 2). Prints one summary
+# line per step (skipped tests named) and exits non-zero on the first failure.
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -60,6 +60,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_PROC_BIND=${OMP_PROC_BIND:-fals
 (cd "$build" && ctest -L 'kokkos|test_space_binding' --output-on-failure) >"$build.test.log" 2>&1 ||
   { tail -n 40 "$build.test.log"; echo "== tests: FAILED"; exit 1; }
 echo "== tests: $(grep -E 'tests passed' "$build.test.log")"
+skipped=$(grep -E '\(Skipped\)' "$build.test.log" | sed 's/^[[:space:]]*[0-9]* - //; s/ (Skipped)//' | tr '\n' ' ' || true)
+[[ -n $skipped ]] && echo "== skipped: $skipped"
 "$build/examples/kokkos_views" >"$build.example.log" 2>&1 ||
   { cat "$build.example.log"; echo "== example: FAILED"; exit 1; }
 echo "== example: $(tail -n 1 "$build.example.log")"

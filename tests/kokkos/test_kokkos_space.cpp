@@ -211,6 +211,29 @@ TEST(KokkosHostSpace, InstanceBoundToSizeClassesAndToAHoldRef) {
   EXPECT_EQ(classes.stats().live, 0u);
 }
 
+TEST(KokkosHostSpace, WhatKokkosAllocatesItselfFollowsTheScopedDefault) {
+  SourceHeap<OsPages, concurrent> pages;
+  Pool<SourceHeap<OsPages, concurrent>, concurrent> pool(pages, 64 << 10);
+  SpaceBinding binding(pool, "phase");
+  {
+    DefaultBindingScope scope(binding);  // Kokkos' own allocations make default spaces
+    Kokkos::View<double*, Space> v("v", 100);
+    Kokkos::View<double*, Kokkos::HostSpace> h("h", 100);
+    EXPECT_EQ(binding.stats().live, 1u);
+    v(7) = 7.0;
+    Kokkos::resize(v, 1000);
+    EXPECT_EQ(v(7), 7.0);
+    Kokkos::realloc(v, 2000);
+    auto mirror = Kokkos::create_mirror(Space(), h);
+    EXPECT_EQ(binding.stats().live, 2u) << "v (reallocated) and the mirror, both in the pool";
+    EXPECT_EQ(binding.stats().allocations, 4u);
+    EXPECT_EQ(pool.stats().live, 2u);
+  }
+  EXPECT_EQ(binding.stats().live, 0u);
+  Kokkos::View<double*, Space> outside("outside", 10);
+  EXPECT_EQ(binding.stats().allocations, 4u) << "after the scope: the process binding again";
+}
+
 TEST(KokkosHostSpace, ExhaustionThrowsBadAllocAndLosesNothing) {
   alignas(64) static std::byte region[16 << 10];
   Pack<> pack(Block{region, sizeof region});

@@ -1,17 +1,19 @@
 // Layer 8 (integrations): Kokkos memory spaces backed by swim-mem, and an
-// allocator handle for kernels (KOKKOS_LAMBDA). Kokkos 3.4 and 4.x, one header;
+// allocator handle for kernels (KOKKOS_LAMBDA). Kokkos 3.4, 4.x and 5.x, one header;
 // the code paths differ only where Kokkos' own interface does (KOKKOS_VERSION).
 //
 //   using Space = swim::mem::kokkos::HostSpace;
 //   Kokkos::View<double*, Space> a("a", n);            // from the process hold
 //
-//   Pool<SourceHeap<OsPages>> pool(4096);
+//   SourceHeap<OsPages> pages;
+//   Pool<SourceHeap<OsPages>> pool(pages, 64 << 10);
 //   swim::mem::SpaceBinding binding(pool, "solver");   // an instance over `pool`
 //   Kokkos::View<double*, Space> b(Kokkos::view_alloc(Space(binding), "b"), n);
 //   binding.stats().live;                               // 1 (b)
 //
 //   auto h = swim::mem::kokkos::Handle::of(size_classes);   // trivially copyable
-//   Kokkos::parallel_for(n, KOKKOS_LAMBDA(int i) {
+//   Kokkos::parallel_for(Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n),
+//                        KOKKOS_LAMBDA(int) {              // a host hold: host threads
 //     void* p = h.allocate(64);                      // nullptr when exhausted
 //     if (p) h.deallocate(p, 64);
 //   });
@@ -89,7 +91,7 @@ class HostSpace {
 
   void* allocate(std::size_t bytes) const { return ref_.allocate(bytes, alignment); }
   void deallocate(void* p, std::size_t bytes) const noexcept { ref_.deallocate(p, bytes); }
-#if KOKKOS_VERSION >= 40000  // 4.x's allocation record calls the labelled forms
+  // The labelled forms (4.x's allocation record calls them; 3.4's HostSpace has them too).
   void* allocate(const char* /*label*/, std::size_t bytes, std::size_t /*logical*/ = 0) const {
     return allocate(bytes);
   }
@@ -102,7 +104,6 @@ class HostSpace {
                   std::size_t /*logical*/ = 0) const noexcept {
     deallocate(p, bytes);
   }
-#endif
 
   static constexpr const char* name() { return "SwimMemHostSpace"; }
 
@@ -431,6 +432,12 @@ SWIM_MEM_KOKKOS_CUDA_COPY(Kokkos::HostSpace, swim::mem::kokkos::CudaSpace)
 SWIM_MEM_KOKKOS_CUDA_COPY(swim::mem::kokkos::CudaSpace, Kokkos::HostSpace)
 SWIM_MEM_KOKKOS_CUDA_COPY(Kokkos::CudaSpace, swim::mem::kokkos::CudaSpace)
 SWIM_MEM_KOKKOS_CUDA_COPY(swim::mem::kokkos::CudaSpace, Kokkos::CudaSpace)
+// swim-mem's HostSpace and CUDA device memory, ours or Kokkos' (cudaMemcpyDefault:
+// the runtime tells pageable host memory from device memory by address).
+SWIM_MEM_KOKKOS_CUDA_COPY(swim::mem::kokkos::HostSpace, swim::mem::kokkos::CudaSpace)
+SWIM_MEM_KOKKOS_CUDA_COPY(swim::mem::kokkos::CudaSpace, swim::mem::kokkos::HostSpace)
+SWIM_MEM_KOKKOS_CUDA_COPY(swim::mem::kokkos::HostSpace, Kokkos::CudaSpace)
+SWIM_MEM_KOKKOS_CUDA_COPY(Kokkos::CudaSpace, swim::mem::kokkos::HostSpace)
 #undef SWIM_MEM_KOKKOS_CUDA_COPY
 
 }  // namespace Kokkos::Impl

@@ -1,7 +1,8 @@
 // Layer 8 (integrations), host only: an allocator bound for a framework's memory
 // space (Kokkos' spaces in swim/mem/integrations/kokkos.hpp), counted and checked.
 //
-//   Pool<SourceHeap<OsPages>> pool(256);
+//   SourceHeap<OsPages> pages;
+//   Pool<SourceHeap<OsPages>> pool(pages, 64 << 10);
 //   SpaceBinding binding(pool, "solver");        // the instance: pool + counters
 //   SpaceRef ref = binding.ref();                // what a space object keeps
 //   void* p = ref.allocate(4096, 64);            // throws OutOfMemory / MemoryError
@@ -144,27 +145,30 @@ class SpaceRef {
 
   /// Give back what allocate(bytes, ...) returned (null: nothing). Never throws.
   /// After the binding is gone the block is counted as orphaned and not freed; a
-  /// free the allocator refuses is reported to the leak handler.
+  /// free the allocator refuses (a foreign pointer, a double free) is reported to
+  /// the leak handler and changes no counter.
   void deallocate(void* p, std::size_t bytes) const noexcept {
     if (p == nullptr) return;
     detail::SpaceControl& c = *control_;
     if (bytes == 0) bytes = 1;
+    if (c.alive.load(std::memory_order_acquire)) {
+      const Block block{p, bytes};
+      Error e = c.do_deallocate(c.allocator, block);
+      for (unsigned i = 0; e != Error::none && is_retryable(e) && i + 1 < detail::space_retries;
+           ++i) {
+        backoff(i);
+        e = c.do_deallocate(c.allocator, block);
+      }
+      if (e != Error::none) {  // not this binding's block, or freed twice: counters untouched
+        report_leak(LeakReport{"SpaceBinding: free refused", control_, Stats{1, bytes, 0, 0}});
+        return;
+      }
+    } else {
+      c.orphaned.fetch_add(1, std::memory_order_relaxed);
+    }
     c.deallocations.fetch_add(1, std::memory_order_relaxed);
     c.live.fetch_sub(1, std::memory_order_relaxed);
     c.bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
-    if (!c.alive.load(std::memory_order_acquire)) {
-      c.orphaned.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    const Block block{p, bytes};
-    Error e = c.do_deallocate(c.allocator, block);
-    for (unsigned i = 0; e != Error::none && is_retryable(e) && i + 1 < detail::space_retries; ++i) {
-      backoff(i);
-      e = c.do_deallocate(c.allocator, block);
-    }
-    if (e != Error::none) {
-      report_leak(LeakReport{"SpaceBinding: free refused", control_, Stats{1, bytes, 0, 0}});
-    }
   }
 
   /// The binding's counters.
@@ -179,6 +183,8 @@ class SpaceRef {
   }
 
  private:
+  friend class DefaultBindingScope;
+
   [[noreturn]] void fail(Error e) const {
     control_->failed.fetch_add(1, std::memory_order_relaxed);
     throw_error(e == Error::oversized ? Error::out_of_memory : e);
@@ -187,8 +193,14 @@ class SpaceRef {
   detail::SpaceControl* control_;
 };
 
-/// The process-wide binding (try_malloc / try_free), for spaces made without one.
+/// The binding of spaces made without one: this thread's innermost
+/// DefaultBindingScope's, else the process-wide one (try_malloc / try_free).
 SpaceRef default_space_binding() noexcept;
+
+namespace detail {
+/// This thread's default control (null: the process-wide one); returns the previous.
+SpaceControl* exchange_thread_default(SpaceControl* control) noexcept;
+}  // namespace detail
 
 /// The other process-wide bindings: of default spaces whose allocator needs
 /// headers libswim_mem is built without (a GPU runtime's). The header that
@@ -250,5 +262,25 @@ class SpaceBinding {
 };
 
 inline SpaceRef::SpaceRef() noexcept : SpaceRef(default_space_binding()) {}
+
+/// While it lives, spaces default-constructed on this thread draw from `binding`
+/// instead of the process-wide binding: View("label", n), and what a framework
+/// allocates itself through a default space (Kokkos' resize, realloc,
+/// create_mirror, create_mirror_view), so a whole phase of a program stays in one
+/// binding. Scopes nest (the innermost wins) and must end in reverse order, on the
+/// thread that made them. The scope keeps the binding's control block alive; if the
+/// binding itself ends first, allocations in the scope throw MemoryError(Error::cleared).
+class DefaultBindingScope {
+ public:
+  explicit DefaultBindingScope(const SpaceBinding& binding) noexcept
+      : ref_(binding.ref()), previous_(detail::exchange_thread_default(ref_.control_)) {}
+  ~DefaultBindingScope() { (void)detail::exchange_thread_default(previous_); }
+  DefaultBindingScope(const DefaultBindingScope&) = delete;
+  DefaultBindingScope& operator=(const DefaultBindingScope&) = delete;
+
+ private:
+  SpaceRef ref_;
+  detail::SpaceControl* previous_;
+};
 
 }  // namespace swim::mem

@@ -50,6 +50,15 @@ class MemoryError : public std::exception {
       case Error::double_free: return "swim::mem: double free";
       case Error::oversized: return "swim::mem: oversized (more than the allocator can ever serve)";
       case Error::invalid_argument: return "swim::mem: invalid argument";
+      case Error::cleared:
+        return "swim::mem: cleared (the object, or the binding it was to come from, is gone)";
+      case Error::none: return "swim::mem: none";
+      case Error::out_of_memory: return "swim::mem: out of memory";
+      case Error::aliased: return "swim::mem: aliased (a conflicting borrow exists)";
+      case Error::relocating: return "swim::mem: relocating (a relocation is in progress)";
+      case Error::hard_count_overflow: return "swim::mem: hard count overflow";
+      case Error::soft_count_overflow: return "swim::mem: soft count overflow";
+      case Error::ref_count_overflow: return "swim::mem: ref count overflow";
       default: return to_string(code_);
     }
   }
