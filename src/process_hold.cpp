@@ -307,8 +307,11 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
   if (detail::tag_kind(t) == HoldKind::freed) {
     // Ours (a class object, whose control block is a hunk of the hold, or a large
     // one, tagged with the hold) or another hold's freed object.
+    // (The registry, not the control block, says whether it is a hunk of ours: a
+    // freed tag's control is not followed unless it is.)
     const void* control = detail::tag_control(t);
-    if (core != nullptr && (control == core || static_cast<const Hunk*>(control)->core == core)) {
+    if (core != nullptr &&
+        (control == core || core->registered(static_cast<const Hunk*>(control)))) {
       return Error::double_free;
     }
     return Error::foreign_pointer;
@@ -386,6 +389,23 @@ Error process_free(void* p) noexcept {
     }
   }
   return free_slow(p);
+}
+
+Error process_free_checked(void* p) noexcept {
+  if (p == nullptr) return Error::none;
+  if (reinterpret_cast<std::uintptr_t>(p) % tag_size != 0) return Error::foreign_pointer;
+  const Core* core = g_core.load(std::memory_order_acquire);
+  if (core == nullptr) return Error::foreign_pointer;
+  const std::uint64_t t = tag_of<concurrent>(p).load(order::relaxed);
+  const void* control = tag_control(t);
+  if (control == static_cast<const void*>(core)) return free_slow(p);  // large, or zero-size
+  if (tag_kind(t) != Hunk::kind && tag_kind(t) != HoldKind::freed) return Error::foreign_pointer;
+  const Hunk* h = static_cast<const Hunk*>(control);
+  std::uint32_t index = 0;
+  if (!core->registered(h) || !h->index_of(reinterpret_cast<std::uintptr_t>(p), index)) {
+    return Error::foreign_pointer;
+  }
+  return process_free(p);
 }
 
 }  // namespace detail

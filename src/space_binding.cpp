@@ -16,7 +16,7 @@ detail::SpaceControl* make_default_control() {
   c->immortal = true;
   c->name = "swim-mem process hold";
   c->do_allocate = [](void*, Layout l) { return try_malloc(l.size, l.align); };
-  c->do_deallocate = [](void*, Block b) { return try_free(b.ptr); };
+  c->do_deallocate = [](void*, Block b) { return try_free_checked(b.ptr); };
   return c;
 }
 

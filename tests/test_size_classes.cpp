@@ -188,6 +188,37 @@ TEST(SizeClasses, FreedLargeBlocksAreKeptForTheirBinUpToABound) {
   EXPECT_EQ(heap.stats().live, heap_before);
 }
 
+TEST(SizeClasses, KeptLargeBlocksGiveWayWhenTheHeapRunsDry) {
+  Arena arena{9 << 20};
+  ExtentHeap<> heap(arena.block(), 4096);
+  SizeClasses<ExtentHeap<>> hold(heap);
+  std::vector<Block> got;
+  for (int i = 0; i < 7; ++i) got.push_back(*hold.try_allocate(1 << 20, 64));
+  for (const Block& b : got) ASSERT_EQ(hold_deallocate(b), Error::none);
+  EXPECT_GE(hold.kept_large_bytes(), std::size_t(4) << 20);  // (4 slots: four 1.25 MiB blocks)
+  const Result<Block> big = hold.try_allocate(4 << 20, 64);  // fits only if kept ones go
+  ASSERT_TRUE(big.ok()) << to_string(big.error());
+  EXPECT_LT(hold.kept_large_bytes(), std::size_t(5) << 20);
+  ASSERT_EQ(hold_deallocate(*big), Error::none);
+  const Result<Block> small = hold.try_allocate(600000, 64);  // a larger bin's kept block serves
+  ASSERT_TRUE(small.ok());
+  ASSERT_EQ(hold_deallocate(*small), Error::none);
+}
+
+TEST(SizeClasses, KeptLargeBytesFallBackUnderTheBoundAsUseFalls) {
+  SourceHeap<OsPages, concurrent> pages;
+  SizeClasses<SourceHeap<OsPages, concurrent>> hold(pages);
+  std::vector<Block> got;
+  for (int i = 0; i < 64; ++i) got.push_back(*hold.try_allocate((1 << 20) + 4096 * i, 64));
+  for (const Block& b : got) ASSERT_EQ(hold_deallocate(b), Error::none);
+  EXPECT_EQ(hold.stats().live, 0u);
+  EXPECT_LE(hold.kept_large_bytes(), (std::size_t(8) << 20) + (std::size_t(2) << 20))
+      << "at most the floor (8 MiB) once nothing is in use, not a quarter of the peak";
+  EXPECT_EQ(pages.stats().bytes_in_use, hold.reserved_bytes());
+  hold.trim();
+  EXPECT_EQ(pages.stats().live, 0u);
+}
+
 TEST(SizeClasses, MisuseIsReportedAndChangesNothing) {
   Arena arena{8 << 20};
   ExtentHeap<> heap(arena.block(), 4096);

@@ -4,7 +4,9 @@
 // reference (TSan).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <optional>
 #include <thread>
@@ -181,6 +183,59 @@ TEST(SpaceBinding, OutlivedByItsReferences) {
   ASSERT_EQ(pages.stats().live, 1u);
   // Give the orphan back by hand, so that the pool ends empty.
   EXPECT_EQ(pool.try_deallocate(Block{kept, 64}), Error::none);
+}
+
+/// A heap-like allocator whose allocation waits until released: a call that is
+/// under way when its binding ends.
+struct SlowAllocator {
+  Pages* pages;
+  std::atomic<bool> entered{false}, go{false};
+  Result<Block> try_allocate(Layout l) {
+    entered = true;
+    while (!go) std::this_thread::yield();
+    return pages->try_allocate(l);
+  }
+  Error try_deallocate(Block b) { return pages->try_deallocate(b); }
+};
+
+TEST(SpaceBinding, ItsEndWaitsForCallsUnderWayAndReportsWhatTheyMade) {
+  Pages pages;
+  SlowAllocator slow{&pages};
+  LeakCount leaks;
+  std::optional<SpaceBinding> binding(std::in_place, slow, "slow");
+  const SpaceRef ref = binding->ref();
+  void* made = nullptr;
+  std::thread caller([&] { made = ref.allocate(4096, 64); });
+  while (!slow.entered) std::this_thread::yield();
+  std::thread ender([&] { binding.reset(); });  // must wait for the call under way
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(LeakCount::reports, 0) << "the binding ended while a call was in its allocator";
+  slow.go = true;
+  caller.join();
+  ender.join();
+  ASSERT_NE(made, nullptr);
+  ASSERT_EQ(LeakCount::reports, 1) << "the allocation made during the end is reported";
+  EXPECT_EQ(LeakCount::last.stats.live, 1u);
+  EXPECT_THROW((void)ref.allocate(8, 8), MemoryError);
+  ref.deallocate(made, 4096);  // orphaned: the allocator is not touched
+  EXPECT_EQ(ref.stats().orphaned, 1u);
+  EXPECT_EQ(pages.try_deallocate(Block{made, 4096}), Error::none);  // (by hand, for the test)
+}
+
+TEST(SpaceBinding, TheProcessBindingValidatesWhatItIsGivenBack) {
+  const SpaceRef ref;  // the process-wide binding
+  auto* p = static_cast<unsigned char*>(ref.allocate(256, 64));
+  std::memset(p, 0xff, 256);
+  LeakCount leaks;
+  ref.deallocate(p + 64, 64);   // inside an object whose bytes look like a freed tag
+  ref.deallocate(p + 128, 64);
+  EXPECT_EQ(LeakCount::reports, 2) << "refused, not followed";
+  EXPECT_EQ(try_free_checked(p + 64), Error::foreign_pointer);
+  int on_stack[4] = {};
+  EXPECT_EQ(try_free_checked(&on_stack[2]), Error::foreign_pointer);
+  ref.deallocate(p, 256);
+  EXPECT_EQ(LeakCount::reports, 2);
+  EXPECT_EQ(try_free_checked(p), Error::double_free);
 }
 
 TEST(SpaceBinding, ManyThreadsThroughCopiesOfOneReference) {

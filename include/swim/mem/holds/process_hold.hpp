@@ -35,6 +35,7 @@ namespace detail {
 // Error}: a Block comes back in registers where a Result<Block> would not.
 Block process_malloc(std::size_t bytes, std::size_t align) noexcept;
 Error process_free(void* p) noexcept;
+Error process_free_checked(void* p) noexcept;
 }  // namespace detail
 
 /// `bytes` (0 counts as 1) aligned to `align` (a power of two; 16 is what a class
@@ -52,6 +53,13 @@ inline Result<Block> try_malloc(std::size_t bytes, std::size_t align = 16) noexc
 /// bytes, or aligned above 64) is unmapped when freed: freeing it again reads
 /// unmapped memory, as a double free of malloc's large blocks does.
 inline Error try_free(void* p) noexcept { return detail::process_free(p); }
+
+/// try_free for pointers that may be anything: the word in front of `p` is read
+/// (it must be readable, as for every validated free), and followed only if it
+/// names a hunk in the process hold's registry with `p` at one of its units, or
+/// the hold itself; anything else is Error::foreign_pointer. A little slower than
+/// try_free (the registry walk); what the adapters that promise validation use.
+inline Error try_free_checked(void* p) noexcept { return detail::process_free_checked(p); }
 
 /// The process-wide hold, for leases and residents that should live in it.
 HoldRef process_hold() noexcept;

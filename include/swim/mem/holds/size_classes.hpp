@@ -27,7 +27,10 @@
 // slots) while the kept bytes stay under max(8 MiB, bytes in use / 4)
 // (set_large_cache): a program that makes and drops the same large buffers
 // (Views, scratch arrays) reuses them instead of asking the heap, and the system,
-// each time. Past that bound, and at trim(), they go back to the heap.
+// each time. A free that finds the bound exceeded (the bytes in use fell) gives
+// kept blocks back until it holds; a heap that runs dry first serves from a kept
+// block of a larger bin, then gets every kept block back and is asked again; and
+// trim() gives them all back.
 //
 // Hunks stay hunks until trim() (which needs exclusive use): a thread may still
 // be reading the header of a hunk it saw a moment ago, so a hunk that empties is
@@ -759,7 +762,10 @@ class alignas(64) ClassCore {
   }
 
   SWIM_MEM_API Result<Hunk*> new_hunk(unsigned c) {
-    const Result<Block> b = upstream_.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});
+    Result<Block> b = upstream_.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});
+    if (!b && b.error() == Error::out_of_memory && release_kept(0)) {
+      b = upstream_.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});  // (kept blocks went back)
+    }
     if (!b) return b.error();
     if (b->size < Hunk::first_object + Table::stride(c) || b->address() % alignof(Hunk) != 0) {
       (void)upstream_.try_deallocate(*b);
@@ -823,7 +829,17 @@ class alignas(64) ClassCore {
         kept_bytes_.fetch_sub(size, order::relaxed);
         return place_large(Block{reinterpret_cast<void*>(kept), size}, large_offset);
       }
-      const Result<Block> b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
+      Result<Block> b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
+      if (!b && b.error() == Error::out_of_memory) {
+        // The heap is dry: a kept block of a larger bin serves (up to the largest),
+        // else every kept block goes back and the heap is asked once more.
+        if (const std::uint64_t kept = take_kept(k + 1)) {
+          return place_large(Block{reinterpret_cast<void*>(kept),
+                                   large_words_of(kept + large_offset)[0]},
+                             large_offset);
+        }
+        if (release_kept(0)) b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
+      }
       if (!b) return b.error();
       large_bytes_.fetch_add(b->size, order::relaxed);
       return place_large(*b, large_offset);
@@ -833,10 +849,65 @@ class alignas(64) ClassCore {
     const std::size_t offset = (front + align - 1) / align * align;
     if (n > ~std::size_t(0) - offset - 7) return Error::oversized;
     const std::size_t n8 = (n + 7) & ~std::size_t(7);  // whole words (large_capacity)
-    const Result<Block> b = upstream_.try_allocate(Layout{offset + n8, align});
+    Result<Block> b = upstream_.try_allocate(Layout{offset + n8, align});
+    if (!b && b.error() == Error::out_of_memory && release_kept(0)) {
+      b = upstream_.try_allocate(Layout{offset + n8, align});  // (kept blocks went back)
+    }
     if (!b) return b.error();
     large_bytes_.fetch_add(b->size, order::relaxed);
     return place_large(*b, offset);
+  }
+
+  /// A kept block of bin `from` or a larger one (smallest first), taken out of its
+  /// slot; 0 if there is none.
+  SWIM_MEM_API std::uint64_t take_kept(unsigned from) {
+    for (unsigned k = from; k < large_bins; ++k) {
+      for (unsigned s = 0; s < large_slots; ++s) {
+        auto& slot = large_kept_[k * large_slots + s];
+        if (slot.load(order::relaxed) == 0) continue;
+        const std::uint64_t kept = slot.exchange(0, order::acquire);
+        if (kept == 0) continue;
+        kept_bytes_.fetch_sub(large_words_of(kept + large_offset)[0], order::relaxed);
+        return kept;
+      }
+    }
+    return 0;
+  }
+
+  /// Give kept blocks back to the heap, those of the largest bins first, until at
+  /// most `keep` bytes stay kept. Any thread, any time: a block is taken out of its
+  /// slot (one exchange) before it goes. Returns whether any went.
+  SWIM_MEM_API bool release_kept(std::size_t keep) {
+    bool any = false;
+    for (unsigned i = large_bins * large_slots; i-- > 0;) {
+      if (kept_bytes_.load(order::relaxed) <= keep) break;
+      auto& slot = large_kept_[i];
+      if (slot.load(order::relaxed) == 0) continue;
+      const std::uint64_t kept = slot.exchange(0, order::acquire);
+      if (kept == 0) continue;
+      const std::size_t size = large_words_of(kept + large_offset)[0];
+      kept_bytes_.fetch_sub(size, order::relaxed);
+      Error e = upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size});
+      for (unsigned t = 0; e == Error::contended && t < 64; ++t) {
+        backoff(t);
+        e = upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size});
+      }
+      if (e == Error::none) {
+        large_bytes_.fetch_sub(size, order::relaxed);
+        any = true;
+        continue;
+      }
+      // The heap would not take it now: back into a slot of its bin or a smaller one
+      // (it is at least as large as theirs); kept, still counted in large_bytes_.
+      for (unsigned j = i + 1; j-- > 0;) {
+        std::uint64_t empty = 0;
+        if (large_kept_[j].compare_exchange(empty, kept, order::release)) {
+          kept_bytes_.fetch_add(size, order::relaxed);
+          break;
+        }
+      }
+    }
+    return any;
   }
 
   /// The two words in front of the tag of the large object at `obj`.
@@ -865,7 +936,12 @@ class alignas(64) ClassCore {
     }
     std::size_t allowance = keep_divisor_ == 0 ? 0 : used_.load(order::relaxed) / keep_divisor_;
     if (allowance < keep_floor_) allowance = keep_floor_;
-    if (kept_bytes_.load(order::relaxed) + whole.size > allowance) return false;
+    if (kept_bytes_.load(order::relaxed) + whole.size > allowance) {
+      // Over the bound (bytes in use have fallen since others were kept): this one
+      // goes, and so do kept ones until the bound holds again.
+      (void)release_kept(allowance);
+      return false;
+    }
     // The largest bin the block covers (its size may exceed its bin's: heap rounding).
     unsigned k = whole.size > large_bin_size(large_bins - 1) ? large_bins - 1
                                                              : large_bin_up(whole.size);

@@ -168,7 +168,7 @@ class Handle {
     if (!hold_) return Error::invalid_argument;
     if (p == nullptr) return Error::none;
     if (process_) {
-      SWIM_MEM_IF_TARGET((return try_free(p);), (return Error::unsupported;))
+      SWIM_MEM_IF_TARGET((return try_free_checked(p);), (return Error::unsupported;))
     }
     const Block block{p, bytes == 0 ? 1 : bytes};
     Error e = hold_.try_deallocate(block);
@@ -251,11 +251,18 @@ class SharedAllocationRecord<swim::mem::kokkos::HostSpace, void>
   SharedAllocationRecord(const swim::mem::kokkos::HostSpace& space, const std::string& label,
                          std::size_t bytes,
                          RecordBase::function_type dealloc = &base_t::deallocate)
-      : base_t(static_cast<SharedAllocationHeader*>(
-                   space.allocate(sizeof(SharedAllocationHeader) + bytes)),
-               sizeof(SharedAllocationHeader) + bytes, dealloc),
+      : base_t(static_cast<SharedAllocationHeader*>(space.allocate(with_header(bytes))),
+               with_header(bytes), dealloc),
         m_space(space) {
     this->base_t::_fill_host_accessible_header_info(*RecordBase::m_alloc_ptr, label);
+  }
+
+ private:
+  /// The allocation's size with Kokkos' header; a View too large to add it to
+  /// (an extent times the element size that wrapped, say) is exhaustion.
+  static std::size_t with_header(std::size_t bytes) {
+    if (bytes > ~std::size_t(0) - sizeof(SharedAllocationHeader)) throw swim::mem::OutOfMemory();
+    return sizeof(SharedAllocationHeader) + bytes;
   }
 };
 }  // namespace Kokkos::Impl

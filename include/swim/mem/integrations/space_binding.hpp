@@ -74,6 +74,9 @@ struct SpaceControl {
 
   std::atomic<std::size_t> refs{1};
   std::atomic<bool> alive{true};
+  /// Calls inside allocate / deallocate now: the binding's end waits for them, so
+  /// none reaches the allocator after it (a Dekker pair with `alive`, seq_cst).
+  std::atomic<std::size_t> busy{0};
   std::atomic<std::size_t> allocations{0}, deallocations{0}, failed{0}, live{0},
       bytes_in_use{0}, peak_bytes{0}, orphaned{0};
 
@@ -98,6 +101,22 @@ struct SpaceControl {
 
 /// Bounded tries of a retryable error, as the other adapters (upstream.hpp).
 inline constexpr unsigned space_retries = 64;
+
+/// A call inside a binding's allocator (see SpaceControl::busy).
+class SpaceCall {
+ public:
+  explicit SpaceCall(SpaceControl& c) noexcept : c_(c) {
+    c_.busy.fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~SpaceCall() { c_.busy.fetch_sub(1, std::memory_order_release); }
+  SpaceCall(const SpaceCall&) = delete;
+  SpaceCall& operator=(const SpaceCall&) = delete;
+  /// Whether the binding still lives (read after the call is announced).
+  bool alive() const noexcept { return c_.alive.load(std::memory_order_seq_cst); }
+
+ private:
+  SpaceControl& c_;
+};
 
 }  // namespace detail
 
@@ -124,7 +143,8 @@ class SpaceRef {
   /// OutOfMemory when the allocator is exhausted (the allocator then unchanged).
   void* allocate(std::size_t bytes, std::size_t align) const {
     detail::SpaceControl& c = *control_;
-    if (!c.alive.load(std::memory_order_acquire)) fail(Error::cleared);
+    const detail::SpaceCall call(c);
+    if (!call.alive()) fail(Error::cleared);
     if (bytes == 0) bytes = 1;
     const Result<Layout> layout = Layout::from_size_align(bytes, align);
     if (!layout.ok()) fail(layout.error());
@@ -151,7 +171,8 @@ class SpaceRef {
     if (p == nullptr) return;
     detail::SpaceControl& c = *control_;
     if (bytes == 0) bytes = 1;
-    if (c.alive.load(std::memory_order_acquire)) {
+    const detail::SpaceCall call(c);
+    if (call.alive()) {
       const Block block{p, bytes};
       Error e = c.do_deallocate(c.allocator, block);
       for (unsigned i = 0; e != Error::none && is_retryable(e) && i + 1 < detail::space_retries;
@@ -241,9 +262,14 @@ class SpaceBinding {
   SpaceBinding& operator=(const SpaceBinding&) = delete;
 
   /// Ends the instance: later allocations through its spaces throw
-  /// MemoryError(Error::cleared); live allocations are reported as a leak.
+  /// MemoryError(Error::cleared); live allocations are reported as a leak. Calls
+  /// that other threads have under way finish first (each is bounded), so after
+  /// the destructor none of them touches the allocator.
   ~SpaceBinding() {
-    control_->alive.store(false, std::memory_order_release);
+    control_->alive.store(false, std::memory_order_seq_cst);
+    for (unsigned i = 0; control_->busy.load(std::memory_order_seq_cst) != 0; ++i) {
+      backoff(i < 64 ? i : 64);
+    }
     const SpaceStats s = control_->stats();
     if (s.live != 0) {
       report_leak(LeakReport{"SpaceBinding", control_, Stats{s.live, s.bytes_in_use, 0, s.peak_bytes}});
