@@ -215,6 +215,15 @@ TEST(SizeClasses, KeptLargeBytesFallBackUnderTheBoundAsUseFalls) {
   EXPECT_LE(hold.kept_large_bytes(), (std::size_t(8) << 20) + (std::size_t(2) << 20))
       << "at most the floor (8 MiB) once nothing is in use, not a quarter of the peak";
   EXPECT_EQ(pages.stats().bytes_in_use, hold.reserved_bytes());
+  // Kept while much else was in use (a quarter of it allowed), then the rest (blocks
+  // too large to keep) freed: the bound is met again at those frees.
+  std::vector<Block> big;
+  for (int i = 0; i < 16; ++i) big.push_back(*hold.try_allocate(std::size_t(40) << 20));
+  for (int i = 0; i < 32; ++i) got[i] = *hold.try_allocate((std::size_t(2) + i % 8) << 20, 64);
+  for (int i = 0; i < 32; ++i) ASSERT_EQ(hold_deallocate(got[i]), Error::none);
+  EXPECT_GT(hold.kept_large_bytes(), std::size_t(16) << 20);
+  for (const Block& b : big) ASSERT_EQ(hold_deallocate(b), Error::none);
+  EXPECT_LE(hold.kept_large_bytes(), std::size_t(8) << 20);
   hold.trim();
   EXPECT_EQ(pages.stats().live, 0u);
 }

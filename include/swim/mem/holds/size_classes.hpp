@@ -27,8 +27,8 @@
 // slots) while the kept bytes stay under max(8 MiB, bytes in use / 4)
 // (set_large_cache): a program that makes and drops the same large buffers
 // (Views, scratch arrays) reuses them instead of asking the heap, and the system,
-// each time. A free that finds the bound exceeded (the bytes in use fell) gives
-// kept blocks back until it holds; a heap that runs dry first serves from a kept
+// each time. A large free that finds the bound exceeded (the bytes in use fell)
+// gives kept blocks back until it holds; a heap that runs dry first serves from a kept
 // block of a larger bin, then gets every kept block back and is asked again; and
 // trim() gives them all back.
 //
@@ -460,6 +460,7 @@ class alignas(64) ClassCore {
       return e;
     }
     large_bytes_.fetch_sub(block_size, order::relaxed);
+    if (kept_bytes_.load(order::relaxed) > keep_allowance()) (void)release_kept(keep_allowance());
     return Error::none;
   }
 
@@ -934,8 +935,7 @@ class alignas(64) ClassCore {
     if (whole.size < large_bin_size(0) || whole.size > 2 * large_bin_size(large_bins - 1)) {
       return false;
     }
-    std::size_t allowance = keep_divisor_ == 0 ? 0 : used_.load(order::relaxed) / keep_divisor_;
-    if (allowance < keep_floor_) allowance = keep_floor_;
+    const std::size_t allowance = keep_allowance();
     if (kept_bytes_.load(order::relaxed) + whole.size > allowance) {
       // Over the bound (bytes in use have fallen since others were kept): this one
       // goes, and so do kept ones until the bound holds again.
@@ -956,6 +956,12 @@ class alignas(64) ClassCore {
       }
     }
     return false;
+  }
+
+  /// The bound on kept bytes now: max(floor, bytes in use / divisor).
+  SWIM_MEM_API std::size_t keep_allowance() const {
+    const std::size_t share = keep_divisor_ == 0 ? 0 : used_.load(order::relaxed) / keep_divisor_;
+    return share < keep_floor_ ? keep_floor_ : share;
   }
 
   /// Give every kept large block back to the heap (exclusive use only).
