@@ -117,7 +117,7 @@ long handle_storm(kokkos::Handle h, int n) {
       "storm", Range(0, n),
       KOKKOS_LAMBDA(int i, long& b) {
         const std::size_t bytes = 16 + static_cast<std::size_t>(i % 61) * 8;
-        auto* p = static_cast<unsigned char*>(h.allocate(bytes, 64));
+        auto* p = static_cast<unsigned char*>(h.allocate(bytes, 8));  // (up to 8 tries)
         if (p == nullptr) {
           ++b;
           return;
