@@ -228,6 +228,40 @@ TEST(SizeClasses, KeptLargeBytesFallBackUnderTheBoundAsUseFalls) {
   EXPECT_EQ(pages.stats().live, 0u);
 }
 
+TEST(SizeClasses, ThreadsShareKeptLargeBlocksWithoutHandingOneOutTwice) {
+  SourceHeap<OsPages, concurrent> pages;
+  SizeClasses<SourceHeap<OsPages, concurrent>> hold(pages);
+  hold.set_large_cache(std::size_t(4) << 20, 0);  // small: blocks are kept and given back
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<Block> mine;
+      for (unsigned i = 0; i < 400; ++i) {
+        const std::size_t n = (std::size_t(40) << 10) + ((i * 7 + t) % 5) * (std::size_t(48) << 10);
+        const Block b = *hold.try_allocate(n, 64);
+        auto* words = static_cast<std::uint64_t*>(b.ptr);
+        for (std::size_t w = 0; w < 64; ++w) words[w] = t * 1000003u + i;
+        mine.push_back(b);
+        if (mine.size() > 3) {
+          const Block old = mine.front();
+          mine.erase(mine.begin());
+          const auto* seen = static_cast<const std::uint64_t*>(old.ptr);
+          for (std::size_t w = 0; w < 64; ++w) bad += seen[w] != seen[0];
+          bad += hold_deallocate(old) != Error::none;
+        }
+      }
+      for (const Block& b : mine) bad += hold_deallocate(b) != Error::none;
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0) << "a block was written by two owners, or a free was refused";
+  EXPECT_EQ(hold.stats().live, 0u);
+  EXPECT_LE(hold.kept_large_bytes(), std::size_t(4) << 20);
+  hold.trim();
+  EXPECT_EQ(pages.stats().live, 0u);
+}
+
 TEST(SizeClasses, MisuseIsReportedAndChangesNothing) {
   Arena arena{8 << 20};
   ExtentHeap<> heap(arena.block(), 4096);

@@ -821,24 +821,12 @@ class alignas(64) ClassCore {
     if (layout.align <= Table::max_align && n <= large_bin_size(large_bins - 1) - large_offset) {
       const std::size_t need = large_offset + ((n + 7) & ~std::size_t(7));
       const unsigned k = large_bin_up(need);
-      for (unsigned s = 0; s < large_slots; ++s) {
-        auto& slot = large_kept_[k * large_slots + s];
-        if (slot.load(order::relaxed) == 0) continue;
-        const std::uint64_t kept = slot.exchange(0, order::acquire);
-        if (kept == 0) continue;
-        const std::size_t size = large_words_of(kept + large_offset)[0];
-        kept_bytes_.fetch_sub(size, order::relaxed);
-        return place_large(Block{reinterpret_cast<void*>(kept), size}, large_offset);
-      }
+      if (const std::uint64_t kept = take_kept(k, k)) return place_kept(kept);
       Result<Block> b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
       if (!b && b.error() == Error::out_of_memory) {
         // The heap is dry: a kept block of a larger bin serves (up to the largest),
         // else every kept block goes back and the heap is asked once more.
-        if (const std::uint64_t kept = take_kept(k + 1)) {
-          return place_large(Block{reinterpret_cast<void*>(kept),
-                                   large_words_of(kept + large_offset)[0]},
-                             large_offset);
-        }
+        if (const std::uint64_t kept = take_kept(k + 1, large_bins - 1)) return place_kept(kept);
         if (release_kept(0)) b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
       }
       if (!b) return b.error();
@@ -859,10 +847,10 @@ class alignas(64) ClassCore {
     return place_large(*b, offset);
   }
 
-  /// A kept block of bin `from` or a larger one (smallest first), taken out of its
+  /// A kept block of a bin from `from` to `to` (smallest first), taken out of its
   /// slot; 0 if there is none.
-  SWIM_MEM_API std::uint64_t take_kept(unsigned from) {
-    for (unsigned k = from; k < large_bins; ++k) {
+  SWIM_MEM_API std::uint64_t take_kept(unsigned from, unsigned to) {
+    for (unsigned k = from; k <= to && k < large_bins; ++k) {
       for (unsigned s = 0; s < large_slots; ++s) {
         auto& slot = large_kept_[k * large_slots + s];
         if (slot.load(order::relaxed) == 0) continue;
@@ -873,6 +861,12 @@ class alignas(64) ClassCore {
       }
     }
     return 0;
+  }
+
+  /// The kept block at `kept` (taken by take_kept) as a large object.
+  SWIM_MEM_API Block place_kept(std::uint64_t kept) {
+    return place_large(Block{reinterpret_cast<void*>(kept), large_words_of(kept + large_offset)[0]},
+                       large_offset);
   }
 
   /// Give kept blocks back to the heap, those of the largest bins first, until at
