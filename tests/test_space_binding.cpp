@@ -16,23 +16,14 @@
 #include "swim/mem/holds/process_hold.hpp"
 #include "swim/mem/integrations/space_binding.hpp"
 #include "swim/mem/sources.hpp"
+#include "support/leak_capture.hpp"
 
 namespace {
 
 using namespace swim::mem;
 using Pages = SourceHeap<OsPages, concurrent>;
+using swim::mem::testing::LeakCapture;
 
-struct LeakCount {
-  static inline int reports = 0;
-  static inline LeakReport last{};
-  LeakCount() : previous(set_leak_handler(&record)) { reports = 0; }
-  ~LeakCount() { set_leak_handler(previous); }
-  static void record(const LeakReport& r) {
-    ++reports;
-    last = r;
-  }
-  leak_handler previous;
-};
 
 TEST(SpaceBinding, CountsWhatGoesThroughIt) {
   Pages pages;
@@ -91,11 +82,11 @@ TEST(SpaceBinding, BadInputThrowsAndChangesNothing) {
   EXPECT_EQ(binding.stats().failed, 3u);
   EXPECT_EQ(binding.stats().live, 1u);
   EXPECT_EQ(pack.stats().live, 1u);
-  LeakCount leaks;
+  LeakCapture leaks;
   int on_stack = 0;
   ref.deallocate(&on_stack, sizeof on_stack);  // refused by the Pack: reported, not counted away
-  EXPECT_EQ(LeakCount::reports, 1);
-  EXPECT_STREQ(LeakCount::last.allocator, "SpaceBinding: free refused");
+  EXPECT_EQ(LeakCapture::reports, 1);
+  EXPECT_STREQ(LeakCapture::last.allocator, "SpaceBinding: free refused");
   EXPECT_EQ(binding.stats().live, 1u) << "a refused free changes no counter";
   EXPECT_EQ(binding.stats().bytes_in_use, 3000u);
   EXPECT_EQ(binding.stats().deallocations, 0u);
@@ -108,9 +99,9 @@ TEST(SpaceBinding, AFreeThroughAnotherBindingIsRefusedAndCountsNothing) {
   Pool<Pages, concurrent> one(pages, 64 << 10), two(pages, 64 << 10);
   SpaceBinding first(one, "one"), second(two, "two");
   void* p = first.ref().allocate(1024, 64);
-  LeakCount leaks;
+  LeakCapture leaks;
   second.ref().deallocate(p, 1024);  // not two's block
-  EXPECT_EQ(LeakCount::reports, 1);
+  EXPECT_EQ(LeakCapture::reports, 1);
   EXPECT_EQ(second.stats().live, 0u);
   EXPECT_EQ(second.stats().deallocations, 0u);
   EXPECT_EQ(first.stats().live, 1u);
@@ -154,7 +145,7 @@ TEST(SpaceBinding, ADefaultBindingScopeRedirectsDefaultReferencesOnItsThread) {
 TEST(SpaceBinding, OutlivedByItsReferences) {
   Pages pages;
   Pool<Pages, concurrent> pool(pages, 64 << 10);
-  LeakCount leaks;
+  LeakCapture leaks;
   std::optional<SpaceRef> ref;
   void* kept = nullptr;
   {
@@ -164,10 +155,10 @@ TEST(SpaceBinding, OutlivedByItsReferences) {
     void* freed = ref->allocate(64, 16);
     ref->deallocate(freed, 64);
   }
-  ASSERT_EQ(LeakCount::reports, 1) << "one allocation outlived the binding";
-  EXPECT_STREQ(LeakCount::last.allocator, "SpaceBinding");
-  EXPECT_EQ(LeakCount::last.stats.live, 1u);
-  EXPECT_EQ(LeakCount::last.stats.bytes_in_use, 64u);
+  ASSERT_EQ(LeakCapture::reports, 1) << "one allocation outlived the binding";
+  EXPECT_STREQ(LeakCapture::last.allocator, "SpaceBinding");
+  EXPECT_EQ(LeakCapture::last.stats.live, 1u);
+  EXPECT_EQ(LeakCapture::last.stats.bytes_in_use, 64u);
   EXPECT_FALSE(ref->alive());
   try {
     (void)ref->allocate(8, 8);
@@ -201,7 +192,7 @@ struct SlowAllocator {
 TEST(SpaceBinding, ItsEndWaitsForCallsUnderWayAndReportsWhatTheyMade) {
   Pages pages;
   SlowAllocator slow{&pages};
-  LeakCount leaks;
+  LeakCapture leaks;
   std::optional<SpaceBinding> binding(std::in_place, slow, "slow");
   const SpaceRef ref = binding->ref();
   void* made = nullptr;
@@ -209,13 +200,13 @@ TEST(SpaceBinding, ItsEndWaitsForCallsUnderWayAndReportsWhatTheyMade) {
   while (!slow.entered) std::this_thread::yield();
   std::thread ender([&] { binding.reset(); });  // must wait for the call under way
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(LeakCount::reports, 0) << "the binding ended while a call was in its allocator";
+  EXPECT_EQ(LeakCapture::reports, 0) << "the binding ended while a call was in its allocator";
   slow.go = true;
   caller.join();
   ender.join();
   ASSERT_NE(made, nullptr);
-  ASSERT_EQ(LeakCount::reports, 1) << "the allocation made during the end is reported";
-  EXPECT_EQ(LeakCount::last.stats.live, 1u);
+  ASSERT_EQ(LeakCapture::reports, 1) << "the allocation made during the end is reported";
+  EXPECT_EQ(LeakCapture::last.stats.live, 1u);
   EXPECT_THROW((void)ref.allocate(8, 8), MemoryError);
   ref.deallocate(made, 4096);  // orphaned: the allocator is not touched
   EXPECT_EQ(ref.stats().orphaned, 1u);
@@ -226,15 +217,15 @@ TEST(SpaceBinding, TheProcessBindingValidatesWhatItIsGivenBack) {
   const SpaceRef ref;  // the process-wide binding
   auto* p = static_cast<unsigned char*>(ref.allocate(256, 64));
   std::memset(p, 0xff, 256);
-  LeakCount leaks;
+  LeakCapture leaks;
   ref.deallocate(p + 64, 64);   // inside an object whose bytes look like a freed tag
   ref.deallocate(p + 128, 64);
-  EXPECT_EQ(LeakCount::reports, 2) << "refused, not followed";
+  EXPECT_EQ(LeakCapture::reports, 2) << "refused, not followed";
   EXPECT_EQ(try_free_checked(p + 64), Error::foreign_pointer);
   int on_stack[4] = {};
   EXPECT_EQ(try_free_checked(&on_stack[2]), Error::foreign_pointer);
   ref.deallocate(p, 256);
-  EXPECT_EQ(LeakCount::reports, 2);
+  EXPECT_EQ(LeakCapture::reports, 2);
   EXPECT_EQ(try_free_checked(p), Error::double_free);
 }
 

@@ -13,6 +13,7 @@
 
 #include "swim/mem/integrations/kokkos.hpp"
 #include "swim/mem/sources.hpp"
+#include "support/leak_capture.hpp"
 
 namespace {
 
@@ -20,6 +21,7 @@ using namespace swim::mem;
 using Space = kokkos::HostSpace;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 using Range = Kokkos::RangePolicy<Exec>;
+using swim::mem::testing::LeakCapture;
 #if KOKKOS_VERSION >= 40000
 template <class Access, class Memory>
 using Accessibility = Kokkos::SpaceAccessibility<Access, Memory>;
@@ -28,18 +30,6 @@ template <class Access, class Memory>
 using Accessibility = Kokkos::Impl::SpaceAccessibility<Access, Memory>;
 #endif
 
-/// Leak reports seen while a LeakCapture lives.
-struct LeakCapture {
-  static inline int reports = 0;
-  static inline LeakReport last{};
-  LeakCapture() : previous(set_leak_handler(&record)) { reports = 0; }
-  ~LeakCapture() { set_leak_handler(previous); }
-  static void record(const LeakReport& r) {
-    ++reports;
-    last = r;
-  }
-  leak_handler previous;
-};
 
 // Kernels live in functions of their own: nvcc (a CUDA Kokkos) refuses an
 // extended lambda inside a test body, a private member function.

@@ -71,27 +71,20 @@
 
 namespace swim::mem::kokkos {
 
-/// A Kokkos memory space of host memory from a swim-mem binding (see the file comment).
-class HostSpace {
+namespace detail {
+
+/// What every swim-mem Kokkos space does: Kokkos' allocate / deallocate calls,
+/// plain and labelled (4.x's allocation record calls the labelled ones, with the
+/// execution space or without; 3.4's HostSpace has them too), through the space's
+/// binding at `Alignment`, and the binding's counters.
+template <std::size_t Alignment>
+class BoundSpace {
  public:
-  using memory_space = HostSpace;
-  using execution_space = Kokkos::DefaultHostExecutionSpace;
-  using device_type = Kokkos::Device<execution_space, memory_space>;
-  using size_type = std::size_t;
-
-  /// Alignment of every allocation (Kokkos::HostSpace's).
-  static constexpr std::size_t alignment = 64;
-
-  /// Over the process-wide binding (try_malloc).
-  HostSpace() = default;
-  /// Over `binding`; the binding should outlive every View made through this space.
-  explicit HostSpace(const SpaceBinding& binding) : ref_(binding.ref()) {}
-  /// Over the binding `ref` refers to.
-  explicit HostSpace(SpaceRef ref) : ref_(static_cast<SpaceRef&&>(ref)) {}
+  /// Alignment of every allocation.
+  static constexpr std::size_t alignment = Alignment;
 
   void* allocate(std::size_t bytes) const { return ref_.allocate(bytes, alignment); }
   void deallocate(void* p, std::size_t bytes) const noexcept { ref_.deallocate(p, bytes); }
-  // The labelled forms (4.x's allocation record calls them; 3.4's HostSpace has them too).
   void* allocate(const char* /*label*/, std::size_t bytes, std::size_t /*logical*/ = 0) const {
     return allocate(bytes);
   }
@@ -105,15 +98,37 @@ class HostSpace {
     deallocate(p, bytes);
   }
 
-  static constexpr const char* name() { return "SwimMemHostSpace"; }
-
   /// The binding's counters (allocations here count the View's header too).
   SpaceStats stats() const noexcept { return ref_.stats(); }
   /// The binding this space draws from.
   const SpaceRef& binding() const noexcept { return ref_; }
 
+ protected:
+  explicit BoundSpace(SpaceRef ref) : ref_(static_cast<SpaceRef&&>(ref)) {}
+
  private:
   SpaceRef ref_;
+};
+
+}  // namespace detail
+
+/// A Kokkos memory space of host memory from a swim-mem binding (see the file
+/// comment); 64-byte alignment, as Kokkos::HostSpace's.
+class HostSpace : public detail::BoundSpace<64> {
+ public:
+  using memory_space = HostSpace;
+  using execution_space = Kokkos::DefaultHostExecutionSpace;
+  using device_type = Kokkos::Device<execution_space, memory_space>;
+  using size_type = std::size_t;
+
+  /// Over this thread's default binding (the process-wide one: try_malloc).
+  HostSpace() : BoundSpace(SpaceRef()) {}
+  /// Over `binding`; the binding should outlive every View made through this space.
+  explicit HostSpace(const SpaceBinding& binding) : BoundSpace(binding.ref()) {}
+  /// Over the binding `ref` refers to.
+  explicit HostSpace(SpaceRef ref) : BoundSpace(static_cast<SpaceRef&&>(ref)) {}
+
+  static constexpr const char* name() { return "SwimMemHostSpace"; }
 };
 
 /// An allocator handle for kernels: Kokkos::MemoryPool's allocate / deallocate
@@ -342,46 +357,24 @@ void cuda_copy(void* dst, const void* src, std::size_t n, Fence&& fence) {
 }
 }  // namespace detail
 
-/// A Kokkos memory space of CUDA device memory from a swim-mem binding.
-class CudaSpace {
+/// A Kokkos memory space of CUDA device memory from a swim-mem binding; 256-byte
+/// alignment, as cudaMalloc's.
+class CudaSpace : public detail::BoundSpace<256> {
  public:
   using memory_space = CudaSpace;
   using execution_space = Kokkos::Cuda;
   using device_type = Kokkos::Device<execution_space, memory_space>;
   using size_type = std::size_t;
 
-  /// Alignment of every allocation (cudaMalloc's).
-  static constexpr std::size_t alignment = 256;
-
   /// Over the process-wide device arena.
   CudaSpace()
-      : ref_(default_space_binding(DefaultSpace::cuda_device,
-                                   &detail::make_cuda_default_binding)) {}
+      : BoundSpace(default_space_binding(DefaultSpace::cuda_device,
+                                         &detail::make_cuda_default_binding)) {}
   /// Over `binding` (an ExtentArena<CudaDeviceMemory> or another heap of device memory).
-  explicit CudaSpace(const SpaceBinding& binding) : ref_(binding.ref()) {}
-  explicit CudaSpace(SpaceRef ref) : ref_(static_cast<SpaceRef&&>(ref)) {}
-
-  void* allocate(std::size_t bytes) const { return ref_.allocate(bytes, alignment); }
-  void deallocate(void* p, std::size_t bytes) const noexcept { ref_.deallocate(p, bytes); }
-  void* allocate(const char* /*label*/, std::size_t bytes, std::size_t /*logical*/ = 0) const {
-    return allocate(bytes);
-  }
-  template <class Exec>
-  void* allocate(const Exec& /*exec*/, const char* /*label*/, std::size_t bytes,
-                 std::size_t /*logical*/ = 0) const {
-    return allocate(bytes);
-  }
-  void deallocate(const char* /*label*/, void* p, std::size_t bytes,
-                  std::size_t /*logical*/ = 0) const noexcept {
-    deallocate(p, bytes);
-  }
+  explicit CudaSpace(const SpaceBinding& binding) : BoundSpace(binding.ref()) {}
+  explicit CudaSpace(SpaceRef ref) : BoundSpace(static_cast<SpaceRef&&>(ref)) {}
 
   static constexpr const char* name() { return "SwimMemCudaSpace"; }
-  SpaceStats stats() const noexcept { return ref_.stats(); }
-  const SpaceRef& binding() const noexcept { return ref_; }
-
- private:
-  SpaceRef ref_;
 };
 
 }  // namespace swim::mem::kokkos
