@@ -10,6 +10,8 @@
 // device/lease_workers/compaction.hpp.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -273,6 +275,33 @@ TYPED_TEST(CompactShare, BorrowedHardIsRetriedThenLeftForALaterRound) {
   EXPECT_EQ(v[0].hold(), h.fresh());
   EXPECT_EQ(*v[0].try_ref().take(), 41u);
   EXPECT_EQ(h.old_hold->stats().live, 0u);
+}
+
+// A borrow that ends while the share retries: the lease moves on a later attempt,
+// and the share reports it moved, not the error of the attempts before.
+TYPED_TEST(CompactShare, ARetryThatSucceedsCountsAsMoved) {
+  TwoHolds<TypeParam> h;
+  std::vector<HardU> v(2);
+  v[0] = HardU::try_new(h.old(), 41u).take();
+  v[1] = HardU::try_new(h.old(), 42u).take();
+  std::atomic<bool> pinned{false}, pin_ok{false};
+  std::thread holder([&] {
+    Result<Ref<Box<std::uint64_t>>> pin = v[0].try_ref();
+    pin_ok = pin.ok();
+    pinned = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });  // (the Ref ends when the thread does)
+  while (!pinned) std::this_thread::yield();
+  EXPECT_TRUE(pin_ok.load());
+  const CompactShareReport r =
+      try_compact_share(v.data(), 2, 0, 1, h.old(), h.fresh(), 1u << 20);
+  holder.join();
+  EXPECT_EQ(r.error, Error::none) << to_string(r.error);
+  EXPECT_GT(r.retried, 0u) << "the first attempts met the borrow";
+  EXPECT_EQ(r.moved, 2u) << "the retried lease and the one after it";
+  EXPECT_EQ(r.stayed, 0u);
+  EXPECT_EQ(v[0].hold(), h.fresh());
+  EXPECT_EQ(v[1].hold(), h.fresh());
 }
 
 // A shared object with a Hard outside the array: its relocation leaves a stub in

@@ -109,6 +109,7 @@ SWIM_MEM_API CompactShareReport try_compact_share(L* leases, std::size_t count,
         Result<L> copy = try_stow(lease, to);  // one transaction: all or nothing
         if (copy) {
           lease = copy.take();
+          e = Error::none;  // (an earlier attempt's error is not this lease's outcome)
           break;
         }
         e = copy.error();
