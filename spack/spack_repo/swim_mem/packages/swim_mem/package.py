@@ -1,0 +1,139 @@
+# Spack recipe for swim-mem (Spack 1.0 and 1.1; the build-system classes come from
+# the builtin repository, spack_repo.builtin.build_systems). What it was verified
+# with, and how to repeat that offline: spack/verify.sh and spack/README.md.
+
+import os
+
+from spack_repo.builtin.build_systems.cmake import CMakePackage, generator
+from spack_repo.builtin.build_systems.cuda import CudaPackage
+from spack_repo.builtin.build_systems.rocm import ROCmPackage
+
+from spack.package import *
+
+
+class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
+    """swim-mem: a C++20 allocator library for GPUs and HPC. Bounded-time,
+    lock-free allocation with recoverable out-of-memory, one template source for
+    host code and CUDA/HIP kernels, device memory managed from host code, and
+    Kokkos memory spaces."""
+
+    homepage = "https://github.com/swim-mem/swim-mem"
+    url = "https://github.com/swim-mem/swim-mem/releases/download/v0.3.0/swim-mem-0.3.0.tar.gz"
+    git = "https://github.com/swim-mem/swim-mem.git"
+
+    version("main", branch="main")
+
+    variant("kokkos", default=False, description="Kokkos memory spaces (SwimMem::kokkos)")
+    variant("examples", default=False, description="Build the examples and install them")
+
+    generator("ninja")
+
+    depends_on("cxx", type="build")
+    depends_on("cmake@3.25:", type="build")
+    depends_on("ninja", type="build")
+    depends_on("googletest@1.10:", type="test")
+
+    # The Kokkos memory spaces: Kokkos 3.4 to 5 (3.4.1, 4.7.1 and 5.0.2 tested),
+    # with the same GPU backend as swim-mem: the CUDA space needs Kokkos >= 4.7
+    # (4.6 does not build with CUDA 13).
+    depends_on("kokkos@3.4:5", when="+kokkos")
+    depends_on("kokkos@4.7:+cuda", when="+kokkos+cuda")
+    depends_on("kokkos~cuda", when="+kokkos~cuda")
+    depends_on("kokkos~rocm", when="+kokkos~rocm")
+    conflicts(
+        "+kokkos",
+        when="+rocm",
+        msg="swim-mem has no Kokkos HIP memory space yet; build +kokkos without +rocm, "
+        "or +rocm without +kokkos",
+    )
+
+    # SwimMem::cuda_mr adapts to the cuda::mr API of CCCL 3, which CUDA 13 brings.
+    depends_on("cuda@13:", when="+cuda")
+    conflicts("+cuda", when="+rocm", msg="swim-mem builds one GPU backend: choose +cuda or +rocm")
+    # The device code sleeps in its bounded retries (__nanosleep, sm_70 and newer).
+    for _arch in CudaPackage.cuda_arch_values:
+        if _arch[0].isdigit() and int("".join(c for c in _arch if c.isdigit())) < 70:
+            conflicts(
+                f"cuda_arch={_arch}",
+                when="+cuda",
+                msg="swim-mem's device code needs sm_70 or newer (__nanosleep)",
+            )
+    # Wavefront sleeps and 64-bit atomics as used by the device code: GFX9 and newer.
+    for _target in ("gfx701", "gfx801", "gfx802", "gfx803"):
+        conflicts(
+            f"amdgpu_target={_target}",
+            when="+rocm",
+            msg="swim-mem's device code needs an AMD GPU of GFX9 or newer",
+        )
+
+    # C++20 (concepts, std::bit_cast, std::atomic_ref); tested with GCC 12 and Clang 14/15.
+    conflicts("%gcc@:10", msg="swim-mem needs C++20: GCC 11 or newer")
+    conflicts("%clang@:13", msg="swim-mem needs C++20: Clang 14 or newer")
+
+    def cmake_args(self):
+        spec = self.spec
+        args = [
+            self.define_from_variant("SWIM_MEM_ENABLE_CUDA", "cuda"),
+            self.define_from_variant("SWIM_MEM_ENABLE_HIP", "rocm"),
+            self.define_from_variant("SWIM_MEM_ENABLE_KOKKOS", "kokkos"),
+            self.define_from_variant("SWIM_MEM_BUILD_EXAMPLES", "examples"),
+            self.define_from_variant("SWIM_MEM_INSTALL_EXAMPLES", "examples"),
+            # Spack does not pass BUILD_TESTING itself; the tests follow --test.
+            self.define("SWIM_MEM_BUILD_TESTS", self.run_tests),
+            self.define("SWIM_MEM_BUILD_BENCHMARKS", False),
+            self.define("SWIM_MEM_WERROR", False),
+        ]
+        if spec.satisfies("+cuda"):
+            archs = spec.variants["cuda_arch"].value
+            if "none" in archs:
+                raise InstallError("swim-mem +cuda needs cuda_arch=<sm> (for example cuda_arch=90)")
+            args.append(self.define("CMAKE_CUDA_ARCHITECTURES", ";".join(archs)))
+            args.append(self.define("CMAKE_CUDA_COMPILER", spec["cuda"].prefix.bin.nvcc))
+            args.append(self.define("CUDAToolkit_ROOT", spec["cuda"].prefix))
+        if spec.satisfies("+rocm"):
+            targets = spec.variants["amdgpu_target"].value
+            if "none" in targets:
+                raise InstallError("swim-mem +rocm needs amdgpu_target=<gfx> (for example gfx90a)")
+            args.append(self.define("CMAKE_HIP_ARCHITECTURES", ";".join(targets)))
+            args.append(
+                self.define("CMAKE_HIP_COMPILER", join_path(spec["llvm-amdgpu"].prefix.bin, "clang++"))
+            )
+            args.append(self.define("CMAKE_HIP_COMPILER_ROCM_ROOT", spec["hip"].prefix))
+        if spec.satisfies("+kokkos"):
+            args.append(self.define("Kokkos_ROOT", spec["kokkos"].prefix))
+        return args
+
+    # ---- stand-alone test: `spack test run swim-mem` ------------------------------
+    # Builds tests/consumer (the project CI also builds) against the installed
+    # prefix, requiring the components this spec promises, and runs its ctest: a
+    # program over SwimMem::swim_mem, one over SwimMem::kokkos (+kokkos), and one
+    # that allocates device memory from host code over SwimMem::cuda / SwimMem::hip
+    # (+cuda / +rocm; without a GPU it reports itself skipped).
+    consumer_dir = join_path("tests", "consumer")
+
+    @run_after("install")
+    def cache_consumer(self):
+        cache_extra_test_sources(self, [self.consumer_dir])
+
+    def test_consumer(self):
+        """build a program against the installed swim-mem and run it"""
+        source = join_path(self.test_suite.current_test_cache_dir, self.consumer_dir)
+        if not os.path.isdir(source):
+            raise SkipTest(f"{source} is missing (an install without cached test sources)")
+        spec = self.spec
+        required = [c for c, v in (("cuda", "+cuda"), ("hip", "+rocm"), ("kokkos", "+kokkos"))
+                    if spec.satisfies(v)]
+        prefixes = [self.prefix] + [spec[d].prefix for d in ("kokkos", "cuda", "hip")
+                                    if d in spec]
+        cmake = which(spec["cmake"].prefix.bin.cmake)
+        ctest = which(spec["cmake"].prefix.bin.ctest)
+        with working_dir("consumer-build", create=True):
+            cmake(
+                "-S", source, "-B", ".", "-G", "Ninja",
+                f"-DCMAKE_MAKE_PROGRAM={spec['ninja'].prefix.bin.ninja}",
+                f"-DCMAKE_CXX_COMPILER={os.environ.get('CXX', 'c++')}",
+                self.define("CMAKE_PREFIX_PATH", ";".join(str(p) for p in prefixes)),
+                self.define("SWIM_MEM_CONSUMER_REQUIRE", ";".join(required)),
+            )
+            cmake("--build", ".")
+            ctest("--output-on-failure")

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Verify the swim-mem Spack package with a real Spack, offline, in a Spack
+# environment of its own (its own store, config and caches: nothing is written to
+# the caller's Spack configuration).
+#
+#   spack/verify.sh [WORKDIR]                  (default WORKDIR: /tmp/swim-mem-spack)
+#
+# Needs: `spack` on PATH (Spack 1.0 or 1.1 with clingo importable; see
+# spack/README.md for the offline route) and the builtin package repository it is
+# configured with (or SPACK_PACKAGES=<spack-packages checkout>). Uses as externals
+# what is on this machine: GCC, CMake, Ninja, Debian's GoogleTest, and when present
+# CUDA (/usr/local/cuda, or CUDA_PREFIX) and a Kokkos install (KOKKOS_PREFIX with
+# KOKKOS_SPEC naming its version and variants, e.g.
+# "kokkos@4.7.01 +openmp +serial ~cuda ~rocm cxxstd=20").
+#
+# What it does, each step's outcome printed in a summary at the end:
+#   - checks that the conflicts are refused with their messages;
+#   - concretizes +rocm (it cannot be installed offline);
+#   - `spack install --test=root` (the build runs swim-mem's ctest) of
+#       swim-mem@main                      from this checkout (git file://)
+#       swim-mem@main +kokkos              against KOKKOS_PREFIX      (if given)
+#       swim-mem@main +cuda cuda_arch=90   against the CUDA toolkit   (if found)
+#       swim-mem@<release>                 the release tarball, made here from
+#                                          its tag, through a local mirror (if the tag exists)
+#   - `spack test run` of each installed spec (tests/consumer against the prefix).
+# Exit status: 0 when every step that ran passed.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+checkout=$(cd "$here/.." && pwd)
+work=${1:-/tmp/swim-mem-spack}
+env_dir=$work/env
+release=0.3.0
+
+command -v spack >/dev/null || { echo "verify.sh: no spack on PATH (source <spack>/share/spack/setup-env.sh)"; exit 2; }
+spack --version
+
+export SPACK_USER_CONFIG_PATH=$work/user-config SPACK_USER_CACHE_PATH=$work/user-cache
+rm -rf "$env_dir" "$work/store" "$work/mirror"
+mkdir -p "$env_dir" "$work/mirror/swim-mem" "$SPACK_USER_CONFIG_PATH" "$SPACK_USER_CACHE_PATH"
+
+results=()
+failed=0
+record() {  # record <name> <status>
+  results+=("$(printf '%-58s %s' "$1" "$2")")
+  [[ $2 == passed* || $2 == skipped* ]] || failed=1
+}
+sp() { spack -e "$env_dir" "$@"; }
+
+# ---- the environment: our repo, externals, a private store -------------------------------
+cmake_version=$(cmake --version | sed -n '1s/cmake version //p')
+ninja_version=$(ninja --version)
+gcc_version=$(gcc -dumpfullversion)
+gtest_version=$(sed -n 's/.*GOOGLETEST_VERSION \([0-9.]*\).*/\1/p' /usr/src/googletest/CMakeLists.txt 2>/dev/null | head -1)
+gtest_version=${gtest_version:-1.12.1}
+cuda_prefix=${CUDA_PREFIX:-/usr/local/cuda}
+cuda_version=
+if [[ -x $cuda_prefix/bin/nvcc ]]; then
+  cuda_version=$("$cuda_prefix/bin/nvcc" --version | sed -n 's/.*release [0-9.]*, V\([0-9.]*\).*/\1/p')
+fi
+builtin_repo=
+if [[ -n ${SPACK_PACKAGES:-} ]]; then
+  builtin_repo="    builtin: $SPACK_PACKAGES/repos/spack_repo/builtin"
+fi
+
+{
+  echo "spack:"
+  echo "  view: false"
+  echo "  concretizer:"
+  echo "    unify: false"
+  echo "  config:"
+  echo "    install_tree:"
+  echo "      root: $work/store"
+  echo "  mirrors:"
+  echo "    swim-mem-release: file://$work/mirror"
+  echo "  repos:"
+  [[ -n $builtin_repo ]] && echo "$builtin_repo"
+  echo "    swim_mem: $checkout/spack/spack_repo/swim_mem"
+  echo "  packages:"
+  echo "    swim-mem:"
+  echo "      package_attributes:"
+  echo "        git: file://$checkout"
+  echo "    gcc:"
+  echo "      externals:"
+  echo "      - spec: gcc@$gcc_version languages:='c,c++'"
+  echo "        prefix: /usr"
+  echo "        extra_attributes:"
+  echo "          compilers: {c: /usr/bin/gcc, cxx: /usr/bin/g++}"
+  echo "    cmake: {buildable: false, externals: [{spec: cmake@$cmake_version, prefix: $(dirname "$(dirname "$(command -v cmake)")")}]}"
+  echo "    ninja: {buildable: false, externals: [{spec: ninja@$ninja_version, prefix: $(dirname "$(dirname "$(command -v ninja)")")}]}"
+  echo "    googletest: {buildable: false, externals: [{spec: googletest@$gtest_version +gmock, prefix: /usr}]}"
+  if [[ -n $cuda_version ]]; then
+    echo "    cuda: {buildable: false, externals: [{spec: cuda@$cuda_version, prefix: $cuda_prefix}]}"
+  fi
+  if [[ -n ${KOKKOS_PREFIX:-} ]]; then
+    echo "    kokkos: {buildable: false, externals: [{spec: '${KOKKOS_SPEC:?set KOKKOS_SPEC with KOKKOS_PREFIX}', prefix: $KOKKOS_PREFIX}]}"
+  fi
+} > "$env_dir/spack.yaml"
+echo "--- $env_dir/spack.yaml"; cat "$env_dir/spack.yaml"
+
+# ---- the release tarball, from its tag, into the local mirror -------------------------------
+have_release=no
+if git -C "$checkout" rev-parse -q --verify "refs/tags/v$release" >/dev/null; then
+  git -C "$checkout" archive --format=tar --prefix="swim-mem-$release/" "v$release" \
+    | gzip -9n > "$work/mirror/swim-mem/swim-mem-$release.tar.gz"
+  sha=$(sha256sum "$work/mirror/swim-mem/swim-mem-$release.tar.gz" | cut -d' ' -f1)
+  if grep -q "$sha" "$here/spack_repo/swim_mem/packages/swim_mem/package.py"; then
+    have_release=yes
+  else
+    record "release tarball v$release sha256 $sha" "FAILED: not the one package.py lists"
+  fi
+else
+  record "release tarball v$release" "skipped: no tag v$release in this clone"
+fi
+
+# ---- refusals: each must fail to concretize, with our message ---------------------------------
+refuse() {  # refuse <spec> <message fragment>
+  local out
+  if out=$(sp spec "$1" 2>&1); then
+    record "refused: $1" "FAILED: it concretized"
+  elif grep -q "$2" <<<"$out"; then
+    record "refused: $1" "passed"
+  else
+    record "refused: $1" "FAILED: other error"; echo "$out" | tail -5
+  fi
+}
+refuse "swim-mem+cuda+rocm cuda_arch=90 amdgpu_target=gfx90a" "one GPU backend"
+refuse "swim-mem+cuda cuda_arch=60" "sm_70 or newer"
+refuse "swim-mem+kokkos+rocm amdgpu_target=gfx90a" "no Kokkos HIP memory space"
+if sp spec "swim-mem+rocm amdgpu_target=gfx90a" >"$work/rocm-spec.txt" 2>&1; then
+  record "concretized: swim-mem+rocm amdgpu_target=gfx90a ($(grep -c '^ ' "$work/rocm-spec.txt") nodes)" "passed"
+else
+  record "concretized: swim-mem+rocm amdgpu_target=gfx90a" "FAILED"; tail -5 "$work/rocm-spec.txt"
+fi
+
+# ---- installs with their tests, then the stand-alone tests -------------------------------------
+specs=("swim-mem@main")
+[[ -n ${KOKKOS_PREFIX:-} ]] && specs+=("swim-mem@main+kokkos")
+[[ -n $cuda_version ]] && specs+=("swim-mem@main+cuda cuda_arch=90")
+[[ $have_release == yes ]] && specs+=("swim-mem@$release")
+[[ -z ${KOKKOS_PREFIX:-} ]] && record "swim-mem+kokkos" "skipped: no KOKKOS_PREFIX"
+[[ -z $cuda_version ]] && record "swim-mem+cuda" "skipped: no CUDA toolkit at $cuda_prefix"
+
+for spec in "${specs[@]}"; do
+  start=$SECONDS
+  if sp install --add --test=root --verbose "$spec" > "$work/install-${spec//[^a-z0-9]/_}.log" 2>&1; then
+    record "install --test=root $spec ($((SECONDS - start)) s)" "passed"
+    start=$SECONDS
+    if sp test run "$spec" > "$work/test-${spec//[^a-z0-9]/_}.log" 2>&1; then
+      record "test run $spec ($((SECONDS - start)) s)" "passed"
+    else
+      record "test run $spec" "FAILED (see $work/test-${spec//[^a-z0-9]/_}.log)"
+    fi
+  else
+    record "install --test=root $spec" "FAILED (see $work/install-${spec//[^a-z0-9]/_}.log)"
+    tail -20 "$work/install-${spec//[^a-z0-9]/_}.log"
+  fi
+done
+
+echo
+echo "=== spack/verify.sh: $(spack --version), $(git -C "$checkout" describe --always --tags)"
+printf '%s\n' "${results[@]}"
+exit "$failed"
