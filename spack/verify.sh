@@ -82,10 +82,17 @@ fi
   echo "        git: file://$checkout"
   echo "    gcc:"
   echo "      externals:"
-  echo "      - spec: gcc@$gcc_version languages:='c,c++'"
-  echo "        prefix: /usr"
-  echo "        extra_attributes:"
-  echo "          compilers: {c: /usr/bin/gcc, cxx: /usr/bin/g++}"
+  if [[ -x /usr/bin/gfortran ]]; then  # concretizing +rocm needs a Fortran compiler
+    echo "      - spec: gcc@$gcc_version languages:='c,c++,fortran'"
+    echo "        prefix: /usr"
+    echo "        extra_attributes:"
+    echo "          compilers: {c: /usr/bin/gcc, cxx: /usr/bin/g++, fortran: /usr/bin/gfortran}"
+  else
+    echo "      - spec: gcc@$gcc_version languages:='c,c++'"
+    echo "        prefix: /usr"
+    echo "        extra_attributes:"
+    echo "          compilers: {c: /usr/bin/gcc, cxx: /usr/bin/g++}"
+  fi
   echo "    cmake: {buildable: false, externals: [{spec: cmake@$cmake_version, prefix: $(dirname "$(dirname "$(command -v cmake)")")}]}"
   echo "    ninja: {buildable: false, externals: [{spec: ninja@$ninja_version, prefix: $(dirname "$(dirname "$(command -v ninja)")")}]}"
   echo "    googletest: {buildable: false, externals: [{spec: googletest@$gtest_version +gmock, prefix: /usr}]}"
@@ -125,7 +132,8 @@ refuse() {  # refuse <spec> <message fragment>
   fi
 }
 refuse "swim-mem+cuda+rocm cuda_arch=90 amdgpu_target=gfx90a" "one GPU backend"
-refuse "swim-mem+cuda cuda_arch=60" "sm_70 or newer"
+refuse "swim-mem+cuda cuda_arch=72" "sm_75 and newer"
+refuse "swim-mem+cuda" "needs cuda_arch"
 refuse "swim-mem+kokkos+rocm amdgpu_target=gfx90a" "no Kokkos HIP memory space"
 if sp spec "swim-mem+rocm amdgpu_target=gfx90a" >"$work/rocm-spec.txt" 2>&1; then
   record "concretized: swim-mem+rocm amdgpu_target=gfx90a ($(grep -c '^ ' "$work/rocm-spec.txt") nodes)" "passed"

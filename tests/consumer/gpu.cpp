@@ -1,6 +1,6 @@
 // An outside project allocating GPU memory from host code through SwimMem::cuda
 // (SWIM_MEM_CONSUMER_CUDA) or SwimMem::hip: plain C++, the runtime linked by the
-// component target alone. Exit 0: a buffer allocated in device memory, filled,
+// component target alone; with CUDA also a kernel of its own (gpu_kernel.cu). Exit 0: a buffer allocated in device memory, filled,
 // read back and freed; 77: no GPU or driver here (ctest shows it as skipped);
 // anything else: a failure.
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include <swim/mem/sources/cuda_memory.hpp>
 using Device = swim::mem::CudaDeviceMemory;
 static const char* const runtime = "CUDA";
+std::size_t consumer_kernel_layout_size();  // gpu_kernel.cu
 #else
 #include <swim/mem/sources/hip_memory.hpp>
 using Device = swim::mem::HipDeviceMemory;
@@ -39,6 +40,9 @@ int main() {
   if (device.copy(out.data(), block->ptr, layout->size) != Error::none) return 5;
   if (out != in) return 6;
   if (arena.try_deallocate(*block) != Error::none) return 7;
+#ifdef SWIM_MEM_CONSUMER_CUDA
+  if (consumer_kernel_layout_size() != 100 * sizeof(double)) return 8;
+#endif
   std::printf("swim_mem_consumer %s: %zu bytes in device memory, copied both ways: OK\n", runtime,
               layout->size);
   return 0;

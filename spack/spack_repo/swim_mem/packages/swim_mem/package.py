@@ -35,9 +35,13 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
 
     # The Kokkos memory spaces: Kokkos 3.4 to 5 (3.4.1, 4.7.1 and 5.0.2 tested),
     # with the same GPU backend as swim-mem: the CUDA space needs Kokkos >= 4.7
-    # (4.6 does not build with CUDA 13).
+    # (4.6 does not build with CUDA 13), built for our GPU architecture (Kokkos
+    # takes one: +kokkos +cuda means a single cuda_arch) and, as Kokkos requires
+    # with GCC, through its nvcc wrapper.
     depends_on("kokkos@3.4:5", when="+kokkos")
-    depends_on("kokkos@4.7:+cuda", when="+kokkos+cuda")
+    depends_on("kokkos@4.7:+cuda+wrapper", when="+kokkos+cuda")
+    for _arch in CudaPackage.cuda_arch_values:
+        depends_on(f"kokkos cuda_arch={_arch}", when=f"+kokkos+cuda cuda_arch={_arch}")
     depends_on("kokkos~cuda", when="+kokkos~cuda")
     depends_on("kokkos~rocm", when="+kokkos~rocm")
     conflicts(
@@ -50,14 +54,15 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     # SwimMem::cuda_mr adapts to the cuda::mr API of CCCL 3, which CUDA 13 brings.
     depends_on("cuda@13:", when="+cuda")
     conflicts("+cuda", when="+rocm", msg="swim-mem builds one GPU backend: choose +cuda or +rocm")
-    # The device code sleeps in its bounded retries (__nanosleep, sm_70 and newer).
+    # CUDA 13 compiles for sm_75 and newer (it refuses sm_70 and sm_72).
     for _arch in CudaPackage.cuda_arch_values:
-        if _arch[0].isdigit() and int("".join(c for c in _arch if c.isdigit())) < 70:
+        if int("".join(c for c in _arch if c.isdigit())) < 75:
             conflicts(
                 f"cuda_arch={_arch}",
                 when="+cuda",
-                msg="swim-mem's device code needs sm_70 or newer (__nanosleep)",
+                msg="swim-mem needs CUDA 13, which compiles for sm_75 and newer",
             )
+    conflicts("cuda_arch=none", when="+cuda", msg="swim-mem +cuda needs cuda_arch=<sm>, e.g. cuda_arch=90")
     # Wavefront sleeps and 64-bit atomics as used by the device code: GFX9 and newer.
     for _target in ("gfx701", "gfx801", "gfx802", "gfx803"):
         conflicts(
@@ -65,6 +70,9 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
             when="+rocm",
             msg="swim-mem's device code needs an AMD GPU of GFX9 or newer",
         )
+    conflicts(
+        "amdgpu_target=none", when="+rocm", msg="swim-mem +rocm needs amdgpu_target=<gfx>, e.g. gfx90a"
+    )
 
     # C++20 (concepts, std::bit_cast, std::atomic_ref); tested with GCC 12 and Clang 14/15.
     conflicts("%gcc@:10", msg="swim-mem needs C++20: GCC 11 or newer")
@@ -84,17 +92,11 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
             self.define("SWIM_MEM_WERROR", False),
         ]
         if spec.satisfies("+cuda"):
-            archs = spec.variants["cuda_arch"].value
-            if "none" in archs:
-                raise InstallError("swim-mem +cuda needs cuda_arch=<sm> (for example cuda_arch=90)")
-            args.append(self.define("CMAKE_CUDA_ARCHITECTURES", ";".join(archs)))
+            args.append(self.define("CMAKE_CUDA_ARCHITECTURES", ";".join(spec.variants["cuda_arch"].value)))
             args.append(self.define("CMAKE_CUDA_COMPILER", spec["cuda"].prefix.bin.nvcc))
             args.append(self.define("CUDAToolkit_ROOT", spec["cuda"].prefix))
         if spec.satisfies("+rocm"):
-            targets = spec.variants["amdgpu_target"].value
-            if "none" in targets:
-                raise InstallError("swim-mem +rocm needs amdgpu_target=<gfx> (for example gfx90a)")
-            args.append(self.define("CMAKE_HIP_ARCHITECTURES", ";".join(targets)))
+            args.append(self.define("CMAKE_HIP_ARCHITECTURES", ";".join(spec.variants["amdgpu_target"].value)))
             args.append(
                 self.define("CMAKE_HIP_COMPILER", join_path(spec["llvm-amdgpu"].prefix.bin, "clang++"))
             )
@@ -110,6 +112,7 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     # that allocates device memory from host code over SwimMem::cuda / SwimMem::hip
     # (+cuda / +rocm; without a GPU it reports itself skipped).
     consumer_dir = join_path("tests", "consumer")
+    test_requires_compiler = True  # the test builds programs
 
     @run_after("install")
     def cache_consumer(self):
@@ -128,12 +131,18 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
         cmake = which(spec["cmake"].prefix.bin.cmake)
         ctest = which(spec["cmake"].prefix.bin.ctest)
         with working_dir("consumer-build", create=True):
-            cmake(
+            args = [
                 "-S", source, "-B", ".", "-G", "Ninja",
                 f"-DCMAKE_MAKE_PROGRAM={spec['ninja'].prefix.bin.ninja}",
-                f"-DCMAKE_CXX_COMPILER={os.environ.get('CXX', 'c++')}",
+                self.define("CMAKE_CXX_COMPILER", self["cxx"].cxx),  # the one that built us
                 self.define("CMAKE_PREFIX_PATH", ";".join(str(p) for p in prefixes)),
                 self.define("SWIM_MEM_CONSUMER_REQUIRE", ";".join(required)),
-            )
+            ]
+            if spec.satisfies("+cuda"):  # the consumer compiles a .cu file of its own too
+                args.append(self.define("CMAKE_CUDA_COMPILER", spec["cuda"].prefix.bin.nvcc))
+                args.append(
+                    self.define("CMAKE_CUDA_ARCHITECTURES", ";".join(spec.variants["cuda_arch"].value))
+                )
+            cmake(*args)
             cmake("--build", ".")
             ctest("--output-on-failure")
