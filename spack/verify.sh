@@ -100,7 +100,8 @@ fi
     echo "    cuda: {buildable: false, externals: [{spec: cuda@$cuda_version, prefix: $cuda_prefix}]}"
   fi
   if [[ -n ${KOKKOS_PREFIX:-} ]]; then
-    echo "    kokkos: {buildable: false, externals: [{spec: '${KOKKOS_SPEC:?set KOKKOS_SPEC with KOKKOS_PREFIX}', prefix: $KOKKOS_PREFIX}]}"
+    # Buildable, so that +kokkos +cuda (which this external cannot serve) still concretizes.
+    echo "    kokkos: {externals: [{spec: '${KOKKOS_SPEC:?set KOKKOS_SPEC with KOKKOS_PREFIX}', prefix: $KOKKOS_PREFIX}]}"
   fi
 } > "$env_dir/spack.yaml"
 echo "--- $env_dir/spack.yaml"; cat "$env_dir/spack.yaml"
@@ -139,6 +140,18 @@ if sp spec "swim-mem+rocm amdgpu_target=gfx90a" >"$work/rocm-spec.txt" 2>&1; the
   record "concretized: swim-mem+rocm amdgpu_target=gfx90a ($(grep -c '^ ' "$work/rocm-spec.txt") nodes)" "passed"
 else
   record "concretized: swim-mem+rocm amdgpu_target=gfx90a" "FAILED"; tail -5 "$work/rocm-spec.txt"
+fi
+
+# +kokkos +cuda: Kokkos with CUDA, its nvcc wrapper, and our (single) architecture.
+if sp spec "swim-mem+kokkos+cuda cuda_arch=90" >"$work/kokkos-cuda-spec.txt" 2>&1; then
+  if grep -E "kokkos@[0-9.]+.*\+cuda.*\+wrapper.*cuda_arch=90" "$work/kokkos-cuda-spec.txt" >/dev/null; then
+    record "concretized: swim-mem+kokkos+cuda cuda_arch=90 (kokkos +cuda +wrapper cuda_arch=90)" "passed"
+  else
+    record "concretized: swim-mem+kokkos+cuda cuda_arch=90" "FAILED: kokkos not +cuda +wrapper cuda_arch=90"
+    grep kokkos "$work/kokkos-cuda-spec.txt"
+  fi
+else
+  record "concretized: swim-mem+kokkos+cuda cuda_arch=90" "FAILED"; tail -5 "$work/kokkos-cuda-spec.txt"
 fi
 
 # ---- installs with their tests, then the stand-alone tests -------------------------------------
