@@ -11,6 +11,11 @@ from spack_repo.builtin.build_systems.rocm import ROCmPackage
 from spack.package import *
 
 
+def _sm(arch):
+    """The number of a cuda_arch value: 90 for "90" and "90a"."""
+    return int("".join(c for c in arch if c.isdigit()))
+
+
 class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     """swim-mem: a C++20 allocator library for GPUs and HPC. Bounded-time,
     lock-free allocation with recoverable out-of-memory, one template source for
@@ -41,7 +46,8 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     depends_on("kokkos@3.4:5", when="+kokkos")
     depends_on("kokkos@4.7:+cuda+wrapper", when="+kokkos+cuda")
     for _arch in CudaPackage.cuda_arch_values:
-        depends_on(f"kokkos cuda_arch={_arch}", when=f"+kokkos+cuda cuda_arch={_arch}")
+        if _sm(_arch) >= 75:
+            depends_on(f"kokkos cuda_arch={_arch}", when=f"+kokkos+cuda cuda_arch={_arch}")
     depends_on("kokkos~cuda", when="+kokkos~cuda")
     depends_on("kokkos~rocm", when="+kokkos~rocm")
     conflicts(
@@ -56,7 +62,7 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     conflicts("+cuda", when="+rocm", msg="swim-mem builds one GPU backend: choose +cuda or +rocm")
     # CUDA 13 compiles for sm_75 and newer (it refuses sm_70 and sm_72).
     for _arch in CudaPackage.cuda_arch_values:
-        if int("".join(c for c in _arch if c.isdigit())) < 75:
+        if _sm(_arch) < 75:
             conflicts(
                 f"cuda_arch={_arch}",
                 when="+cuda",
@@ -85,12 +91,13 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
             self.define_from_variant("SWIM_MEM_ENABLE_HIP", "rocm"),
             self.define_from_variant("SWIM_MEM_ENABLE_KOKKOS", "kokkos"),
             self.define_from_variant("SWIM_MEM_BUILD_EXAMPLES", "examples"),
-            self.define_from_variant("SWIM_MEM_INSTALL_EXAMPLES", "examples"),
             # Spack does not pass BUILD_TESTING itself; the tests follow --test.
             self.define("SWIM_MEM_BUILD_TESTS", self.run_tests),
             self.define("SWIM_MEM_BUILD_BENCHMARKS", False),
             self.define("SWIM_MEM_WERROR", False),
         ]
+        if spec.satisfies("+examples"):  # read only where the examples are built
+            args.append(self.define("SWIM_MEM_INSTALL_EXAMPLES", True))
         if spec.satisfies("+cuda"):
             args.append(self.define("CMAKE_CUDA_ARCHITECTURES", ";".join(spec.variants["cuda_arch"].value)))
             args.append(self.define("CMAKE_CUDA_COMPILER", spec["cuda"].prefix.bin.nvcc))
