@@ -31,6 +31,7 @@ checkout=$(cd "$here/.." && pwd)
 work=${1:-/tmp/swim-mem-spack}
 env_dir=$work/env
 release=0.3.0
+release_commit=bb96aebeac3a5bf2320e85809d5611ab2364eb92  # tag v0.3.0, for clones without tags
 
 command -v spack >/dev/null || { echo "verify.sh: no spack on PATH (source <spack>/share/spack/setup-env.sh)"; exit 2; }
 spack --version
@@ -108,8 +109,10 @@ echo "--- $env_dir/spack.yaml"; cat "$env_dir/spack.yaml"
 
 # ---- the release tarball, from its tag, into the local mirror -------------------------------
 have_release=no
-if git -C "$checkout" rev-parse -q --verify "refs/tags/v$release" >/dev/null; then
-  git -C "$checkout" archive --format=tar --prefix="swim-mem-$release/" "v$release" \
+release_ref=v$release
+git -C "$checkout" rev-parse -q --verify "refs/tags/$release_ref" >/dev/null || release_ref=$release_commit
+if git -C "$checkout" cat-file -e "$release_ref^{commit}" 2>/dev/null; then
+  git -C "$checkout" archive --format=tar --prefix="swim-mem-$release/" "$release_ref" \
     | gzip -9n > "$work/mirror/swim-mem/swim-mem-$release.tar.gz"
   sha=$(sha256sum "$work/mirror/swim-mem/swim-mem-$release.tar.gz" | cut -d' ' -f1)
   if grep -q "$sha" "$here/spack_repo/swim_mem/packages/swim_mem/package.py"; then
@@ -118,7 +121,7 @@ if git -C "$checkout" rev-parse -q --verify "refs/tags/v$release" >/dev/null; th
     record "release tarball v$release sha256 $sha" "FAILED: not the one package.py lists"
   fi
 else
-  record "release tarball v$release" "skipped: no tag v$release in this clone"
+  record "release tarball v$release" "skipped: neither tag v$release nor commit $release_commit here"
 fi
 
 # ---- refusals: each must fail to concretize, with our message ---------------------------------

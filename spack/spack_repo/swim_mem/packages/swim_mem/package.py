@@ -27,6 +27,9 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     git = "https://github.com/swim-mem/swim-mem.git"
 
     version("main", branch="main")
+    # The release tarball: `git archive --format=tar --prefix=swim-mem-0.3.0/ v0.3.0 | gzip -9n`
+    # (tag v0.3.0, commit bb96aeb).
+    version("0.3.0", sha256="bb0a2149f4e65b32ada3ef76994f48236b254ae3cc0fc1fc36c5132dc36435c8", preferred=True)
 
     variant("kokkos", default=False, description="Kokkos memory spaces (SwimMem::kokkos)")
     variant("examples", default=False, description="Build the examples and install them")
