@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <optional>
@@ -280,6 +281,61 @@ TEST(KokkosHostSpace, AllocatingFromAnInstanceThatIsGoneIsAClearError) {
   }
   EXPECT_EQ(pool.stats().live, 0u);
   EXPECT_EQ(space->stats().failed, 1u);
+}
+
+// What a Kokkos Tools library would see of our Views (the callbacks a tool sets).
+struct ToolsLog {
+  int allocations = 0, frees = 0;
+  std::string space, label;
+  const void* allocated = nullptr;
+  const void* freed = nullptr;
+  std::uint64_t allocated_size = 0, freed_size = 0;
+};
+ToolsLog tools_log;
+
+void log_allocation(Kokkos::Profiling::SpaceHandle space, const char* label, const void* p,
+                    std::uint64_t size) {
+  if (std::string(label) != "tools_probe") return;  // Kokkos' own allocations
+  ++tools_log.allocations;
+  tools_log.space = space.name;
+  tools_log.label = label;
+  tools_log.allocated = p;
+  tools_log.allocated_size = size;
+}
+
+void log_free(Kokkos::Profiling::SpaceHandle, const char* label, const void* p,
+              std::uint64_t size) {
+  if (std::string(label) != "tools_probe") return;
+  ++tools_log.frees;
+  tools_log.freed = p;
+  tools_log.freed_size = size;
+}
+
+TEST(KokkosHostSpace, KokkosToolsSeeEachViewsAllocationAndFree) {
+  tools_log = ToolsLog{};
+  Kokkos::Tools::Experimental::set_allocate_data_callback(&log_allocation);
+  Kokkos::Tools::Experimental::set_deallocate_data_callback(&log_free);
+  ASSERT_TRUE(Kokkos::Profiling::profileLibraryLoaded());
+  {
+    Kokkos::View<double*, Space> v("tools_probe", 1000);
+    EXPECT_EQ(tools_log.allocations, 1);
+    EXPECT_EQ(tools_log.space, Space::name());
+    EXPECT_EQ(tools_log.label, "tools_probe");
+    EXPECT_EQ(tools_log.allocated_size, 1000 * sizeof(double));  // the View's bytes, no header
+    // The allocation holds Kokkos' header, then the data.
+    EXPECT_LT(static_cast<const char*>(tools_log.allocated), reinterpret_cast<const char*>(v.data()));
+    EXPECT_EQ(tools_log.frees, 0);
+  }
+  EXPECT_EQ(tools_log.frees, 1);
+  EXPECT_EQ(tools_log.freed, tools_log.allocated);
+  EXPECT_EQ(tools_log.freed_size, 1000 * sizeof(double));
+  Kokkos::Tools::Experimental::set_allocate_data_callback(nullptr);
+  Kokkos::Tools::Experimental::set_deallocate_data_callback(nullptr);
+  EXPECT_FALSE(Kokkos::Profiling::profileLibraryLoaded());
+  {
+    Kokkos::View<double*, Space> quiet("tools_probe", 10);
+  }
+  EXPECT_EQ(tools_log.allocations, 1);  // nothing reported with no tool
 }
 
 }  // namespace

@@ -75,26 +75,46 @@ namespace detail {
 
 /// What every swim-mem Kokkos space does: Kokkos' allocate / deallocate calls,
 /// plain and labelled (4.x's allocation record calls the labelled ones, with the
-/// execution space or without; 3.4's HostSpace has them too), through the space's
-/// binding at `Alignment`, and the binding's counters.
-template <std::size_t Alignment>
+/// execution space or without; 3.4's record here calls them too), through the
+/// space's binding at `Alignment`, and the binding's counters. As Kokkos' own
+/// spaces do:
+/// - a free first fences (Kokkos::fence), so that memory a kernel still uses is
+///   not handed out again before the kernel is done;
+/// - with a Kokkos Tools library loaded (or callbacks set), every labelled
+///   allocation and free is reported (allocateData / deallocateData, with the
+///   space's name, the label, the pointer and the logical size when Kokkos gives
+///   one), so Kokkos' memory tools see Views in swim-mem spaces.
+/// `Space` is the derived space (its name() names the space to the tools).
+template <class Space, std::size_t Alignment>
 class BoundSpace {
  public:
   /// Alignment of every allocation.
   static constexpr std::size_t alignment = Alignment;
 
   void* allocate(std::size_t bytes) const { return ref_.allocate(bytes, alignment); }
-  void deallocate(void* p, std::size_t bytes) const noexcept { ref_.deallocate(p, bytes); }
-  void* allocate(const char* /*label*/, std::size_t bytes, std::size_t /*logical*/ = 0) const {
-    return allocate(bytes);
+  void deallocate(void* p, std::size_t bytes) const noexcept {
+    fence_before_free(p);
+    ref_.deallocate(p, bytes);
+  }
+  void* allocate(const char* label, std::size_t bytes, std::size_t logical = 0) const {
+    void* p = allocate(bytes);
+    if (Kokkos::Profiling::profileLibraryLoaded()) {
+      Kokkos::Profiling::allocateData(Kokkos::Profiling::make_space_handle(Space::name()), label,
+                                      p, logical != 0 ? logical : bytes);
+    }
+    return p;
   }
   template <class Exec>
-  void* allocate(const Exec& /*exec*/, const char* /*label*/, std::size_t bytes,
-                 std::size_t /*logical*/ = 0) const {
-    return allocate(bytes);
+  void* allocate(const Exec& /*exec*/, const char* label, std::size_t bytes,
+                 std::size_t logical = 0) const {
+    return allocate(label, bytes, logical);
   }
-  void deallocate(const char* /*label*/, void* p, std::size_t bytes,
-                  std::size_t /*logical*/ = 0) const noexcept {
+  void deallocate(const char* label, void* p, std::size_t bytes,
+                  std::size_t logical = 0) const noexcept {
+    if (p != nullptr && Kokkos::Profiling::profileLibraryLoaded()) {
+      Kokkos::Profiling::deallocateData(Kokkos::Profiling::make_space_handle(Space::name()), label,
+                                        p, logical != 0 ? logical : bytes);
+    }
     deallocate(p, bytes);
   }
 
@@ -107,6 +127,10 @@ class BoundSpace {
   explicit BoundSpace(SpaceRef ref) : ref_(static_cast<SpaceRef&&>(ref)) {}
 
  private:
+  static void fence_before_free(void* p) noexcept {
+    if (p != nullptr && Kokkos::is_initialized()) Kokkos::fence();
+  }
+
   SpaceRef ref_;
 };
 
@@ -114,7 +138,7 @@ class BoundSpace {
 
 /// A Kokkos memory space of host memory from a swim-mem binding (see the file
 /// comment); 64-byte alignment, as Kokkos::HostSpace's.
-class HostSpace : public detail::BoundSpace<64> {
+class HostSpace : public detail::BoundSpace<HostSpace, 64> {
  public:
   using memory_space = HostSpace;
   using execution_space = Kokkos::DefaultHostExecutionSpace;
@@ -259,14 +283,16 @@ class SharedAllocationRecord<swim::mem::kokkos::HostSpace, void>
 
  protected:
   ~SharedAllocationRecord() override {
-    m_space.deallocate(RecordBase::m_alloc_ptr, RecordBase::m_alloc_size);
+    m_space.deallocate(RecordBase::m_alloc_ptr->label(), RecordBase::m_alloc_ptr,
+                       RecordBase::m_alloc_size, RecordBase::m_alloc_size - sizeof(SharedAllocationHeader));
   }
 
  public:
   SharedAllocationRecord(const swim::mem::kokkos::HostSpace& space, const std::string& label,
                          std::size_t bytes,
                          RecordBase::function_type dealloc = &base_t::deallocate)
-      : base_t(static_cast<SharedAllocationHeader*>(space.allocate(with_header(bytes))),
+      : base_t(static_cast<SharedAllocationHeader*>(
+                   space.allocate(label.c_str(), with_header(bytes), bytes)),
                with_header(bytes), dealloc),
         m_space(space) {
     this->base_t::_fill_host_accessible_header_info(*RecordBase::m_alloc_ptr, label);
@@ -359,7 +385,7 @@ void cuda_copy(void* dst, const void* src, std::size_t n, Fence&& fence) {
 
 /// A Kokkos memory space of CUDA device memory from a swim-mem binding; 256-byte
 /// alignment, as cudaMalloc's.
-class CudaSpace : public detail::BoundSpace<256> {
+class CudaSpace : public detail::BoundSpace<CudaSpace, 256> {
  public:
   using memory_space = CudaSpace;
   using execution_space = Kokkos::Cuda;
