@@ -20,8 +20,9 @@
 #       swim-mem@main                      from this checkout (git file://)
 #       swim-mem@main +kokkos              against KOKKOS_PREFIX      (if given)
 #       swim-mem@main +cuda cuda_arch=90   against the CUDA toolkit   (if found)
-#       swim-mem@<release>                 the release tarball, made here from
-#                                          its tag, through a local mirror (if the tag exists)
+#       swim-mem@<release> +examples       the release tarball, made here from
+#                                          its tag, through a local mirror; then
+#                                          runs the installed quickstart example
 #   - `spack test run` of each installed spec (tests/consumer against the prefix).
 # Exit status: 0 when every step that ran passed.
 set -uo pipefail
@@ -115,6 +116,9 @@ if git -C "$checkout" cat-file -e "$release_ref^{commit}" 2>/dev/null; then
   git -C "$checkout" archive --format=tar --prefix="swim-mem-$release/" "$release_ref" \
     | gzip -9n > "$work/mirror/swim-mem/swim-mem-$release.tar.gz"
   sha=$(sha256sum "$work/mirror/swim-mem/swim-mem-$release.tar.gz" | cut -d' ' -f1)
+  # Spack 1.x looks in a mirror's source cache, by checksum.
+  mkdir -p "$work/mirror/_source-cache/archive/${sha:0:2}"
+  cp "$work/mirror/swim-mem/swim-mem-$release.tar.gz" "$work/mirror/_source-cache/archive/${sha:0:2}/$sha.tar.gz"
   if grep -q "$sha" "$here/spack_repo/swim_mem/packages/swim_mem/package.py"; then
     have_release=yes
   else
@@ -161,7 +165,7 @@ fi
 specs=("swim-mem@main")
 [[ -n ${KOKKOS_PREFIX:-} ]] && specs+=("swim-mem@main+kokkos")
 [[ -n $cuda_version ]] && specs+=("swim-mem@main+cuda cuda_arch=90")
-[[ $have_release == yes ]] && specs+=("swim-mem@$release")
+[[ $have_release == yes ]] && specs+=("swim-mem@$release+examples")
 [[ -z ${KOKKOS_PREFIX:-} ]] && record "swim-mem+kokkos" "skipped: no KOKKOS_PREFIX"
 [[ -z $cuda_version ]] && record "swim-mem+cuda" "skipped: no CUDA toolkit at $cuda_prefix"
 
@@ -174,6 +178,14 @@ for spec in "${specs[@]}"; do
       record "test run $spec ($((SECONDS - start)) s)" "passed"
     else
       record "test run $spec" "FAILED (see $work/test-${spec//[^a-z0-9]/_}.log)"
+    fi
+    if [[ $spec == *+examples* ]]; then  # the installed examples run
+      quickstart=$(sp location -i "$spec")/libexec/swim-mem/examples/quickstart
+      if "$quickstart" > "$work/quickstart.log" 2>&1; then
+        record "installed example libexec/swim-mem/examples/quickstart" "passed"
+      else
+        record "installed example $quickstart" "FAILED"
+      fi
     fi
   else
     record "install --test=root $spec" "FAILED (see $work/install-${spec//[^a-z0-9]/_}.log)"
