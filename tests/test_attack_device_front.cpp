@@ -117,7 +117,11 @@ void check_and_free(FrontHold& hold, const std::vector<Layout>& layouts,
       continue;
     }
     if (!r.ok()) {
-      // The only errors a valid request may get: the heap's.
+      // The only errors a valid request may get: the heap's. Error::contended is
+      // one of them: a large request meets ExtentHeap's bounded try-lock, whose
+      // holder (another lane's thread here) may be off its core for longer than the
+      // spin bound when threads outnumber cores; it is retryable and not running out.
+      if (r.error() == Error::contended) continue;
       const bool heap_said = r.error() == Error::out_of_memory || r.error() == Error::oversized;
       EXPECT_TRUE(heap_said) << "lane " << l << ": " << to_string(r.error());
       EXPECT_TRUE(may_run_out || lay.size > (std::size_t(1) << 40))
