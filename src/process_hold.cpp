@@ -181,7 +181,14 @@ struct ThreadCache {
   bool exiting;  // flushed at thread exit: frees go straight to the hold
 
   void arm();
+  // A cached object is free memory: debug-filled and poisoned but for its link
+  // (config/poison.hpp); take() opens it again for the caller.
+  // (An object handed over by another thread's cache comes poisoned already.)
   void push(unsigned c, void* p) {
+    detail::unpoison(p, capacity_of[c]);
+    detail::fill_freed(p, capacity_of[c]);
+    detail::poison(p, capacity_of[c]);
+    detail::unpoison_meta(p, sizeof(void*));
     *static_cast<void**>(p) = head[c];
     head[c] = p;
     --room[c];
@@ -190,6 +197,12 @@ struct ThreadCache {
     void* p = head[c];
     head[c] = *static_cast<void**>(p);
     ++room[c];
+    return p;
+  }
+  /// pop() for the caller of try_malloc: the object opened and debug-filled.
+  static void* opened(unsigned c, void* p) {
+    detail::unpoison(p, capacity_of[c]);
+    detail::fill_fresh(p, capacity_of[c]);
     return p;
   }
 
@@ -296,7 +309,7 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
   void* p = k.pop(c);
   auto& tag = detail::tag_of<concurrent>(p);
   tag.store(tag.load(order::relaxed) ^ flip, order::relaxed);
-  return Block{p, capacity_of[c]};
+  return Block{ThreadCache::opened(c, p), capacity_of[c]};
 }
 
 [[gnu::noinline]] Error free_slow(void* p) noexcept {
@@ -360,7 +373,7 @@ Block process_malloc(std::size_t bytes, std::size_t align) noexcept {
       ++k.room[c];
       auto& tag = tag_of<concurrent>(p);
       tag.store(tag.load(order::relaxed) ^ flip, order::relaxed);
-      return Block{p, capacity_of[c]};
+      return Block{ThreadCache::opened(c, p), capacity_of[c]};
     }
   }
   return allocate_slow(bytes, align);

@@ -125,6 +125,8 @@ class AddrSpace {
     if (meta < base || pages_end <= base) return;
     const std::size_t pages = (pages_end - base) >> shift;
 
+    // The region is this heap's now, whatever a previous user left poisoned in it.
+    detail::unpoison_meta(region.ptr, region.size);
     lay_out(pages, meta);
     base_ = reinterpret_cast<std::byte*>(base);
     pages_ = pages;
@@ -144,6 +146,9 @@ class AddrSpace {
       publish(k, at >> k);
       at += std::size_t(1) << k;
     }
+    // Free blocks hold no links (the bitmaps do): every page is poisoned until it
+    // is handed out (config/poison.hpp).
+    detail::poison(base_, capacity());
     init_error_ = Error::none;
   }
 
@@ -153,6 +158,8 @@ class AddrSpace {
   /// Reports a leak (host: the installed leak handler) if blocks are still live.
   SWIM_MEM_API ~AddrSpace() {
     if (live_.load(order::relaxed) != 0) detail::leaked("AddrSpace", this, stats());
+    // The region goes back to its owner as the owner gave it: accessible.
+    detail::unpoison_meta(base_, capacity());
   }
 
   /// Error::none, or Error::invalid_argument when the constructor could not use
@@ -184,6 +191,7 @@ class AddrSpace {
     if (layout.align > page_size_) {
       k = detail::max_of(k, detail::countr_zero(layout.align) - page_shift_);
     }
+    if (detail::fault_point()) return Error::out_of_memory;
 
     unsigned budget = search_budget;
     // Each round either claims a block, or finds one order empty (and clears its
@@ -212,6 +220,8 @@ class AddrSpace {
       live_.fetch_add(1, order::relaxed);
       const std::size_t before = in_use_.fetch_add(bytes, order::relaxed);
       raise_to(peak_, before + bytes);
+      // (No debug fill: blocks may be large, and committed only as they are used.)
+      detail::unpoison(base_ + (page << page_shift_), bytes);
       return Block{base_ + (page << page_shift_), bytes};
     }
     return Error::contended;
@@ -246,6 +256,8 @@ class AddrSpace {
     // Counters first: once the block is published another thread may count it
     // again, and bytes_in_use must never exceed the capacity.
     const std::size_t bytes = page_size_ << k;
+    // The free can no longer fail: poisoned before another thread may claim it.
+    detail::poison(block.ptr, bytes);
     live_.fetch_sub(1, order::relaxed);
     in_use_.fetch_sub(bytes, order::relaxed);
     release(k, idx);

@@ -129,6 +129,8 @@ class ExtentHeap {
     if (n > max_granules) n = max_granules;
     if (n == 0) return;
     const std::uintptr_t records = base + n * granule;
+    // The region is this heap's now, whatever a previous user left poisoned in it.
+    detail::unpoison_meta(reinterpret_cast<void*>(base), records + n * sizeof(Record) - base);
     set_up(base, granule, n, reinterpret_cast<Record*>(records), true);
   }
 
@@ -138,6 +140,8 @@ class ExtentHeap {
   /// Reports a leak (host: the leak handler) if extents are still live.
   SWIM_MEM_API ~ExtentHeap() {
     if (live_.load(order::relaxed) != 0) detail::leaked("ExtentHeap", this, stats());
+    // The region goes back to its owner as the owner gave it: accessible.
+    if (in_band_) detail::unpoison_meta(reinterpret_cast<void*>(base_), capacity());
   }
 
   SWIM_MEM_API Error init_error() const { return init_error_; }
@@ -170,11 +174,13 @@ class ExtentHeap {
       if (a > max_granules) return Error::misaligned;
     }
     if (n > count_) return Error::oversized;
+    if (detail::fault_point()) return Error::out_of_memory;
     if (!lock()) return Error::contended;
     const std::uint32_t at = take(static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(a));
     if (at != none) set_owner_at(at, owner);
     unlock();
     if (at == none) return Error::out_of_memory;
+    // (No debug fill: extents may be large, and committed only as they are used.)
     return Block{reinterpret_cast<void*>(base_ + (static_cast<std::uintptr_t>(at) << shift_)),
                  static_cast<std::size_t>(n) << shift_};
   }
@@ -357,6 +363,7 @@ class ExtentHeap {
     in_band_ = in_band;
     for (std::size_t i = 0; i < n; ++i) records_[i] = Record{0, 0, 0, 0};
     insert(0, count_);
+    if (in_band) detail::poison(reinterpret_cast<void*>(base_), capacity());
     init_error_ = Error::none;
   }
 
@@ -543,6 +550,8 @@ class ExtentHeap {
     r.prev = 0;
     rec(start + n - 1).back = n;
     const std::size_t bytes = static_cast<std::size_t>(n) << shift_;
+    // Under the lock: no other thread can be poisoning these granules now.
+    if (in_band_) detail::unpoison(reinterpret_cast<void*>(base_ + (std::uintptr_t(start) << shift_)), bytes);
     live_.store(live_.load(order::relaxed) + 1, order::relaxed);
     const std::size_t used = in_use_.load(order::relaxed) + bytes;
     in_use_.store(used, order::relaxed);
@@ -554,6 +563,8 @@ class ExtentHeap {
   /// freeing it again is told as double_free.
   SWIM_MEM_API void give(std::uint32_t at, std::uint32_t n) {
     const std::size_t bytes = static_cast<std::size_t>(n) << shift_;
+    // Under the lock, before any other thread can take these granules again.
+    if (in_band_) detail::poison(reinterpret_cast<void*>(base_ + (std::uintptr_t(at) << shift_)), bytes);
     std::uint32_t start = at, len = n;
     rec(at).head = free_bit;
     if (at != 0) {

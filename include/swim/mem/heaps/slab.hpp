@@ -89,6 +89,8 @@ class Slab {
       init_error_ = Error::invalid_argument;
       return;
     }
+    // The hunk is this Slab's now, whatever a previous user left poisoned in it.
+    detail::unpoison_meta(hunk.ptr, first + count * unit - hunk.address());
     if constexpr (Checked) {
       bitmap_ = in_object ? &bitmap_word_ : reinterpret_cast<std::uint64_t*>(meta_at);
       for (std::size_t i = 0; i < (count + 63) / 64; ++i) bitmap_[i] = 0;
@@ -107,6 +109,10 @@ class Slab {
                  i + 1 < count ? static_cast<std::uint32_t>(i + 2) : 0u);
     }
     head_.raw = 1;  // index 0, counter 0
+    // Free units are poisoned but for their link (config/poison.hpp).
+    if constexpr (detail::poisoning) {
+      for (std::size_t i = 0; i < count; ++i) retire(base_ + i * unit);
+    }
   }
 
   Slab(const Slab&) = delete;
@@ -115,6 +121,8 @@ class Slab {
   /// Reports through the leak handler (host) when units are still allocated.
   SWIM_MEM_API ~Slab() {
     if (live_.load(order::relaxed) != 0) detail::leaked("Slab", this, stats());
+    // The hunk goes back to its owner as the owner gave it: accessible.
+    detail::unpoison_meta(base_, bytes_);
   }
 
   /// One unit of at least layout.size bytes aligned to layout.align. The block
@@ -125,6 +133,7 @@ class Slab {
     if (layout.size == 0) return Block{reinterpret_cast<void*>(layout.align), 0};
     if (layout.size > unit_) return Error::oversized;
     if (layout.align > align_) return count_ == 0 ? Error::out_of_memory : Error::misaligned;
+    if (detail::fault_point()) return Error::out_of_memory;
     if constexpr (!Mode::is_concurrent) {
       // One owner: no ABA to guard against, so the pop counter is left alone.
       const std::uint64_t head = head_.raw;
@@ -135,6 +144,7 @@ class Slab {
       if constexpr (Checked) bitmap_cell(top - 1).fetch_or(bit(top - 1), order::relaxed);
       const std::uint64_t live = ++live_.raw;
       if (live > peak_.raw) peak_.raw = live;
+      hand_out(unit);
       return Block{unit, unit_};
     }
     std::uint64_t head = head_.load(order::acquire);
@@ -150,6 +160,7 @@ class Slab {
         }
         const std::uint64_t live = live_.fetch_add(1, order::relaxed) + 1;
         raise_to(peak_, live);
+        hand_out(base_ + std::size_t(top - 1) * unit_);
         return Block{base_ + std::size_t(top - 1) * unit_, unit_};
       }
     }
@@ -171,6 +182,10 @@ class Slab {
     } else {
       index = unit_number(block.ptr) - 1u;
     }
+    // Poisoned before it is published (after, another thread may already own it);
+    // the contents are kept until the push has won, so a lost race changes nothing.
+    if constexpr (!Mode::is_concurrent) detail::fill_freed(block.ptr, unit_);
+    retire(block.ptr);
     std::uint64_t head = head_.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       write_link_at(block.ptr, static_cast<std::uint32_t>(head));
@@ -182,6 +197,7 @@ class Slab {
       }
     }
     if constexpr (Checked) bitmap_cell(index).fetch_or(bit(index), order::relaxed);
+    detail::unpoison_meta(block.ptr, unit_);  // still the caller's
     return Error::contended;
   }
 
@@ -269,6 +285,8 @@ class Slab {
   /// handed them over), back on the free list with one CAS. Error: contended (then
   /// nothing changed but the links inside the units).
   SWIM_MEM_API Error push_batch(void* const* units, std::size_t n) {
+    // A cache keeps its units poisoned whole: open each one's link word again.
+    for (std::size_t i = 0; i < n; ++i) detail::unpoison_meta(units[i], sizeof(std::uint32_t));
     // units[0] -> units[1] -> ... -> units[n-1] -> the old top (redone per try).
     for (std::size_t i = 0; i + 1 < n; ++i) write_link_at(units[i], unit_number(units[i + 1]));
     const std::uint32_t first = unit_number(units[0]);
@@ -282,6 +300,17 @@ class Slab {
       }
     }
     return Error::contended;
+  }
+
+  /// A unit leaves the free list for a caller: open to it, debug-filled.
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE void hand_out(void* unit) const {
+    detail::unpoison(unit, unit_);
+    detail::fill_fresh(unit, unit_);
+  }
+  /// A unit joins the free list: nobody's but for its link word.
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE void retire(void* unit) const {
+    detail::poison(unit, unit_);
+    detail::unpoison_meta(unit, sizeof(std::uint32_t));
   }
 
   /// Index + 1 of a unit known to be valid (validated, or trusted when unchecked).
@@ -328,9 +357,11 @@ class Slab {
   }
   // May read a unit that another thread has just popped and is writing: the
   // value is then stale and the tagged CAS that follows fails, so it is unused.
-  SWIM_MEM_API SWIM_MEM_NO_SANITIZE_THREAD std::uint32_t read_link(std::uint32_t i) const {
+  // An upper layer may have poisoned that unit whole: the read is not checked.
+  SWIM_MEM_API SWIM_MEM_NO_SANITIZE_THREAD SWIM_MEM_NO_SANITIZE_ADDRESS std::uint32_t read_link(
+      std::uint32_t i) const {
     if constexpr (Mode::is_concurrent) {
-#if defined(SWIM_MEM_TSAN)
+#if defined(SWIM_MEM_TSAN) || defined(SWIM_MEM_DETAIL_POISON_ASAN)
       return *static_cast<volatile std::uint32_t*>(link(i));
 #else
       return atomic_ref<std::uint32_t>(*link(i)).load(order::relaxed);

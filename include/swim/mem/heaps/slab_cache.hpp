@@ -82,12 +82,15 @@ class SlabCache {
       return Error::oversized;
     }
     if (layout.align > align_) return bytes_ == 0 ? Error::out_of_memory : Error::misaligned;
+    if (detail::fault_point()) return Error::out_of_memory;
     if (SWIM_MEM_UNLIKELY(top_ == slots_)) {
       const Error e = refill();
       if (e != Error::none) return e;
     }
     void* p = *--top_;
     if constexpr (checked) slab_->flip_bit(index_of_valid(p), true);
+    detail::unpoison(p, unit_);
+    detail::fill_fresh(p, unit_);
     return Block{p, unit_};
   }
 
@@ -112,6 +115,9 @@ class SlabCache {
         return e;
       }
     }
+    // Cached units are free: filled and poisoned whole (the links live in slots_).
+    detail::fill_freed(block.ptr, unit_);
+    detail::poison(block.ptr, unit_);
     *top_++ = block.ptr;
     return Error::none;
   }

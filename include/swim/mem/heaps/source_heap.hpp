@@ -66,6 +66,7 @@ class SourceHeap {
 
   SWIM_MEM_EXEC_CHECK_DISABLE
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
+    if (layout.size != 0 && detail::fault_point()) return Error::out_of_memory;
     Result<Block> r = source_.try_acquire(layout.size, layout.align);
     if (!r) return r;
     live_.fetch_add(1, order::relaxed);
@@ -79,6 +80,10 @@ class SourceHeap {
     if (live_.load(order::relaxed) == 0) return Error::foreign_pointer;  // nothing is out
     const Error e = source_.release(block);
     if (e != Error::none) return e;
+    // A hold above may have left parts of the block poisoned (config/poison.hpp);
+    // the source may hand these addresses out again (an unmapped page mapped anew),
+    // so they go back accessible (after the release: a refused block may be bogus).
+    if constexpr (host_accessible) detail::unpoison_meta(block.ptr, block.size);
     live_.fetch_sub(1, order::relaxed);
     bytes_.fetch_sub(block.size, order::relaxed);
     return Error::none;

@@ -53,6 +53,8 @@ class Pack {
   /// Reports through the leak handler (host) when objects are still live.
   SWIM_MEM_API ~Pack() {
     if (bump_.live() != 0 || zero_count_.count() != 0) detail::leaked("Pack", this, stats());
+    // The region goes back to its owner as the owner gave it: accessible.
+    detail::unpoison_meta(reinterpret_cast<void*>(bump_.base), bump_.capacity);
   }
 
   /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
@@ -64,6 +66,7 @@ class Pack {
       zero_count_.add();
       return Block{zero_object(), 0};
     }
+    if (detail::fault_point()) return Error::out_of_memory;
     bool ok = false;
     const std::size_t size8 = detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
     // Only what the bump's arithmetic needs up front (a constant test for a
@@ -92,6 +95,12 @@ class Pack {
         detail::granule_size(detail::max_of<std::size_t>(block.size, 1), ok);
     const std::uintptr_t at = block.address();
     if (!ok || !bump_.contains(at, size8)) return Error::foreign_pointer;
+    // Peeked first: the word in front of a pointer into the middle of some object
+    // or into free room may be poisoned, and is no tag.
+    const std::uint64_t seen = detail::peek_tag(block.ptr);
+    if (seen != zero_.tag) {
+      return seen == detail::freed_tag(this) ? Error::double_free : Error::foreign_pointer;
+    }
     auto& tag = detail::tag_of<Mode>(block.ptr);
     std::uint64_t expected = zero_.tag;
     if (!tag.compare_exchange(expected, detail::freed_tag(this), order::acq_rel)) {
@@ -117,7 +126,7 @@ class Pack {
     if (!ok_new) return Error::oversized;
     if (layout.size == 0) return Error::unsupported;  // free it instead
     if (!detail::is_pow2(layout.align) || at % layout.align != 0) return Error::misaligned;
-    const std::uint64_t tag = detail::tag_of<Mode>(block.ptr).load(order::relaxed);
+    const std::uint64_t tag = detail::peek_tag(block.ptr);
     if (tag != zero_.tag) {
       return tag == detail::freed_tag(this) ? Error::double_free : Error::foreign_pointer;
     }

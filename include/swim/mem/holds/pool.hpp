@@ -73,6 +73,8 @@ class PoolCore {
     const std::size_t size8 = granule_size(max_of<std::size_t>(block.size, 1), ok);
     const std::uintptr_t at = block.address();
     if (!ok || !h->bump.contains(at, size8)) return Error::foreign_pointer;
+    const std::uint64_t seen = peek_tag(block.ptr);  // may be no tag, in poisoned memory
+    if (seen != h->tag()) return seen == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
     auto& tag = tag_of<Mode>(block.ptr);
     std::uint64_t expected = h->tag();
     if (!tag.compare_exchange(expected, freed_tag(h), order::acq_rel)) {
@@ -122,7 +124,7 @@ class PoolCore {
   /// the freed tag of one.
   SWIM_MEM_API Error validated_hunk(Block block, Hunk*& out) const {
     if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
-    const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
+    const std::uint64_t tag = peek_tag(block.ptr);  // may be no tag, in poisoned memory
     Hunk* h = static_cast<Hunk*>(tag_control(tag));
     if (!registered(h)) return Error::foreign_pointer;
     if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
@@ -167,7 +169,7 @@ class PoolCore {
     if (!ok_old || block.size == 0 || !h->bump.contains(block.address(), old8)) {
       return Error::foreign_pointer;
     }
-    const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
+    const std::uint64_t tag = peek_tag(block.ptr);
     if (tag != h->tag()) return tag == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
     if (!ok_new) return Error::oversized;
     if (!is_pow2(layout.align) || block.address() % layout.align != 0) return Error::misaligned;
@@ -271,6 +273,7 @@ class PoolCore {
       zero_count_.add();
       return Block{zero_object(), 0};
     }
+    if (detail::fault_point()) return Error::out_of_memory;
     bool ok = false;
     const std::size_t size8 =
         detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
@@ -382,6 +385,8 @@ class PoolCore {
   SWIM_MEM_API bool give_back(H& heap, Hunk* h) {
     const std::size_t size = h->block_size;
     withdraw(h);  // first: once the heap has it, its header is not ours to read
+    // The hunk goes back as the heap gave it: accessible (config/poison.hpp).
+    unpoison_meta(h, size);
     if (release_to(heap, Block{h, size}) != Error::none) {
       enroll(h);
       return false;

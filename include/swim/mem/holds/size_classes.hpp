@@ -162,6 +162,16 @@ struct alignas(64) ClassHunk {
     next_partial.raw = 0;
     next_registered.raw = 0;
     block_size = block.size;
+    // No unit is an object yet: tags and objects poisoned (config/poison.hpp).
+    poison(reinterpret_cast<void*>(object(0) - tag_size), std::size_t(count) * stride);
+  }
+
+  /// Unit `index` becomes an object: its tag word and object opened, debug-filled.
+  SWIM_MEM_API void open_unit(std::uint32_t index) const {
+    void* const p = reinterpret_cast<void*>(object(index));
+    unpoison_meta(static_cast<std::byte*>(p) - tag_size, tag_size);
+    unpoison(p, stride - tag_size);
+    fill_fresh(p, stride - tag_size);
   }
 
   // Taking units. The caller has announced them first (live raised by as many
@@ -240,6 +250,12 @@ struct alignas(64) ClassHunk {
   /// Put unit `index` back on the free stack (bounded: false if it stayed contended).
   SWIM_MEM_API bool put(std::uint32_t index) {
     void* unit = reinterpret_cast<void*>(object(index));
+    // Poisoned but for the link while still the caller's (once pushed, another
+    // thread may take it); the tag word stays readable (it says freed). A failed
+    // put opens it again, contents kept.
+    if constexpr (!Mode::is_concurrent) fill_freed(unit, stride - tag_size);
+    poison(unit, stride - tag_size);
+    unpoison_meta(unit, sizeof(std::uint32_t));
     if constexpr (!Mode::is_concurrent) {
       *static_cast<std::uint32_t*>(unit) = static_cast<std::uint32_t>(free_top.raw & index_mask);
       free_top.raw = (free_top.raw & ~index_mask) | (index + 1u);
@@ -256,6 +272,7 @@ struct alignas(64) ClassHunk {
         // (seq_cst: ClassCore::release_in_hunk's listing protocol relies on it.)
         if (free_top.compare_exchange(top, want, order::seq_cst)) return true;
       }
+      unpoison(unit, stride - tag_size);
       return false;
     }
   }
@@ -280,10 +297,12 @@ struct alignas(64) ClassHunk {
 
   // May read a unit that another thread has just taken and is writing: the value
   // is then stale and the tagged CAS that follows fails, so it is unused.
-  SWIM_MEM_API SWIM_MEM_NO_SANITIZE_THREAD std::uint32_t read_link(std::uint32_t i) const {
+  // A unit taken meanwhile may be poisoned again by a front: the read is not checked.
+  SWIM_MEM_API SWIM_MEM_NO_SANITIZE_THREAD SWIM_MEM_NO_SANITIZE_ADDRESS std::uint32_t read_link(
+      std::uint32_t i) const {
     auto* link = reinterpret_cast<std::uint32_t*>(object(i));
     if constexpr (Mode::is_concurrent) {
-#if defined(SWIM_MEM_TSAN)
+#if defined(SWIM_MEM_TSAN) || defined(SWIM_MEM_DETAIL_POISON_ASAN)
       return *static_cast<volatile std::uint32_t*>(link);
 #else
       return atomic_ref<std::uint32_t>(*link).load(order::relaxed);
@@ -347,6 +366,7 @@ class alignas(64) ClassCore {
       zero_count_.add();
       return Block{zero_.object(), 0};
     }
+    if (detail::fault_point()) return Error::out_of_memory;
     const std::size_t n = layout.size == 0 ? 1 : layout.size;
     if (n <= Table::max_object && layout.align <= Table::align) {
       return allocate_in(Table::of_object(n));
@@ -426,6 +446,7 @@ class alignas(64) ClassCore {
   /// written; the block has the unit's whole capacity (stride - 8).
   SWIM_MEM_API static Block claim(const ClassRun<Mode>& run, unsigned i) {
     const std::uintptr_t p = run.hunk->object(run.first + i);
+    run.hunk->open_unit(run.first + i);
     tag_of<Mode>(reinterpret_cast<void*>(p)).store(run.hunk->tag(), order::relaxed);
     return Block{reinterpret_cast<void*>(p), run.hunk->stride - tag_size};
   }
@@ -451,7 +472,14 @@ class alignas(64) ClassCore {
     // Counted out first, so that keep_large's bound sees the bytes in use without it.
     live_.fetch_sub(1, order::relaxed);
     used_.fetch_sub(large_capacity(block_size, offset), order::relaxed);
-    if (offset == large_offset && keep_large(whole)) return Error::none;  // (tag stays freed)
+    if (offset == large_offset) {
+      // A kept block's object is free memory (config/poison.hpp): poisoned before it
+      // is published in a slot (another thread may take it at once), its size words
+      // and tag left readable; opened again if it is not kept.
+      poison(block.ptr, large_capacity(block_size, offset));
+      if (keep_large(whole)) return Error::none;  // (tag stays freed)
+      unpoison(block.ptr, large_capacity(block_size, offset));
+    }
     const Error e = upstream_.try_deallocate(whole);
     if (e != Error::none) {
       live_.fetch_add(1, order::relaxed);
@@ -469,7 +497,7 @@ class alignas(64) ClassCore {
   /// (and, for a large object, the two words before it) is read.
   SWIM_MEM_API Error checked_free(Block block) {
     if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
-    const std::uint64_t t = tag_of<Mode>(block.ptr).load(order::relaxed);
+    const std::uint64_t t = peek_tag(block.ptr);  // may be no tag, in poisoned memory
     void* control = tag_control(t);
     if (control == this) {
       if (tag_kind(t) == kind || tag_kind(t) == HoldKind::freed) {
@@ -599,6 +627,8 @@ class alignas(64) ClassCore {
         Hunk* h = reinterpret_cast<Hunk*>(at);
         at = h->next_registered.raw;
         const std::size_t bytes = h->block_size;  // (read before the hunk goes)
+        // Back to the heap as the heap gave it: accessible (config/poison.hpp).
+        if (h->live.raw == 0) unpoison_meta(h, bytes);
         if (h->live.raw == 0 && upstream_.try_deallocate(Block{h, bytes}) == Error::none) {
           hunk_bytes_.raw -= bytes;
           --hunks_.raw;
@@ -755,6 +785,7 @@ class alignas(64) ClassCore {
 
   SWIM_MEM_API Result<Block> hand_out(Hunk* h, std::uint32_t index) {
     const std::uintptr_t p = h->object(index);
+    h->open_unit(index);
     tag_of<Mode>(reinterpret_cast<void*>(p)).store(h->tag(), order::relaxed);
     live_.fetch_add(1, order::relaxed);
     const std::size_t capacity = h->stride - tag_size;
@@ -865,6 +896,7 @@ class alignas(64) ClassCore {
 
   /// The kept block at `kept` (taken by take_kept) as a large object.
   SWIM_MEM_API Block place_kept(std::uint64_t kept) {
+    unpoison(reinterpret_cast<void*>(kept), large_words_of(kept + large_offset)[0]);
     return place_large(Block{reinterpret_cast<void*>(kept), large_words_of(kept + large_offset)[0]},
                        large_offset);
   }
@@ -882,6 +914,7 @@ class alignas(64) ClassCore {
       if (kept == 0) continue;
       const std::size_t size = large_words_of(kept + large_offset)[0];
       kept_bytes_.fetch_sub(size, order::relaxed);
+      unpoison_meta(reinterpret_cast<void*>(kept), size);  // back as the heap gave it
       Error e = upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size});
       for (unsigned t = 0; e == Error::contended && t < 64; ++t) {
         backoff(t);
@@ -964,6 +997,7 @@ class alignas(64) ClassCore {
       const std::uint64_t kept = large_kept_[i].raw;
       if (kept == 0) continue;
       const std::size_t size = large_words_of(kept + large_offset)[0];
+      unpoison_meta(reinterpret_cast<void*>(kept), size);  // back as the heap gave it
       if (upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size}) == Error::none) {
         large_kept_[i].raw = 0;
         kept_bytes_.raw -= size;
@@ -1089,7 +1123,7 @@ class SizeClasses : public detail::ClassCore<Mode> {
   SWIM_MEM_API Result<Block> try_resize(Block block, Layout layout) {
     if (!detail::is_pow2(layout.align)) return Error::misaligned;
     if (block.ptr == nullptr || block.address() % detail::tag_size != 0) return Error::foreign_pointer;
-    const std::uint64_t t = detail::tag_of<Mode>(block.ptr).load(order::relaxed);
+    const std::uint64_t t = detail::peek_tag(block.ptr);  // may be no tag, in poisoned memory
     if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
     if (detail::tag_control(t) == static_cast<Core*>(this) && detail::tag_kind(t) == Core::kind) {
       return this->tag_resize(block, layout);

@@ -48,6 +48,20 @@ struct alignas(64) ZeroTag {
 };
 static_assert(alignof(ZeroTag) >= control_align);
 
+/// The word in front of `object` read for validation, before anything says it is a
+/// tag: it may lie in arena memory that no live object owns (poisoned, see
+/// config/poison.hpp), which such a read must not report. Compare the value before
+/// acting on the word through tag_of.
+SWIM_MEM_API SWIM_MEM_NO_SANITIZE_ADDRESS inline std::uint64_t peek_tag(const void* object) {
+#if defined(SWIM_MEM_DETAIL_POISON_ASAN)
+  return *(static_cast<const volatile std::uint64_t*>(object) - 1);
+#else
+  return atomic_ref<std::uint64_t>(
+             *const_cast<std::uint64_t*>(static_cast<const std::uint64_t*>(object) - 1))
+      .load(order::relaxed);
+#endif
+}
+
 /// The tag word in front of an object.
 template <concurrency_mode Mode>
 SWIM_MEM_API inline cell<std::uint64_t, Mode>& tag_of(const void* object) {

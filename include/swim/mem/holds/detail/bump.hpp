@@ -42,6 +42,7 @@ struct Bump {
     std::size_t cap = size > lost ? (size - lost) & ~(granule - 1) : 0;
     capacity = cap > max_capacity ? max_capacity : cap;
     state.raw = initial;
+    poison(reinterpret_cast<void*>(base), capacity);  // nothing bumped yet
   }
 
   /// Reserve a tag word plus `size8` bytes (a granule multiple) aligned to `align`
@@ -76,6 +77,11 @@ struct Bump {
       // Acquire pairs with the release of a LIFO free or reset: the previous
       // owner's writes to these bytes happen-before ours.
       if (state.compare_exchange(s, desired, order::acq_rel)) {
+        // Past the mark everything is poisoned (config/poison.hpp): open the tag
+        // word and the object, now ours.
+        unpoison_meta(reinterpret_cast<void*>(at - tag_size), tag_size);
+        unpoison(reinterpret_cast<void*>(at), size8);
+        fill_fresh(reinterpret_cast<void*>(at), size8);
         tag_of<Mode>(reinterpret_cast<void*>(at)).store(tag, order::relaxed);
         return Block{reinterpret_cast<void*>(at), size8};
       }
@@ -95,10 +101,18 @@ struct Bump {
   SWIM_MEM_API Result<std::uint64_t> release(std::uintptr_t at, std::size_t size8) {
     const std::uint64_t tag_mark = (at - tag_size - base) / granule;
     const std::uint64_t end_mark = (at + size8 - base) / granule;
+    // Poisoned while still ours: once the CAS below has moved the mark back, another
+    // thread may bump these bytes and open them. The tag word stays readable, so
+    // that a second free finds the freed tag. A failed release opens them again.
+    if constexpr (!Mode::is_concurrent) fill_freed(reinterpret_cast<void*>(at), size8);
+    poison(reinterpret_cast<void*>(at), size8);
     std::uint64_t s = state.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       const std::uint64_t live = s & live_mask;
-      if (live == 0 || (s & retired) != 0) return Error::double_free;
+      if (live == 0 || (s & retired) != 0) {
+        unpoison(reinterpret_cast<void*>(at), size8);
+        return Error::double_free;
+      }
       const std::uint64_t mark = s >> mark_shift;
       std::uint64_t desired =
           (mark == end_mark ? tag_mark : mark) << mark_shift | (s & head) | (live - 1);
@@ -106,6 +120,7 @@ struct Bump {
       // Release: our writes to the freed bytes happen-before their next owner's.
       if (state.compare_exchange(s, desired, order::acq_rel)) return desired;
     }
+    unpoison(reinterpret_cast<void*>(at), size8);
     return Error::contended;
   }
 
@@ -116,6 +131,9 @@ struct Bump {
     const std::size_t offset = static_cast<std::size_t>(at - base);
     if (new8 > capacity - offset) return Error::out_of_memory;
     const std::uint64_t new_end = (offset + new8) / granule;
+    // A tail given up is poisoned while still ours (as in release); growth opens
+    // the new bytes once the CAS has made them ours.
+    if (new8 < old8) poison(reinterpret_cast<void*>(at + new8), old8 - new8);
     std::uint64_t s = state.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       if ((s >> mark_shift) != old_end) {
@@ -123,8 +141,15 @@ struct Bump {
         return new8 <= old8 ? Error::none : Error::out_of_memory;
       }
       const std::uint64_t desired = new_end << mark_shift | (s & (live_mask | flags));
-      if (state.compare_exchange(s, desired, order::acq_rel)) return Error::none;
+      if (state.compare_exchange(s, desired, order::acq_rel)) {
+        if (new8 > old8) {
+          unpoison(reinterpret_cast<void*>(at + old8), new8 - old8);
+          fill_fresh(reinterpret_cast<void*>(at + old8), new8 - old8);
+        }
+        return Error::none;
+      }
     }
+    if (new8 < old8) unpoison(reinterpret_cast<void*>(at + new8), old8 - new8);
     return Error::contended;
   }
 
