@@ -99,7 +99,7 @@ class ExtentHeap {
   /// device range, say). The region is never touched. Never fails loudly: an
   /// unusable argument gives a heap of no capacity and init_error() says
   /// Error::invalid_argument. Not thread-safe.
-  SWIM_MEM_API ExtentHeap(Block region, std::size_t granule, Block metadata) {
+  SWIM_MEM_API ExtentHeap(Block region, std::size_t granule, Block metadata) : region_(region) {
     init_counters();
     if (!usable(region, granule)) return;
     const std::uintptr_t base = detail::align_addr(region.address(), granule);
@@ -118,7 +118,7 @@ class ExtentHeap {
   /// Manage `region` in granules of `granule` bytes, with the metadata in-band at
   /// the end of the region (the extents keep the region's alignment). The region
   /// must be accessible where the heap is used. Never fails loudly, as above.
-  SWIM_MEM_API explicit ExtentHeap(Block region, std::size_t granule = 4096) {
+  SWIM_MEM_API explicit ExtentHeap(Block region, std::size_t granule = 4096) : region_(region) {
     init_counters();
     if (!usable(region, granule)) return;
     const std::uintptr_t base = detail::align_addr(region.address(), granule);
@@ -285,14 +285,63 @@ class ExtentHeap {
   /// The first byte of the managed range (granule-aligned).
   SWIM_MEM_API void* base() const { return reinterpret_cast<void*>(base_); }
 
-  /// bytes_free counts every free granule (in any number of extents).
+  /// bytes_free counts every free granule (in any number of extents). The counters
+  /// are read without the lock; largest_free is largest_free_extent(), under the
+  /// lock: bounded (the highest non-empty list's first fit_probe extents), exact
+  /// when that list holds at most fit_probe extents, else within one list step
+  /// (1/16 of a power of two) below the longest, and always a size an allocation
+  /// then gets (it looks at the same extents). Under concurrency it is 0 when the
+  /// lock stays taken for lock_spins attempts (and the counters a moment apart).
   SWIM_MEM_API Stats stats() const {
     Stats s;
     s.live = live_.load(order::relaxed);
     s.bytes_in_use = in_use_.load(order::relaxed);
     s.bytes_free = capacity() - s.bytes_in_use;
     s.peak_bytes = peak_.load(order::relaxed);
+    const Result<std::size_t> largest = largest_free_extent();
+    s.largest_free = largest ? *largest : 0;
+    if (s.largest_free > s.bytes_free) s.largest_free = s.bytes_free;
     return s;
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only: it reads the records
+  /// without the lock). The region as given: the padding up to the first granule
+  /// (unused), then every extent in address order (live or free), then, records
+  /// in-band, the records (control) and the rest (unused); records apart, the rest
+  /// of the region (unused), then a second range, the records block (control: 16
+  /// bytes per granule). The managed memory itself is never read. O(extents).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    if (region_.ptr == nullptr || region_.size == 0) return;
+    const std::uintptr_t start = region_.address();
+    std::uintptr_t at = start;
+    auto emit = [&](std::uintptr_t to, RegionKind kind) {
+      if (to > at) f(Region{region_.ptr, static_cast<std::size_t>(at - start),
+                            static_cast<std::size_t>(to - at), kind});
+      at = to;
+    };
+    const std::uintptr_t records = reinterpret_cast<std::uintptr_t>(records_);
+    const std::size_t record_bytes = static_cast<std::size_t>(count_) * sizeof(Record);
+    if (count_ != 0) {
+      emit(base_, RegionKind::unused);
+      std::uint32_t g = 0;
+      while (g < count_) {
+        const std::uint32_t head = rec(g).head;
+        const std::uint32_t len = head & ~free_bit;
+        if (len == 0 || len > count_ - g) break;  // (records not as the heap leaves them)
+        g += len;
+        emit(base_ + (static_cast<std::uintptr_t>(g) << shift_),
+             (head & free_bit) != 0 ? RegionKind::free : RegionKind::live);
+      }
+      emit(base_ + (static_cast<std::uintptr_t>(count_) << shift_), RegionKind::unused);
+      if (in_band_) {
+        emit(records, RegionKind::unused);
+        emit(records + record_bytes, RegionKind::control);
+      }
+    }
+    emit(start + region_.size, RegionKind::unused);
+    if (count_ != 0 && !in_band_) f(Region{records_, 0, record_bytes, RegionKind::control});
   }
 
   /// The longest free extent in bytes, from the highest non-empty list (the others
@@ -578,6 +627,7 @@ class ExtentHeap {
   }
 
   mutable cell<std::uint32_t, Mode> lock_;
+  Block region_;  // as given to the constructor (for walk)
   std::uintptr_t base_ = 0;
   std::size_t granule_ = 0;
   unsigned shift_ = 0;
