@@ -183,7 +183,7 @@ class ExtentArena {
   /// Over every range: live extents, bytes in them, bytes free; peak_bytes is the
   /// sum of the ranges' peaks; largest_free the largest of the ranges' (an
   /// allocation tries every range before it grows the arena; growth is not counted).
-  /// O(ranges): each range's ExtentHeap::stats(), which takes its lock once.
+  /// O(ranges): each range's ExtentHeap::stats(), which tries its lock once.
   Stats stats() const {
     Stats s;
     const unsigned n = count_.load(std::memory_order_acquire);

@@ -286,20 +286,23 @@ class ExtentHeap {
   SWIM_MEM_API void* base() const { return reinterpret_cast<void*>(base_); }
 
   /// bytes_free counts every free granule (in any number of extents). The counters
-  /// are read without the lock; largest_free is largest_free_extent(), under the
-  /// lock: bounded (the highest non-empty list's first fit_probe extents), exact
-  /// when that list holds at most fit_probe extents, else within one list step
-  /// (1/16 of a power of two) below the longest, and always a size an allocation
-  /// then gets (it looks at the same extents). Under concurrency it is 0 when the
-  /// lock stays taken for lock_spins attempts (and the counters a moment apart).
+  /// are read without the lock; largest_free is what largest_free_extent() says
+  /// (bounded: the highest non-empty list's first fit_probe extents; exact when that
+  /// list holds at most fit_probe extents, else within one list step, 1/16 of a
+  /// power of two, below the longest; always a size an allocation then gets, as it
+  /// looks at the same extents), read under the lock if the lock is free at once:
+  /// stats() never waits for it, so while another thread holds it largest_free
+  /// reads 0 (largest_free_extent() waits, boundedly, and says contended instead).
   SWIM_MEM_API Stats stats() const {
     Stats s;
     s.live = live_.load(order::relaxed);
     s.bytes_in_use = in_use_.load(order::relaxed);
     s.bytes_free = capacity() - s.bytes_in_use;
     s.peak_bytes = peak_.load(order::relaxed);
-    const Result<std::size_t> largest = largest_free_extent();
-    s.largest_free = largest ? *largest : 0;
+    if (count_ != 0 && try_lock_once()) {
+      s.largest_free = longest_free_extent();
+      unlock();
+    }
     if (s.largest_free > s.bytes_free) s.largest_free = s.bytes_free;
     return s;
   }
@@ -352,18 +355,9 @@ class ExtentHeap {
   SWIM_MEM_API Result<std::size_t> largest_free_extent() const {
     if (count_ == 0) return std::size_t{0};
     if (!lock()) return Error::contended;
-    std::uint32_t best = 0;
-    if (fl_map_ != 0) {
-      const unsigned fl = floor_log2(fl_map_);
-      const unsigned sl = floor_log2(sl_map_[fl]);
-      std::uint32_t i = heads_[fl][sl];
-      for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
-        const std::uint32_t len = rec(i - 1).head & ~free_bit;
-        if (len > best) best = len;
-      }
-    }
+    const std::size_t best = longest_free_extent();
     unlock();
-    return static_cast<std::size_t>(best) << shift_;
+    return best;
   }
 
  private:
@@ -430,7 +424,32 @@ class ExtentHeap {
     rec(at).prev = static_cast<std::uint32_t>(owner >> 32);
   }
 
+  /// largest_free_extent()'s figure, the lock held by the caller.
+  SWIM_MEM_API std::size_t longest_free_extent() const {
+    std::uint32_t best = 0;
+    if (fl_map_ != 0) {
+      const unsigned fl = floor_log2(fl_map_);
+      const unsigned sl = floor_log2(sl_map_[fl]);
+      std::uint32_t i = heads_[fl][sl];
+      for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
+        const std::uint32_t len = rec(i - 1).head & ~free_bit;
+        if (len > best) best = len;
+      }
+    }
+    return static_cast<std::size_t>(best) << shift_;
+  }
+
   // ---- The lock ------------------------------------------------------------------------
+
+  /// The lock, if it is free now (one attempt: for readers that must never wait).
+  SWIM_MEM_API bool try_lock_once() const {
+    if constexpr (!Mode::is_concurrent) {
+      return true;
+    } else {
+      std::uint32_t expected = 0;
+      return lock_.load(order::relaxed) == 0 && lock_.compare_exchange(expected, 1, order::acquire);
+    }
+  }
 
   SWIM_MEM_API bool lock() const {
     if constexpr (!Mode::is_concurrent) {
