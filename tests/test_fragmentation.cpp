@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "support/arena.hpp"
@@ -386,6 +388,79 @@ TEST(ProcessHoldFragmentation, WaitingAndHeldUnitsAreServedAndTheWalkTiles) {
            b->address() + b->size <= r.address() + r.size;
   }));
   EXPECT_EQ(try_free(b->ptr), Error::none);
+}
+
+// ---- stats() while others allocate --------------------------------------------------------
+
+// Two threads allocate and free while a third reads stats(): every snapshot keeps
+// largest_free <= bytes_free (stats() clamps), and the reads race with nothing
+// (run under ThreadSanitizer by the tsan preset).
+template <class A>
+void read_stats_while_others_work(A& a, std::size_t size) {
+  std::atomic<bool> stop{false};
+  auto work = [&](unsigned seed) {
+    std::vector<Block> mine;
+    std::uint64_t x = seed;
+    for (int i = 0; i < 4000; ++i) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      if (mine.size() < 16 && (x & 1) == 0) {
+        const Result<Block> r = a.try_allocate(Layout{size, 8});
+        if (r) mine.push_back(*r);
+      } else if (!mine.empty()) {
+        if (a.try_deallocate(mine.back()) == Error::none) mine.pop_back();
+      }
+    }
+    for (const Block& b : mine) {
+      Error e = Error::contended;
+      for (int t = 0; t < 1000 && e == Error::contended; ++t) e = a.try_deallocate(b);
+      EXPECT_EQ(e, Error::none);
+    }
+  };
+  std::thread reader([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      const Stats s = a.stats();
+      EXPECT_LE(s.largest_free, s.bytes_free);
+      const double f = fragmentation(s);
+      EXPECT_TRUE(f >= 0.0 && f <= 1.0);
+    }
+  });
+  std::thread w1(work, 1u), w2(work, 2u);
+  w1.join();
+  w2.join();
+  stop.store(true, std::memory_order_relaxed);
+  reader.join();
+  EXPECT_EQ(a.stats().live, 0u);
+}
+
+TEST(StatsUnderConcurrency, LargestFreeStaysWithinBytesFree) {
+  Arena arena(4 << 20);
+  {
+    Slab<concurrent, true> slab(Block{arena.ptr, 1 << 20}, 512);
+    read_stats_while_others_work(slab, 512);
+  }
+  {
+    AddrSpace<concurrent, true> pages(Block{arena.ptr, 1 << 20}, 4096);
+    read_stats_while_others_work(pages, 5000);
+  }
+  {
+    ExtentHeap<concurrent> extents(Block{arena.ptr, 1 << 20}, 1024);
+    read_stats_while_others_work(extents, 3000);
+  }
+  {
+    Pack<concurrent> pack(Block{arena.ptr, 1 << 20});
+    read_stats_while_others_work(pack, 100);
+  }
+  {
+    AddrSpace<concurrent, true> pages(Block{arena.ptr + (1 << 20), 3 << 20}, 4096);
+    {
+      Pool<AddrSpace<concurrent, true>, concurrent, true> pool(pages, 16 * 1024);
+      read_stats_while_others_work(pool, 1000);
+    }
+    {
+      SizeClasses<AddrSpace<concurrent, true>, concurrent, true> hold(pages);
+      read_stats_while_others_work(hold, 700);
+    }
+  }
 }
 
 }  // namespace
