@@ -435,8 +435,15 @@ Stats process_hold_stats() noexcept {
     s.live -= n < s.live ? n : s.live;
     s.bytes_in_use -= bytes < s.bytes_in_use ? bytes : s.bytes_in_use;
     s.bytes_free += bytes;
+    // A waiting batch serves the next try_malloc of its class whose cache is empty.
+    if (n != 0 && capacity_of[c] > s.largest_free) s.largest_free = capacity_of[c];
   }
+  if (s.largest_free > s.bytes_free) s.largest_free = s.bytes_free;
   return s;
+}
+
+void walk_process_hold(void (*visit)(const Region&, void*), void* context) noexcept {
+  process().hold.walk([&](const Region& r) { visit(r, context); });
 }
 
 void flush_thread_cache() noexcept { t_cache.flush(); }

@@ -3,7 +3,8 @@
 // Each factory owns its memory (an aligned arena) and one allocator, and tells
 // the suite what the allocator promises: the largest object it can serve, the
 // largest alignment it guarantees, and whether its objects are tagged (then they
-// can also be freed through hold_deallocate).
+// can also be freed through hold_deallocate). A hold that grows from a heap says
+// so with upstream_stats() (that heap's statistics); the others never grow.
 #pragma once
 
 #include <cstddef>
@@ -116,6 +117,9 @@ struct SizeClassesFactory {
 
   std::size_t max_size() const { return 64 * 1024; }
   std::size_t max_align() const { return 4096; }
+  /// The heap the hold grows from (the suite checks what stats() says is served
+  /// without asking it).
+  Stats upstream_stats() const { return heap.stats(); }
 
  private:
   static Heap make(Arena& a) {
@@ -202,6 +206,8 @@ struct PoolOverFactory {
 
   std::size_t max_size() const { return Box::max_object; }
   std::size_t max_align() const { return 4096; }
+  /// The heap the pool grows from.
+  Stats upstream_stats() const { return box.heap.stats(); }
   /// False where the heap's memory is missing here (a GPU runtime without a device).
   static bool available() {
     if constexpr (requires { Box::available(); }) {

@@ -3,7 +3,10 @@
 // What every swim-mem allocator promises (include/swim/mem/heaps/concept.hpp):
 // blocks of at least the requested size and alignment that never overlap; errors
 // as values; a failed call leaves the allocator exactly as it was; statistics
-// that match what was handed out; foreign pointers and double frees rejected.
+// that match what was handed out, with a largest_free that one allocation gets
+// without asking an upstream; foreign pointers and double frees rejected; a walk
+// (physical/region.hpp) that tiles each of its ranges and shows every live block
+// live.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,7 +22,7 @@ namespace {
 
 bool same(const Stats& a, const Stats& b) {
   return a.live == b.live && a.bytes_in_use == b.bytes_in_use && a.bytes_free == b.bytes_free &&
-         a.peak_bytes == b.peak_bytes;
+         a.peak_bytes == b.peak_bytes && a.largest_free == b.largest_free;
 }
 
 std::byte pattern(std::uint64_t id, std::size_t i) {
@@ -65,6 +68,92 @@ class Conformance : public ::testing::Test {
       return F::bounded;
     } else {
       return true;
+    }
+  }
+
+  // Whether the allocator grows from a heap (the factory gives its statistics):
+  // a request above largest_free may then be served by asking it.
+  static constexpr bool grows() { return requires(const F& x) { x.upstream_stats(); }; }
+  Stats upstream() const {
+    if constexpr (grows()) {
+      return f->upstream_stats();
+    } else {
+      return Stats{};
+    }
+  }
+
+  // At a quiescent moment: largest_free <= bytes_free, fragmentation() in [0, 1], a
+  // request of largest_free bytes (alignment 1) is served without the upstream, and
+  // one of a byte more is not: refused (nothing changed), or served by the upstream.
+  void check_largest_free(const char* when) {
+    const Stats s = a().stats();
+    EXPECT_LE(s.largest_free, s.bytes_free) << when;
+    EXPECT_GE(fragmentation(s), 0.0) << when;
+    EXPECT_LE(fragmentation(s), 1.0) << when;
+    if (s.largest_free != 0) {
+      const Stats up = upstream();
+      const Result<Block> r = a().try_allocate(Layout{s.largest_free, 1});
+      ASSERT_TRUE(r.ok()) << when << ": a request of largest_free = " << s.largest_free
+                          << " bytes failed: " << to_string(r.error());
+      EXPECT_GE(r->size, s.largest_free) << when;
+      EXPECT_EQ(upstream().live, up.live) << when << ": largest_free was served by the upstream";
+      ASSERT_EQ(release(*r, false), Error::none) << when;
+    }
+    const Stats before = a().stats();
+    const Stats up = upstream();
+    const Result<Block> more = a().try_allocate(Layout{before.largest_free + 1, 1});
+    if (more.ok()) {
+      EXPECT_TRUE(grows()) << when << ": " << before.largest_free + 1
+                           << " bytes were served, above largest_free";
+      EXPECT_GT(upstream().live, up.live)
+          << when << ": " << before.largest_free + 1
+          << " bytes were served without the upstream, above largest_free";
+      ASSERT_EQ(release(*more, true), Error::none) << when;
+    } else {
+      EXPECT_TRUE(same(before, a().stats())) << when;
+    }
+  }
+
+  // The walk tiles each of its ranges (a range is one run of regions with the same
+  // base: offsets from 0, each region where the one before ended, no empty region,
+  // no range twice); every block of `live` lies in a live region; some free region
+  // holds largest_free. Heaps (untagged: one region per block) show exactly their
+  // live blocks: as many live regions as stats().live, their bytes bytes_in_use.
+  void check_walk(const std::vector<Block>& live, const char* when) {
+    std::vector<Region> regions;
+    a().walk([&](const Region& r) { regions.push_back(r); });
+    std::vector<const void*> bases;
+    std::size_t next = 0, live_regions = 0, live_bytes = 0, largest_free_region = 0;
+    for (std::size_t i = 0; i < regions.size(); ++i) {
+      const Region& r = regions[i];
+      EXPECT_NE(r.size, 0u) << when << ": region " << i;
+      if (i == 0 || r.base != regions[i - 1].base) {
+        EXPECT_EQ(std::find(bases.begin(), bases.end(), r.base), bases.end())
+            << when << ": range " << r.base << " walked twice";
+        bases.push_back(r.base);
+        next = 0;
+      }
+      EXPECT_EQ(r.offset, next) << when << ": region " << i << " leaves a gap or overlaps";
+      next = r.offset + r.size;
+      if (r.kind == RegionKind::live) {
+        ++live_regions;
+        live_bytes += r.size;
+      }
+      if (r.kind == RegionKind::free) largest_free_region = std::max(largest_free_region, r.size);
+    }
+    const Stats s = a().stats();
+    EXPECT_GE(largest_free_region, s.largest_free) << when;
+    for (const Block& b : live) {
+      if (b.size == 0) continue;
+      const bool inside = std::any_of(regions.begin(), regions.end(), [&](const Region& r) {
+        return r.kind == RegionKind::live && b.address() >= r.address() &&
+               b.address() + b.size <= r.address() + r.size;
+      });
+      EXPECT_TRUE(inside) << when << ": the live block at " << b.ptr << " is in no live region";
+    }
+    if constexpr (!F::tagged) {
+      EXPECT_EQ(live_regions, s.live) << when;
+      EXPECT_EQ(live_bytes, s.bytes_in_use) << when;
     }
   }
 
@@ -401,6 +490,64 @@ TYPED_TEST(Conformance, StatisticsStayConsistent) {
     EXPECT_EQ(this->a().stats().peak_bytes, peak);
   }
   EXPECT_EQ(this->a().stats().live, 0u);
+}
+
+}  // namespace
+}  // namespace swim::mem::testing
+
+namespace swim::mem::testing {
+namespace {
+
+// largest_free along a life: fresh, with blocks, with every other block freed (the
+// free memory in pieces), and empty again.
+TYPED_TEST(Conformance, LargestFreeIsServedAndNoMore) {
+  this->check_largest_free("fresh");
+  std::vector<Block> blocks;
+  for (int i = 0; i < 64; ++i) {
+    const Result<Block> r = this->a().try_allocate(Layout{256, 8});
+    if (!r) break;
+    blocks.push_back(*r);
+  }
+  ASSERT_GT(blocks.size(), 8u);
+  this->check_largest_free("with blocks");
+  std::vector<Block> kept;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 2 == 0) {
+      ASSERT_EQ(this->release(blocks[i], i % 4 == 0), Error::none);
+    } else {
+      kept.push_back(blocks[i]);
+    }
+  }
+  this->check_largest_free("every other block freed");
+  for (const Block& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
+  EXPECT_EQ(this->a().stats().live, 0u);
+  this->check_largest_free("all freed");
+}
+
+TYPED_TEST(Conformance, WalkTilesItsRangesAndShowsLiveBlocks) {
+  this->check_walk({}, "fresh");
+  std::vector<Block> blocks;
+  std::mt19937_64 rng(11);
+  const std::size_t max = std::min<std::size_t>(this->f->max_size(), 2000);
+  for (int i = 0; i < 60; ++i) {
+    const Result<Block> r =
+        this->a().try_allocate(Layout{1 + rng() % max, std::size_t(1) << (rng() % 5)});
+    if (!r) break;
+    blocks.push_back(*r);
+  }
+  ASSERT_GT(blocks.size(), 8u);
+  this->check_walk(blocks, "with blocks");
+  std::vector<Block> kept;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 2 == 0) {
+      ASSERT_EQ(this->release(blocks[i], false), Error::none);
+    } else {
+      kept.push_back(blocks[i]);
+    }
+  }
+  this->check_walk(kept, "every other block freed");
+  for (const Block& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
+  this->check_walk({}, "all freed");
 }
 
 }  // namespace

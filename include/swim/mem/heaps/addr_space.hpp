@@ -265,13 +265,66 @@ class AddrSpace {
   }
 
   /// Relaxed snapshot of the counters; bytes_free = capacity - bytes_in_use.
+  /// largest_free is the largest free block: page_size() << k for the highest order
+  /// k that has one. It is found from the hints a search uses (the order bits, then
+  /// one descent of the order's summaries to a leaf word), so it is exact when
+  /// quiescent (the hints are then exact) and under concurrency may be an order off
+  /// while blocks are being split or merged. Bounded: at most orders * levels
+  /// relaxed loads, no RMW.
   SWIM_MEM_API Stats stats() const {
     Stats s;
     s.live = live_.load(order::relaxed);
     s.bytes_in_use = in_use_.load(order::relaxed);
     s.bytes_free = capacity() - s.bytes_in_use;
     s.peak_bytes = peak_.load(order::relaxed);
+    s.largest_free = largest_free_block();
+    if (s.largest_free > s.bytes_free) s.largest_free = s.bytes_free;
     return s;
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only). One range, the
+  /// region as given: the padding up to the first page (unused), then the pages in
+  /// blocks: each free block as the bitmaps hold it (a buddy pair not merged yet
+  /// reads as two), each allocated block as one region when Checked (its start
+  /// page's tag gives its order), else each run of allocated pages as one region;
+  /// then the pages' trimmed end (unused) and the metadata at the end of the
+  /// region (control). O(pages * orders) loads.
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    if (region_.ptr == nullptr || region_.size == 0) return;
+    const std::uintptr_t start = region_.address();
+    std::uintptr_t at = start;
+    auto emit = [&](std::uintptr_t to, RegionKind kind) {
+      if (to > at) f(Region{region_.ptr, static_cast<std::size_t>(at - start),
+                            static_cast<std::size_t>(to - at), kind});
+      at = to;
+    };
+    if (pages_ != 0) {
+      const auto base = reinterpret_cast<std::uintptr_t>(base_);
+      emit(base, RegionKind::unused);
+      std::size_t page = 0;
+      while (page < pages_) {
+        unsigned k = 0;
+        if (free_block_at(page, k)) {
+          page += std::size_t(1) << k;
+          emit(base + (page << page_shift_), RegionKind::free);
+          continue;
+        }
+        std::size_t next = page + 1;
+        if constexpr (Checked) {
+          const std::uint32_t t = tags_[page].raw;
+          if (t != 0 && t != tag_freed) next = page + (std::size_t(1) << (t - 1));
+        } else {
+          while (next < pages_ && !free_block_at(next, k)) ++next;
+        }
+        page = next < pages_ ? next : pages_;
+        emit(base + (page << page_shift_), RegionKind::live);
+      }
+      emit(reinterpret_cast<std::uintptr_t>(orders_), RegionKind::unused);
+      emit(start + region_.size, RegionKind::control);
+    }
+    emit(start + region_.size, RegionKind::unused);
   }
 
  private:
@@ -284,6 +337,41 @@ class AddrSpace {
 
   SWIM_MEM_API static constexpr std::uint64_t bit(std::uint64_t i) {
     return std::uint64_t(1) << (i & 63);
+  }
+
+  /// The size of the largest free block, from the hints (see stats()): for each
+  /// order from the top down whose avail_ bit is set, descend its summaries by their
+  /// lowest set bits to a leaf word; the first non-empty leaf found decides.
+  SWIM_MEM_API std::size_t largest_free_block() const {
+    if (pages_ == 0) return 0;
+    const std::uint64_t avail = avail_.load(order::relaxed);
+    for (unsigned k = top_order_ + 1; k-- > 0;) {
+      if ((avail & bit(k)) == 0) continue;
+      std::uint64_t w = 0;
+      std::uint64_t v = 0;
+      for (unsigned level = orders_[k].levels; level-- > 0;) {
+        v = word(k, level, w).load(order::relaxed);
+        if (v == 0) break;
+        if (level > 0) w = (w << 6) | detail::countr_zero(v);
+      }
+      if (v != 0) return page_size_ << k;
+    }
+    return 0;
+  }
+
+  /// Whether a free block starts at `page` (quiescent: the walk), and its order:
+  /// the highest order whose bitmap has it (a block is free at one order only).
+  SWIM_MEM_API bool free_block_at(std::size_t page, unsigned& k) const {
+    for (unsigned o = top_order_ + 1; o-- > 0;) {
+      if ((page & ((std::size_t(1) << o) - 1)) != 0) continue;
+      const std::uint64_t idx = page >> o;
+      if (idx >= orders_[o].blocks) continue;
+      if ((word(o, 0, idx >> 6).raw & bit(idx)) != 0) {
+        k = o;
+        return true;
+      }
+    }
+    return false;
   }
 
   /// Order of the smallest block holding `size` bytes; false if larger than any.

@@ -181,7 +181,9 @@ class ExtentArena {
   bool owns(const void* p) const { return range_of(p) != nullptr; }
 
   /// Over every range: live extents, bytes in them, bytes free; peak_bytes is the
-  /// sum of the ranges' peaks.
+  /// sum of the ranges' peaks; largest_free the largest of the ranges' (an
+  /// allocation tries every range before it grows the arena; growth is not counted).
+  /// O(ranges): each range's ExtentHeap::stats(), which tries its lock once.
   Stats stats() const {
     Stats s;
     const unsigned n = count_.load(std::memory_order_acquire);
@@ -191,8 +193,18 @@ class ExtentArena {
       s.bytes_in_use += r.bytes_in_use;
       s.bytes_free += r.bytes_free;
       s.peak_bytes += r.peak_bytes;
+      if (r.largest_free > s.largest_free) s.largest_free = r.largest_free;
     }
     return s;
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only): each range's
+  /// ExtentHeap walk in turn, the range as the source gave it and then its records
+  /// (in host pages, apart). The arena's memory itself is never read.
+  template <class F>
+  void walk(F&& f) const {
+    const unsigned n = count_.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < n; ++i) ranges_[i].load(std::memory_order_relaxed)->heap.walk(f);
   }
 
   /// Bytes held from the source (what max_bytes limits; a range loses up to a

@@ -99,7 +99,7 @@ class ExtentHeap {
   /// device range, say). The region is never touched. Never fails loudly: an
   /// unusable argument gives a heap of no capacity and init_error() says
   /// Error::invalid_argument. Not thread-safe.
-  SWIM_MEM_API ExtentHeap(Block region, std::size_t granule, Block metadata) {
+  SWIM_MEM_API ExtentHeap(Block region, std::size_t granule, Block metadata) : region_(region) {
     init_counters();
     if (!usable(region, granule)) return;
     const std::uintptr_t base = detail::align_addr(region.address(), granule);
@@ -118,7 +118,7 @@ class ExtentHeap {
   /// Manage `region` in granules of `granule` bytes, with the metadata in-band at
   /// the end of the region (the extents keep the region's alignment). The region
   /// must be accessible where the heap is used. Never fails loudly, as above.
-  SWIM_MEM_API explicit ExtentHeap(Block region, std::size_t granule = 4096) {
+  SWIM_MEM_API explicit ExtentHeap(Block region, std::size_t granule = 4096) : region_(region) {
     init_counters();
     if (!usable(region, granule)) return;
     const std::uintptr_t base = detail::align_addr(region.address(), granule);
@@ -291,14 +291,66 @@ class ExtentHeap {
   /// The first byte of the managed range (granule-aligned).
   SWIM_MEM_API void* base() const { return reinterpret_cast<void*>(base_); }
 
-  /// bytes_free counts every free granule (in any number of extents).
+  /// bytes_free counts every free granule (in any number of extents). The counters
+  /// are read without the lock; largest_free is what largest_free_extent() says
+  /// (bounded: the highest non-empty list's first fit_probe extents; exact when that
+  /// list holds at most fit_probe extents, else within one list step, 1/16 of a
+  /// power of two, below the longest; always a size an allocation then gets, as it
+  /// looks at the same extents), read under the lock if the lock is free at once:
+  /// stats() never waits for it, so while another thread holds it largest_free
+  /// reads 0 (largest_free_extent() waits, boundedly, and says contended instead).
   SWIM_MEM_API Stats stats() const {
     Stats s;
     s.live = live_.load(order::relaxed);
     s.bytes_in_use = in_use_.load(order::relaxed);
     s.bytes_free = capacity() - s.bytes_in_use;
     s.peak_bytes = peak_.load(order::relaxed);
+    if (count_ != 0 && try_lock_once()) {
+      s.largest_free = longest_free_extent();
+      unlock();
+    }
+    if (s.largest_free > s.bytes_free) s.largest_free = s.bytes_free;
     return s;
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only: it reads the records
+  /// without the lock). The region as given: the padding up to the first granule
+  /// (unused), then every extent in address order (live or free), then, records
+  /// in-band, the records (control) and the rest (unused); records apart, the rest
+  /// of the region (unused), then a second range, the records block (control: 16
+  /// bytes per granule). The managed memory itself is never read. O(extents).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    if (region_.ptr == nullptr || region_.size == 0) return;
+    const std::uintptr_t start = region_.address();
+    std::uintptr_t at = start;
+    auto emit = [&](std::uintptr_t to, RegionKind kind) {
+      if (to > at) f(Region{region_.ptr, static_cast<std::size_t>(at - start),
+                            static_cast<std::size_t>(to - at), kind});
+      at = to;
+    };
+    const std::uintptr_t records = reinterpret_cast<std::uintptr_t>(records_);
+    const std::size_t record_bytes = static_cast<std::size_t>(count_) * sizeof(Record);
+    if (count_ != 0) {
+      emit(base_, RegionKind::unused);
+      std::uint32_t g = 0;
+      while (g < count_) {
+        const std::uint32_t head = rec(g).head;
+        const std::uint32_t len = head & ~free_bit;
+        if (len == 0 || len > count_ - g) break;  // (records not as the heap leaves them)
+        g += len;
+        emit(base_ + (static_cast<std::uintptr_t>(g) << shift_),
+             (head & free_bit) != 0 ? RegionKind::free : RegionKind::live);
+      }
+      emit(base_ + (static_cast<std::uintptr_t>(count_) << shift_), RegionKind::unused);
+      if (in_band_) {
+        emit(records, RegionKind::unused);
+        emit(records + record_bytes, RegionKind::control);
+      }
+    }
+    emit(start + region_.size, RegionKind::unused);
+    if (count_ != 0 && !in_band_) f(Region{records_, 0, record_bytes, RegionKind::control});
   }
 
   /// The longest free extent in bytes, from the highest non-empty list (the others
@@ -309,18 +361,9 @@ class ExtentHeap {
   SWIM_MEM_API Result<std::size_t> largest_free_extent() const {
     if (count_ == 0) return std::size_t{0};
     if (!lock()) return Error::contended;
-    std::uint32_t best = 0;
-    if (fl_map_ != 0) {
-      const unsigned fl = floor_log2(fl_map_);
-      const unsigned sl = floor_log2(sl_map_[fl]);
-      std::uint32_t i = heads_[fl][sl];
-      for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
-        const std::uint32_t len = rec(i - 1).head & ~free_bit;
-        if (len > best) best = len;
-      }
-    }
+    const std::size_t best = longest_free_extent();
     unlock();
-    return static_cast<std::size_t>(best) << shift_;
+    return best;
   }
 
  private:
@@ -388,7 +431,32 @@ class ExtentHeap {
     rec(at).prev = static_cast<std::uint32_t>(owner >> 32);
   }
 
+  /// largest_free_extent()'s figure, the lock held by the caller.
+  SWIM_MEM_API std::size_t longest_free_extent() const {
+    std::uint32_t best = 0;
+    if (fl_map_ != 0) {
+      const unsigned fl = floor_log2(fl_map_);
+      const unsigned sl = floor_log2(sl_map_[fl]);
+      std::uint32_t i = heads_[fl][sl];
+      for (unsigned k = 0; i != 0 && k < fit_probe; ++k, i = rec(i - 1).next) {
+        const std::uint32_t len = rec(i - 1).head & ~free_bit;
+        if (len > best) best = len;
+      }
+    }
+    return static_cast<std::size_t>(best) << shift_;
+  }
+
   // ---- The lock ------------------------------------------------------------------------
+
+  /// The lock, if it is free now (one attempt: for readers that must never wait).
+  SWIM_MEM_API bool try_lock_once() const {
+    if constexpr (!Mode::is_concurrent) {
+      return true;
+    } else {
+      std::uint32_t expected = 0;
+      return lock_.load(order::relaxed) == 0 && lock_.compare_exchange(expected, 1, order::acquire);
+    }
+  }
 
   SWIM_MEM_API bool lock() const {
     if constexpr (!Mode::is_concurrent) {
@@ -589,6 +657,7 @@ class ExtentHeap {
   }
 
   mutable cell<std::uint32_t, Mode> lock_;
+  Block region_;  // as given to the constructor (for walk)
   std::uintptr_t base_ = 0;
   std::size_t granule_ = 0;
   unsigned shift_ = 0;

@@ -57,7 +57,7 @@ class Slab {
 
   /// Carve `hunk` into units of `unit` bytes (a multiple of 4). Never fails loudly: an
   /// unusable hunk or unit gives a Slab with no units, and init_error() says why.
-  SWIM_MEM_API Slab(Block hunk, std::size_t unit) : unit_(unit) {
+  SWIM_MEM_API Slab(Block hunk, std::size_t unit) : hunk_(hunk), unit_(unit) {
     head_.raw = 0;
     live_.raw = 0;
     peak_.raw = 0;
@@ -201,10 +201,47 @@ class Slab {
     return Error::contended;
   }
 
+  /// largest_free is one unit while any unit is free (every request that fits a
+  /// unit takes a whole one), else 0. O(1): two relaxed loads.
   SWIM_MEM_API Stats stats() const {
     const std::size_t live = static_cast<std::size_t>(live_.load(order::relaxed));
     const std::size_t peak = static_cast<std::size_t>(peak_.load(order::relaxed));
-    return Stats{live, live * unit_, (count_ - live) * unit_, peak * unit_};
+    const std::size_t free_units = live < count_ ? count_ - live : 0;
+    return Stats{live, live * unit_, free_units * unit_, peak * unit_, free_units != 0 ? unit_ : 0};
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only), checked Slabs only:
+  /// an unchecked Slab's one record of its free units is its free list, threaded
+  /// through the units themselves. One range, the hunk as given: alignment
+  /// padding (unused), the in-band bitmap (control, when it is carved from the
+  /// hunk), then one region per unit (live or free, from the bitmap: a unit that a
+  /// SlabCache holds reads free), then the tail too short for a unit (unused).
+  /// O(units).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+    requires Checked
+  SWIM_MEM_API void walk(F&& f) const {
+    if (hunk_.ptr == nullptr || hunk_.size == 0) return;
+    const std::uintptr_t start = hunk_.address();
+    std::uintptr_t at = start;
+    auto emit = [&](std::uintptr_t to, RegionKind kind) {
+      if (to > at) f(Region{hunk_.ptr, static_cast<std::size_t>(at - start),
+                            static_cast<std::size_t>(to - at), kind});
+      at = to;
+    };
+    if (count_ != 0) {
+      const auto bitmap = reinterpret_cast<std::uintptr_t>(bitmap_);
+      if (bitmap_ != &bitmap_word_) {  // carved from the front of the hunk
+        emit(bitmap, RegionKind::unused);
+        emit(bitmap + (count_ + 63) / 64 * sizeof(std::uint64_t), RegionKind::control);
+      }
+      emit(reinterpret_cast<std::uintptr_t>(base_), RegionKind::unused);
+      for (std::size_t i = 0; i < count_; ++i) {
+        const bool live = ((bitmap_[i / 64] >> (i % 64)) & 1u) != 0;
+        emit(at + unit_, live ? RegionKind::live : RegionKind::free);
+      }
+    }
+    emit(start + hunk_.size, RegionKind::unused);
   }
 
   SWIM_MEM_API std::size_t unit() const { return unit_; }
@@ -377,6 +414,7 @@ class Slab {
   std::byte* base_ = nullptr;
   std::uint64_t* bitmap_ = nullptr;  // bitmap_word_, or the front of the hunk
   std::uint64_t bitmap_word_ = 0;     // the checked bitmap of a Slab of <= 64 units
+  Block hunk_;                        // as given to the constructor (for walk)
   std::size_t unit_;
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;      // count_ * unit_

@@ -130,13 +130,26 @@ class SlabCache {
     return e;
   }
 
+  /// The Slab's, with the units this cache holds counted free: largest_free is one
+  /// unit while this cache or the Slab's free list has one (an allocation takes it
+  /// from here, or refills from there). O(1).
   SWIM_MEM_API Stats stats() const {
     Stats s = slab_->stats();
     const std::size_t held = cached() <= s.live ? cached() : s.live;
     s.live -= held;
     s.bytes_in_use -= held * unit_;
     s.bytes_free += held * unit_;
+    s.largest_free = s.bytes_free != 0 ? unit_ : 0;
     return s;
+  }
+
+  /// The Slab's walk (quiescent only; checked Slabs): units held in any cache read
+  /// free, as the Slab's bitmap has them.
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+    requires SlabType::checked
+  SWIM_MEM_API void walk(F&& f) const {
+    slab_->walk(static_cast<F&&>(f));
   }
 
   /// Units held in this cache now.

@@ -26,8 +26,10 @@ namespace swim::mem {
 /// - try_deallocate(block) is source.release(block). Hand back the block as
 ///   try_allocate returned it: the statistics subtract the size given, and most
 ///   sources need the exact region.
-/// - stats(): live blocks and bytes handed out, counted here (bytes_free is 0:
-///   nothing is cached, every request goes to the source).
+/// - stats(): live blocks and bytes handed out, counted here (bytes_free and
+///   largest_free are 0: nothing is cached, every request goes to the source).
+/// - walk(f): the source's walk where it has one (StaticRegion), else nothing:
+///   the heap keeps no record of its blocks.
 ///
 /// The heap owns its source, constructed in place from the constructor's
 /// arguments (sources such as StaticRegion are not copyable). Errors and
@@ -111,7 +113,17 @@ class SourceHeap {
     s.bytes_in_use = bytes_.load(order::relaxed);
     s.bytes_free = 0;
     s.peak_bytes = peak_.load(order::relaxed);
+    s.largest_free = 0;
     return s;
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only): the source's own
+  /// walk when it has one (StaticRegion: what it handed out, and the rest); nothing
+  /// otherwise (OS pages, GPU runtimes: each block is the source's business).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    if constexpr (requires { source_.walk(f); }) source_.walk(f);
   }
 
   SWIM_MEM_API Source& source() { return source_; }

@@ -141,13 +141,31 @@ class Pack {
   }
 
   /// bytes_free is the contiguous room above the most recent object. peak_bytes is
-  /// exact: the largest bytes_in_use ever, the current one included.
+  /// exact: the largest bytes_in_use ever, the current one included. largest_free
+  /// is that room less the tag word of the object that would take it (so a fresh
+  /// Pack's fragmentation() is 8 / bytes_free: the bytes freed out of LIFO order
+  /// are not free until the Pack empties, and do not count). O(1).
   SWIM_MEM_API Stats stats() const {
     const std::uint64_t used = used_.load(order::relaxed);
     const std::uint64_t peak = peak_.load(order::relaxed);
+    const std::size_t room = bump_.free_bytes();
+    const std::size_t largest = bump_.largest_object();
     return Stats{bump_.live() + static_cast<std::size_t>(zero_count_.count()),
-                 static_cast<std::size_t>(used), bump_.free_bytes(),
-                 static_cast<std::size_t>(peak > used ? peak : used)};
+                 static_cast<std::size_t>(used), room,
+                 static_cast<std::size_t>(peak > used ? peak : used), largest < room ? largest : room};
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only). One range, the
+  /// region from its first 8-byte-aligned byte to the last whole granule: the part
+  /// below the mark (live: objects, tags, and the holes of objects freed out of LIFO
+  /// order, which come back when the Pack empties), then the room above it (free).
+  /// The Pack keeps no record of where each object starts (one tag in front of
+  /// each, no size), so it cannot tell them apart. O(1).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    if (bump_.capacity == 0) return;
+    bump_.walk(reinterpret_cast<const void*>(bump_.base), 0, RegionKind::free, f);
   }
   SWIM_MEM_API std::size_t capacity() const { return bump_.capacity; }
   SWIM_MEM_API Error init_error() const { return init_error_; }

@@ -199,13 +199,53 @@ class PoolCore {
     return false;
   }
 
-  /// bytes_free is what the pool holds from its heap and has not handed out.
+  /// bytes_free is what the pool holds from its heap and has not handed out (hunk
+  /// headers, tags and the holes of objects freed out of LIFO order included).
+  /// largest_free is the larger of what the two places an allocation tries before
+  /// the heap can give: the room above the head hunk's mark and the whole of the
+  /// spare hunk on top of the spare list (a growth that finds it too small goes
+  /// to the heap, whatever the spares below it), each less the object's tag word.
+  /// O(1): the counters, the head's state word and the top spare's header. Exact
+  /// when quiescent; under concurrency, a head or spare of a moment before.
   SWIM_MEM_API Stats stats() const {
     const std::size_t used = static_cast<std::size_t>(used_.load(order::relaxed));
     const std::size_t reserved = static_cast<std::size_t>(reserved_.load(order::relaxed));
+    const std::size_t unused = reserved > used ? reserved - used : 0;
+    const std::size_t largest = largest_free_object();
     return Stats{static_cast<std::size_t>(live_.load(order::relaxed) + zero_count_.count()), used,
-                 reserved > used ? reserved - used : 0,
-                 static_cast<std::size_t>(peak_.load(order::relaxed))};
+                 unused, static_cast<std::size_t>(peak_.load(order::relaxed)),
+                 largest < unused ? largest : unused};
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only). One range per hunk,
+  /// in registry order (not by address), each the block its heap gave: the header
+  /// (control), the part below the mark (live: objects, tags, and holes of objects
+  /// freed out of LIFO order, which no record tells apart), the room above it (free
+  /// in the head hunk; unused in any other hunk with live objects, since no
+  /// allocation bumps there until it empties and is reused), and the tail past the
+  /// last granule (unused). A spare hunk is free past its header. O(hunks).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    for (unsigned i = 0; i < registry_lists; ++i) {
+      for (std::uint64_t at = registry_[i].raw; at != 0;) {
+        const Hunk* h = reinterpret_cast<const Hunk*>(static_cast<std::uintptr_t>(at));
+        f(Region{h, 0, sizeof(Hunk), RegionKind::control});
+        const std::uint64_t s = h->bump.state.raw;
+        if ((s & Bump<Mode>::retired) != 0) {
+          if (h->bump.capacity != 0) {
+            f(Region{h, sizeof(Hunk), h->bump.capacity, RegionKind::free});
+          }
+        } else {
+          const RegionKind rest =
+              (s & Bump<Mode>::head) != 0 ? RegionKind::free : RegionKind::unused;
+          h->bump.walk(h, sizeof(Hunk), rest, f);
+        }
+        const std::size_t end = sizeof(Hunk) + h->bump.capacity;
+        if (h->block_size > end) f(Region{h, end, h->block_size - end, RegionKind::unused});
+        at = h->next_registered.raw;
+      }
+    }
   }
   /// Allocate without knowing the upstream heap's type (a lease growing, a stow
   /// into "the same hold"): growth goes through the HeapRef. Error::unsupported if
@@ -223,6 +263,20 @@ class PoolCore {
     if (head != 0 && head_.compare_exchange(head, 0, order::acq_rel)) {
       demote(reinterpret_cast<Hunk*>(head));
     }
+  }
+
+  /// The largest object served without the heap (see stats()).
+  SWIM_MEM_API std::size_t largest_free_object() const {
+    const std::uint64_t head = head_.load(order::acquire);
+    std::size_t best = head == 0 ? 0 : reinterpret_cast<const Hunk*>(head)->bump.largest_object();
+    const std::uint64_t top = spares_.load(order::acquire) & spare_ptr_mask;
+    if (top != 0) {
+      // A spare's header stays valid while the pool lives (trim needs quiescence).
+      const auto* h = reinterpret_cast<const Hunk*>(static_cast<std::uintptr_t>(top << spare_shift));
+      const std::size_t room = h->bump.capacity;
+      if (room >= tag_size + Bump<Mode>::granule && room - tag_size > best) best = room - tag_size;
+    }
+    return best;
   }
 
   /// Bytes still untouched at the end of the head hunk (where the next objects go).

@@ -66,7 +66,18 @@ HoldRef process_hold() noexcept;
 
 /// Statistics of the process-wide hold. Objects in threads' caches count as live;
 /// objects waiting to pass from one thread's cache to another's do not.
+/// largest_free is the hold's (SizeClasses::stats), or an object of the largest
+/// class that has objects waiting to pass, if that is larger (a try_malloc whose
+/// cache is empty takes them). Bounded: the hold's stats and one load per class.
 Stats process_hold_stats() noexcept;
+
+/// The occupancy walk of the process-wide hold (SizeClasses::walk, physical/region.hpp):
+/// `visit(region, context)` once per region. Needs exclusive use, as
+/// trim_process_hold() does: no thread may allocate or free through the process
+/// hold meanwhile. Objects in threads' caches and waiting to pass between them
+/// read free (their tags say freed), though process_hold_stats() counts the
+/// former as live.
+void walk_process_hold(void (*visit)(const Region& region, void* context), void* context) noexcept;
 
 /// Give the calling thread's cached objects back to the hold (also done at
 /// thread exit).

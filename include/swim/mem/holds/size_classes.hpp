@@ -534,7 +534,13 @@ class alignas(64) ClassCore {
   /// live: objects; bytes_in_use: their capacity (class objects: stride - 8;
   /// large: the block past the offset); bytes_free: what the hold holds from the
   /// heap beyond that (free units and never-used room of hunks, large blocks'
-  /// headers and slack); peak_bytes: the high-water mark of bytes_in_use.
+  /// headers and slack); peak_bytes: the high-water mark of bytes_in_use;
+  /// largest_free: the largest object served without the heap: a kept large
+  /// block's (the largest request of the highest bin that keeps one, which takes
+  /// it), else a unit's of the largest class with one free (in its current hunk,
+  /// or a hunk on its partial stack: those were listed with a unit free). Bounded:
+  /// the kept slots (160 words) and each class's current and partial heads (40
+  /// each, and a current hunk's header), relaxed loads. Exact when quiescent.
   SWIM_MEM_API Stats stats() const {
     Stats s;
     s.live = live_.load(order::relaxed) + static_cast<std::size_t>(zero_count_.count());
@@ -542,7 +548,75 @@ class alignas(64) ClassCore {
     const std::size_t held = hunk_bytes_.load(order::relaxed) + large_bytes_.load(order::relaxed);
     s.bytes_free = held > s.bytes_in_use ? held - s.bytes_in_use : 0;
     s.peak_bytes = peak_.load(order::relaxed);
+    s.largest_free = largest_free_object();
+    if (s.largest_free > s.bytes_free) s.largest_free = s.bytes_free;
     return s;
+  }
+
+  /// The largest object served without the heap (see stats()).
+  SWIM_MEM_API std::size_t largest_free_object() const {
+    // A kept block of bin k serves exactly the requests of bin k; every bin's
+    // largest request is above every class object.
+    for (unsigned k = large_bins; k-- > 0;) {
+      for (unsigned slot = 0; slot < large_slots; ++slot) {
+        if (large_kept_[k * large_slots + slot].load(order::relaxed) != 0) {
+          return large_bin_size(k) - large_offset;
+        }
+      }
+    }
+    for (unsigned c = Table::count; c-- > 0;) {
+      if ((partial_[c].load(order::relaxed) & pointer_mask) != 0) return Table::stride(c) - tag_size;
+      const std::uint64_t current = current_[c].load(order::acquire);
+      if (current == 0) continue;
+      // (a hunk stays a hunk until trim(): its header is readable)
+      const Hunk* h = reinterpret_cast<const Hunk*>(current);
+      const std::uint64_t top = h->free_top.load(order::relaxed);
+      if ((top & Hunk::retiring) == 0 &&
+          ((top & Hunk::index_mask) != 0 || h->fresh.load(order::relaxed) < h->count)) {
+        return Table::stride(c) - tag_size;
+      }
+    }
+    return 0;
+  }
+
+  /// The occupancy walk (physical/region.hpp; quiescent only). One range per hunk,
+  /// in registry order (not by address), each the block its heap gave: the header
+  /// and the padding up to the first unit's tag (control), then one region per
+  /// unit, its tag word included (live when the tag says so; free when freed, or
+  /// never handed out), then the tail too short for a unit (unused). Then one
+  /// range per kept large block (free). Live large objects are not listed: the
+  /// hold keeps no record of them (their heap's walk shows their blocks). Reads the
+  /// hunk headers and the tags of the units ever handed out. O(hunks * units).
+  /// Objects cached by a front that marks them freed (try_malloc's thread caches)
+  /// read free.
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    constexpr std::size_t first_unit = Hunk::first_object - tag_size;
+    for (unsigned i = 0; i < registry_lists; ++i) {
+      for (std::uint64_t at = registry_[i].raw; at != 0;) {
+        const Hunk* h = reinterpret_cast<const Hunk*>(at);
+        f(Region{h, 0, first_unit, RegionKind::control});
+        const std::uint32_t fresh = h->fresh.raw < h->count ? h->fresh.raw : h->count;
+        const std::uint64_t live_tag = h->tag();
+        for (std::uint32_t u = 0; u < h->count; ++u) {
+          const std::size_t offset = first_unit + std::size_t(u) * h->stride;
+          const bool live =
+              u < fresh &&
+              tag_of<Mode>(reinterpret_cast<void*>(h->object(u))).load(order::relaxed) == live_tag;
+          f(Region{h, offset, h->stride, live ? RegionKind::live : RegionKind::free});
+        }
+        const std::size_t end = first_unit + std::size_t(h->count) * h->stride;
+        if (h->block_size > end) f(Region{h, end, h->block_size - end, RegionKind::unused});
+        at = h->next_registered.raw;
+      }
+    }
+    for (unsigned i = 0; i < large_bins * large_slots; ++i) {
+      const std::uint64_t kept = large_kept_[i].raw;
+      if (kept == 0) continue;
+      const std::size_t size = large_words_of(kept + large_offset)[0];
+      f(Region{reinterpret_cast<const void*>(kept), 0, size, RegionKind::free});
+    }
   }
 
   /// Bytes held from the heap: hunks and large blocks.

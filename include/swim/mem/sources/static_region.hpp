@@ -118,6 +118,19 @@ class StaticRegion {
   /// The whole region this source carves.
   SWIM_MEM_API Block region() const { return Block{reinterpret_cast<void*>(base_), capacity_}; }
 
+  /// The occupancy walk (physical/region.hpp; quiescent only). One range, the
+  /// region: what the bump has passed (live: every region handed out and not
+  /// rolled back, with its alignment padding and the released ones that wait for
+  /// reset()), then the rest (free).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(F&& f) const {
+    const std::size_t top = top_.load(order::relaxed);
+    const auto* base = reinterpret_cast<const void*>(base_);
+    if (top != 0) f(Region{base, 0, top, RegionKind::live});
+    if (top < capacity_) f(Region{base, top, capacity_ - top, RegionKind::free});
+  }
+
  private:
   // A region that would wrap the address space is cut where it wraps, so that
   // base_ + offset never overflows.

@@ -161,6 +161,31 @@ struct Bump {
     if ((s & retired) != 0) return 0;
     return capacity - static_cast<std::size_t>(s >> mark_shift) * granule;
   }
+  /// The largest object a bump would place now (a tag word and the object at the
+  /// mark, granule alignment): the room above the mark less the tag, 0 when no
+  /// object with bytes fits, the region is retired or its live count is saturated.
+  SWIM_MEM_API std::size_t largest_object() const {
+    const std::uint64_t s = state.load(order::relaxed);
+    if ((s & (retired | live_mask)) >= live_mask) return 0;
+    const std::size_t room = capacity - static_cast<std::size_t>(s >> mark_shift) * granule;
+    return room >= tag_size + granule ? room - tag_size : 0;
+  }
+
+  /// The occupancy walk of the region (holds/pack.hpp, holds/pool.hpp; quiescent
+  /// only), as regions of the range that starts at `range` with the region at
+  /// `offset` in it: the part below the mark (live: objects, their tags, and the
+  /// holes of objects freed out of LIFO order, which no record tells apart), then
+  /// the room above it as `rest` (free where allocations still bump here).
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  template <class F>
+  SWIM_MEM_API void walk(const void* range, std::size_t offset, RegionKind rest, F& f) const {
+    const std::uint64_t s = state.load(order::relaxed);
+    std::size_t mark = static_cast<std::size_t>(s >> mark_shift) * granule;
+    if (mark > capacity) mark = capacity;
+    if (mark != 0) f(Region{range, offset, mark, RegionKind::live});
+    if (mark < capacity) f(Region{range, offset + mark, capacity - mark, rest});
+  }
+
   SWIM_MEM_API bool contains(std::uintptr_t at, std::size_t size8) const {
     return at >= base + tag_size && at - base <= capacity && size8 <= capacity - (at - base) &&
            (at - base) % granule == 0;

@@ -1,0 +1,22 @@
+# Runs the heap_map example into DIR and checks that it wrote both pictures as PNG
+# files: each must exist and begin with the 8-byte PNG signature.
+#   cmake -DPROGRAM=<heap_map> -DDIR=<directory> -P check_heap_map.cmake
+if(NOT PROGRAM OR NOT DIR)
+  message(FATAL_ERROR "usage: cmake -DPROGRAM=<heap_map> -DDIR=<directory> -P check_heap_map.cmake")
+endif()
+file(REMOVE_RECURSE ${DIR})
+file(MAKE_DIRECTORY ${DIR})
+execute_process(COMMAND ${PROGRAM} ${DIR} RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "heap_map exited with ${result}")
+endif()
+foreach(picture heap_map_before.png heap_map_after.png)
+  if(NOT EXISTS ${DIR}/${picture})
+    message(FATAL_ERROR "heap_map did not write ${DIR}/${picture}")
+  endif()
+  file(READ ${DIR}/${picture} signature LIMIT 8 HEX)
+  if(NOT signature STREQUAL "89504e470d0a1a0a")
+    message(FATAL_ERROR "${DIR}/${picture} does not begin with the PNG signature (${signature})")
+  endif()
+endforeach()
+message(STATUS "heap_map wrote two PNG pictures in ${DIR}")
