@@ -780,6 +780,37 @@ TYPED_TEST(FaultBuf, BoxTryNew) {
   EXPECT_GT(k, 300u);
 }
 
+// The shared leases that try_new makes directly: a Hard, a Ref.
+TEST(FaultBox, HardAndRefTryNew) {
+  const auto k = sweep_faults("Hard / Ref try_new x 150 each", [&](FaultPlan& plan) {
+    Env env;
+    {
+      std::vector<Hard<Box<Tracked>>> hards;
+      std::vector<Ref<Box<Tracked>>> refs;
+      auto snap = [&] {
+        const Stats s = env.stats();
+        return State{hards.size(), refs.size(), s.live, s.bytes_in_use,
+                     static_cast<std::uint64_t>(Tracked::live)};
+      };
+      for (std::uint64_t i = 0; i < 150; ++i) {
+        Result<Hard<Box<Tracked>>> h = attempt_and_retry(
+            plan, [&] { return Hard<Box<Tracked>>::try_new(env.hold(), value_of(i)); }, snap);
+        ASSERT_TRUE(h.ok());
+        EXPECT_EQ(h->status(), ArcStatus::hard_status_init);
+        hards.push_back(h.take());
+        Result<Ref<Box<Tracked>>> r = attempt_and_retry(
+            plan, [&] { return Ref<Box<Tracked>>::try_new(env.hold(), value_of(i)); }, snap);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ((*r)->v, value_of(i));
+        refs.push_back(r.take());
+      }
+    }
+    EXPECT_EQ(Tracked::live, 0);
+    env.expect_empty();
+  });
+  EXPECT_GT(k, 300u);
+}
+
 // ---- Clone ----------------------------------------------------------------------------------
 
 template <class Kind>
@@ -1318,7 +1349,7 @@ TEST(FaultCompact, ShareFromSizeClassesAndFromAPool) {
 
 // ---- Scopes ---------------------------------------------------------------------------------
 
-TEST(FaultScope, KeepSurvivorsIntoTheOuterHold) {
+TEST(FaultScopes, KeepSurvivorsIntoTheOuterHold) {
   static Arena scratch_mem(8 << 20);
   const auto k = sweep_faults("Scope::try_keep: documents and a Hard tree", [&](FaultPlan& plan) {
     Env env;
@@ -1357,7 +1388,7 @@ TEST(FaultScope, KeepSurvivorsIntoTheOuterHold) {
   EXPECT_GT(k, 650u);
 }
 
-TEST(FaultScope, LocalScopeKeep) {
+TEST(FaultScopes, LocalScopeKeep) {
   static Arena scratch_mem(1 << 20);
   const auto k = sweep_faults("LocalScope<Pack>::try_keep: 200 documents", [&](FaultPlan& plan) {
     Env env;
