@@ -297,7 +297,8 @@ TEST(FaultHeaps, ExtentArenaGrowsOrFailsCleanly) {
         std::vector<Block> blocks;
         auto snap = [&] { return text(arena.stats()); };
         for (const Layout& l : layouts(100, 1, 30000)) {
-          Result<Block> r = attempt(plan, [&] { return arena.try_allocate(l); }, snap);
+          Result<Block> r = attempt(
+              plan, [&] { return arena.try_allocate(l); }, snap);
           if (!r) break;  // every later point fails too
           blocks.push_back(*r);
         }
@@ -1219,6 +1220,56 @@ TEST(FaultStow, StowAllIsOneTransaction) {
         env.expect_empty();
       });
   EXPECT_GT(k, 650u);
+}
+
+// The same over a SizeClasses hold: a Buf grows in place within its unit, then
+// moves to a larger class, then to large blocks; a stow fills class hunks. A large
+// block the Buf left behind is kept for reuse, and a heap that refuses a large
+// block is answered from a kept block of a larger bin, or asked again once the
+// kept blocks went back: a fault at the heap's point may then be absorbed.
+TEST(FaultStow, BufGrowthAndStowOverSizeClasses) {
+  static Arena mem(32 << 20);
+  const auto k =
+      sweep_faults("SizeClasses: Buf to 10,000, then stowed with documents", [&](FaultPlan& plan) {
+        AddrSpace<> pages(mem.block());
+        {
+          SizeClasses<AddrSpace<>> source(pages), target(pages);
+          const HoldRef src = HoldRef::of(source);
+          Raw<Buf<Tracked>> a = Raw<Buf<Tracked>>::try_empty(src).take();
+          std::vector<std::uint64_t> model;
+          const Expect absorbs{Error::out_of_memory, true};
+          auto snap = [&] {
+            const Stats s = source.stats();
+            return State{a.size(), a.capacity(),   addr(a.data()),
+                         s.live,   s.bytes_in_use, static_cast<std::uint64_t>(Tracked::live)};
+          };
+          for (std::uint64_t i = 0; i < 10000; ++i) {
+            ASSERT_EQ(attempt_and_retry(
+                          plan, [&] { return a.try_push(Tracked(value_of(i))); }, snap, absorbs),
+                      Error::none);
+            model.push_back(value_of(i));
+          }
+          expect_contents(a, model);
+          DocL docs = make_docs(src, 200);
+          const std::uint64_t want = docs_digest(docs);
+          auto snap2 = [&] {
+            const Stats s = source.stats(), t = target.stats();
+            return State{docs_digest(docs), s.live, s.bytes_in_use, t.live, t.bytes_in_use};
+          };
+          ASSERT_EQ(attempt_and_retry(
+                        plan, [&] { return try_stow_all(HoldRef::of(target), docs); }, snap2),
+                    Error::none);
+          EXPECT_EQ(docs_digest(docs), want);
+          EXPECT_EQ(docs.hold(), HoldRef::of(target));
+          docs.reset();
+          a.reset();
+          EXPECT_EQ(source.stats().live, 0u);
+          EXPECT_EQ(target.stats().live, 0u);
+        }
+        EXPECT_EQ(Tracked::live, 0);
+        EXPECT_EQ(pages.stats().live, 0u);
+      });
+  EXPECT_GT(k, 450u);
 }
 
 // ---- Compaction -----------------------------------------------------------------------------
