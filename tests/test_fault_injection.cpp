@@ -17,9 +17,8 @@
 //
 // What the points cannot reach: an allocation that no heap or hold serves (the
 // device-only paths, a Scope's bookkeeping) never fails this way; try_malloc's
-// per-thread caches answer most requests without asking the hold, and refill
-// through SizeClasses::try_take_run, which asks only the heap under it (a new
-// hunk), never the hold's own point (see ProcessHold below).
+// per-thread caches answer most requests without asking the hold (see
+// ProcessHold below).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -1592,10 +1591,10 @@ TEST(FaultAdapters, StlAllocatorContainers) {
 
 // ---- try_malloc: the process-wide hold --------------------------------------------------------
 // Only what misses the calling thread's cache reaches a point: a large object
-// (the hold's point, then its heap's), or a class whose cache is empty and whose
-// hunks are full (the heap's point for a new hunk; the cache refill takes runs of
-// units without the hold's own point). A refill that got some units before the
-// heap refused a new hunk succeeds with those: such a fault is absorbed.
+// (the hold's point, then its heap's), or a class whose cache is empty (the
+// refill's runs of units, SizeClasses::try_take_run, and the heap's point for a
+// new hunk). A refill that got some units before a later run failed succeeds
+// with those: such a fault is absorbed.
 
 /// The process hold as a test finds it: every cache flushed and empty hunks given
 /// back, so that each trial starts from the same state.

@@ -225,6 +225,7 @@ class ExtentHeap {
     std::uint32_t at = 0, f = 0;
     if (!granule_at(start, at) || !granule_at(free_extent, f)) return Error::foreign_pointer;
     if (size > capacity()) return Error::oversized;
+    if (detail::fault_point()) return Error::out_of_memory;
     const std::uint64_t n = (static_cast<std::uint64_t>(size) + granule_ - 1) >> shift_;
     if (!lock()) return Error::contended;
     const std::uint32_t head = rec(f).head;

@@ -421,6 +421,7 @@ class alignas(64) ClassCore {
   /// class or count out of range.
   SWIM_MEM_API Result<ClassRun<Mode>> try_take_run(unsigned klass, unsigned want) {
     if (klass >= Table::count || want == 0 || want > 64) return Error::invalid_argument;
+    if (fault_point()) return Error::out_of_memory;
     for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
       const std::uint64_t seen = current_[klass].load(order::acquire);
       Hunk* h = reinterpret_cast<Hunk*>(seen);
