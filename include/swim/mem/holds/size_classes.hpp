@@ -1223,8 +1223,10 @@ class SizeClasses : public detail::ClassCore<Mode> {
     if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
     if (detail::tag_control(t) == static_cast<Core*>(this)) return this->release_large(block);
     if (detail::tag_kind(t) != detail::ClassHunk<Mode>::kind) return Error::foreign_pointer;
-    // The hunk's own hold (an unchecked free trusts the tag, as hold_deallocate does).
+    // The tag is trusted (an unchecked free), but an object of another hold is
+    // still refused, as a Pool refuses one: its hunk names another core.
     auto* h = static_cast<detail::ClassHunk<Mode>*>(detail::tag_control(t));
+    if (h->core != static_cast<Core*>(this)) return Error::foreign_pointer;
     return h->core->release_in_hunk(h, block);
   }
 };
