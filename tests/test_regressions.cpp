@@ -364,5 +364,42 @@ TEST(Regression, NullLeasesHaveNoHoldAndNoBlock) {
   EXPECT_FALSE(Soft<Box<int>>().hold());
 }
 
+// A move assignment from a lease inside the object the target owns (`list =
+// move(list->next)`, dropping a list's head) destroyed the old object first: its
+// `next` member, the source, went with it (freeing the whole rest of the list), and
+// the assignment then read the source from freed memory (ASan's poisoned arena
+// reported it).
+template <template <class> class L>
+struct Chain {
+  struct Node {
+    std::uint64_t value = 0;
+    L<Box<Node>> next;
+  };
+  static void drop_heads() {
+    Pack<> pack(Block{g_arena, sizeof g_arena});
+    L<Box<Node>> head;
+    for (std::uint64_t v = 3; v >= 1; --v) {
+      L<Box<Node>> n = L<Box<Node>>::try_new(HoldRef::of(pack), Node{v, {}}).take();
+      mut_of(n).next = static_cast<L<Box<Node>>&&>(head);
+      head = static_cast<L<Box<Node>>&&>(n);
+    }
+    for (std::uint64_t v = 1; v <= 3; ++v) {
+      ASSERT_TRUE(static_cast<bool>(head));
+      EXPECT_EQ(value_of(head), v);
+      EXPECT_EQ(pack.stats().live, 4 - v) << "only the head goes";
+      head = static_cast<L<Box<Node>>&&>(mut_of(head).next);
+    }
+    EXPECT_FALSE(static_cast<bool>(head));
+    EXPECT_EQ(pack.stats().live, 0u);
+  }
+  static Node& mut_of(L<Box<Node>>& l) { return *l; }
+  static std::uint64_t value_of(L<Box<Node>>& l) { return l->value; }
+};
+
+TEST(Regression, MoveAssignFromInsideTheOwnedObject) {
+  Chain<Raw>::drop_heads();
+  Chain<Ptr>::drop_heads();
+}
+
 }  // namespace
 }  // namespace swim::mem

@@ -59,11 +59,14 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
 
   constexpr ArcLease() = default;
   SWIM_MEM_API ArcLease(ArcLease&& other) : data_(other.data_) { other.data_.set(nullptr); }
+  /// `other` may live inside the object this lease holds (`list = move(list->next)`):
+  /// it is emptied first, then the old holding goes, as unique_ptr's assignment does.
   SWIM_MEM_API ArcLease& operator=(ArcLease&& other) {
     if (this != &other) {
+      ArcLease taken(static_cast<ArcLease&&>(other));
       reset();
-      data_ = other.data_;
-      other.data_.set(nullptr);
+      data_ = taken.data_;
+      taken.data_.set(nullptr);
     }
     return *this;
   }

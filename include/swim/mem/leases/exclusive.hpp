@@ -75,15 +75,18 @@ class ExclusiveLease : public R::template interface<ExclusiveLease<R, MetaInObje
     }
     other.data_.set(nullptr);
   }
+  /// `other` may live inside the object this lease owns (`list = move(list->next)`):
+  /// it is emptied first, then the old object goes, as unique_ptr's assignment does.
   SWIM_MEM_API ExclusiveLease& operator=(ExclusiveLease&& other) {
     if (this != &other) {
+      ExclusiveLease taken(static_cast<ExclusiveLease&&>(other));
       reset();
-      data_ = other.data_;
+      data_ = taken.data_;
       if constexpr (!in_object) {
-        meta_ = other.meta_;
-        other.meta_ = {};
+        meta_ = taken.meta_;
+        taken.meta_ = {};
       }
-      other.data_.set(nullptr);
+      taken.data_.set(nullptr);
     }
     return *this;
   }
