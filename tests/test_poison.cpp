@@ -100,17 +100,6 @@ void check_life(const Subject& s) {
   s.free(b);
 }
 
-/// Touch the byte `at` of a freed block: a death test's body.
-void touch_after_free(const Subject& s, std::size_t at) {
-  const Block a = s.allocate();
-  const Block keep = s.allocate();  // keeps a Pack's or Pool's region from resetting
-  (void)keep;
-  s.free(a);
-  *(static_cast<volatile unsigned char*>(a.ptr) + at) = 1;
-}
-
-constexpr const char* asan_report = "use-after-poison";
-
 template <class H>
 Subject heap_subject(H& heap, std::size_t size, std::size_t kept) {
   return Subject{[&heap, size] { return heap.try_allocate(Layout{size, 8}).take(); },
@@ -278,6 +267,17 @@ TEST(Poison, CheckedFreeOfAPointerIntoFreeMemoryIsAnErrorNotAReport) {
 // ---- Death tests: the report a user gets (ASan) ------------------------------------
 
 #if defined(SWIM_MEM_DETAIL_POISON_ASAN)
+/// Touch the byte `at` of a freed block: a death test's body.
+void touch_after_free(const Subject& s, std::size_t at) {
+  const Block a = s.allocate();
+  const Block keep = s.allocate();  // keeps a Pack's or Pool's region from resetting
+  (void)keep;
+  s.free(a);
+  *(static_cast<volatile unsigned char*>(a.ptr) + at) = 1;
+}
+
+constexpr const char* asan_report = "use-after-poison";
+
 TEST(PoisonDeathTest, UseAfterFreeInsideEachArenaIsReported) {
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   Arena a1(64 * 1024), a2(1024 * 1024), a3(1024 * 1024), a4(64 * 1024), a5(4 * 1024 * 1024);

@@ -456,15 +456,19 @@ TEST(SizeClassesRegressions, ALargeObjectIsWholeWordsAndReallocationKeepsItAll) 
   EXPECT_EQ(hold_deallocate(*b), Error::none);
 }
 
-TEST(SizeClassesRegressions, AnUncheckedFreeOfAnotherHoldsObjectGoesToThatHold) {
+// An unchecked free of another hold's object trusts the tag, which names the other
+// hold's hunk: it is refused (as an unchecked Pool refuses one), and neither hold's
+// count moves.
+TEST(SizeClassesRegressions, AnUncheckedFreeOfAnotherHoldsObjectIsRefused) {
   Arena arena{4 << 20};
   ExtentHeap<> heap(arena.block(), 4096);
   SizeClasses<ExtentHeap<>, concurrent, false> a(heap), b(heap);
   const Block mine = *a.try_allocate(40, 16);
   const Block theirs = *b.try_allocate(40, 16);
-  EXPECT_EQ(a.try_deallocate(theirs), Error::none);  // trusted: the tag names b's hunk
+  EXPECT_EQ(a.try_deallocate(theirs), Error::foreign_pointer);
   EXPECT_EQ(a.stats().live, 1u);
-  EXPECT_EQ(b.stats().live, 0u);
+  EXPECT_EQ(b.stats().live, 1u);
+  EXPECT_EQ(b.try_deallocate(theirs), Error::none);
   EXPECT_EQ(a.try_deallocate(mine), Error::none);
 }
 
