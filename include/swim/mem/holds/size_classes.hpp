@@ -971,9 +971,11 @@ class alignas(64) ClassCore {
 
   /// The kept block at `kept` (taken by take_kept) as a large object.
   SWIM_MEM_API Block place_kept(std::uint64_t kept) {
-    unpoison(reinterpret_cast<void*>(kept), large_words_of(kept + large_offset)[0]);
-    return place_large(Block{reinterpret_cast<void*>(kept), large_words_of(kept + large_offset)[0]},
-                       large_offset);
+    // The size is read before the block is opened: to memcheck, opened memory is
+    // undefined, and so would be a size read from it.
+    const std::size_t size = large_words_of(kept + large_offset)[0];
+    unpoison(reinterpret_cast<void*>(kept), size);
+    return place_large(Block{reinterpret_cast<void*>(kept), size}, large_offset);
   }
 
   /// Give kept blocks back to the heap, those of the largest bins first, until at
