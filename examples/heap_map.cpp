@@ -15,6 +15,7 @@
 // Exits non-zero when a picture cannot be written, or when compaction does not
 // leave the free space in one extent.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ bool draw(const ExtentArena<OsPages>& arena, const std::string& path, const char
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : ".";
+  std::error_code made;
+  std::filesystem::create_directories(dir, made);  // (a failure shows when writing)
   ArenaOptions options;
   options.granule = 256;
   options.initial_bytes = options.growth_bytes = options.max_bytes = 8 << 20;  // one range

@@ -409,7 +409,7 @@ Error process_free_checked(void* p) noexcept {
   if (reinterpret_cast<std::uintptr_t>(p) % tag_size != 0) return Error::foreign_pointer;
   const Core* core = g_core.load(std::memory_order_acquire);
   if (core == nullptr) return Error::foreign_pointer;
-  const std::uint64_t t = tag_of<concurrent>(p).load(order::relaxed);
+  const std::uint64_t t = peek_tag(p);
   const void* control = tag_control(t);
   if (control == static_cast<const void*>(core)) return free_slow(p);  // large, or zero-size
   if (tag_kind(t) != Hunk::kind && tag_kind(t) != HoldKind::freed) return Error::foreign_pointer;

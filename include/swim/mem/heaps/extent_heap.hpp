@@ -130,7 +130,7 @@ class ExtentHeap {
     if (n == 0) return;
     const std::uintptr_t records = base + n * granule;
     // The region is this heap's now, whatever a previous user left poisoned in it.
-    detail::unpoison_meta(reinterpret_cast<void*>(base), records + n * sizeof(Record) - base);
+    detail::unpoison_meta(region.ptr, records + n * sizeof(Record) - region.address());
     set_up(base, granule, n, reinterpret_cast<Record*>(records), true);
   }
 

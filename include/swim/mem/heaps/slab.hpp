@@ -90,7 +90,7 @@ class Slab {
       return;
     }
     // The hunk is this Slab's now, whatever a previous user left poisoned in it.
-    detail::unpoison_meta(hunk.ptr, first + count * unit - hunk.address());
+    detail::unpoison_meta(hunk.ptr, hunk.size);
     if constexpr (Checked) {
       bitmap_ = in_object ? &bitmap_word_ : reinterpret_cast<std::uint64_t*>(meta_at);
       for (std::size_t i = 0; i < (count + 63) / 64; ++i) bitmap_[i] = 0;
