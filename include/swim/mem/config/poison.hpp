@@ -88,68 +88,49 @@ inline constexpr bool poisoning =
 
 inline constexpr std::uintptr_t poison_granule = 8;
 
-// The checkers exist only for plain host compilers (see the #if above), so these
-// need no host/device split: under nvcc and hipcc they are empty.
+/// What a checker is told about a range (see the file comment).
+enum class Marking { noaccess, undefined, defined };
+
+/// Tell the checkers in this build that [p, p + n), rounded to granules (inwards for
+/// noaccess, outwards otherwise), is now `m`. The checkers exist only for plain host
+/// compilers (see the #if above), so there is no host/device split: under nvcc and
+/// hipcc, and without a checker, this is empty.
+SWIM_MEM_API SWIM_MEM_FORCEINLINE void mark(const void* p, std::size_t n, Marking m) {
 #if defined(SWIM_MEM_DETAIL_POISON_ASAN) || defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
-/// [lo, hi) rounded inwards (poison) or outwards (unpoison) to granule bounds.
-inline void granule_bounds(const void* p, std::size_t n, bool inwards, std::uintptr_t& lo,
-                           std::uintptr_t& hi) {
+  if (p == nullptr || n == 0) return;
   const auto a = reinterpret_cast<std::uintptr_t>(p);
-  constexpr std::uintptr_t m = poison_granule - 1;
-  lo = inwards ? (a + m) & ~m : a & ~m;
-  hi = inwards ? (a + n) & ~m : (a + n + m) & ~m;
-}
+  constexpr std::uintptr_t g = poison_granule - 1;
+  const bool inwards = m == Marking::noaccess;
+  const std::uintptr_t lo = inwards ? (a + g) & ~g : a & ~g;
+  const std::uintptr_t hi = inwards ? (a + n) & ~g : (a + n + g) & ~g;
+  if (hi <= lo) return;
+#if defined(SWIM_MEM_DETAIL_POISON_ASAN)
+  if (inwards) {
+    __asan_poison_memory_region(reinterpret_cast<const void*>(lo), hi - lo);
+  } else {
+    __asan_unpoison_memory_region(reinterpret_cast<const void*>(lo), hi - lo);
+  }
 #endif
+#if defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
+  if (m == Marking::noaccess) (void)VALGRIND_MAKE_MEM_NOACCESS(lo, hi - lo);
+  if (m == Marking::undefined) (void)VALGRIND_MAKE_MEM_UNDEFINED(lo, hi - lo);
+  if (m == Marking::defined) (void)VALGRIND_MAKE_MEM_DEFINED(lo, hi - lo);
+#endif
+#else
+  (void)p;
+  (void)n;
+  (void)m;
+#endif
+}
 
 SWIM_MEM_API SWIM_MEM_FORCEINLINE void poison(const void* p, std::size_t n) {
-#if defined(SWIM_MEM_DETAIL_POISON_ASAN) || defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
-  std::uintptr_t lo = 0, hi = 0;
-  granule_bounds(p, n, true, lo, hi);
-  if (p == nullptr || hi <= lo) return;
-#if defined(SWIM_MEM_DETAIL_POISON_ASAN)
-  __asan_poison_memory_region(reinterpret_cast<const void*>(lo), hi - lo);
-#endif
-#if defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
-  (void)VALGRIND_MAKE_MEM_NOACCESS(lo, hi - lo);
-#endif
-#else
-  (void)p;
-  (void)n;
-#endif
+  mark(p, n, Marking::noaccess);
 }
-
 SWIM_MEM_API SWIM_MEM_FORCEINLINE void unpoison(const void* p, std::size_t n) {
-#if defined(SWIM_MEM_DETAIL_POISON_ASAN) || defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
-  std::uintptr_t lo = 0, hi = 0;
-  granule_bounds(p, n, false, lo, hi);
-  if (p == nullptr || n == 0) return;
-#if defined(SWIM_MEM_DETAIL_POISON_ASAN)
-  __asan_unpoison_memory_region(reinterpret_cast<const void*>(lo), hi - lo);
-#endif
-#if defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
-  (void)VALGRIND_MAKE_MEM_UNDEFINED(lo, hi - lo);
-#endif
-#else
-  (void)p;
-  (void)n;
-#endif
+  mark(p, n, Marking::undefined);
 }
-
 SWIM_MEM_API SWIM_MEM_FORCEINLINE void unpoison_meta(const void* p, std::size_t n) {
-#if defined(SWIM_MEM_DETAIL_POISON_ASAN) || defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
-  std::uintptr_t lo = 0, hi = 0;
-  granule_bounds(p, n, false, lo, hi);
-  if (p == nullptr || n == 0) return;
-#if defined(SWIM_MEM_DETAIL_POISON_ASAN)
-  __asan_unpoison_memory_region(reinterpret_cast<const void*>(lo), hi - lo);
-#endif
-#if defined(SWIM_MEM_DETAIL_POISON_VALGRIND)
-  (void)VALGRIND_MAKE_MEM_DEFINED(lo, hi - lo);
-#endif
-#else
-  (void)p;
-  (void)n;
-#endif
+  mark(p, n, Marking::defined);
 }
 
 /// memset, out of line: inlined at a call whose pointer GCC cannot prove valid (a
