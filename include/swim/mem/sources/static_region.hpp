@@ -90,18 +90,23 @@ class StaticRegion {
   }
 
   /// Give back a region from try_acquire. Errors: foreign_pointer (not inside this
-  /// source's region), invalid_argument (it ends beyond the bump: never handed out,
-  /// or already rolled back). On error nothing changes.
+  /// source's region), invalid_argument (a region of bytes that ends beyond the
+  /// bump: never handed out, or already rolled back). A zero-size region holds no
+  /// bytes and is accepted anywhere inside the source's region: the rollback of the
+  /// region just before it may have left it beyond the bump. On error nothing changes.
   SWIM_MEM_API Error release(Block region) {
     if (region.ptr == nullptr && region.size == 0) return Error::none;
     const std::uintptr_t a = region.address();
     if (a < base_ || a - base_ > capacity_ || region.size > capacity_ - (a - base_)) {
       return Error::foreign_pointer;
     }
+    // A zero-size region never moved the bump (beyond its padding), so it is not
+    // rolled back, and a region acquired before it may since have been: its place
+    // can lie beyond the bump, and it must still be accepted.
+    if (region.size == 0) return Error::none;
     const std::size_t start = static_cast<std::size_t>(a - base_);
     std::size_t end = start + region.size;
     if (end > top_.load(order::relaxed)) return Error::invalid_argument;
-    if (region.size == 0) return Error::none;
     // One attempt: if someone bumped past us meanwhile, the region is no longer
     // the most recent one and waits for reset(). release: see try_acquire.
     (void)top_.compare_exchange(end, start, order::release);
