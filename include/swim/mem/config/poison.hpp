@@ -24,7 +24,7 @@
 // SWIM_MEM_CHECKED), fill_fresh() writes fresh_byte over memory as it is handed out
 // and fill_freed() writes freed_byte over memory as it is freed, so code that
 // reads memory it never wrote, or reads after a free, sees a recognisable pattern
-// rather than plausible old data. Objects are filled (the holds, and Slab units);
+// rather than plausible old data (the first fill_limit bytes of each). Objects are filled (the holds, and Slab units);
 // the extents and buddy blocks of ExtentHeap and AddrSpace are not (they may be
 // large, and their pages are committed only as they are used). A free fills only
 // where it can no longer fail (single-owner modes and per-thread caches), since a
@@ -77,6 +77,10 @@ namespace swim::mem::detail {
 
 inline constexpr unsigned char fresh_byte = 0xA5;
 inline constexpr unsigned char freed_byte = 0xDD;
+/// Debug fill covers at most the first fill_limit bytes of an object: a pattern at the
+/// start is what a reader meets first, and filling a large object whole would commit
+/// pages the program may never touch (a Pack of 4 GiB, a large SizeClasses block).
+inline constexpr std::size_t fill_limit = 4096;
 
 /// True when a checker is watching arena memory in this build.
 inline constexpr bool poisoning =
@@ -143,7 +147,7 @@ SWIM_MEM_NOINLINE inline void fill_bytes(void* p, unsigned char byte, std::size_
 /// Debug fill of memory being handed out (checked builds, host code; see the file comment).
 SWIM_MEM_API SWIM_MEM_FORCEINLINE void fill_fresh(void* p, std::size_t n) {
 #if SWIM_MEM_DEBUG_FILL
-  SWIM_MEM_IF_TARGET((if (p != nullptr) fill_bytes(p, fresh_byte, n);), ((void)p; (void)n;))
+  SWIM_MEM_IF_TARGET((if (p != nullptr) fill_bytes(p, fresh_byte, n < fill_limit ? n : fill_limit);), ((void)p; (void)n;))
 #else
   (void)p;
   (void)n;
@@ -153,7 +157,7 @@ SWIM_MEM_API SWIM_MEM_FORCEINLINE void fill_fresh(void* p, std::size_t n) {
 /// Debug fill of memory being freed (checked builds, host code; see the file comment).
 SWIM_MEM_API SWIM_MEM_FORCEINLINE void fill_freed(void* p, std::size_t n) {
 #if SWIM_MEM_DEBUG_FILL
-  SWIM_MEM_IF_TARGET((if (p != nullptr) fill_bytes(p, freed_byte, n);), ((void)p; (void)n;))
+  SWIM_MEM_IF_TARGET((if (p != nullptr) fill_bytes(p, freed_byte, n < fill_limit ? n : fill_limit);), ((void)p; (void)n;))
 #else
   (void)p;
   (void)n;
