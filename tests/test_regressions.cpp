@@ -369,8 +369,20 @@ TEST(Regression, NullLeasesHaveNoHoldAndNoBlock) {
 // `next` member, the source, went with it (freeing the whole rest of the list), and
 // the assignment then read the source from freed memory (ASan's poisoned arena
 // reported it).
-template <template <class> class L>
+// The lease is chosen by a tag (a template template parameter would not match Raw's
+// defaulted address parameter on clang 14).
+struct RawOf {
+  template <class T>
+  using lease = Raw<T>;
+};
+struct PtrOf {
+  template <class T>
+  using lease = Ptr<T>;
+};
+template <class Of>
 struct Chain {
+  template <class T>
+  using L = typename Of::template lease<T>;
   struct Node {
     std::uint64_t value = 0;
     L<Box<Node>> next;
@@ -397,8 +409,8 @@ struct Chain {
 };
 
 TEST(Regression, MoveAssignFromInsideTheOwnedObject) {
-  Chain<Raw>::drop_heads();
-  Chain<Ptr>::drop_heads();
+  Chain<RawOf>::drop_heads();
+  Chain<PtrOf>::drop_heads();
 }
 
 }  // namespace
