@@ -1,8 +1,9 @@
-// Umbrella header of layer 2 (physical): Block, Layout, Error, Result, Stats, Region
+// Umbrella header of layer 2 (physical): address policies, Block, Layout, Error, Result, Stats, Region
 // (what an allocator's walk reports), the leak handler interface (and the
 // deprecated names of the old error model).
 #pragma once
 #include "swim/mem/config.hpp"
+#include "swim/mem/physical/address.hpp"
 #include "swim/mem/physical/block.hpp"
 #include "swim/mem/physical/error.hpp"
 #include "swim/mem/physical/layout.hpp"

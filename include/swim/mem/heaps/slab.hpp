@@ -48,7 +48,15 @@ class SlabCache;
 ///   try_allocate returned it, or a smaller size within the unit); anything else
 ///   is undefined behaviour (the free list is corrupted), not an error value. Use
 ///   owns() where a pointer's origin is in doubt.
-template <concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
+/// - Addr (physical/address.hpp): how the Slab keeps its addresses. direct_address
+///   by default; relative_address for a Slab placed with its hunk in memory that
+///   several processes (or one, twice) map at different addresses: a memfd, an MPI
+///   shared window (integrations/mpi/node_slab.hpp). Every mapping then uses the
+///   Slab through its own address of it, and blocks are exchanged between mappings
+///   as offsets (a block's address minus its mapping's base). Such a Slab is never
+///   copied (it cannot be) and its atomics are address-free (lock-free 64-bit).
+template <concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0),
+          address_policy Addr = direct_address>
 class Slab {
  public:
   /// Largest number of failed CAS attempts before an operation gives up with
@@ -57,7 +65,8 @@ class Slab {
 
   /// Carve `hunk` into units of `unit` bytes (a multiple of 4). Never fails loudly: an
   /// unusable hunk or unit gives a Slab with no units, and init_error() says why.
-  SWIM_MEM_API Slab(Block hunk, std::size_t unit) : hunk_(hunk), unit_(unit) {
+  SWIM_MEM_API Slab(Block hunk, std::size_t unit) : hunk_size_(hunk.size), unit_(unit) {
+    hunk_at_.set(hunk.ptr);
     head_.raw = 0;
     live_.raw = 0;
     peak_.raw = 0;
@@ -92,10 +101,10 @@ class Slab {
     // The hunk is this Slab's now, whatever a previous user left poisoned in it.
     detail::unpoison_meta(hunk.ptr, hunk.size);
     if constexpr (Checked) {
-      bitmap_ = in_object ? &bitmap_word_ : reinterpret_cast<std::uint64_t*>(meta_at);
-      for (std::size_t i = 0; i < (count + 63) / 64; ++i) bitmap_[i] = 0;
+      bitmap_at_.set(in_object ? &bitmap_word_ : reinterpret_cast<std::uint64_t*>(meta_at));
+      for (std::size_t i = 0; i < (count + 63) / 64; ++i) bitmap()[i] = 0;
     }
-    base_ = reinterpret_cast<std::byte*>(first);
+    base_at_.set(reinterpret_cast<std::byte*>(first));
     count_ = count;
     align_ = unit_align;
     bytes_ = count * unit;
@@ -110,8 +119,8 @@ class Slab {
     }
     head_.raw = 1;  // index 0, counter 0
     // Free units are poisoned but for their link (config/poison.hpp).
-    if constexpr (detail::poisoning) {
-      for (std::size_t i = 0; i < count; ++i) retire(base_ + i * unit);
+    if constexpr (poison_units) {
+      for (std::size_t i = 0; i < count; ++i) retire(base() + i * unit);
     }
   }
 
@@ -122,7 +131,7 @@ class Slab {
   SWIM_MEM_API ~Slab() {
     if (live_.load(order::relaxed) != 0) detail::leaked("Slab", this, stats());
     // The hunk goes back to its owner as the owner gave it: accessible.
-    detail::unpoison_meta(base_, bytes_);
+    detail::unpoison_meta(base(), bytes_);
   }
 
   /// One unit of at least layout.size bytes aligned to layout.align. The block
@@ -139,7 +148,7 @@ class Slab {
       const std::uint64_t head = head_.raw;
       const std::uint32_t top = static_cast<std::uint32_t>(head);
       if (top == 0) return Error::out_of_memory;
-      std::byte* unit = base_ + std::size_t(top - 1) * unit_;
+      std::byte* unit = base() + std::size_t(top - 1) * unit_;
       head_.raw = (head & ~std::uint64_t(0xFFFFFFFFu)) | *reinterpret_cast<std::uint32_t*>(unit);
       if constexpr (Checked) bitmap_cell(top - 1).fetch_or(bit(top - 1), order::relaxed);
       const std::uint64_t live = ++live_.raw;
@@ -160,8 +169,8 @@ class Slab {
         }
         const std::uint64_t live = live_.fetch_add(1, order::relaxed) + 1;
         raise_to(peak_, live);
-        hand_out(base_ + std::size_t(top - 1) * unit_);
-        return Block{base_ + std::size_t(top - 1) * unit_, unit_};
+        hand_out(base() + std::size_t(top - 1) * unit_);
+        return Block{base() + std::size_t(top - 1) * unit_, unit_};
       }
     }
     return Error::contended;
@@ -221,27 +230,29 @@ class Slab {
   template <class F>
     requires Checked
   SWIM_MEM_API void walk(F&& f) const {
-    if (hunk_.ptr == nullptr || hunk_.size == 0) return;
-    const std::uintptr_t start = hunk_.address();
+    const Block hunk{hunk_at_.get(), hunk_size_};
+    if (hunk.ptr == nullptr || hunk.size == 0) return;
+    const std::uintptr_t start = hunk.address();
     std::uintptr_t at = start;
     auto emit = [&](std::uintptr_t to, RegionKind kind) {
-      if (to > at) f(Region{hunk_.ptr, static_cast<std::size_t>(at - start),
+      if (to > at) f(Region{hunk.ptr, static_cast<std::size_t>(at - start),
                             static_cast<std::size_t>(to - at), kind});
       at = to;
     };
     if (count_ != 0) {
-      const auto bitmap = reinterpret_cast<std::uintptr_t>(bitmap_);
-      if (bitmap_ != &bitmap_word_) {  // carved from the front of the hunk
-        emit(bitmap, RegionKind::unused);
-        emit(bitmap + (count_ + 63) / 64 * sizeof(std::uint64_t), RegionKind::control);
+      const std::uint64_t* const bits = bitmap();
+      const auto bitmap_at = reinterpret_cast<std::uintptr_t>(bits);
+      if (bits != &bitmap_word_) {  // carved from the front of the hunk
+        emit(bitmap_at, RegionKind::unused);
+        emit(bitmap_at + (count_ + 63) / 64 * sizeof(std::uint64_t), RegionKind::control);
       }
-      emit(reinterpret_cast<std::uintptr_t>(base_), RegionKind::unused);
+      emit(reinterpret_cast<std::uintptr_t>(base()), RegionKind::unused);
       for (std::size_t i = 0; i < count_; ++i) {
-        const bool live = ((bitmap_[i / 64] >> (i % 64)) & 1u) != 0;
+        const bool live = ((bits[i / 64] >> (i % 64)) & 1u) != 0;
         emit(at + unit_, live ? RegionKind::live : RegionKind::free);
       }
     }
-    emit(start + hunk_.size, RegionKind::unused);
+    emit(start + hunk.size, RegionKind::unused);
   }
 
   SWIM_MEM_API std::size_t unit() const { return unit_; }
@@ -252,7 +263,7 @@ class Slab {
   /// True when `p` points into this Slab's units.
   SWIM_MEM_API bool owns(const void* p) const {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    const auto b = reinterpret_cast<std::uintptr_t>(base_);
+    const auto b = reinterpret_cast<std::uintptr_t>(base());
     return a >= b && a - b < bytes_;
   }
 
@@ -265,7 +276,7 @@ class Slab {
   /// validation. Power-of-two units (the common case) need no division.
   SWIM_MEM_API SWIM_MEM_FORCEINLINE bool index_of(Block block, std::uint32_t& index) const {
     // One unsigned compare covers both ends: below the base wraps around.
-    const std::uintptr_t off = block.address() - reinterpret_cast<std::uintptr_t>(base_);
+    const std::uintptr_t off = block.address() - reinterpret_cast<std::uintptr_t>(base());
     if (off >= bytes_ || block.size > unit_) return false;
     if (SWIM_MEM_UNLIKELY((off & unit_mask_) != 0)) {
       // Power-of-two unit: not a unit start. Other units (mask all ones) come here
@@ -301,7 +312,7 @@ class Slab {
           stale = true;  // a link overwritten by a unit's new owner
           break;
         }
-        out[k++] = base_ + std::size_t(top - 1) * unit_;
+        out[k++] = base() + std::size_t(top - 1) * unit_;
         top = read_link(top - 1);
       }
       if (stale) {
@@ -341,11 +352,12 @@ class Slab {
 
   /// A unit leaves the free list for a caller: open to it, debug-filled.
   SWIM_MEM_API SWIM_MEM_FORCEINLINE void hand_out(void* unit) const {
-    detail::unpoison(unit, unit_);
+    if constexpr (poison_units) detail::unpoison(unit, unit_);
     detail::fill_fresh(unit, unit_);
   }
   /// A unit joins the free list: nobody's but for its link word.
   SWIM_MEM_API SWIM_MEM_FORCEINLINE void retire(void* unit) const {
+    if constexpr (!poison_units) return;
     detail::poison(unit, unit_);
     detail::unpoison_meta(unit, sizeof(std::uint32_t));
   }
@@ -353,7 +365,7 @@ class Slab {
   /// Index + 1 of a unit known to be valid (validated, or trusted when unchecked).
   SWIM_MEM_API std::uint32_t unit_number(const void* unit) const {
     const std::uintptr_t off =
-        reinterpret_cast<std::uintptr_t>(unit) - reinterpret_cast<std::uintptr_t>(base_);
+        reinterpret_cast<std::uintptr_t>(unit) - reinterpret_cast<std::uintptr_t>(base());
     return static_cast<std::uint32_t>(unit_mask_ != all_ones ? off >> unit_shift_ : off / unit_) + 1u;
   }
 
@@ -371,6 +383,12 @@ class Slab {
   }
 
   static constexpr std::size_t all_ones = ~std::size_t(0);
+  // A checker's poison belongs to one virtual address, not to the memory: a unit
+  // freed through one mapping would stay poisoned in another that allocates it
+  // next. A Slab that more than one mapping may use (relative addresses) never
+  // poisons its units.
+  static constexpr bool poison_units =
+      detail::poisoning && std::is_same_v<Addr, direct_address>;
   static constexpr bool checked = Checked;
   static constexpr std::size_t max_guaranteed_align = 4096;
   static constexpr std::size_t max_units = 0xFFFFFFFEu;
@@ -379,10 +397,10 @@ class Slab {
     return std::uint64_t(1) << (i % 64);
   }
   SWIM_MEM_API cell<std::uint64_t, Mode>& bitmap_cell(std::uint32_t i) {
-    return *reinterpret_cast<cell<std::uint64_t, Mode>*>(bitmap_ + i / 64);
+    return *reinterpret_cast<cell<std::uint64_t, Mode>*>(bitmap() + i / 64);
   }
   SWIM_MEM_API std::uint32_t* link(std::uint32_t i) const {
-    return reinterpret_cast<std::uint32_t*>(base_ + std::size_t(i) * unit_);
+    return reinterpret_cast<std::uint32_t*>(base() + std::size_t(i) * unit_);
   }
   SWIM_MEM_API void write_link(std::uint32_t i, std::uint32_t next) { write_link_at(link(i), next); }
   SWIM_MEM_API SWIM_MEM_FORCEINLINE void write_link_at(void* unit, std::uint32_t next) {
@@ -411,10 +429,16 @@ class Slab {
   cell<std::uint64_t, Mode> head_;  // {pop counter : 32, top index + 1 : 32}
   cell<std::uint64_t, Mode> live_;
   cell<std::uint64_t, Mode> peak_;
-  std::byte* base_ = nullptr;
-  std::uint64_t* bitmap_ = nullptr;  // bitmap_word_, or the front of the hunk
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE std::byte* base() const { return base_at_.get(); }
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE std::uint64_t* bitmap() const { return bitmap_at_.get(); }
+
+  // Addresses through Addr (physical/address.hpp): with relative_address the Slab
+  // and its hunk work in every mapping of the memory that holds them both.
+  typename Addr::template pointer<std::byte> base_at_{};
+  typename Addr::template pointer<std::uint64_t> bitmap_at_{};  // bitmap_word_, or the hunk's front
+  typename Addr::template pointer<void> hunk_at_{};  // the hunk as given (for walk)
   std::uint64_t bitmap_word_ = 0;     // the checked bitmap of a Slab of <= 64 units
-  Block hunk_;                        // as given to the constructor (for walk)
+  std::size_t hunk_size_ = 0;
   std::size_t unit_;
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;      // count_ * unit_

@@ -1,21 +1,9 @@
-// Layer 6 (leases): address policies, how a lease stores the address of its
-// payload.
+// Layer 6 (leases): the address policies a lease takes (physical/address.hpp).
+//
+// A lease stores the address of its payload through its Addr policy. Leases have
+// direct_address only so far: relative_address is not yet carried by tags, HoldRef
+// and the residents' internal references, which move their bytes (docs/design.md,
+// "Addresses").
 #pragma once
 
-#include "swim/mem/config.hpp"
-
-namespace swim::mem {
-
-/// Address policies: how a lease stores the address of its payload. `direct` is a
-/// plain pointer; an offset-from-base policy (for memory mapped at different
-/// addresses in different processes, e.g. MPI shared windows) fits the same slot.
-struct direct_address {
-  template <class T>
-  struct pointer {
-    T* p = nullptr;
-    SWIM_MEM_API T* get() const { return p; }
-    SWIM_MEM_API void set(T* q) { p = q; }
-  };
-};
-
-}  // namespace swim::mem
+#include "swim/mem/physical/address.hpp"
