@@ -32,6 +32,7 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     version("0.3.0", sha256="bb0a2149f4e65b32ada3ef76994f48236b254ae3cc0fc1fc36c5132dc36435c8", preferred=True)
 
     variant("kokkos", default=False, description="Kokkos memory spaces (SwimMem::kokkos)")
+    variant("mpi", default=False, description="Node-shared memory over MPI-3 windows (SwimMem::mpi)")
     variant("examples", default=False, description="Build the examples and install them")
 
     generator("ninja")
@@ -46,6 +47,7 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
     # (4.6 does not build with CUDA 13), built for our GPU architecture (Kokkos
     # takes one: +kokkos +cuda means a single cuda_arch) and, as Kokkos requires
     # with GCC, through its nvcc wrapper.
+    depends_on("mpi@3:", when="+mpi")
     depends_on("kokkos@3.4:5", when="+kokkos")
     depends_on("kokkos@4.7:+cuda+wrapper", when="+kokkos+cuda")
     for _arch in CudaPackage.cuda_arch_values:
@@ -93,6 +95,7 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
             self.define_from_variant("SWIM_MEM_ENABLE_CUDA", "cuda"),
             self.define_from_variant("SWIM_MEM_ENABLE_HIP", "rocm"),
             self.define_from_variant("SWIM_MEM_ENABLE_KOKKOS", "kokkos"),
+            self.define_from_variant("SWIM_MEM_ENABLE_MPI", "mpi"),
             self.define_from_variant("SWIM_MEM_BUILD_EXAMPLES", "examples"),
             # Spack does not pass BUILD_TESTING itself; the tests follow --test.
             self.define("SWIM_MEM_BUILD_TESTS", self.run_tests),
@@ -134,9 +137,10 @@ class SwimMem(CMakePackage, CudaPackage, ROCmPackage):
         if not os.path.isdir(source):
             raise SkipTest(f"{source} is missing (an install without cached test sources)")
         spec = self.spec
-        required = [c for c, v in (("cuda", "+cuda"), ("hip", "+rocm"), ("kokkos", "+kokkos"))
+        required = [c for c, v in (("cuda", "+cuda"), ("hip", "+rocm"), ("kokkos", "+kokkos"),
+                                   ("mpi", "+mpi"))
                     if spec.satisfies(v)]
-        prefixes = [self.prefix] + [spec[d].prefix for d in ("kokkos", "cuda", "hip")
+        prefixes = [self.prefix] + [spec[d].prefix for d in ("kokkos", "cuda", "hip", "mpi")
                                     if d in spec]
         cmake = which(spec["cmake"].prefix.bin.cmake)
         ctest = which(spec["cmake"].prefix.bin.ctest)

@@ -1,0 +1,8 @@
+// Umbrella header of the MPI integration (layer 8, host only, needs MPI 3 and the
+// SwimMem::mpi target): node-shared memory for the ranks of a node.
+//   SharedWindow  one MPI-3 shared window on the node communicator (mpi/shared_window.hpp)
+//   NodeSlab      a lock-free heap of equal units in one, for every rank (mpi/node_slab.hpp)
+// Not included by <swim/mem.hpp>.
+#pragma once
+#include "swim/mem/integrations/mpi/node_slab.hpp"
+#include "swim/mem/integrations/mpi/shared_window.hpp"
