@@ -294,12 +294,8 @@ class AddrSpace {
   SWIM_MEM_API void walk(F&& f) const {
     if (region_.ptr == nullptr || region_.size == 0) return;
     const std::uintptr_t start = region_.address();
-    std::uintptr_t at = start;
-    auto emit = [&](std::uintptr_t to, RegionKind kind) {
-      if (to > at) f(Region{region_.ptr, static_cast<std::size_t>(at - start),
-                            static_cast<std::size_t>(to - at), kind});
-      at = to;
-    };
+    detail::RangeTiler<F> tiles(region_.ptr, f);
+    auto emit = [&](std::uintptr_t to, RegionKind kind) { tiles.emit(to, kind); };
     if (pages_ != 0) {
       const auto base = reinterpret_cast<std::uintptr_t>(base_);
       emit(base, RegionKind::unused);

@@ -325,12 +325,8 @@ class ExtentHeap {
   SWIM_MEM_API void walk(F&& f) const {
     if (region_.ptr == nullptr || region_.size == 0) return;
     const std::uintptr_t start = region_.address();
-    std::uintptr_t at = start;
-    auto emit = [&](std::uintptr_t to, RegionKind kind) {
-      if (to > at) f(Region{region_.ptr, static_cast<std::size_t>(at - start),
-                            static_cast<std::size_t>(to - at), kind});
-      at = to;
-    };
+    detail::RangeTiler<F> tiles(region_.ptr, f);
+    auto emit = [&](std::uintptr_t to, RegionKind kind) { tiles.emit(to, kind); };
     const std::uintptr_t records = reinterpret_cast<std::uintptr_t>(records_);
     const std::size_t record_bytes = static_cast<std::size_t>(count_) * sizeof(Record);
     if (count_ != 0) {

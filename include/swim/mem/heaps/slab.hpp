@@ -233,12 +233,8 @@ class Slab {
     const Block hunk{hunk_at_.get(), hunk_size_};
     if (hunk.ptr == nullptr || hunk.size == 0) return;
     const std::uintptr_t start = hunk.address();
-    std::uintptr_t at = start;
-    auto emit = [&](std::uintptr_t to, RegionKind kind) {
-      if (to > at) f(Region{hunk.ptr, static_cast<std::size_t>(at - start),
-                            static_cast<std::size_t>(to - at), kind});
-      at = to;
-    };
+    detail::RangeTiler<F> tiles(hunk.ptr, f);
+    auto emit = [&](std::uintptr_t to, RegionKind kind) { tiles.emit(to, kind); };
     if (count_ != 0) {
       const std::uint64_t* const bits = bitmap();
       const auto bitmap_at = reinterpret_cast<std::uintptr_t>(bits);
@@ -249,7 +245,7 @@ class Slab {
       emit(reinterpret_cast<std::uintptr_t>(base()), RegionKind::unused);
       for (std::size_t i = 0; i < count_; ++i) {
         const bool live = ((bits[i / 64] >> (i % 64)) & 1u) != 0;
-        emit(at + unit_, live ? RegionKind::live : RegionKind::free);
+        emit(tiles.at() + unit_, live ? RegionKind::live : RegionKind::free);
       }
     }
     emit(start + hunk.size, RegionKind::unused);

@@ -60,7 +60,7 @@ class SlabCache {
 
   SWIM_MEM_API explicit SlabCache(SlabType& slab)
       : slab_(&slab),
-        base_(reinterpret_cast<std::uintptr_t>(slab.base_)),
+        base_(reinterpret_cast<std::uintptr_t>(slab.base())),
         bytes_(slab.bytes_),
         unit_(slab.unit_),
         align_(slab.align_),

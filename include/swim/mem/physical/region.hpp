@@ -39,4 +39,35 @@ struct Region {
   }
 };
 
+namespace detail {
+
+/// Tiles one range for a walk (the contract above): emit(to, kind) reports the
+/// bytes from where the last region ended up to `to` as one region of `kind`
+/// (nothing when there are none) and moves on, so that the regions a walk emits
+/// start at offset 0 and follow each other.
+template <class F>
+class RangeTiler {
+ public:
+  SWIM_MEM_API RangeTiler(const void* base, F& f)
+      : base_(base), start_(reinterpret_cast<std::uintptr_t>(base)), at_(start_), f_(f) {}
+
+  SWIM_MEM_EXEC_CHECK_DISABLE
+  SWIM_MEM_API void emit(std::uintptr_t to, RegionKind kind) {
+    if (to > at_) {
+      f_(Region{base_, static_cast<std::size_t>(at_ - start_), static_cast<std::size_t>(to - at_),
+                kind});
+    }
+    at_ = to;
+  }
+  /// Where the next region starts.
+  SWIM_MEM_API std::uintptr_t at() const { return at_; }
+
+ private:
+  const void* base_;
+  std::uintptr_t start_;
+  std::uintptr_t at_;
+  F& f_;
+};
+
+}  // namespace detail
 }  // namespace swim::mem
