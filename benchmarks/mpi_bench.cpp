@@ -9,6 +9,8 @@
 //   node/all_ranks      every rank at once on the one NodeSlab (contended head)
 //   node/handoff        every rank at once, each unit freed by the next rank (its
 //                       offset handed over through a slot in a second window)
+//   */all_ranks_cached  every rank at once through a SlabCache<64> of its own over
+//                       its private Slab, or over the one NodeSlab
 //
 // Each benchmark is one iteration of `pairs` pairs per working rank; its time is
 // the slowest working rank's (MPI_Wtime, manual time), so items_per_second is the
@@ -112,6 +114,24 @@ void node(benchmark::State& state, bool everyone) {
                     [&](void* p) { (void)s.try_deallocate(sm::Block{p, unit}); });
   });
 }
+// Every rank through a SlabCache over the NodeSlab's Slab: a batch of 32 units per
+// CAS on the shared head.
+void node_all_ranks_cached(benchmark::State& state) {
+  sm::SlabCache<sm::mpi::NodeSlab<false>::slab_type, 64> cache(g_slab->slab());
+  timed(state, true, [&] {
+    return pairs_of([&] { return cache.try_allocate(sm::Layout{unit, 8})->ptr; },
+                    [&](void* p) { (void)cache.try_deallocate(sm::Block{p, unit}); });
+  });
+}
+void private_all_ranks_cached(benchmark::State& state) {
+  auto arena = std::make_unique<std::byte[]>(units * unit + 4096);
+  sm::Slab<sm::concurrent, false> slab(sm::Block{arena.get(), units * unit + 4096}, unit);
+  sm::SlabCache<sm::Slab<sm::concurrent, false>, 64> cache(slab);
+  timed(state, true, [&] {
+    return pairs_of([&] { return cache.try_allocate(sm::Layout{unit, 8})->ptr; },
+                    [&](void* p) { (void)cache.try_deallocate(sm::Block{p, unit}); });
+  });
+}
 void node_alone(benchmark::State& state) { node(state, false); }
 void node_all_ranks(benchmark::State& state) { node(state, true); }
 
@@ -179,7 +199,9 @@ int main(int argc, char** argv) {
                       benchmark::RegisterBenchmark("private/all_ranks", private_all_ranks),
                       benchmark::RegisterBenchmark("node/alone", node_alone),
                       benchmark::RegisterBenchmark("node/all_ranks", node_all_ranks),
-                      benchmark::RegisterBenchmark("node/handoff", node_handoff)}) {
+                      benchmark::RegisterBenchmark("node/handoff", node_handoff),
+                      benchmark::RegisterBenchmark("private/all_ranks_cached", private_all_ranks_cached),
+                      benchmark::RegisterBenchmark("node/all_ranks_cached", node_all_ranks_cached)}) {
         b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
       }
       benchmark::AddCustomContext("ranks_on_node", std::to_string(g_ranks));

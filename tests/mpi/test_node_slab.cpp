@@ -196,6 +196,54 @@ void storm(int threads_per_rank) {
   EXPECT_EQ(s.try_destroy(), Error::none);
 }
 
+// Each thread of each rank through a SlabCache over the one Slab; units are freed
+// into the caches of other ranks, and the caches go back to the Slab at the end.
+TEST(NodeSlab, CachesOverTheNodeSlabFromEveryRank) {
+  auto made = NodeSlab<true>::try_create(MPI_COMM_WORLD, 64, 8192);
+  ASSERT_TRUE(everywhere(made.ok()));
+  NodeSlab<true>& s = *made;
+  const int ranks = s.window().ranks();
+  Result<SharedWindow> ring = SharedWindow::try_create(MPI_COMM_WORLD, 8 * std::size_t(ranks));
+  ASSERT_TRUE(everywhere(ring.ok()));
+  auto* slots = static_cast<std::atomic<std::uint64_t>*>(ring->block().ptr);
+  constexpr std::uint64_t empty = ~std::uint64_t(0);
+  if (ring->rank() == 0) {
+    for (int i = 0; i < ranks; ++i) new (&slots[i]) std::atomic<std::uint64_t>(empty);
+  }
+  ASSERT_EQ(ring->sync(), Error::none);
+  int errors = 0;
+  {
+    SlabCache<NodeSlab<true>::slab_type, 32> cache(s.slab());
+    for (int i = 0; i < 20000; ++i) {
+      const Result<Block> r = cache.try_allocate(Layout{64, 8});
+      if (!r) {
+        errors += r.error() != Error::out_of_memory && r.error() != Error::contended;
+        continue;
+      }
+      const std::uint64_t got =
+          slots[(ring->rank() + 1) % ranks].exchange(s.offset_of(r->ptr));
+      if (got != empty) errors += cache.try_deallocate(s.block_at(got)) != Error::none;
+    }
+  }  // the cache gives its units back
+  EXPECT_EQ(errors, 0);
+  ASSERT_EQ(ring->sync(), Error::none);
+  if (ring->rank() == 0) {
+    for (int i = 0; i < ranks; ++i) {
+      const std::uint64_t got = slots[i].load();
+      if (got != empty) {
+        EXPECT_EQ(s.try_deallocate(s.block_at(got)), Error::none);
+      }
+    }
+  }
+  ASSERT_EQ(s.window().sync(), Error::none);
+  EXPECT_EQ(s.stats().live, 0u);
+  std::size_t free_bytes = 0;
+  s.walk([&](const Region& g) { free_bytes += g.kind == RegionKind::free ? g.size : 0; });
+  EXPECT_EQ(free_bytes, s.block_count() * 64) << "every unit back on the Slab";
+  ASSERT_EQ(s.window().sync(), Error::none);
+  EXPECT_EQ(s.try_destroy(), Error::none);
+}
+
 TEST(NodeSlab, CrossRankStormChecked) { storm<true>(1); }
 TEST(NodeSlab, CrossRankStormUncheckedTwoThreadsPerRank) { storm<false>(2); }
 

@@ -146,6 +146,11 @@ class NodeSlab {
   }
   std::size_t unit() const { return slab_ == nullptr ? 0 : slab_->unit(); }
   std::size_t block_count() const { return slab_ == nullptr ? 0 : slab_->block_count(); }
+  /// The Slab itself, at this rank's address: for a per-thread
+  /// SlabCache<slab_type> (heaps/slab_cache.hpp) over it, which takes and gives back
+  /// units in batches, one CAS per batch (units held in a cache count as live in
+  /// stats() until it flushes; destroy the caches before try_destroy).
+  slab_type& slab() const { return *slab_; }
   /// The window (its node communicator, rank, ranks, sync()).
   const SharedWindow& window() const { return window_; }
   explicit operator bool() const { return slab_ != nullptr; }
