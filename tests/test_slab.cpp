@@ -122,3 +122,40 @@ TEST(Slab, DestructionWithLiveUnitsReportsALeak) {
 
 }  // namespace
 }  // namespace swim::mem
+
+namespace swim::mem {
+namespace {
+
+// hunk_size_for(unit, count) bytes give at least `count` units wherever the hunk
+// starts (8-aligned), its checked bitmap and the first unit's padding included
+// (a NodeSlab sizes its window with it: integrations/mpi/node_slab.hpp).
+template <bool Checked>
+void hunk_size_for_gives_count() {
+  using S = Slab<single_owner, Checked>;
+  for (std::size_t unit : {4u, 8u, 12u, 64u, 100u, 4096u, 8192u}) {
+    for (std::size_t count : {1u, 63u, 64u, 65u, 1000u, 300000u, 2000000u}) {
+      if (unit * count > (std::size_t(64) << 20)) continue;
+      const std::size_t size = S::hunk_size_for(unit, count);
+      ASSERT_GT(size, 0u);
+      EXPECT_LE(size, unit * count + 4096 + (count + 63) / 64 * 8 * 2 + 64) << unit << " x " << count;
+      std::vector<std::uint64_t> memory(size / 8 + 4096 / 8 + 1);
+      for (std::size_t shift : {0u, 8u, 24u, 4088u}) {
+        auto* at = reinterpret_cast<std::byte*>(memory.data()) + shift;
+        S slab(Block{at, size}, unit);
+        ASSERT_EQ(slab.init_error(), Error::none);
+        EXPECT_GE(slab.block_count(), count) << unit << " x " << count << " at +" << shift;
+      }
+    }
+  }
+  EXPECT_EQ(S::hunk_size_for(6, 10), 0u);
+  EXPECT_EQ(S::hunk_size_for(0, 10), 0u);
+  EXPECT_EQ(S::hunk_size_for(64, 0), 0u);
+  EXPECT_EQ(S::hunk_size_for(64, S::max_units + 1), 0u);
+  EXPECT_EQ(S::hunk_size_for(std::size_t(1) << 62, 4), 0u) << "overflow";
+}
+
+TEST(Slab, HunkSizeForGivesTheCountChecked) { hunk_size_for_gives_count<true>(); }
+TEST(Slab, HunkSizeForGivesTheCountUnchecked) { hunk_size_for_gives_count<false>(); }
+
+}  // namespace
+}  // namespace swim::mem

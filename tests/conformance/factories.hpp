@@ -24,10 +24,15 @@
 
 namespace swim::mem::testing {
 
-template <class Mode>
+/// A Slab; with Addr = relative_address, the one that shared memory takes
+/// (heaps/slab.hpp, tests/test_relative_slab.cpp), here in one mapping.
+template <class Mode, class Addr = direct_address>
 struct SlabFactory {
-  using Alloc = Slab<Mode, true>;
-  static constexpr const char* name = Mode::is_concurrent ? "Slab" : "SlabSingleOwner";
+  using Alloc = Slab<Mode, true, Addr>;
+  static constexpr bool relative = std::is_same_v<Addr, relative_address>;
+  static constexpr const char* name =
+      relative ? (Mode::is_concurrent ? "SlabRelative" : "SlabRelativeSingleOwner")
+               : (Mode::is_concurrent ? "Slab" : "SlabSingleOwner");
   static constexpr bool tagged = false;
   static constexpr bool zero_counts = false;  // heaps do not count zero-size blocks
   static constexpr std::size_t unit = 512;

@@ -171,7 +171,8 @@ class Conformance : public ::testing::Test {
 // a Pool over CUDA managed memory, skipped without a device.
 using Factories = map_host_heaps<
     ::testing::Types, PoolOverFactory, heap_kinds, SlabFactory<concurrent>,
-    SlabFactory<single_owner>, SlabCacheFactory, PackFactory<concurrent>,
+    SlabFactory<single_owner>, SlabFactory<concurrent, relative_address>, SlabCacheFactory,
+    PackFactory<concurrent>,
     PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>,
     ExtentHeapFactory<concurrent, true>, ExtentHeapFactory<concurrent, false>,
     ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>,

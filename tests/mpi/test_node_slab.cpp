@@ -92,6 +92,7 @@ TEST(NodeSlab, OneSlabSeenFromEveryRank) {
   const Result<Block> b = s.try_allocate(Layout{64, 8});
   ASSERT_TRUE(everywhere(b.ok()));
   std::memset(b->ptr, 0x40 + s.window().rank(), 64);
+  ASSERT_EQ(s.window().fence(), Error::none);  // written before the offset is sent
   const std::uint64_t mine = s.offset_of(b->ptr);
   std::vector<std::uint64_t> all(static_cast<std::size_t>(s.window().ranks()));
   MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, s.window().node());
@@ -267,6 +268,14 @@ TEST(NodeSlab, BadArgumentsAndMismatchedCallsAreErrorsOnEveryRank) {
             Error::invalid_argument);
   EXPECT_EQ(NodeSlab<true>::try_create(MPI_COMM_WORLD, std::size_t(1) << 20, std::size_t(1) << 26).error(),
             Error::out_of_memory);
+  // Many small units of a checked NodeSlab: its bitmap is sized with its hunk, so
+  // every unit asked for is there.
+  {
+    auto many = NodeSlab<true>::try_create(MPI_COMM_WORLD, 4, 1100000);
+    ASSERT_TRUE(everywhere(many.ok())) << (many ? "" : to_string(many.error()));
+    EXPECT_GE(many->block_count(), 1100000u);
+    EXPECT_EQ(many->try_destroy(), Error::none);
+  }
   // A full NodeSlab answers out_of_memory and recovers.
   auto made = NodeSlab<true>::try_create(MPI_COMM_WORLD, 64, 8);
   ASSERT_TRUE(everywhere(made.ok()));
@@ -322,8 +331,21 @@ int main(int argc, char** argv) {
   const int mine = RUN_ALL_TESTS();
   int any = 0;
   MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  // A NodeSlab still alive when MPI ends: its destroy (and destructor) afterwards
+  // answers unsupported and calls no MPI function (MPI would abort the job).
+  auto late = swim::mem::mpi::NodeSlab<>::try_create(MPI_COMM_WORLD, 64, 10);
+  auto late_window = swim::mem::mpi::SharedWindow::try_create(MPI_COMM_WORLD, 64);
   MPI_Finalize();
-  const int after = rank == 0 ? check_without_mpi("after MPI_Finalize") : 0;
+  int after = rank == 0 ? check_without_mpi("after MPI_Finalize") : 0;
+  const bool late_ok = late && late_window &&
+                       late_window->sync() == swim::mem::Error::unsupported &&
+                       late_window->fence() == swim::mem::Error::unsupported &&
+                       late->try_destroy() == swim::mem::Error::unsupported && !*late;
+  if (!late_ok) {
+    std::printf("rank %d: a NodeSlab or SharedWindow used after MPI_Finalize did NOT answer "
+                "unsupported\n", rank);
+    after = 1;
+  }
   if (rank == 0 && any != 0) std::printf("a test failed on at least one rank\n");
   return any != 0 || after != 0 ? 1 : 0;
 }

@@ -63,6 +63,35 @@ class Slab {
   /// Error::contended (each failure means another thread made progress).
   static constexpr unsigned max_retries = 1u << 16;
 
+  /// The most units one Slab numbers (its links are 32-bit indices, 0 ending the list).
+  static constexpr std::size_t max_units = 0xFFFFFFFEu;
+
+  /// The bytes of a hunk, starting at any 8-aligned address, that give at least
+  /// `count` units of `unit` bytes (a multiple of 4, count <= max_units): the units,
+  /// the checked bitmap (sized, as the constructor sizes it, for every unit the
+  /// hunk could hold) and the padding that aligns the first unit. 0 when `unit` or
+  /// `count` is unusable or the size overflows.
+  SWIM_MEM_API static constexpr std::size_t hunk_size_for(std::size_t unit, std::size_t count) {
+    if (unit < sizeof(std::uint32_t) || unit % sizeof(std::uint32_t) != 0 || count == 0 ||
+        count > max_units || count > ~std::size_t(0) / 2 / unit) {
+      return 0;
+    }
+    std::size_t unit_align = std::size_t(1) << detail::countr_zero(unit);
+    if (unit_align > max_guaranteed_align) unit_align = max_guaranteed_align;
+    const std::size_t fixed = count * unit + unit_align;
+    std::size_t size = fixed;
+    // The bitmap grows with the hunk (a bit per unit it could hold): a few rounds
+    // reach the size that holds both (each adds the bitmap of the last round's growth).
+    for (int round = 0; Checked && round < 8; ++round) {
+      std::size_t could = size / unit;
+      if (could > max_units) could = max_units;
+      const std::size_t next = fixed + (could > 64 ? (could + 63) / 64 * sizeof(std::uint64_t) : 0);
+      if (next == size) break;
+      size = next;
+    }
+    return size;
+  }
+
   /// Carve `hunk` into units of `unit` bytes (a multiple of 4). Never fails loudly: an
   /// unusable hunk or unit gives a Slab with no units, and init_error() says why.
   SWIM_MEM_API Slab(Block hunk, std::size_t unit) : hunk_size_(hunk.size), unit_(unit) {
@@ -387,7 +416,6 @@ class Slab {
       detail::poisoning && std::is_same_v<Addr, direct_address>;
   static constexpr bool checked = Checked;
   static constexpr std::size_t max_guaranteed_align = 4096;
-  static constexpr std::size_t max_units = 0xFFFFFFFEu;
 
   SWIM_MEM_API static constexpr std::uint64_t bit(std::uint32_t i) {
     return std::uint64_t(1) << (i % 64);

@@ -74,17 +74,12 @@ class NodeSlab {
   /// Collective over `comm`: a NodeSlab of at least `count` units of `unit` bytes
   /// (a multiple of 4) for the ranks of each node of `comm`.
   static Result<NodeSlab> try_create(MPI_Comm comm, std::size_t unit, std::size_t count) {
-    if (unit < 4 || unit % 4 != 0 || count == 0 || count > slab_max_units ||
-        count > (std::size_t(1) << 48) / unit) {
-      // Said by every rank alike only if they all passed the same; the window's
-      // size check below catches ranks that did not.
-      unit = 0;
-      count = 0;
-    }
-    // The bitmap a checked Slab carves from its hunk, and room to align its
-    // first unit (at most 4096, heaps/slab.hpp).
-    const std::size_t bitmap = Checked ? (count + 63) / 64 * 8 : 0;
-    const std::size_t bytes = unit == 0 ? 0 : header_room + slab_room + bitmap + 4096 + count * unit;
+    // The hunk that gives `count` units (its checked bitmap included); 0 for a
+    // unit or count the Slab cannot use. Ranks that passed different ones ask for
+    // different sizes, or get a header that does not match theirs, below.
+    const std::size_t hunk = slab_type::hunk_size_for(unit, count);
+    const std::size_t bytes =
+        hunk == 0 || hunk > max_bytes ? 0 : header_room + slab_room + hunk;
     Result<SharedWindow> w = SharedWindow::try_create(comm, bytes);
     if (!w) return w.error();
     NodeSlab s;
@@ -157,9 +152,18 @@ class NodeSlab {
 
   /// Collective over the node: waits for every rank (sync), reports units still
   /// live once (node rank 0, leak handler), frees the window. Nothing to do for
-  /// a moved-from or never-made NodeSlab.
+  /// a moved-from or never-made NodeSlab. Call it (or let the destructor run)
+  /// before MPI_Finalize: afterwards MPI has freed the window, and this only drops
+  /// the handles and answers Error::unsupported.
   Error try_destroy() {
     if (!window_) return Error::none;
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized != 0) {
+      // MPI is gone, and the window with it: nothing to wait for or report from.
+      slab_ = nullptr;
+      return window_.try_free();  // drops the handles; Error::unsupported
+    }
     Error e = window_.sync();
     if (slab_ != nullptr && window_.rank() == 0) {
       const Stats s = slab_->stats();
@@ -174,7 +178,7 @@ class NodeSlab {
 
  private:
   static constexpr std::size_t all_ones = ~std::size_t(0);
-  static constexpr std::size_t slab_max_units = 0xFFFFFFFEu;
+  static constexpr std::size_t max_bytes = std::size_t(1) << 48;
 
   SharedWindow window_;
   slab_type* slab_ = nullptr;  // in window_, at this rank's address

@@ -15,8 +15,8 @@
 //                     call failed (the node communicator returns errors, never aborts)
 //   invalid_argument  a null communicator, zero bytes, or ranks that asked for
 //                     different sizes (a mismatched collective call)
-//   out_of_memory     more than the node's shared memory (/dev/shm) or physical
-//                     memory holds, checked before MPI is asked: an MPI that fails
+//   out_of_memory     more than the node's shared memory (/dev/shm) or the memory
+//                     available now holds, checked before MPI is asked: an MPI that fails
 //                     on one rank leaves the others waiting in the collective call
 // try_free (and the destructor, which calls it) is collective too: every rank of
 // the node must free the window; a rank that returns early leaves the others
@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 
 #include "swim/mem/physical.hpp"
 
@@ -119,6 +120,7 @@ class SharedWindow {
   /// after it returns (MPI_Win_sync, node barrier, MPI_Win_sync).
   Error sync() const {
     if (win_ == MPI_WIN_NULL) return Error::invalid_argument;
+    if (finalized()) return Error::unsupported;
     if (MPI_Win_sync(win_) != MPI_SUCCESS || MPI_Barrier(node_) != MPI_SUCCESS ||
         MPI_Win_sync(win_) != MPI_SUCCESS) {
       return Error::unsupported;
@@ -126,15 +128,24 @@ class SharedWindow {
     return Error::none;
   }
 
+  /// Not collective: this rank's writes to the segment so far are ordered before
+  /// what it does next, and what it reads next sees writes other ranks ordered so
+  /// (MPI_Win_sync, a memory barrier). Between two ranks that exchange a message
+  /// about the segment (an offset), the sender calls it before sending and the
+  /// receiver after receiving: MPI's rule for shared windows (MPI-3.1, 11.7).
+  Error fence() const {
+    if (win_ == MPI_WIN_NULL) return Error::invalid_argument;
+    if (finalized()) return Error::unsupported;
+    return MPI_Win_sync(win_) == MPI_SUCCESS ? Error::none : Error::unsupported;
+  }
+
   /// Collective: free the window and the node communicator. Nothing to do for a
   /// moved-from or never-made window; after MPI_Finalize, the handles are dropped
   /// (MPI has freed them) and Error::unsupported says so.
   Error try_free() {
     if (win_ == MPI_WIN_NULL && node_ == MPI_COMM_NULL) return Error::none;
-    int finalized = 0;
-    MPI_Finalized(&finalized);
     Error e = Error::none;
-    if (finalized != 0) {
+    if (finalized()) {
       e = Error::unsupported;
     } else {
       if (locked_ && MPI_Win_unlock_all(win_) != MPI_SUCCESS) e = Error::unsupported;
@@ -151,20 +162,39 @@ class SharedWindow {
  private:
   // Whether `bytes` can be shared on this node: no more than the free space of
   // /dev/shm (where Open MPI and MPICH put the segment) when there is one, and no
-  // more than physical memory.
+  // more than the memory available now (Linux's MemAvailable; physical memory
+  // where that cannot be read). What is put in the window is usually written
+  // whole (a Slab links every unit), so the pages must exist.
   static int node_can_hold(std::size_t bytes) {
     const long pages = sysconf(_SC_PHYS_PAGES);
     const long page = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && page > 0 &&
-        bytes / static_cast<std::size_t>(page) >= static_cast<std::size_t>(pages)) {
-      return 0;
+    std::size_t memory = pages > 0 && page > 0
+                             ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page)
+                             : ~std::size_t(0);
+    if (std::FILE* info = std::fopen("/proc/meminfo", "r")) {
+      char line[128];
+      unsigned long long kib = 0;
+      while (std::fgets(line, sizeof line, info) != nullptr) {
+        if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+          memory = static_cast<std::size_t>(kib) * 1024;
+          break;
+        }
+      }
+      std::fclose(info);
     }
+    if (bytes >= memory) return 0;
     struct statvfs fs {};
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_frsize != 0 &&
         bytes / fs.f_frsize >= static_cast<std::size_t>(fs.f_bavail)) {
       return 0;
     }
     return 1;
+  }
+
+  static bool finalized() {
+    int done = 0;
+    MPI_Finalized(&done);
+    return done != 0;
   }
 
   void take(SharedWindow& o) {
