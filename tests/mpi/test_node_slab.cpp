@@ -77,6 +77,32 @@ TEST(SharedWindow, BadRequestsAreErrorsOnEveryRank) {
   // More than the node holds: refused before MPI is asked (no rank left waiting).
   EXPECT_EQ(SharedWindow::try_create(MPI_COMM_WORLD, std::size_t(1) << 50).error(),
             Error::out_of_memory);
+  // An intercommunicator (two halves of the world): its ranks share no node.
+  if (ranks > 1) {
+    MPI_Comm half = MPI_COMM_NULL, inter = MPI_COMM_NULL;
+    const int color = world_rank() % 2;
+    MPI_Comm_split(MPI_COMM_WORLD, color, world_rank(), &half);
+    MPI_Intercomm_create(half, 0, MPI_COMM_WORLD, color == 0 ? 1 : 0, 7, &inter);
+    EXPECT_EQ(SharedWindow::try_create(inter, 4096).error(), Error::invalid_argument);
+    EXPECT_EQ(NodeSlab<true>::try_create(inter, 64, 10).error(), Error::invalid_argument);
+    MPI_Comm_free(&inter);
+    MPI_Comm_free(&half);
+  }
+  // A communicator of some ranks only: those ranks share a window, the others
+  // (MPI_COMM_NULL) are told invalid_argument.
+  {
+    MPI_Comm some = MPI_COMM_NULL;
+    MPI_Comm_split(MPI_COMM_WORLD, world_rank() < 2 ? 0 : MPI_UNDEFINED, world_rank(), &some);
+    Result<SharedWindow> part = SharedWindow::try_create(some, 4096);
+    if (some == MPI_COMM_NULL) {
+      EXPECT_EQ(part.error(), Error::invalid_argument);
+    } else {
+      EXPECT_TRUE(part.ok());
+      EXPECT_EQ(part->ranks(), ranks < 2 ? 1 : 2);
+      EXPECT_EQ(part->try_free(), Error::none);
+      MPI_Comm_free(&some);
+    }
+  }
   // And afterwards the node still works.
   Result<SharedWindow> w = SharedWindow::try_create(MPI_COMM_WORLD, 4096);
   EXPECT_TRUE(everywhere(w.ok()));

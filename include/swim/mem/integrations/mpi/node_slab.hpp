@@ -93,12 +93,15 @@ class NodeSlab {
       ok = slab->init_error() == Error::none && slab->block_count() >= count;
       (void)h;
     }
-    if (s.window_.sync() != Error::none) return Error::unsupported;
+    // Every rank reaches the agreement below, whatever failed where (an early
+    // return on some ranks only would leave the others waiting in it).
+    const bool synced = s.window_.sync() == Error::none;
     const auto* h = reinterpret_cast<const Header*>(base);
-    ok = ok && h->magic == magic && h->version == version && h->unit == unit && h->count == count &&
-         h->checked == (Checked ? 1u : 0u);
+    ok = ok && synced && h->magic == magic && h->version == version && h->unit == unit &&
+         h->count == count && h->checked == (Checked ? 1u : 0u);
     int all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, s.window_.node());
+    // Over all of `comm` (every node), as the window's own decisions are.
+    if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) all_ok = 0;
     if (all_ok == 0) return Error::invalid_argument;  // s frees the window
     s.slab_ = reinterpret_cast<slab_type*>(base + header_room);
     return s;
