@@ -44,6 +44,41 @@ void count_leak(const LeakReport& r) {
   }
 }
 
+// A ring of hand-off slots in a window of their own, one per lane (a thread of a
+// rank): a lane puts a unit's offset in the next lane's slot and frees what it
+// finds there. drain() frees what is left (rank 0, after a sync).
+struct Ring {
+  static constexpr std::uint64_t empty = ~std::uint64_t(0);
+  Result<SharedWindow> window;
+  std::atomic<std::uint64_t>* slots = nullptr;
+  int lanes = 0;
+
+  explicit Ring(int lanes_) : window(SharedWindow::try_create(MPI_COMM_WORLD, 8 * std::size_t(lanes_))), lanes(lanes_) {
+    if (!everywhere(window.ok())) return;
+    slots = static_cast<std::atomic<std::uint64_t>*>(window->block().ptr);
+    if (window->rank() == 0) {
+      for (int i = 0; i < lanes; ++i) new (&slots[i]) std::atomic<std::uint64_t>(empty);
+    }
+    (void)window->sync();
+  }
+  bool ok() const { return slots != nullptr; }
+  // Publish `offset` to the lane after `lane`; what was there before (or empty).
+  std::uint64_t pass(int lane, std::uint64_t offset) {
+    return slots[(lane + 1) % lanes].exchange(offset);
+  }
+  template <class S>
+  void drain(S& s) {
+    ASSERT_EQ(window->sync(), Error::none);
+    if (window->rank() != 0) return;
+    for (int i = 0; i < lanes; ++i) {
+      const std::uint64_t got = slots[i].exchange(empty);
+      if (got != empty) {
+        EXPECT_EQ(s.try_deallocate(s.block_at(got)), Error::none);
+      }
+    }
+  }
+};
+
 TEST(SharedWindow, EveryRankMapsTheSameBytes) {
   Result<SharedWindow> w = SharedWindow::try_create(MPI_COMM_WORLD, 4096);
   ASSERT_TRUE(everywhere(w.ok())) << (w ? "" : to_string(w.error()));
@@ -156,14 +191,8 @@ void storm(int threads_per_rank) {
   NodeSlab<Checked>& s = *made;
   const int ranks = s.window().ranks();
   const int lanes = ranks * threads_per_rank;
-  Result<SharedWindow> ring = SharedWindow::try_create(MPI_COMM_WORLD, 8 * std::size_t(lanes));
-  ASSERT_TRUE(everywhere(ring.ok()));
-  auto* slots = static_cast<std::atomic<std::uint64_t>*>(ring->block().ptr);
-  constexpr std::uint64_t empty = ~std::uint64_t(0);
-  if (ring->rank() == 0) {
-    for (int i = 0; i < lanes; ++i) new (&slots[i]) std::atomic<std::uint64_t>(empty);
-  }
-  ASSERT_EQ(ring->sync(), Error::none);
+  Ring ring(lanes);
+  ASSERT_TRUE(ring.ok());
   std::atomic<int> errors{0};
   auto lane_work = [&](int lane) {
     for (int i = 0; i < 3000; ++i) {
@@ -175,8 +204,8 @@ void storm(int threads_per_rank) {
       auto* w = static_cast<std::uint64_t*>(r->ptr);
       const std::uint64_t stamp = (std::uint64_t(lane) << 32) | std::uint64_t(i);
       for (int k = 0; k < 16; ++k) w[k] = stamp;
-      const std::uint64_t got = slots[(lane + 1) % lanes].exchange(s.offset_of(r->ptr));
-      if (got != empty) {
+      const std::uint64_t got = ring.pass(lane, s.offset_of(r->ptr));
+      if (got != Ring::empty) {
         const auto* q = static_cast<const std::uint64_t*>(s.address_at(got));
         for (int k = 1; k < 16; ++k) errors += q[k] != q[0];
         Error e = Error::contended;
@@ -187,20 +216,11 @@ void storm(int threads_per_rank) {
   };
   std::vector<std::thread> pool;
   for (int t = 0; t < threads_per_rank; ++t) {
-    pool.emplace_back(lane_work, ring->rank() * threads_per_rank + t);
+    pool.emplace_back(lane_work, s.window().rank() * threads_per_rank + t);
   }
   for (auto& th : pool) th.join();
   EXPECT_EQ(errors.load(), 0);
-  ASSERT_EQ(ring->sync(), Error::none);
-  // What is left in the ring: freed by rank 0.
-  if (ring->rank() == 0) {
-    for (int i = 0; i < lanes; ++i) {
-      const std::uint64_t got = slots[i].load();
-      if (got != empty) {
-        EXPECT_EQ(s.try_deallocate(s.block_at(got)), Error::none);
-      }
-    }
-  }
+  ring.drain(s);
   ASSERT_EQ(s.window().sync(), Error::none);
   // Ownership: nothing live, and rank 0 gets every unit back exactly once.
   EXPECT_EQ(s.stats().live, 0u);
@@ -229,15 +249,8 @@ TEST(NodeSlab, CachesOverTheNodeSlabFromEveryRank) {
   auto made = NodeSlab<true>::try_create(MPI_COMM_WORLD, 64, 8192);
   ASSERT_TRUE(everywhere(made.ok()));
   NodeSlab<true>& s = *made;
-  const int ranks = s.window().ranks();
-  Result<SharedWindow> ring = SharedWindow::try_create(MPI_COMM_WORLD, 8 * std::size_t(ranks));
-  ASSERT_TRUE(everywhere(ring.ok()));
-  auto* slots = static_cast<std::atomic<std::uint64_t>*>(ring->block().ptr);
-  constexpr std::uint64_t empty = ~std::uint64_t(0);
-  if (ring->rank() == 0) {
-    for (int i = 0; i < ranks; ++i) new (&slots[i]) std::atomic<std::uint64_t>(empty);
-  }
-  ASSERT_EQ(ring->sync(), Error::none);
+  Ring ring(s.window().ranks());
+  ASSERT_TRUE(ring.ok());
   int errors = 0;
   {
     SlabCache<NodeSlab<true>::slab_type, 32> cache(s.slab());
@@ -247,21 +260,12 @@ TEST(NodeSlab, CachesOverTheNodeSlabFromEveryRank) {
         errors += r.error() != Error::out_of_memory && r.error() != Error::contended;
         continue;
       }
-      const std::uint64_t got =
-          slots[(ring->rank() + 1) % ranks].exchange(s.offset_of(r->ptr));
-      if (got != empty) errors += cache.try_deallocate(s.block_at(got)) != Error::none;
+      const std::uint64_t got = ring.pass(s.window().rank(), s.offset_of(r->ptr));
+      if (got != Ring::empty) errors += cache.try_deallocate(s.block_at(got)) != Error::none;
     }
   }  // the cache gives its units back
   EXPECT_EQ(errors, 0);
-  ASSERT_EQ(ring->sync(), Error::none);
-  if (ring->rank() == 0) {
-    for (int i = 0; i < ranks; ++i) {
-      const std::uint64_t got = slots[i].load();
-      if (got != empty) {
-        EXPECT_EQ(s.try_deallocate(s.block_at(got)), Error::none);
-      }
-    }
-  }
+  ring.drain(s);
   ASSERT_EQ(s.window().sync(), Error::none);
   EXPECT_EQ(s.stats().live, 0u);
   std::size_t free_bytes = 0;
