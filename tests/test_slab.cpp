@@ -135,6 +135,7 @@ void hunk_size_for_gives_count() {
   for (std::size_t unit : {4u, 8u, 12u, 64u, 100u, 4096u, 8192u}) {
     for (std::size_t count : {1u, 63u, 64u, 65u, 1000u, 300000u, 2000000u}) {
       if (unit * count > (std::size_t(64) << 20)) continue;
+      if (count > 300000 && unit != 4) continue;  // (kept short under valgrind)
       const std::size_t size = S::hunk_size_for(unit, count);
       ASSERT_GT(size, 0u);
       EXPECT_LE(size, unit * count + 4096 + (count + 63) / 64 * 8 * 2 + 64) << unit << " x " << count;
