@@ -11,7 +11,9 @@
 #include <swim/mem/sources/cuda_memory.hpp>
 using Device = swim::mem::CudaDeviceMemory;
 static const char* const runtime = "CUDA";
-std::size_t consumer_kernel_layout_size();  // gpu_kernel.cu
+#ifdef SWIM_MEM_CONSUMER_KERNEL
+std::size_t consumer_kernel_layout_size();  // gpu_kernel.cu (only when CUDA is enabled here)
+#endif
 #else
 #include <swim/mem/sources/hip_memory.hpp>
 using Device = swim::mem::HipDeviceMemory;
@@ -40,7 +42,7 @@ int main() {
   if (device.copy(out.data(), block->ptr, layout->size) != Error::none) return 5;
   if (out != in) return 6;
   if (arena.try_deallocate(*block) != Error::none) return 7;
-#ifdef SWIM_MEM_CONSUMER_CUDA
+#ifdef SWIM_MEM_CONSUMER_KERNEL
   if (consumer_kernel_layout_size() != 100 * sizeof(double)) return 8;
 #endif
   std::printf("swim_mem_consumer %s: %zu bytes in device memory, copied both ways: OK\n", runtime,
