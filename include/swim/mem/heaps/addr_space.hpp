@@ -295,16 +295,15 @@ class AddrSpace {
     if (region_.ptr == nullptr || region_.size == 0) return;
     const std::uintptr_t start = region_.address();
     detail::RangeTiler<F> tiles(region_.ptr, f);
-    auto emit = [&](std::uintptr_t to, RegionKind kind) { tiles.emit(to, kind); };
     if (pages_ != 0) {
       const auto base = reinterpret_cast<std::uintptr_t>(base_);
-      emit(base, RegionKind::unused);
+      tiles.emit(base, RegionKind::unused);
       std::size_t page = 0;
       while (page < pages_) {
         unsigned k = 0;
         if (free_block_at(page, k)) {
           page += std::size_t(1) << k;
-          emit(base + (page << page_shift_), RegionKind::free);
+          tiles.emit(base + (page << page_shift_), RegionKind::free);
           continue;
         }
         std::size_t next = page + 1;
@@ -315,12 +314,12 @@ class AddrSpace {
           while (next < pages_ && !free_block_at(next, k)) ++next;
         }
         page = next < pages_ ? next : pages_;
-        emit(base + (page << page_shift_), RegionKind::live);
+        tiles.emit(base + (page << page_shift_), RegionKind::live);
       }
-      emit(reinterpret_cast<std::uintptr_t>(orders_), RegionKind::unused);
-      emit(start + region_.size, RegionKind::control);
+      tiles.emit(reinterpret_cast<std::uintptr_t>(orders_), RegionKind::unused);
+      tiles.emit(start + region_.size, RegionKind::control);
     }
-    emit(start + region_.size, RegionKind::unused);
+    tiles.emit(start + region_.size, RegionKind::unused);
   }
 
  private:

@@ -326,27 +326,26 @@ class ExtentHeap {
     if (region_.ptr == nullptr || region_.size == 0) return;
     const std::uintptr_t start = region_.address();
     detail::RangeTiler<F> tiles(region_.ptr, f);
-    auto emit = [&](std::uintptr_t to, RegionKind kind) { tiles.emit(to, kind); };
     const std::uintptr_t records = reinterpret_cast<std::uintptr_t>(records_);
     const std::size_t record_bytes = static_cast<std::size_t>(count_) * sizeof(Record);
     if (count_ != 0) {
-      emit(base_, RegionKind::unused);
+      tiles.emit(base_, RegionKind::unused);
       std::uint32_t g = 0;
       while (g < count_) {
         const std::uint32_t head = rec(g).head;
         const std::uint32_t len = head & ~free_bit;
         if (len == 0 || len > count_ - g) break;  // (records not as the heap leaves them)
         g += len;
-        emit(base_ + (static_cast<std::uintptr_t>(g) << shift_),
+        tiles.emit(base_ + (static_cast<std::uintptr_t>(g) << shift_),
              (head & free_bit) != 0 ? RegionKind::free : RegionKind::live);
       }
-      emit(base_ + (static_cast<std::uintptr_t>(count_) << shift_), RegionKind::unused);
+      tiles.emit(base_ + (static_cast<std::uintptr_t>(count_) << shift_), RegionKind::unused);
       if (in_band_) {
-        emit(records, RegionKind::unused);
-        emit(records + record_bytes, RegionKind::control);
+        tiles.emit(records, RegionKind::unused);
+        tiles.emit(records + record_bytes, RegionKind::control);
       }
     }
-    emit(start + region_.size, RegionKind::unused);
+    tiles.emit(start + region_.size, RegionKind::unused);
     if (count_ != 0 && !in_band_) f(Region{records_, 0, record_bytes, RegionKind::control});
   }
 

@@ -76,16 +76,12 @@ class Slab {
         count > max_units || count > ~std::size_t(0) / 2 / unit) {
       return 0;
     }
-    std::size_t unit_align = std::size_t(1) << detail::countr_zero(unit);
-    if (unit_align > max_guaranteed_align) unit_align = max_guaranteed_align;
-    const std::size_t fixed = count * unit + unit_align;
+    const std::size_t fixed = count * unit + unit_alignment(unit);
     std::size_t size = fixed;
     // The bitmap grows with the hunk (a bit per unit it could hold): a few rounds
     // reach the size that holds both (each adds the bitmap of the last round's growth).
-    for (int round = 0; Checked && round < 8; ++round) {
-      std::size_t could = size / unit;
-      if (could > max_units) could = max_units;
-      const std::size_t next = fixed + (could > 64 ? (could + 63) / 64 * sizeof(std::uint64_t) : 0);
+    for (int round = 0; round < 8; ++round) {
+      const std::size_t next = fixed + bitmap_bytes(size / unit);
       if (next == size) break;
       size = next;
     }
@@ -106,8 +102,7 @@ class Slab {
     }
     // A unit is aligned to the largest power of two dividing its size (capped),
     // provided the first unit is; that is the alignment this Slab guarantees.
-    std::size_t unit_align = std::size_t(1) << detail::countr_zero(unit);
-    if (unit_align > max_guaranteed_align) unit_align = max_guaranteed_align;
+    const std::size_t unit_align = unit_alignment(unit);
     // The checked bitmap (one bit per unit) lives in this object when one word
     // holds it, else it is carved from the front of the hunk, sized for every unit
     // the hunk could hold: the units left after it are never more than that, so the
@@ -115,8 +110,7 @@ class Slab {
     std::size_t count = hunk.size / unit;
     if (count > max_units) count = max_units;
     const bool in_object = count <= 64;
-    const std::size_t meta =
-        Checked && !in_object ? ((count + 63) / 64) * sizeof(std::uint64_t) : 0;
+    const std::size_t meta = bitmap_bytes(count);
     const std::uintptr_t meta_at = detail::align_addr(hunk.address(), alignof(std::uint64_t));
     const std::uintptr_t end = hunk.address() + hunk.size;
     const std::uintptr_t first =
@@ -263,21 +257,20 @@ class Slab {
     if (hunk.ptr == nullptr || hunk.size == 0) return;
     const std::uintptr_t start = hunk.address();
     detail::RangeTiler<F> tiles(hunk.ptr, f);
-    auto emit = [&](std::uintptr_t to, RegionKind kind) { tiles.emit(to, kind); };
     if (count_ != 0) {
       const std::uint64_t* const bits = bitmap();
       const auto bitmap_at = reinterpret_cast<std::uintptr_t>(bits);
       if (bits != &bitmap_word_) {  // carved from the front of the hunk
-        emit(bitmap_at, RegionKind::unused);
-        emit(bitmap_at + (count_ + 63) / 64 * sizeof(std::uint64_t), RegionKind::control);
+        tiles.emit(bitmap_at, RegionKind::unused);
+        tiles.emit(bitmap_at + (count_ + 63) / 64 * sizeof(std::uint64_t), RegionKind::control);
       }
-      emit(reinterpret_cast<std::uintptr_t>(base()), RegionKind::unused);
+      tiles.emit(reinterpret_cast<std::uintptr_t>(base()), RegionKind::unused);
       for (std::size_t i = 0; i < count_; ++i) {
         const bool live = ((bits[i / 64] >> (i % 64)) & 1u) != 0;
-        emit(tiles.at() + unit_, live ? RegionKind::live : RegionKind::free);
+        tiles.emit(tiles.at() + unit_, live ? RegionKind::live : RegionKind::free);
       }
     }
-    emit(start + hunk.size, RegionKind::unused);
+    tiles.emit(start + hunk.size, RegionKind::unused);
   }
 
   SWIM_MEM_API std::size_t unit() const { return unit_; }
@@ -416,6 +409,19 @@ class Slab {
       detail::poisoning && std::is_same_v<Addr, direct_address>;
   static constexpr bool checked = Checked;
   static constexpr std::size_t max_guaranteed_align = 4096;
+
+  /// The alignment of every unit: the largest power of two dividing the unit
+  /// size, capped (given a first unit so aligned).
+  SWIM_MEM_API static constexpr std::size_t unit_alignment(std::size_t unit) {
+    const std::size_t a = std::size_t(1) << detail::countr_zero(unit);
+    return a < max_guaranteed_align ? a : max_guaranteed_align;
+  }
+  /// The bytes of the bitmap carved from a hunk that could hold `units` units:
+  /// none unchecked, or when one word in the object holds it.
+  SWIM_MEM_API static constexpr std::size_t bitmap_bytes(std::size_t units) {
+    if (units > max_units) units = max_units;
+    return Checked && units > 64 ? (units + 63) / 64 * sizeof(std::uint64_t) : 0;
+  }
 
   SWIM_MEM_API static constexpr std::uint64_t bit(std::uint32_t i) {
     return std::uint64_t(1) << (i % 64);
