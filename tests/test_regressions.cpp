@@ -9,6 +9,7 @@
 #include <new>
 #include <vector>
 
+#include "support/lease_env.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
@@ -369,20 +370,12 @@ TEST(Regression, NullLeasesHaveNoHoldAndNoBlock) {
 // `next` member, the source, went with it (freeing the whole rest of the list), and
 // the assignment then read the source from freed memory (ASan's poisoned arena
 // reported it).
-// The lease is chosen by a tag (a template template parameter would not match Raw's
-// defaulted address parameter on clang 14).
-struct RawOf {
-  template <class T>
-  using lease = Raw<T>;
-};
-struct PtrOf {
-  template <class T>
-  using lease = Ptr<T>;
-};
-template <class Of>
+// The lease is chosen by a kind (tests/support/lease_env.hpp): a template template
+// parameter would not match Raw's defaulted address parameter on clang 14.
+template <class Kind>
 struct Chain {
   template <class T>
-  using L = typename Of::template lease<T>;
+  using L = typename Kind::template Lease<T>;
   struct Node {
     std::uint64_t value = 0;
     L<Box<Node>> next;
@@ -409,8 +402,8 @@ struct Chain {
 };
 
 TEST(Regression, MoveAssignFromInsideTheOwnedObject) {
-  Chain<RawOf>::drop_heads();
-  Chain<PtrOf>::drop_heads();
+  Chain<testing::RawKind>::drop_heads();
+  Chain<testing::PtrKind>::drop_heads();
 }
 
 }  // namespace
