@@ -217,18 +217,19 @@ TEST(Result, ValueOrError) {
 
 TEST(Error, EveryCodeHasAName) {
   std::vector<std::string> names;
-  for (unsigned i = 0; i <= static_cast<unsigned>(Error::ref_count_overflow); ++i) {
+  for (unsigned i = 0; i <= static_cast<unsigned>(Error::malformed); ++i) {
     const std::string name = swim::mem::to_string(static_cast<Error>(i));
     EXPECT_NE(name, "unknown") << i;
     for (const std::string& other : names) EXPECT_NE(name, other) << i;
     names.push_back(name);
   }
-  EXPECT_EQ(names.size(), 15u) << "none, the allocators' eight codes, the shared leases' six";
+  EXPECT_EQ(names.size(), 16u)
+      << "none, the allocators' eight codes, the shared leases' six, malformed";
   EXPECT_STREQ(swim::mem::to_string(static_cast<Error>(200)), "unknown");
 }
 
 TEST(Error, RetryableCodesAreTheTransientOnes) {
-  for (unsigned i = 0; i <= static_cast<unsigned>(Error::ref_count_overflow); ++i) {
+  for (unsigned i = 0; i <= static_cast<unsigned>(Error::malformed); ++i) {
     const Error e = static_cast<Error>(i);
     const bool transient =
         e == Error::aliased || e == Error::relocating || e == Error::contended;

@@ -8,3 +8,4 @@
 #include "swim/mem/residents/string.hpp"
 #include "swim/mem/residents/compact.hpp"
 #include "swim/mem/residents/compact_share.hpp"
+#include "swim/mem/residents/parcel.hpp"

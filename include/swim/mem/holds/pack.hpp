@@ -169,6 +169,58 @@ class Pack {
   }
   SWIM_MEM_API std::size_t capacity() const { return bump_.capacity; }
   SWIM_MEM_API Error init_error() const { return init_error_; }
+
+  /// The address every zero-size object of this Pack has (inside the Pack itself).
+  SWIM_MEM_API const void* zero_address() const { return zero_.object_at(); }
+
+  /// Where a Pack stands: what a copy of its region needs to be managed by another
+  /// Pack (residents/parcel.hpp ships a Pack's region to another process).
+  struct Snapshot {
+    std::size_t mark = 0;           ///< bytes from the region's start to the first free byte
+    std::size_t objects = 0;        ///< live objects with bytes
+    std::uint64_t zero_objects = 0; ///< live zero-size objects
+    std::uint64_t bytes_in_use = 0; ///< as stats().bytes_in_use
+  };
+  /// The current state (quiescent only).
+  SWIM_MEM_API Snapshot snapshot() const {
+    const std::uint64_t s = bump_.state.load(order::relaxed);
+    return Snapshot{static_cast<std::size_t>(s >> detail::Bump<Mode>::mark_shift) *
+                        detail::Bump<Mode>::granule,
+                    bump_.live(), zero_count_.count(), used_.load(order::relaxed)};
+  }
+  /// Take over a region whose bytes below `s.mark` already hold `s.objects` objects,
+  /// each tagged with this Pack's tag_owner() by the caller (the bytes came from
+  /// another Pack, whose tags the caller rewrote), and `s.zero_objects` zero-size
+  /// objects. Only on a Pack with no live object, and with nothing else using it.
+  /// invalid_argument (nothing changed) when the Pack is not empty, the mark is past
+  /// the region or not a multiple of 8, or the counts exceed the Pack's limits; a
+  /// snapshot with no objects and a mark of 0 empties the Pack's accounting (for a
+  /// caller giving up a region it filled). The peak starts at s.bytes_in_use.
+  SWIM_MEM_API Error restore(const Snapshot& s) {
+    using B = detail::Bump<Mode>;
+    const std::uint64_t now = bump_.state.load(order::relaxed);
+    const bool emptying = s.mark == 0 && s.objects == 0 && s.zero_objects == 0;
+    if (!emptying && ((now & B::live_mask) != 0 || zero_count_.count() != 0)) {
+      return Error::invalid_argument;
+    }
+    if (s.mark > bump_.capacity || s.mark % B::granule != 0 || s.objects >= B::live_mask ||
+        s.bytes_in_use > s.mark || (s.objects == 0) != (s.mark == 0)) {
+      return Error::invalid_argument;
+    }
+    const std::size_t old_mark = static_cast<std::size_t>(now >> B::mark_shift) * B::granule;
+    if (s.mark > old_mark) {
+      detail::unpoison(reinterpret_cast<void*>(bump_.base + old_mark), s.mark - old_mark);
+    } else if (s.mark < old_mark) {
+      detail::poison(reinterpret_cast<void*>(bump_.base + s.mark), old_mark - s.mark);
+    }
+    bump_.state.store(static_cast<std::uint64_t>(s.mark / B::granule) << B::mark_shift |
+                          B::head | static_cast<std::uint64_t>(s.objects),
+                      order::relaxed);
+    zero_count_.live.store(s.zero_objects, order::relaxed);
+    used_.store(s.bytes_in_use, order::relaxed);
+    peak_.store(s.bytes_in_use, order::relaxed);
+    return Error::none;
+  }
   SWIM_MEM_API bool owns(const void* p) const {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     return a >= bump_.base && a - bump_.base < bump_.capacity;

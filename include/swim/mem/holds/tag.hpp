@@ -45,6 +45,7 @@ struct alignas(64) ZeroTag {
   std::uint64_t pad_[7];
   std::uint64_t tag;
   SWIM_MEM_API void* object() { return &tag + 1; }
+  SWIM_MEM_API const void* object_at() const { return &tag + 1; }
 };
 static_assert(alignof(ZeroTag) >= control_align);
 

@@ -277,6 +277,36 @@ struct stow_traits<ExclusiveLease<R, MetaInObject, Addr>> {
     }
     dst->~L();
   }
+
+  /// Rebase (leases/rebase.hpp): claim the object, check its size and alignment,
+  /// then rebase the payload. Direct addresses only (a relative lease needs none).
+  template <class A = Addr>
+    requires std::is_same_v<A, direct_address>
+  SWIM_MEM_NOINLINE SWIM_MEM_API static Error rebase(L* obj, RebaseContext& cx) {
+    value_type* const old = obj->data_.get();
+    if (old == nullptr) return Error::none;
+    const std::size_t offset = L::offset_for(meta_type{});
+    const Result<RebaseContext::Claimed> c =
+        cx.claim(old, offset, L::in_object ? sizeof(meta_type) : 0);
+    if (!c) return c.error();
+    obj->data_.set(reinterpret_cast<value_type*>(c->payload));
+    // The metadata can be read now (in the handle, or checked to be in the object).
+    const Result<Layout> l = detail::object_layout<R, L::in_object>(R::layout(obj->meta()));
+    if (!l) return Error::malformed;
+    if (c->zero_size) {
+      if (l->size != 0 || l->align > detail::ZeroTag::max_align) return Error::malformed;
+    } else {
+      const Error e = cx.extent(l->size);
+      if (e != Error::none) return e;
+      if (reinterpret_cast<std::uintptr_t>(c->payload - offset) % l->align != 0) {
+        return Error::malformed;  // (an alignment above the copy's own: see residents/parcel.hpp)
+      }
+    }
+    if (cx.enter() != Error::none) return Error::malformed;
+    const Error e = R::rebase(obj->data(), obj->meta(), cx);
+    cx.leave();
+    return e;
+  }
 };
 
 }  // namespace swim::mem

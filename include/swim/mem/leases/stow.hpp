@@ -11,6 +11,9 @@
 //   static void unstow(const T* src, T* dst)
 //       Undo a successful stow: release what it allocated in the target and leave
 //       *dst unconstructed; *src is as before the stow.
+//   static Error rebase(T* obj, RebaseContext& cx)     (optional)
+//       Make a byte copy of a stowed T valid at a new address (leases/rebase.hpp);
+//       what shipping a structure to another process needs (shippable<T>).
 // A whole stow is copy-then-destroy: try_stow() copies the structure, and only if
 // every part succeeded destroys the source (which frees the old memory).
 //
@@ -27,6 +30,7 @@
 #include <type_traits>
 
 #include "swim/mem/holds.hpp"
+#include "swim/mem/leases/rebase.hpp"
 #include "swim/mem/leases/resident.hpp"
 #include "swim/mem/leases/stow_context.hpp"
 
@@ -45,12 +49,20 @@ struct stow_traits<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
     return Error::none;
   }
   SWIM_MEM_API static void unstow(const T*, T* dst) { dst->~T(); }
+  SWIM_MEM_API static Error rebase(T*, RebaseContext&) { return Error::none; }
 };
 
 template <class T>
 concept stowable = requires(const T* s, T* d, StowContext& cx) {
   { stow_traits<T>::stow(s, d, cx) } -> std::same_as<Error>;
   stow_traits<T>::unstow(s, d);
+};
+
+/// A stowable type whose stowed copy can also be rebased (leases/rebase.hpp): what
+/// a structure needs to travel to another process in one piece.
+template <class T>
+concept shippable = stowable<T> && requires(T* obj, RebaseContext& cx) {
+  { stow_traits<T>::rebase(obj, cx) } -> std::same_as<Error>;
 };
 
 /// Stow the members of a struct, in order, rolling back in reverse on failure.
@@ -69,8 +81,23 @@ struct stow_members {
     unstow_from<0, Members...>(src, dst);
     dst->~T();
   }
+  /// The members in order (the order stow allocated their objects). Every member
+  /// type must be shippable (checked when it is used: a recursive type's members
+  /// are incomplete when this is declared).
+  SWIM_MEM_API static Error rebase(T* obj, RebaseContext& cx) {
+    Error e = Error::none;
+    ((e = e == Error::none ? rebase_one<Members>(obj, cx) : e), ...);
+    return e;
+  }
 
  private:
+  template <auto Member>
+  SWIM_MEM_API static Error rebase_one(T* obj, RebaseContext& cx) {
+    using M = std::remove_const_t<std::remove_reference_t<decltype(obj->*Member)>>;
+    static_assert(shippable<M>, "a member of this type cannot be rebased (shipped)");
+    return stow_traits<M>::rebase(const_cast<M*>(&(obj->*Member)), cx);
+  }
+
   template <class M>
   struct storage {
     alignas(M) unsigned char bytes[sizeof(M)];

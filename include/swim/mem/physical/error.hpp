@@ -30,6 +30,8 @@ enum class Error : std::uint8_t {
   hard_count_overflow,  ///< the hard count is at its maximum; nothing changed
   soft_count_overflow,  ///< the soft count is at its maximum; nothing changed
   ref_count_overflow,   ///< the ref count is at its maximum; nothing changed
+  // ---- Shipped structures (residents/parcel.hpp) -------------------------------------
+  malformed,  ///< bytes that should hold a shipped structure do not (header, size, checksum, contents)
 };
 
 /// A short, static description of an error. Valid on host and device.
@@ -50,6 +52,7 @@ SWIM_MEM_API constexpr const char* to_string(Error e) {
     case Error::hard_count_overflow: return "hard count overflow";
     case Error::soft_count_overflow: return "soft count overflow";
     case Error::ref_count_overflow: return "ref count overflow";
+    case Error::malformed: return "malformed";
   }
   return "unknown";
 }

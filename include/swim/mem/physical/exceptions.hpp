@@ -59,6 +59,7 @@ class MemoryError : public std::exception {
       case Error::hard_count_overflow: return "swim::mem: hard count overflow";
       case Error::soft_count_overflow: return "swim::mem: soft count overflow";
       case Error::ref_count_overflow: return "swim::mem: ref count overflow";
+      case Error::malformed: return "swim::mem: malformed";
       default: return to_string(code_);
     }
   }

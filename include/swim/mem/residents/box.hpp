@@ -31,6 +31,11 @@ struct Box {
   SWIM_MEM_API static void unstow(const T* src, const M&, T* dst, M&) {
     stow_traits<T>::unstow(src, dst);
   }
+  /// Rebase (leases/rebase.hpp): the value's.
+  SWIM_MEM_API static Error rebase(T* value, M&, RebaseContext& cx) {
+    static_assert(shippable<T>, "Box<T>: T cannot be rebased (shipped)");
+    return stow_traits<T>::rebase(value, cx);
+  }
 
   // Clone (leases/resident.hpp, optional part): copy-construct the value, keep the user
   // metadata. Only for a copy-constructible T (a template, so that the condition is

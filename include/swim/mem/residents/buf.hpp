@@ -207,6 +207,21 @@ struct Buf {
       (void)src, (void)src_meta, (void)dst;
     }
   }
+  /// Rebase (leases/rebase.hpp): the length must be within the capacity (the
+  /// object's size was checked for the capacity), then element by element.
+  SWIM_MEM_API static Error rebase(T* data, meta_type& meta, RebaseContext& cx) {
+    if (meta.len > meta.cap) return Error::malformed;
+    if constexpr (!std::is_trivially_copyable_v<T>) {
+      static_assert(shippable<T>, "Buf<T>: T cannot be rebased (shipped)");
+      for (std::size_t i = 0; i < meta.len; ++i) {
+        const Error e = stow_traits<T>::rebase(data + i, cx);
+        if (e != Error::none) return e;
+      }
+    } else {
+      (void)data, (void)cx;
+    }
+    return Error::none;
+  }
 
   // Clone (leases/resident.hpp, optional part): a clone is shrunk to fit, like a
   // stowed copy; its elements are copy-constructed from src, in order (never read

@@ -197,6 +197,11 @@ struct String {
     return Storage::stow(src, src_meta, dst, dst_meta, cx);
   }
   SWIM_MEM_API static void unstow(const char*, const meta_type&, char*, meta_type&) {}
+  /// Rebase (leases/rebase.hpp): the length within the capacity, the bytes UTF-8.
+  SWIM_MEM_API static Error rebase(char* data, meta_type& meta, RebaseContext&) {
+    if (meta.len > meta.cap || !detail::utf8_valid(data, meta.len)) return Error::malformed;
+    return Error::none;
+  }
 
   // Clone (leases/resident.hpp, optional part): the bytes, shrunk to fit, as for Buf.
   SWIM_MEM_API static meta_type clone_meta(const meta_type& meta) {

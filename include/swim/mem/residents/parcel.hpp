@@ -1,0 +1,331 @@
+// Layer 7 (residents): Parcel<L>, a whole structure stowed into one contiguous
+// object, whose bytes can be sent anywhere (a file, a socket, an MPI message:
+// integrations/mpi/ship.hpp) and unpacked into working leases on arrival.
+//
+// A Parcel is one object of a hold, laid out as
+//   [ParcelHeader][root: an L][a Pack][the Pack's region]
+// try_pack() stows a structure (the lease L and all it owns, stow_traits) into the
+// Pack, so that the structure lives in the Parcel and nowhere else. seal() writes
+// the header (sizes, the Pack's state, the sender's address, a type fingerprint, a
+// checksum) and gives the image: the bytes from the header to the end of the last
+// object, the region's free room left out. try_unpack() copies an image into a new
+// Parcel in the receiver's hold, checks the header, rebuilds the Pack's state and
+// rebases the structure (leases/rebase.hpp): every address is moved by the
+// distance between the two copies and every tag names the receiver's Pack. The
+// receiver then holds working leases, in its own hold: it may use them in place
+// (growing them inside the Parcel's spare room, UnpackOptions::extra_capacity), or
+// stow them anywhere else.
+//
+// Bad bytes lose nothing: an image that is truncated, from another type or build,
+// damaged (checksum), or whose contents do not check (an address outside the copy,
+// a tag that is not the sender's, objects that overlap, a length past a capacity,
+// invalid UTF-8 in a String, nesting deeper than max_depth) gives Error::malformed;
+// nothing is constructed, no destructor runs on the bad bytes, and the receiver's
+// block goes back to its hold. The checksum guards against accidents, not forgery;
+// forged bytes are checked all the same.
+//
+// Limits: the same program on both sides (the fingerprint holds the type's name,
+// size and alignment; pointers and byte order must agree); objects aligned to at
+// most 64 bytes (the copy's own alignment); shippable types only (stow.hpp: not the
+// shared leases). An image is what try_pack made or what arrived: a structure
+// changed in place in the Parcel (a Buf grown there) may no longer lie in the order
+// a rebase checks, and its image may be refused; pack it again instead.
+// Thread-safety: a Parcel is used by one thread at a time. Host and device.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "swim/mem/leases.hpp"
+
+namespace swim::mem {
+
+/// The first bytes of a Parcel's image (see the file comment).
+struct alignas(64) ParcelHeader {
+  static constexpr std::uint64_t magic_value = 0x314c43524d495753ULL;  // "SWIMRCL1"
+  static constexpr std::uint32_t version_value = 1;
+
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t header_bytes;
+  std::uint64_t image_bytes;       ///< the whole image, this header included
+  std::uint64_t fingerprint;       ///< the root type's (name, size, alignment)
+  std::uint64_t old_base;          ///< the sender's address of the image's first byte
+  std::uint64_t region_offset;     ///< where the Pack's region starts in the image
+  std::uint64_t old_tag;           ///< the tag of the sender's Pack
+  std::uint64_t mark;              ///< bytes of the region that hold objects
+  std::uint64_t objects;           ///< live objects with bytes
+  std::uint64_t zero_objects;      ///< live zero-size objects
+  std::uint64_t bytes_in_use;      ///< their bytes, as the Pack counts them
+  std::uint64_t checksum;          ///< of the image, this field left out (last)
+};
+static_assert(sizeof(ParcelHeader) == 128);
+
+/// What try_unpack accepts and gives.
+struct UnpackOptions {
+  /// Room for the structure to grow in place, beyond the bytes that arrived.
+  std::size_t extra_capacity = 0;
+  /// The deepest nesting of objects accepted (each level is one stack frame of the
+  /// rebase); deeper images are malformed. A list of n nodes nests n deep.
+  unsigned max_depth = 1u << 14;
+};
+
+namespace detail {
+
+/// A 64-bit checksum of n bytes, eight at a time in four lanes. Reads through
+/// poisoned holes of a Pack (freed objects, alignment gaps): they are part of the image.
+SWIM_MEM_API SWIM_MEM_NO_SANITIZE_ADDRESS inline std::uint64_t parcel_checksum(
+    const void* bytes, std::size_t n, std::uint64_t seed) {
+  constexpr std::uint64_t k = 0x9E3779B97F4A7C15ULL;
+  std::uint64_t lane[4] = {seed ^ k, seed + k, seed ^ (k >> 1), seed - k};
+  const auto* p = static_cast<const unsigned char*>(bytes);
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int j = 0; j < 4; ++j) {
+      std::uint64_t w;
+      __builtin_memcpy(&w, p + i + 8 * j, 8);
+      lane[j] = (lane[j] ^ w) * k;
+      lane[j] ^= lane[j] >> 29;
+    }
+  }
+  std::uint64_t h = lane[0] ^ (lane[1] << 1) ^ (lane[2] << 2) ^ (lane[3] << 3) ^ n;
+  for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001B3ULL;
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  h ^= h >> 33;
+  return h;
+}
+
+/// The name, size and alignment of T, hashed: what tells a Parcel of one type from
+/// another's (the same compiler on both sides).
+template <class T>
+SWIM_MEM_API inline std::uint64_t type_fingerprint() {
+  const char* name = __PRETTY_FUNCTION__;
+  std::size_t n = 0;
+  while (name[n] != '\0') ++n;
+  return parcel_checksum(name, n, sizeof(T) * 131 + alignof(T));
+}
+
+SWIM_MEM_API constexpr std::size_t round64(std::size_t n) { return (n + 63) & ~std::size_t(63); }
+
+}  // namespace detail
+
+/// A structure stowed into one contiguous object (see the file comment). L is the
+/// root's type: a lease (Raw<Box<Tree>>, Ptr<Buf<...>>...) or any shippable type.
+template <shippable L>
+class Parcel {
+  using PackType = Pack<concurrent>;
+
+ public:
+  /// Where things are in a Parcel of L (the same in every process of one program).
+  static constexpr std::size_t root_offset = sizeof(ParcelHeader);
+  static constexpr std::size_t pack_offset = root_offset + detail::round64(sizeof(L));
+  static constexpr std::size_t region_offset = pack_offset + detail::round64(sizeof(PackType));
+  static_assert(alignof(L) <= 64 && alignof(PackType) <= 64);
+
+  constexpr Parcel() = default;
+  SWIM_MEM_API Parcel(Parcel&& o) : block_(o.block_), constructed_(o.constructed_) {
+    o.block_ = Block{};
+  }
+  SWIM_MEM_API Parcel& operator=(Parcel&& o) {
+    if (this != &o) {
+      reset();
+      block_ = o.block_;
+      constructed_ = o.constructed_;
+      o.block_ = Block{};
+    }
+    return *this;
+  }
+  Parcel(const Parcel&) = delete;
+  Parcel& operator=(const Parcel&) = delete;
+  SWIM_MEM_API ~Parcel() { reset(); }
+
+  /// Stow `root` (and everything it owns) into a new Parcel, one object of `hold`.
+  /// The region starts at `capacity_hint` bytes (at least 4 KiB less the Parcel's
+  /// own parts) and doubles until the structure fits, each try a whole stow
+  /// transaction (so the cost stays proportional to the structure). On success
+  /// `root` is null: the structure moved into the Parcel. On failure `root` is
+  /// untouched and nothing is left allocated: the hold's error (out_of_memory when
+  /// it cannot give a block large enough), or the stow's.
+  SWIM_MEM_API static Result<Parcel> try_pack(L& root, HoldRef hold,
+                                              std::size_t capacity_hint = 0) {
+    if (!hold) return Error::invalid_argument;
+    std::size_t capacity = capacity_hint > 4096 - region_offset ? capacity_hint : 4096 - region_offset;
+    capacity = (capacity + 63) & ~std::size_t(63);
+    for (;;) {
+      if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::out_of_memory;
+      const Result<Block> block = hold.try_allocate(Layout{region_offset + capacity, 64});
+      if (!block) return block.error();
+      Parcel p(*block);
+      PackType* pack = p.make_pack(block->size - region_offset);
+      Result<L> stowed = try_stow(root, HoldRef::of(*pack));
+      if (stowed) {
+        detail::construct_at(&p.root(), stowed.take());
+        return Result<Parcel>(detail::move(p));
+      }
+      pack->~PackType();  // the stow left nothing in it
+      hold_deallocate(*block);
+      p.block_ = Block{};
+      if (stowed.error() != Error::out_of_memory && stowed.error() != Error::oversized) {
+        return stowed.error();
+      }
+      capacity *= 2;
+    }
+  }
+
+  /// Check an image (seal()'s bytes, as they arrived) and unpack it into a new
+  /// Parcel, one object of `hold`. Errors: malformed (see the file comment); the
+  /// hold's (out_of_memory...); invalid_argument for a null hold or null bytes.
+  SWIM_MEM_API static Result<Parcel> try_unpack(const void* image, std::size_t bytes,
+                                                HoldRef hold, UnpackOptions options = {}) {
+    if (image == nullptr) return Error::invalid_argument;
+    return try_unpack_with(bytes, hold, [&](void* to) {
+      detail::copy_bytes(to, image, bytes);
+      return Error::none;
+    }, options);
+  }
+
+  /// The same, with `fill(void* to)` writing the `bytes` of the image (a receive
+  /// straight into the Parcel's block: no copy). fill returns Error::none or an error,
+  /// which is returned.
+  template <class Fill>
+  SWIM_MEM_API static Result<Parcel> try_unpack_with(std::size_t bytes, HoldRef hold, Fill&& fill,
+                                                     UnpackOptions options = {}) {
+    if (!hold) return Error::invalid_argument;
+    if (bytes < region_offset) return Error::malformed;
+    constexpr std::size_t most = ~std::size_t(0) >> 2;
+    if (bytes > most || options.extra_capacity > most - bytes) return Error::oversized;
+    const std::size_t total = (bytes + options.extra_capacity + 63) & ~std::size_t(63);
+    const Result<Block> block = hold.try_allocate(Layout{total, 64});
+    if (!block) return block.error();
+    Parcel p(*block);  // frees the block on every early return (nothing constructed yet)
+    p.constructed_ = false;
+    const Error filled = fill(block->ptr);
+    if (filled != Error::none) return filled;
+    const Error e = p.adopt(bytes, options.max_depth);
+    if (e != Error::none) return e;
+    p.constructed_ = true;
+    return Result<Parcel>(detail::move(p));
+  }
+
+  /// Write the header and give the image to send: the bytes from the header to the
+  /// end of the last object. Quiescent: nobody may change the structure meanwhile.
+  /// An empty Block for an empty Parcel.
+  SWIM_MEM_API Block seal() {
+    if (block_.ptr == nullptr) return Block{};
+    ParcelHeader& h = header();
+    const typename PackType::Snapshot s = pack().snapshot();
+    h.magic = ParcelHeader::magic_value;
+    h.version = ParcelHeader::version_value;
+    h.header_bytes = sizeof(ParcelHeader);
+    h.image_bytes = region_offset + s.mark;
+    h.fingerprint = detail::type_fingerprint<L>();
+    h.old_base = reinterpret_cast<std::uintptr_t>(block_.ptr);
+    h.region_offset = region_offset;
+    h.old_tag = pack().tag_owner();
+    h.mark = s.mark;
+    h.objects = s.objects;
+    h.zero_objects = s.zero_objects;
+    h.bytes_in_use = s.bytes_in_use;
+    h.checksum = checksum_of(block_.ptr, static_cast<std::size_t>(h.image_bytes));
+    return Block{block_.ptr, static_cast<std::size_t>(h.image_bytes)};
+  }
+
+  SWIM_MEM_API explicit operator bool() const { return block_.ptr != nullptr; }
+  /// The structure (a Parcel that is not empty).
+  SWIM_MEM_API L& root() const {
+    return *reinterpret_cast<L*>(static_cast<std::byte*>(block_.ptr) + root_offset);
+  }
+  /// The hold its objects live in: what growing them in place allocates from.
+  SWIM_MEM_API HoldRef hold() const { return HoldRef::of(pack()); }
+  /// The Parcel's own Pack's statistics.
+  SWIM_MEM_API Stats stats() const { return pack().stats(); }
+  /// The Parcel's whole object in its hold.
+  SWIM_MEM_API Block block() const { return block_; }
+
+  /// Destroy the structure and free the Parcel.
+  SWIM_MEM_API void reset() {
+    if (block_.ptr == nullptr) return;
+    if (constructed_) {
+      root().~L();
+      pack().~PackType();
+    }
+    hold_deallocate(block_);
+    block_ = Block{};
+    constructed_ = true;
+  }
+
+ private:
+  SWIM_MEM_API explicit Parcel(Block b) : block_(b) {}
+
+  SWIM_MEM_API ParcelHeader& header() const { return *static_cast<ParcelHeader*>(block_.ptr); }
+  SWIM_MEM_API PackType& pack() const {
+    return *reinterpret_cast<PackType*>(static_cast<std::byte*>(block_.ptr) + pack_offset);
+  }
+  SWIM_MEM_API PackType* make_pack(std::size_t capacity) {
+    auto* at = static_cast<std::byte*>(block_.ptr);
+    return detail::construct_at(reinterpret_cast<PackType*>(at + pack_offset),
+                                Block{at + region_offset, capacity});
+  }
+  SWIM_MEM_API static std::uint64_t checksum_of(const void* image, std::size_t n) {
+    const auto* p = static_cast<const std::byte*>(image);
+    constexpr std::size_t at = __builtin_offsetof(ParcelHeader, checksum);
+    const std::uint64_t head = detail::parcel_checksum(p, at, ParcelHeader::magic_value);
+    return detail::parcel_checksum(p + at + 8, n - at - 8, head);
+  }
+
+  // Check the image that fill() wrote (`bytes` of it), make the Pack, rebase.
+  SWIM_MEM_API Error adopt(std::size_t bytes, unsigned max_depth) {
+    const ParcelHeader h = header();
+    if (h.magic != ParcelHeader::magic_value || h.version != ParcelHeader::version_value ||
+        h.header_bytes != sizeof(ParcelHeader) || h.image_bytes != bytes ||
+        h.region_offset != region_offset || h.fingerprint != detail::type_fingerprint<L>() ||
+        h.mark != bytes - region_offset ||
+        h.checksum != checksum_of(block_.ptr, bytes)) {
+      return Error::malformed;
+    }
+    PackType* pack = make_pack(block_.size - region_offset);
+    if (pack->init_error() != Error::none && h.mark != 0) return Error::malformed;
+    // The Pack's accounting as the sender's (this opens the bytes below the mark,
+    // which the new Pack poisoned), checked against what the rebase claims.
+    typename PackType::Snapshot s;
+    s.mark = static_cast<std::size_t>(h.mark);
+    s.objects = static_cast<std::size_t>(h.objects);
+    s.zero_objects = h.zero_objects;
+    s.bytes_in_use = h.bytes_in_use;
+    if (h.objects != s.objects || pack->restore(s) != Error::none) {
+      pack->~PackType();
+      return Error::malformed;
+    }
+    auto* base = static_cast<std::byte*>(block_.ptr);
+    RebaseContext::Geometry g;
+    g.old_base = static_cast<std::uintptr_t>(h.old_base);
+    g.new_base = base;
+    g.region_offset = region_offset;
+    g.region_mark = s.mark;
+    g.zero_offset = static_cast<std::size_t>(
+        static_cast<const std::byte*>(pack->zero_address()) - base);
+    g.old_tag = h.old_tag;
+    g.new_tag = pack->tag_owner();
+    g.max_depth = max_depth;
+    RebaseContext cx(g);
+    Error e = cx.enter();
+    if (e == Error::none) e = stow_traits<L>::rebase(&root(), cx);
+    if (e == Error::none &&
+        (cx.objects() != s.objects || cx.zero_objects() != s.zero_objects ||
+         cx.bytes_in_use() != s.bytes_in_use || cx.end() != s.mark)) {
+      e = Error::malformed;
+    }
+    if (e != Error::none) {
+      pack->restore(typename PackType::Snapshot{});  // give the bytes up unseen: no destructor runs
+      pack->~PackType();
+      return e;
+    }
+    return Error::none;
+  }
+
+  Block block_{};
+  bool constructed_ = true;  // false while try_unpack_with has not checked the bytes
+};
+
+}  // namespace swim::mem
