@@ -9,18 +9,15 @@
 
 #include "support/arena.hpp"
 #include "support/leak_capture.hpp"
+#include "support/parcel_tree.hpp"
 #include "swim/mem.hpp"
 
 namespace parcel_test {
 using namespace swim::mem;
-
-struct Node {
-  std::int64_t key = 0;
-  Raw<String<>> label;
-  Raw<Buf<std::int64_t>> values;
-  Raw<Box<Node>> left, right;
-};
-using Tree = Raw<Box<Node>>;
+using swim::mem::testing::Node;
+using swim::mem::testing::Tree;
+using swim::mem::testing::build;
+using swim::mem::testing::same;
 
 // A list: nesting as deep as it is long.
 struct Link {
@@ -40,11 +37,6 @@ struct Rec {
 }  // namespace parcel_test
 
 template <>
-struct swim::mem::stow_traits<parcel_test::Node>
-    : stow_members<parcel_test::Node, &parcel_test::Node::key, &parcel_test::Node::label,
-                   &parcel_test::Node::values, &parcel_test::Node::left,
-                   &parcel_test::Node::right> {};
-template <>
 struct swim::mem::stow_traits<parcel_test::Link>
     : stow_members<parcel_test::Link, &parcel_test::Link::v, &parcel_test::Link::next> {};
 template <>
@@ -57,40 +49,6 @@ namespace {
 
 static_assert(shippable<Tree> && shippable<Node> && shippable<Raw<Buf<Raw<String<>>>>>);
 static_assert(!shippable<Hard<Box<int>>>, "shared leases do not travel");
-
-// Keys lo..hi-1, balanced; node k has label "node-k" and k % 4 values k, k+1, ...
-// (so some Bufs are empty: zero-size objects).
-Tree build(HoldRef hold, std::int64_t lo, std::int64_t hi) {
-  if (lo >= hi) return Tree{};
-  const std::int64_t mid = lo + (hi - lo) / 2;
-  Tree t = Tree::try_new(hold).take();
-  t->key = mid;
-  const std::string label = "node-" + std::to_string(mid);
-  t->label = Raw<String<>>::try_from(hold, label.c_str()).take();
-  std::vector<std::int64_t> v;
-  for (std::int64_t i = 0; i < mid % 4; ++i) v.push_back(mid + i);
-  t->values = Raw<Buf<std::int64_t>>::try_from(hold, v.data(), v.size()).take();
-  t->left = build(hold, lo, mid);
-  t->right = build(hold, mid + 1, hi);
-  return t;
-}
-
-// Whether t holds exactly keys lo..hi-1 as build() made them; counts the nodes.
-bool same(const Tree& t, std::int64_t lo, std::int64_t hi, std::size_t& nodes) {
-  if (lo >= hi) return !t;
-  if (!t) return false;
-  const std::int64_t mid = lo + (hi - lo) / 2;
-  if (t->key != mid) return false;
-  const std::string label = "node-" + std::to_string(mid);
-  const StringView got = t->label.view();
-  if (std::string(got.ptr, got.len) != label) return false;
-  if (t->values.size() != static_cast<std::size_t>(mid % 4)) return false;
-  for (std::size_t i = 0; i < t->values.size(); ++i) {
-    if (t->values.data()[i] != mid + static_cast<std::int64_t>(i)) return false;
-  }
-  ++nodes;
-  return same(t->left, lo, mid, nodes) && same(t->right, mid + 1, hi, nodes);
-}
 
 std::vector<std::byte> image_of(Parcel<Tree>& p) {
   const Block b = p.seal();

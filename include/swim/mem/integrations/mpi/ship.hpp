@@ -1,0 +1,422 @@
+// Layer 8 (integrations, host only, needs MPI): ship and gather, a whole structure
+// to another rank in one message, working leases in the receiver's hold on arrival.
+//
+//   // rank 0                                     // rank 1
+//   Raw<Box<Node>> tree = build();                auto got = mpi::try_receive<Raw<Box<Node>>>(
+//   mpi::try_ship(tree, 1, MPI_COMM_WORLD);           0, MPI_COMM_WORLD);
+//   // tree is null: it moved                     Raw<Box<Node>>& tree = got->root();
+//
+// The structure is stowed into a Parcel (residents/parcel.hpp) in a scratch hold,
+// its image sealed and sent as one message; the receiver probes the message's size,
+// allocates the Parcel in its own hold, receives straight into it and rebases it.
+// Nothing about the ranks' addresses is shared, so this works between nodes as
+// well as within one. Forms: blocking (try_ship, try_send, try_receive),
+// non-blocking (try_ship_async / Shipment, try_receive_async / Arrival), and
+// try_gather (every rank's structure to one rank).
+//
+// Errors (each leaves the structure where it was, and drains the message it was
+// about, so the next message is received normally):
+//   unsupported       MPI not initialised or already finalised, or an MPI call failed
+//   invalid_argument  a null communicator, a rank outside it, a null hold
+//   malformed         a message that is not an image of this type: not a Parcel,
+//                     truncated, damaged, another type or program (Parcel's checks)
+//   oversized         an image above 16 GiB (one message counts 8-byte words in an int)
+//   out_of_memory     the scratch or the receiving hold cannot hold the image
+// While a receive runs, the communicator's error handler is MPI_ERRORS_RETURN (set
+// and put back by the call, which is local), so that a failure is an Error, not an
+// abort. Images are sent as MPI_UINT64_T words: the same program on every rank, as
+// Parcel requires. Thread-safety: as MPI's (MPI_THREAD_MULTIPLE for calls from
+// several threads at once); a Parcel, Shipment or Arrival is one thread's at a time.
+#pragma once
+
+#include <mpi.h>
+
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "swim/mem.hpp"
+
+namespace swim::mem::mpi {
+
+/// The message tag of ship and receive unless the caller gives one.
+inline constexpr int ship_tag = 0x5357;
+
+namespace detail {
+
+inline bool mpi_usable() {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  return initialized != 0 && finalized == 0;
+}
+
+// Whether `peer` is a rank of comm that a point-to-point call may name (a rank of
+// the remote group for an intercommunicator), or MPI_ANY_SOURCE when allowed.
+inline Error check_peer(MPI_Comm comm, int peer, bool any_allowed) {
+  if (!mpi_usable()) return Error::unsupported;
+  if (comm == MPI_COMM_NULL) return Error::invalid_argument;
+  if (any_allowed && peer == MPI_ANY_SOURCE) return Error::none;
+  int inter = 0, size = 0;
+  if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS) return Error::unsupported;
+  const int got = inter != 0 ? MPI_Comm_remote_size(comm, &size) : MPI_Comm_size(comm, &size);
+  if (got != MPI_SUCCESS) return Error::unsupported;
+  return peer >= 0 && peer < size ? Error::none : Error::invalid_argument;
+}
+
+/// The image's length in 8-byte words as one message counts it.
+inline Result<int> words_of(Block image) {
+  if (image.size % 8 != 0) return Error::malformed;
+  if (image.size / 8 > static_cast<std::size_t>(INT_MAX)) return Error::oversized;
+  return static_cast<int>(image.size / 8);
+}
+
+/// MPI_ERRORS_RETURN on comm while it lives, the previous handler put back after.
+class ReturnErrors {
+ public:
+  explicit ReturnErrors(MPI_Comm comm) : comm_(comm) {
+    if (MPI_Comm_get_errhandler(comm_, &previous_) != MPI_SUCCESS) {
+      previous_ = MPI_ERRHANDLER_NULL;
+      return;
+    }
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  }
+  ~ReturnErrors() {
+    if (previous_ == MPI_ERRHANDLER_NULL) return;
+    MPI_Comm_set_errhandler(comm_, previous_);
+    MPI_Errhandler_free(&previous_);
+  }
+  ReturnErrors(const ReturnErrors&) = delete;
+  ReturnErrors& operator=(const ReturnErrors&) = delete;
+
+ private:
+  MPI_Comm comm_;
+  MPI_Errhandler previous_ = MPI_ERRHANDLER_NULL;
+};
+
+/// After a failed send: the structure back into `root`, stowed into `hold` (the
+/// Parcel is freed). Should even that stow fail, the structure goes with the Parcel.
+template <class L>
+void give_back(Parcel<L>& parcel, L& root, HoldRef hold) {
+  Result<L> back = try_stow(parcel.root(), hold);
+  if (back) root = back.take();
+  parcel.reset();
+}
+
+/// A failed rank's message in try_gather: one word, this marker and the Error.
+inline constexpr std::uint64_t failure_word = 0x5357000000000000ULL;
+
+/// Receive a matched message into a new Parcel of `hold`. The message is always
+/// received, also when the Parcel cannot be made (then into nothing: truncated, and
+/// MPI's truncation error is ignored), so that it never blocks the next one.
+template <class L>
+Result<Parcel<L>> receive_matched(MPI_Message& msg, const MPI_Status& status, HoldRef hold,
+                                  UnpackOptions options) {
+  MPI_Count bytes = 0;
+  if (MPI_Get_elements_x(&status, MPI_BYTE, &bytes) != MPI_SUCCESS || bytes < 0) {
+    bytes = -1;
+  }
+  bool received = false;
+  Result<Parcel<L>> got = Error::malformed;
+  if (bytes >= 0 && bytes % 8 == 0 && bytes / 8 <= INT_MAX) {
+    got = Parcel<L>::try_unpack_with(
+        static_cast<std::size_t>(bytes), hold,
+        [&](void* to) {
+          received = true;
+          return MPI_Mrecv(to, static_cast<int>(bytes / 8), MPI_UINT64_T, &msg,
+                           MPI_STATUS_IGNORE) == MPI_SUCCESS
+                     ? Error::none
+                     : Error::unsupported;
+        },
+        options);
+  } else if (bytes >= 0 && bytes / 8 > INT_MAX) {
+    got = Error::oversized;
+  }
+  if (!received) {
+    std::uint64_t nothing = 0;
+    MPI_Mrecv(&nothing, 0, MPI_UINT64_T, &msg, MPI_STATUS_IGNORE);  // MPI_ERR_TRUNCATE: drained
+  }
+  return got;
+}
+
+}  // namespace detail
+
+/// Send a Parcel's image (seal()) to `dest` in one message; the Parcel is kept (so
+/// one Parcel can go to several ranks). Blocking.
+template <shippable L>
+Error try_send(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag = ship_tag) {
+  const Error peer = detail::check_peer(comm, dest, false);
+  if (peer != Error::none) return peer;
+  if (!parcel) return Error::invalid_argument;
+  const Block image = parcel.seal();
+  const Result<int> words = detail::words_of(image);
+  if (!words) return words.error();
+  return MPI_Send(image.ptr, *words, MPI_UINT64_T, dest, tag, comm) == MPI_SUCCESS
+             ? Error::none
+             : Error::unsupported;
+}
+
+/// Ship `root` (and everything it owns) to `dest`: stow it into a Parcel in
+/// `scratch`, send it, free the Parcel. Blocking. On success `root` is null (the
+/// structure moved to the other rank); on failure it is as it was, unless the send
+/// itself failed (then MPI's error is returned and the structure is lost with the
+/// Parcel: MPI gives no way back).
+template <shippable L>
+Error try_ship(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
+               HoldRef scratch = process_hold()) {
+  const Error peer = detail::check_peer(comm, dest, false);
+  if (peer != Error::none) return peer;
+  Result<Parcel<L>> parcel = Parcel<L>::try_pack(root, scratch);
+  if (!parcel) return parcel.error();
+  const Error e = try_send(*parcel, dest, comm, tag);
+  if (e != Error::none) detail::give_back(*parcel, root, scratch);
+  return e;
+}
+
+/// Receive one shipped structure from `source` (or MPI_ANY_SOURCE) with `tag` into
+/// a new Parcel of `hold`. Blocking. The Parcel's root() is the structure.
+template <shippable L>
+Result<Parcel<L>> try_receive(int source, MPI_Comm comm, HoldRef hold = process_hold(),
+                              int tag = ship_tag, UnpackOptions options = {}) {
+  const Error peer = detail::check_peer(comm, source, true);
+  if (peer != Error::none) return peer;
+  if (!hold) return Error::invalid_argument;
+  detail::ReturnErrors guard(comm);
+  MPI_Message msg;
+  MPI_Status status;
+  if (MPI_Mprobe(source, tag, comm, &msg, &status) != MPI_SUCCESS) return Error::unsupported;
+  return detail::receive_matched<L>(msg, status, hold, options);
+}
+
+/// A non-blocking ship under way (try_ship_async): the Parcel lives until the send
+/// completes. Destroying an unfinished Shipment waits for it.
+template <shippable L>
+class Shipment {
+ public:
+  Shipment() = default;
+  Shipment(Shipment&& o) noexcept : parcel_(static_cast<Parcel<L>&&>(o.parcel_)), req_(o.req_) {
+    o.req_ = MPI_REQUEST_NULL;
+  }
+  Shipment& operator=(Shipment&& o) noexcept {
+    if (this != &o) {
+      (void)wait();
+      parcel_ = static_cast<Parcel<L>&&>(o.parcel_);
+      req_ = o.req_;
+      o.req_ = MPI_REQUEST_NULL;
+    }
+    return *this;
+  }
+  ~Shipment() { (void)wait(); }
+
+  /// Whether the send has completed (then the Parcel is freed). unsupported when
+  /// MPI failed or has ended.
+  Result<bool> test() {
+    if (req_ == MPI_REQUEST_NULL) return true;
+    if (!detail::mpi_usable()) return Error::unsupported;
+    int done = 0;
+    if (MPI_Test(&req_, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return Error::unsupported;
+    if (done != 0) parcel_.reset();
+    return done != 0;
+  }
+  /// Wait for the send to complete.
+  Error wait() {
+    if (req_ == MPI_REQUEST_NULL) return Error::none;
+    if (!detail::mpi_usable()) return Error::unsupported;
+    const int rc = MPI_Wait(&req_, MPI_STATUS_IGNORE);
+    parcel_.reset();
+    return rc == MPI_SUCCESS ? Error::none : Error::unsupported;
+  }
+
+ private:
+  template <shippable M>
+  friend Result<Shipment<M>> try_ship_async(M&, int, MPI_Comm, int, HoldRef);
+  Parcel<L> parcel_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+};
+
+/// try_ship without waiting: the send is started, the Shipment completes it.
+template <shippable L>
+Result<Shipment<L>> try_ship_async(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
+                                   HoldRef scratch = process_hold()) {
+  const Error peer = detail::check_peer(comm, dest, false);
+  if (peer != Error::none) return peer;
+  Result<Parcel<L>> parcel = Parcel<L>::try_pack(root, scratch);
+  if (!parcel) return parcel.error();
+  const Block image = parcel->seal();
+  const Result<int> words = detail::words_of(image);
+  if (!words) {
+    detail::give_back(*parcel, root, scratch);
+    return words.error();
+  }
+  Shipment<L> s;
+  s.parcel_ = parcel.take();
+  if (MPI_Isend(image.ptr, *words, MPI_UINT64_T, dest, tag, comm, &s.req_) != MPI_SUCCESS) {
+    s.req_ = MPI_REQUEST_NULL;
+    detail::give_back(s.parcel_, root, scratch);
+    return Error::unsupported;
+  }
+  return Result<Shipment<L>>(static_cast<Shipment<L>&&>(s));
+}
+
+/// A non-blocking receive (try_receive_async): test() polls for the message and
+/// receives it once it is there; wait() blocks for it. The structure arrives in a
+/// Parcel of the hold given when the Arrival was made.
+template <shippable L>
+class Arrival {
+ public:
+  Arrival() = default;
+  Arrival(int source, MPI_Comm comm, HoldRef hold, int tag, UnpackOptions options)
+      : source_(source), comm_(comm), hold_(hold), tag_(tag), options_(options) {}
+
+  /// Receive the message if it has come: true once the structure is here (take it
+  /// with take()), false while it has not come. The receive's error once it came
+  /// and failed (the message is drained).
+  Result<bool> test() {
+    if (done_) return result_ ? Result<bool>(true) : Result<bool>(result_.error());
+    if (!detail::mpi_usable()) return Error::unsupported;
+    detail::ReturnErrors guard(comm_);
+    int found = 0;
+    MPI_Message msg;
+    MPI_Status status;
+    if (MPI_Improbe(source_, tag_, comm_, &found, &msg, &status) != MPI_SUCCESS) {
+      return Error::unsupported;
+    }
+    if (found == 0) return false;
+    result_ = detail::receive_matched<L>(msg, status, hold_, options_);
+    done_ = true;
+    return test();
+  }
+  /// Block until the structure is here; then take().
+  Error wait() {
+    if (!done_) {
+      if (!detail::mpi_usable()) return Error::unsupported;
+      detail::ReturnErrors guard(comm_);
+      MPI_Message msg;
+      MPI_Status status;
+      if (MPI_Mprobe(source_, tag_, comm_, &msg, &status) != MPI_SUCCESS) {
+        return Error::unsupported;
+      }
+      result_ = detail::receive_matched<L>(msg, status, hold_, options_);
+      done_ = true;
+    }
+    return result_ ? Error::none : result_.error();
+  }
+  /// The Parcel, once test() said true or wait() said none; invalid_argument before.
+  Result<Parcel<L>> take() {
+    if (!done_) return Error::invalid_argument;
+    done_ = false;
+    Result<Parcel<L>> out = static_cast<Result<Parcel<L>>&&>(result_);
+    result_ = Error::invalid_argument;
+    return out;
+  }
+
+ private:
+  int source_ = MPI_ANY_SOURCE;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  HoldRef hold_;
+  int tag_ = ship_tag;
+  UnpackOptions options_;
+  bool done_ = false;
+  Result<Parcel<L>> result_ = Error::invalid_argument;
+};
+
+/// Start a non-blocking receive (nothing is posted until test() or wait()).
+template <shippable L>
+Result<Arrival<L>> try_receive_async(int source, MPI_Comm comm, HoldRef hold = process_hold(),
+                                     int tag = ship_tag, UnpackOptions options = {}) {
+  const Error peer = detail::check_peer(comm, source, true);
+  if (peer != Error::none) return peer;
+  if (!hold) return Error::invalid_argument;
+  return Arrival<L>(source, comm, hold, tag, options);
+}
+
+/// What try_gather gives: on the root, one Parcel per rank of the communicator
+/// (the root's own included) and each rank's error (none where its Parcel
+/// arrived); on the other ranks, their own send's error only.
+template <shippable L>
+struct Gathered {
+  std::vector<Parcel<L>> parcels;
+  std::vector<Error> errors;
+};
+
+/// Gather every rank's structure to `root`, one message each (collective over an
+/// intracommunicator; every rank calls it with the same root and tag). Each rank's
+/// `mine` moves into a Parcel (null on success; as it was where packing failed,
+/// and then that rank sends an empty message, which the root records as its
+/// error). On the root the Parcels are in `hold`.
+template <shippable L>
+Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = process_hold(),
+                               int tag = ship_tag + 1, UnpackOptions options = {}) {
+  const Error peer = detail::check_peer(comm, root, false);
+  if (peer != Error::none) return peer;
+  int inter = 0, rank = 0, size = 0;
+  if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter != 0) {
+    return Error::invalid_argument;
+  }
+  if (!hold) return Error::invalid_argument;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  Gathered<L> out;
+  if (rank != root) {
+    out.errors.assign(static_cast<std::size_t>(size), Error::none);
+    Result<Parcel<L>> parcel = Parcel<L>::try_pack(mine, hold);
+    Error e = parcel ? Error::none : parcel.error();
+    Result<int> words = Error::oversized;
+    if (parcel) words = detail::words_of(parcel->seal());
+    if (parcel && !words) {
+      detail::give_back(*parcel, mine, hold);
+      e = words.error();
+    }
+    // The root waits for every rank: a rank that could not pack says why instead.
+    std::uint64_t failure = detail::failure_word | static_cast<std::uint64_t>(e);
+    const int sent = e == Error::none
+                         ? MPI_Send(parcel->block().ptr, *words, MPI_UINT64_T, root, tag, comm)
+                         : MPI_Send(&failure, 1, MPI_UINT64_T, root, tag, comm);
+    if (sent != MPI_SUCCESS && e == Error::none) {
+      detail::give_back(*parcel, mine, hold);
+      e = Error::unsupported;
+    }
+    out.errors[static_cast<std::size_t>(rank)] = e;
+    return out;
+  }
+  out.parcels.resize(static_cast<std::size_t>(size));
+  out.errors.assign(static_cast<std::size_t>(size), Error::none);
+  {
+    Result<Parcel<L>> own = Parcel<L>::try_pack(mine, hold);
+    if (own) {
+      out.parcels[static_cast<std::size_t>(rank)] = own.take();
+    } else {
+      out.errors[static_cast<std::size_t>(rank)] = own.error();
+    }
+  }
+  detail::ReturnErrors guard(comm);
+  for (int r = 0; r < size; ++r) {
+    if (r == root) continue;
+    MPI_Message msg;
+    MPI_Status status;
+    if (MPI_Mprobe(r, tag, comm, &msg, &status) != MPI_SUCCESS) {
+      out.errors[static_cast<std::size_t>(r)] = Error::unsupported;
+      continue;
+    }
+    MPI_Count bytes = 0;
+    if (MPI_Get_elements_x(&status, MPI_BYTE, &bytes) == MPI_SUCCESS && bytes == 8) {
+      std::uint64_t word = 0;
+      MPI_Mrecv(&word, 1, MPI_UINT64_T, &msg, MPI_STATUS_IGNORE);
+      const std::uint64_t code = word & 0xFF;
+      const bool failure = (word & ~std::uint64_t(0xFF)) == detail::failure_word && code != 0 &&
+                           code <= static_cast<std::uint64_t>(Error::malformed);
+      out.errors[static_cast<std::size_t>(r)] = failure ? static_cast<Error>(code) : Error::malformed;
+      continue;
+    }
+    Result<Parcel<L>> got = detail::receive_matched<L>(msg, status, hold, options);
+    if (got) {
+      out.parcels[static_cast<std::size_t>(r)] = got.take();
+    } else {
+      out.errors[static_cast<std::size_t>(r)] = got.error();
+    }
+  }
+  return out;
+}
+
+}  // namespace swim::mem::mpi
