@@ -5,7 +5,8 @@
 // A Parcel is one object of a hold, laid out as
 //   [ParcelHeader][root: an L][a Pack][the Pack's region]
 // try_pack() stows a structure (the lease L and all it owns, stow_traits) into the
-// Pack, so that the structure lives in the Parcel and nowhere else. seal() writes
+// Pack, so that the structure lives in the Parcel and nowhere else; try_pack_copy()
+// stows a copy and leaves the original as it was. seal() writes
 // the header (sizes, the Pack's state, the sender's address, a type fingerprint, a
 // checksum) and gives the image: the bytes from the header to the end of the last
 // object, the region's free room left out. try_unpack() copies an image into a new
@@ -140,17 +141,19 @@ class Parcel {
   Parcel& operator=(const Parcel&) = delete;
   SWIM_MEM_API ~Parcel() { reset(); }
 
-  /// Stow `root` (and everything it owns) into a new Parcel, one object of `hold`.
-  /// The region starts at `capacity_hint` bytes (at least 4 KiB less the Parcel's
-  /// own parts) and doubles until the structure fits, each try a whole stow
-  /// transaction (so the cost stays proportional to the structure). On success
-  /// `root` is null: the structure moved into the Parcel. On failure `root` is
-  /// untouched and nothing is left allocated: the hold's error (out_of_memory when
-  /// it cannot give a block large enough), or the stow's.
-  SWIM_MEM_API static Result<Parcel> try_pack(L& root, HoldRef hold,
-                                              std::size_t capacity_hint = 0) {
+  /// Copy `root` (and everything it owns) into a new Parcel, one object of `hold`,
+  /// as a stow copies (stow_traits<L>::stow); `root` is not changed. The region
+  /// starts at `capacity_hint` bytes (at least 4 KiB less the Parcel's own parts)
+  /// and doubles until the copy fits, each try a whole stow transaction (so the cost
+  /// stays proportional to the structure; a hint of the image's size, seal().size of
+  /// a like structure, makes it one try). Errors: the hold's (out_of_memory when it
+  /// cannot give a block large enough, oversized past what it can ever give), the
+  /// stow's; nothing is left allocated.
+  SWIM_MEM_API static Result<Parcel> try_pack_copy(const L& root, HoldRef hold,
+                                                   std::size_t capacity_hint = 0) {
     if (!hold) return Error::invalid_argument;
-    std::size_t capacity = capacity_hint > 4096 - region_offset ? capacity_hint : 4096 - region_offset;
+    constexpr std::size_t least = 4096 - region_offset;
+    std::size_t capacity = capacity_hint > least ? capacity_hint : least;
     capacity = (capacity + 63) & ~std::size_t(63);
     for (;;) {
       if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::out_of_memory;
@@ -158,19 +161,28 @@ class Parcel {
       if (!block) return block.error();
       Parcel p(*block);
       PackType* pack = p.make_pack(block->size - region_offset);
-      Result<L> stowed = try_stow(root, HoldRef::of(*pack));
-      if (stowed) {
-        detail::construct_at(&p.root(), stowed.take());
+      StowContext cx(HoldRef::of(*pack), &root);
+      const Error e = stow_traits<L>::stow(&root, &p.root(), cx);
+      if (e == Error::none) {
+        cx.commit();
         return Result<Parcel>(detail::move(p));
       }
-      pack->~PackType();  // the stow left nothing in it
+      cx.rollback();
+      pack->~PackType();  // the failed stow left nothing in it
       hold_deallocate(*block);
       p.block_ = Block{};
-      if (stowed.error() != Error::out_of_memory && stowed.error() != Error::oversized) {
-        return stowed.error();
-      }
+      if (e != Error::out_of_memory && e != Error::oversized) return e;
       capacity *= 2;
     }
+  }
+
+  /// try_pack_copy, then the original is destroyed (its memory freed): the structure
+  /// moved into the Parcel and `root` is null. On failure `root` is untouched.
+  SWIM_MEM_API static Result<Parcel> try_pack(L& root, HoldRef hold,
+                                              std::size_t capacity_hint = 0) {
+    Result<Parcel> p = try_pack_copy(root, hold, capacity_hint);
+    if (p) root = L{};
+    return p;
   }
 
   /// Check an image (seal()'s bytes, as they arrived) and unpack it into a new

@@ -95,15 +95,6 @@ class ReturnErrors {
   MPI_Errhandler previous_ = MPI_ERRHANDLER_NULL;
 };
 
-/// After a failed send: the structure back into `root`, stowed into `hold` (the
-/// Parcel is freed). Should even that stow fail, the structure goes with the Parcel.
-template <class L>
-void give_back(Parcel<L>& parcel, L& root, HoldRef hold) {
-  Result<L> back = try_stow(parcel.root(), hold);
-  if (back) root = back.take();
-  parcel.reset();
-}
-
 /// A failed rank's message in try_gather: one word, this marker and the Error.
 inline constexpr std::uint64_t failure_word = 0x5357000000000000ULL;
 
@@ -157,20 +148,21 @@ Error try_send(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag = ship_tag) {
              : Error::unsupported;
 }
 
-/// Ship `root` (and everything it owns) to `dest`: stow it into a Parcel in
-/// `scratch`, send it, free the Parcel. Blocking. On success `root` is null (the
-/// structure moved to the other rank); on failure it is as it was, unless the send
-/// itself failed (then MPI's error is returned and the structure is lost with the
-/// Parcel: MPI gives no way back).
+/// Ship `root` (and everything it owns) to `dest`: a copy stowed into a Parcel in
+/// `scratch` (Parcel::try_pack_copy; capacity_hint as there), sent, the Parcel
+/// freed; then the original is destroyed (after the send, so that freeing it
+/// overlaps the receiver's work). Blocking. On success `root` is null: the
+/// structure moved to the other rank. On failure `root` is as it was.
 template <shippable L>
 Error try_ship(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
-               HoldRef scratch = process_hold()) {
+               HoldRef scratch = process_hold(), std::size_t capacity_hint = 0) {
   const Error peer = detail::check_peer(comm, dest, false);
   if (peer != Error::none) return peer;
-  Result<Parcel<L>> parcel = Parcel<L>::try_pack(root, scratch);
+  Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(root, scratch, capacity_hint);
   if (!parcel) return parcel.error();
   const Error e = try_send(*parcel, dest, comm, tag);
-  if (e != Error::none) detail::give_back(*parcel, root, scratch);
+  parcel->reset();
+  if (e == Error::none) root = L{};
   return e;
 }
 
@@ -230,7 +222,7 @@ class Shipment {
 
  private:
   template <shippable M>
-  friend Result<Shipment<M>> try_ship_async(M&, int, MPI_Comm, int, HoldRef);
+  friend Result<Shipment<M>> try_ship_async(M&, int, MPI_Comm, int, HoldRef, std::size_t);
   Parcel<L> parcel_;
   MPI_Request req_ = MPI_REQUEST_NULL;
 };
@@ -238,24 +230,22 @@ class Shipment {
 /// try_ship without waiting: the send is started, the Shipment completes it.
 template <shippable L>
 Result<Shipment<L>> try_ship_async(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
-                                   HoldRef scratch = process_hold()) {
+                                   HoldRef scratch = process_hold(),
+                                   std::size_t capacity_hint = 0) {
   const Error peer = detail::check_peer(comm, dest, false);
   if (peer != Error::none) return peer;
-  Result<Parcel<L>> parcel = Parcel<L>::try_pack(root, scratch);
+  Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(root, scratch, capacity_hint);
   if (!parcel) return parcel.error();
   const Block image = parcel->seal();
   const Result<int> words = detail::words_of(image);
-  if (!words) {
-    detail::give_back(*parcel, root, scratch);
-    return words.error();
-  }
+  if (!words) return words.error();
   Shipment<L> s;
   s.parcel_ = parcel.take();
   if (MPI_Isend(image.ptr, *words, MPI_UINT64_T, dest, tag, comm, &s.req_) != MPI_SUCCESS) {
     s.req_ = MPI_REQUEST_NULL;
-    detail::give_back(s.parcel_, root, scratch);
     return Error::unsupported;
   }
+  root = L{};  // the copy is on its way
   return Result<Shipment<L>>(static_cast<Shipment<L>&&>(s));
 }
 
@@ -347,7 +337,8 @@ struct Gathered {
 /// error). On the root the Parcels are in `hold`.
 template <shippable L>
 Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = process_hold(),
-                               int tag = ship_tag + 1, UnpackOptions options = {}) {
+                               int tag = ship_tag + 1, UnpackOptions options = {},
+                               std::size_t capacity_hint = 0) {
   const Error peer = detail::check_peer(comm, root, false);
   if (peer != Error::none) return peer;
   int inter = 0, rank = 0, size = 0;
@@ -360,30 +351,25 @@ Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = 
   Gathered<L> out;
   if (rank != root) {
     out.errors.assign(static_cast<std::size_t>(size), Error::none);
-    Result<Parcel<L>> parcel = Parcel<L>::try_pack(mine, hold);
+    Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(mine, hold, capacity_hint);
     Error e = parcel ? Error::none : parcel.error();
     Result<int> words = Error::oversized;
     if (parcel) words = detail::words_of(parcel->seal());
-    if (parcel && !words) {
-      detail::give_back(*parcel, mine, hold);
-      e = words.error();
-    }
+    if (parcel && !words) e = words.error();
     // The root waits for every rank: a rank that could not pack says why instead.
     std::uint64_t failure = detail::failure_word | static_cast<std::uint64_t>(e);
     const int sent = e == Error::none
                          ? MPI_Send(parcel->block().ptr, *words, MPI_UINT64_T, root, tag, comm)
                          : MPI_Send(&failure, 1, MPI_UINT64_T, root, tag, comm);
-    if (sent != MPI_SUCCESS && e == Error::none) {
-      detail::give_back(*parcel, mine, hold);
-      e = Error::unsupported;
-    }
+    if (sent != MPI_SUCCESS && e == Error::none) e = Error::unsupported;
+    if (e == Error::none) mine = L{};
     out.errors[static_cast<std::size_t>(rank)] = e;
     return out;
   }
   out.parcels.resize(static_cast<std::size_t>(size));
   out.errors.assign(static_cast<std::size_t>(size), Error::none);
   {
-    Result<Parcel<L>> own = Parcel<L>::try_pack(mine, hold);
+    Result<Parcel<L>> own = Parcel<L>::try_pack(mine, hold, capacity_hint);
     if (own) {
       out.parcels[static_cast<std::size_t>(rank)] = own.take();
     } else {
