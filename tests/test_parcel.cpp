@@ -126,6 +126,56 @@ TEST(Parcel, ArrivedLeasesGrowAndFreeInTheParcel) {
   EXPECT_EQ(e, Error::out_of_memory);
 }
 
+// A structure changed in the Parcel (Bufs regrown, leaving holes; a subtree freed)
+// ships again as it now is; and one built in place needs no stow at all.
+TEST(Parcel, ChangedInPlaceAndBuiltInPlaceShip) {
+  HoldRef home = process_hold();
+  Tree tree = build(home, 0, 300);
+  Parcel<Tree> p = Parcel<Tree>::try_pack(tree, home).take();
+  const Block img = p.seal();
+  UnpackOptions o;
+  o.extra_capacity = 1 << 20;
+  Parcel<Tree> changed = Parcel<Tree>::try_unpack(img.ptr, img.size, home, o).take();
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(changed.root()->left->values.try_push(i), Error::none);
+  changed.root()->right.reset();
+  const Block img2 = changed.seal();
+  Result<Parcel<Tree>> again = Parcel<Tree>::try_unpack(img2.ptr, img2.size, home);
+  ASSERT_TRUE(again) << to_string(again.error());
+  EXPECT_FALSE(again->root()->right);
+  EXPECT_EQ(again->root()->left->values.size(), changed.root()->left->values.size());
+  std::size_t nodes = 0;
+  EXPECT_TRUE(same(again->root()->left->left, 0, 300 / 2 / 2, nodes));
+
+  Parcel<Tree> built = Parcel<Tree>::try_create(home, 1 << 20).take();
+  built.root() = build(built.hold(), 0, 500);
+  const Block img3 = built.seal();
+  Result<Parcel<Tree>> got = Parcel<Tree>::try_unpack(img3.ptr, img3.size, home);
+  ASSERT_TRUE(got) << to_string(got.error());
+  nodes = 0;
+  EXPECT_TRUE(same(got->root(), 0, 500, nodes));
+  EXPECT_EQ(Parcel<Tree>::try_create(HoldRef(), 100).error(), Error::invalid_argument);
+}
+
+// What seal() needs and a rebase checks: every object of the Parcel reachable from
+// the root, nothing reachable outside it.
+TEST(Parcel, AStrayObjectOrAnOutsideChildMakesTheImageMalformed) {
+  HoldRef home = process_hold();
+  Parcel<Tree> stray = Parcel<Tree>::try_create(home, 1 << 16).take();
+  stray.root() = build(stray.hold(), 0, 20);
+  Tree lost = Tree::try_new(stray.hold()).take();  // in the Parcel, not in the tree
+  Block img = stray.seal();
+  EXPECT_EQ(Parcel<Tree>::try_unpack(img.ptr, img.size, home).error(), Error::malformed);
+  lost.reset();
+  img = stray.seal();
+  EXPECT_TRUE(Parcel<Tree>::try_unpack(img.ptr, img.size, home));
+
+  Parcel<Tree> outside = Parcel<Tree>::try_create(home, 1 << 16).take();
+  outside.root() = build(outside.hold(), 0, 20);
+  outside.root()->left->left = build(home, 100, 110);  // a child in another hold
+  img = outside.seal();
+  EXPECT_EQ(Parcel<Tree>::try_unpack(img.ptr, img.size, home).error(), Error::malformed);
+}
+
 TEST(Parcel, PtrMetadataUserMetadataNestedBufsAndEmptyOnes) {
   HoldRef home = process_hold();
   Raw<Box<Rec>> r = Raw<Box<Rec>>::try_new(home).take();

@@ -10,10 +10,10 @@
 //       Make *obj, a byte copy of a stowed T, valid at its new address: each lease
 //       in it passes its payload address through cx.claim(), which checks it,
 //       rewrites the object's tag and gives the new address; then its resident's
-//       contents are rebased (R::rebase). Objects must be claimed in the order stow
-//       allocated them (depth first, members in order): the context checks that each
-//       object starts past the end of the previous one, which is what proves that
-//       no two leases share bytes and no byte outside the copy is reached.
+//       contents are rebased (R::rebase). Objects may be claimed in any order: the
+//       context keeps one bit per 8 bytes of the region and refuses an object whose
+//       bytes (its tag included) another one took, which is what proves that no two
+//       leases share bytes and no byte outside the copy is reached.
 // The bytes may come from anyone (a message): every address and length is checked
 // before it is followed, and anything that does not check gives Error::malformed
 // (then the copy is discarded as it is, without running a destructor).
@@ -43,7 +43,14 @@ class RebaseContext {
     std::uint64_t old_tag = 0;      ///< the tag of the objects in the copy
     std::uint64_t new_tag = 0;      ///< the tag they must get
     unsigned max_depth = 0;         ///< the deepest nesting of objects accepted
+    /// One bit per 8 bytes of the region below the mark, all clear: the bytes
+    /// claimed so far (bitmap_words(region_mark) words).
+    std::uint64_t* claimed = nullptr;
   };
+  /// The words of Geometry::claimed for a region of `mark` bytes.
+  SWIM_MEM_API static constexpr std::size_t bitmap_words(std::size_t mark) {
+    return (mark / tag_granule + 63) / 64;
+  }
 
   SWIM_MEM_API explicit RebaseContext(const Geometry& g) : g_(g) {}
   RebaseContext(const RebaseContext&) = delete;
@@ -58,8 +65,9 @@ class RebaseContext {
   /// Take the object whose payload had the old address `old_payload`, the payload
   /// `offset` bytes after the object's start, of which `head` bytes (metadata kept in
   /// the object) must be readable right away. Checks that the object starts in the
-  /// region, after every object claimed before, 8-byte aligned, with the old tag in
-  /// front; rewrites the tag. The zero-size object may be claimed any number of times.
+  /// region, 8-byte aligned, with the old tag in front; rewrites the tag (so a second
+  /// claim of the same object finds no old tag). extent() then checks its bytes. The
+  /// zero-size object may be claimed any number of times.
   SWIM_MEM_API Result<Claimed> claim(const void* old_payload, std::size_t offset,
                                      std::size_t head) {
     const std::uintptr_t off = reinterpret_cast<std::uintptr_t>(old_payload) - g_.old_base;
@@ -67,9 +75,9 @@ class RebaseContext {
       ++zero_objects_;
       return Claimed{g_.new_base + off, true};
     }
-    // The object's start, relative to the region: at least one tag past `next_`.
+    // The object's start, relative to the region: one tag in.
     const std::uintptr_t rel = off - g_.region_offset - offset;
-    if (off < g_.region_offset + offset || rel % tag_granule != 0 || rel < next_ + tag_granule ||
+    if (off < g_.region_offset + offset || rel % tag_granule != 0 || rel < tag_granule ||
         rel > g_.region_mark || g_.region_mark - rel < head) {
       return Error::malformed;
     }
@@ -81,14 +89,17 @@ class RebaseContext {
     return Claimed{object + offset, false};
   }
 
-  /// The size of the object claimed last, now that its metadata can be read: it must
-  /// end within the region. Counts it.
+  /// The size of the object claimed last, now that its metadata can be read: its
+  /// tag and bytes must end within the region and be nobody else's. Counts it.
   SWIM_MEM_API Error extent(std::size_t size) {
-    const std::size_t size8 = (size == 0 ? std::size_t(1) : size);
-    if (size8 > g_.region_mark - pending_) return Error::malformed;
-    const std::size_t rounded = (size8 + tag_granule - 1) & ~(tag_granule - 1);
-    if (rounded > g_.region_mark - pending_) return Error::malformed;
-    next_ = pending_ + rounded;
+    const std::size_t room = g_.region_mark - pending_;
+    if ((size == 0 ? std::size_t(1) : size) > room) return Error::malformed;
+    const std::size_t rounded = size == 0 ? tag_granule : (size + tag_granule - 1) & ~(tag_granule - 1);
+    if (rounded > room) return Error::malformed;
+    // Granules [first, last): the tag and the object.
+    const std::size_t first = pending_ / tag_granule - 1;
+    const std::size_t last = (pending_ + rounded) / tag_granule;
+    if (!take(first, last)) return Error::malformed;
     ++objects_;
     bytes_in_use_ += rounded;
     return Error::none;
@@ -99,16 +110,31 @@ class RebaseContext {
   SWIM_MEM_API void leave() { --depth_; }
 
   /// What was claimed: objects with bytes, claims of the zero-size object, and their
-  /// bytes rounded as a Pack counts them; where the last object ends in the region.
+  /// bytes rounded as a Pack counts them.
   SWIM_MEM_API std::size_t objects() const { return objects_; }
   SWIM_MEM_API std::uint64_t zero_objects() const { return zero_objects_; }
   SWIM_MEM_API std::uint64_t bytes_in_use() const { return bytes_in_use_; }
-  SWIM_MEM_API std::size_t end() const { return next_; }
 
  private:
   static constexpr std::size_t tag_granule = detail::tag_size;
+
+  // Set bits [first, last) of the bitmap if all are clear; false (nothing set) if not.
+  SWIM_MEM_API bool take(std::size_t first, std::size_t last) {
+    for (int pass = 0; pass < 2; ++pass) {
+      for (std::size_t i = first; i < last;) {
+        const std::size_t word = i / 64, bit = i % 64;
+        const std::size_t n = last - i < 64 - bit ? last - i : 64 - bit;
+        const std::uint64_t mask = (n == 64 ? ~std::uint64_t(0) : ((std::uint64_t(1) << n) - 1))
+                                   << bit;
+        if (pass == 0 && (g_.claimed[word] & mask) != 0) return false;
+        if (pass == 1) g_.claimed[word] |= mask;
+        i += n;
+      }
+    }
+    return true;
+  }
+
   Geometry g_;
-  std::size_t next_ = 0;     // region offset past the last object claimed
   std::size_t pending_ = 0;  // region offset of the object claimed last
   std::size_t objects_ = 0;
   std::uint64_t zero_objects_ = 0;

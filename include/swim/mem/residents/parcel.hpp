@@ -25,12 +25,15 @@
 // block goes back to its hold. The checksum guards against accidents, not forgery;
 // forged bytes are checked all the same.
 //
+// A structure may also be built or changed in place, in the Parcel's own hold
+// (try_create, hold(); a Buf grown there): then there is nothing to stow before
+// sending. seal() needs what a rebase checks: every live object of the Parcel's
+// hold reachable from root() exactly once, and nothing reachable outside the Parcel.
 // Limits: the same program on both sides (the fingerprint holds the type's name,
 // size and alignment; pointers and byte order must agree); objects aligned to at
 // most 64 bytes (the copy's own alignment); shippable types only (stow.hpp: not the
-// shared leases). An image is what try_pack made or what arrived: a structure
-// changed in place in the Parcel (a Buf grown there) may no longer lie in the order
-// a rebase checks, and its image may be refused; pack it again instead.
+// shared leases). Unpacking takes, for the moment of the rebase, one bit per 8 bytes
+// of the image from the receiving hold.
 // Thread-safety: a Parcel is used by one thread at a time. Host and device.
 #pragma once
 
@@ -176,6 +179,23 @@ class Parcel {
     }
   }
 
+  /// An empty Parcel (a null root) whose region has `capacity` bytes, one object of
+  /// `hold`: build a structure in place (allocate in hold(), set root()), then seal()
+  /// and send it with no stow. Errors: the hold's; invalid_argument for a null hold
+  /// or a region too small for any object.
+  SWIM_MEM_API static Result<Parcel> try_create(HoldRef hold, std::size_t capacity) {
+    if (!hold) return Error::invalid_argument;
+    if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::oversized;
+    const Result<Block> block =
+        hold.try_allocate(Layout{region_offset + ((capacity + 63) & ~std::size_t(63)), 64});
+    if (!block) return block.error();
+    Parcel p(*block);
+    PackType* pack = p.make_pack(block->size - region_offset);
+    detail::construct_at(&p.root());
+    if (pack->init_error() != Error::none) return pack->init_error();
+    return Result<Parcel>(detail::move(p));
+  }
+
   /// try_pack_copy, then the original is destroyed (its memory freed): the structure
   /// moved into the Parcel and `root` is null. On failure `root` is untouched.
   SWIM_MEM_API static Result<Parcel> try_pack(L& root, HoldRef hold,
@@ -214,7 +234,7 @@ class Parcel {
     p.constructed_ = false;
     const Error filled = fill(block->ptr);
     if (filled != Error::none) return filled;
-    const Error e = p.adopt(bytes, options.max_depth);
+    const Error e = p.adopt(bytes, options.max_depth, hold);
     if (e != Error::none) return e;
     p.constructed_ = true;
     return Result<Parcel>(detail::move(p));
@@ -287,7 +307,7 @@ class Parcel {
   }
 
   // Check the image that fill() wrote (`bytes` of it), make the Pack, rebase.
-  SWIM_MEM_API Error adopt(std::size_t bytes, unsigned max_depth) {
+  SWIM_MEM_API Error adopt(std::size_t bytes, unsigned max_depth, HoldRef hold) {
     const ParcelHeader h = header();
     if (h.magic != ParcelHeader::magic_value || h.version != ParcelHeader::version_value ||
         h.header_bytes != sizeof(ParcelHeader) || h.image_bytes != bytes ||
@@ -309,6 +329,19 @@ class Parcel {
       pack->~PackType();
       return Error::malformed;
     }
+    // The rebase's record of the bytes claimed: one bit per 8 bytes, for a moment.
+    const std::size_t words = RebaseContext::bitmap_words(s.mark);
+    Block bitmap{};
+    if (words != 0) {
+      const Result<Block> b = hold.try_allocate(Layout{words * 8, 8});
+      if (!b) {
+        pack->restore(typename PackType::Snapshot{});
+        pack->~PackType();
+        return b.error();
+      }
+      bitmap = *b;
+      for (std::size_t i = 0; i < words; ++i) static_cast<std::uint64_t*>(bitmap.ptr)[i] = 0;
+    }
     auto* base = static_cast<std::byte*>(block_.ptr);
     RebaseContext::Geometry g;
     g.old_base = static_cast<std::uintptr_t>(h.old_base);
@@ -320,12 +353,15 @@ class Parcel {
     g.old_tag = h.old_tag;
     g.new_tag = pack->tag_owner();
     g.max_depth = max_depth;
+    g.claimed = static_cast<std::uint64_t*>(bitmap.ptr);
     RebaseContext cx(g);
     Error e = cx.enter();
     if (e == Error::none) e = stow_traits<L>::rebase(&root(), cx);
+    if (bitmap.ptr != nullptr) hold_deallocate(bitmap);
+    // Every live object of the Pack, and nothing else, is reachable from the root.
     if (e == Error::none &&
         (cx.objects() != s.objects || cx.zero_objects() != s.zero_objects ||
-         cx.bytes_in_use() != s.bytes_in_use || cx.end() != s.mark)) {
+         cx.bytes_in_use() != s.bytes_in_use)) {
       e = Error::malformed;
     }
     if (e != Error::none) {
