@@ -1,5 +1,5 @@
 // Umbrella header of layer 7 (residents): Box, Buf, String, compaction (one Pool;
-// parallel, from one hold into another).
+// parallel, from one hold into another), Parcel (a structure as one run of bytes).
 #pragma once
 #include "swim/mem/leases.hpp"
 #include "swim/mem/residents/aliases.hpp"

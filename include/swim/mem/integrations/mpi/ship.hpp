@@ -36,7 +36,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "swim/mem.hpp"
+#include "swim/mem/holds/process_hold.hpp"
+#include "swim/mem/residents.hpp"
 
 namespace swim::mem::mpi {
 
