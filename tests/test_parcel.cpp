@@ -176,6 +176,27 @@ TEST(Parcel, AStrayObjectOrAnOutsideChildMakesTheImageMalformed) {
   EXPECT_EQ(Parcel<Tree>::try_unpack(img.ptr, img.size, home).error(), Error::malformed);
 }
 
+// try_pack_copy sizes the Parcel from stow_bytes: one try, and enough.
+TEST(Parcel, TheStructureSaysItsSizeAndOneTryIsEnough) {
+  HoldRef home = process_hold();
+  Tree tree = build(home, 0, 3000);
+  const std::size_t estimate = stow_traits<Tree>::stow_bytes(&tree);
+  std::vector<std::byte> room(16 << 20);
+  Pack<> exact(Block{room.data(), room.size()});  // gives exactly what is asked (8-rounded)
+  Parcel<Tree> p = Parcel<Tree>::try_pack_copy(tree, HoldRef::of(exact)).take();
+  EXPECT_EQ(p.block().size, Parcel<Tree>::region_offset + ((estimate + 63) & ~std::size_t(63)))
+      << "sized by the estimate, in one try";
+  const Block img = p.seal();
+  EXPECT_LE(img.size - Parcel<Tree>::region_offset, estimate);
+  EXPECT_GE(img.size - Parcel<Tree>::region_offset, estimate * 9 / 10) << "and close";
+  std::size_t nodes = 0;
+  EXPECT_TRUE(same(tree, 0, 3000, nodes)) << "a copy: the original stays";
+  // An explicit hint that is too small still works: the region doubles.
+  Parcel<Tree> q = Parcel<Tree>::try_pack_copy(tree, HoldRef::of(exact), 100).take();
+  nodes = 0;
+  EXPECT_TRUE(same(q.root(), 0, 3000, nodes));
+}
+
 TEST(Parcel, PtrMetadataUserMetadataNestedBufsAndEmptyOnes) {
   HoldRef home = process_hold();
   Raw<Box<Rec>> r = Raw<Box<Rec>>::try_new(home).take();

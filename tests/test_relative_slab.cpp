@@ -16,40 +16,16 @@
 #include <thread>
 #include <vector>
 
+#include "support/two_mappings.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
 namespace {
 
-constexpr std::size_t map_bytes = 1 << 20;
+constexpr std::size_t map_bytes = testing::TwoMappings::bytes;
 constexpr std::size_t unit = 64;
 
-// One memfd, mapped twice (`a` and `b`, never at the same address).
-struct TwoMappings {
-  int fd = -1;
-  std::byte* a = nullptr;
-  std::byte* b = nullptr;
-
-  TwoMappings() {
-    fd = static_cast<int>(memfd_create("swim-mem-test", 0));
-    if (fd < 0 || ftruncate(fd, map_bytes) != 0) return;
-    a = map();
-    b = map();
-  }
-  std::byte* map() const {
-    void* p = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
-  }
-  ~TwoMappings() {
-    if (a != nullptr) munmap(a, map_bytes);
-    if (b != nullptr) munmap(b, map_bytes);
-    if (fd >= 0) close(fd);
-  }
-  bool ok() const { return a != nullptr && b != nullptr && a != b; }
-  // The same byte of the file in the other mapping.
-  void* in_b(const void* p) const { return b + (static_cast<const std::byte*>(p) - a); }
-  void* in_a(const void* p) const { return a + (static_cast<const std::byte*>(p) - b); }
-};
+using testing::TwoMappings;
 
 // The Slab at the front of the mapping, its hunk after it; the rest of the file
 // (the last 4 KiB) is a scratch area for the tests' own bookkeeping.

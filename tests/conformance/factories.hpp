@@ -68,10 +68,14 @@ struct SlabCacheFactory {
   std::size_t max_align() const { return upstream.alignment(); }
 };
 
-template <class Mode>
+/// A Pack; with Addr = relative_address, the one that shared memory takes
+/// (holds/pack.hpp, tests/test_relative_pack.cpp), here in one mapping.
+template <class Mode, class Addr = direct_address>
 struct PackFactory {
-  using Alloc = Pack<Mode>;
-  static constexpr const char* name = Mode::is_concurrent ? "Pack" : "PackSingleOwner";
+  using Alloc = Pack<Mode, Addr>;
+  static constexpr const char* name =
+      std::is_same_v<Addr, relative_address> ? "PackRelative"
+                                             : (Mode::is_concurrent ? "Pack" : "PackSingleOwner");
   static constexpr bool tagged = true;
   static constexpr bool zero_counts = true;
 

@@ -30,13 +30,32 @@ concept hold_control = requires(C& c, const C& cc, Layout l, Block b) {
   { cc.stats() } -> std::same_as<Stats>;
 };
 
-/// Call f(control) with the control block a tag (or HoldRef word) names, as its
-/// type; nothing for none, freed or an unknown kind.
+/// Whether control block type C tags its objects relatively (holds/tag.hpp).
+template <class C>
+inline constexpr bool relative_tags_v = requires { requires C::relative_tags; };
+
+/// Call f(control) with the control block a HoldRef word names (an absolute
+/// {address | kind}), as its type; nothing for none, freed or an unknown kind.
 template <class F>
 SWIM_MEM_API SWIM_MEM_FORCEINLINE void visit_control(std::uint64_t word, F&& f) {
   void* const control = tag_control(word);
   dispatch_kind(hold_kinds{}, static_cast<unsigned>(tag_kind(word)), [&](auto* type) {
     f(static_cast<decltype(type)>(control));
+  });
+}
+
+/// The same for the tag in front of `object`: absolute, or relative to the object
+/// for the kinds whose tags are (relative_tags_v).
+template <class F>
+SWIM_MEM_API SWIM_MEM_FORCEINLINE void visit_object_control(std::uint64_t tag, const void* object,
+                                                           F&& f) {
+  dispatch_kind(hold_kinds{}, static_cast<unsigned>(tag_kind(tag)), [&](auto* type) {
+    using C = std::remove_pointer_t<decltype(type)>;
+    if constexpr (relative_tags_v<C>) {
+      f(static_cast<C*>(relative_tag_control(tag, object)));
+    } else {
+      f(static_cast<C*>(tag_control(tag)));
+    }
   });
 }
 
@@ -59,7 +78,7 @@ SWIM_MEM_NOINLINE SWIM_MEM_API inline Error hold_deallocate(Block block) {
   }
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
   Error e = detail::untagged_error(tag);
-  detail::visit_control(tag, [&](auto* c) { e = c->tag_free(block); });
+  detail::visit_object_control(tag, block.ptr, [&](auto* c) { e = c->tag_free(block); });
   return e;
 }
 
@@ -71,7 +90,7 @@ SWIM_MEM_NOINLINE SWIM_MEM_API inline Result<Block> hold_resize(Block block, Lay
   }
   const std::uint64_t tag = detail::tag_of<concurrent>(block.ptr).load(order::relaxed);
   Result<Block> r = detail::untagged_error(tag);
-  detail::visit_control(tag, [&](auto* c) { r = c->tag_resize(block, layout); });
+  detail::visit_object_control(tag, block.ptr, [&](auto* c) { r = c->tag_resize(block, layout); });
   return r;
 }
 
@@ -86,8 +105,8 @@ class HoldRef {
  public:
   constexpr HoldRef() = default;
 
-  template <concurrency_mode Mode>
-  SWIM_MEM_API static HoldRef of(Pack<Mode>& pack) {
+  template <concurrency_mode Mode, class Addr>
+  SWIM_MEM_API static HoldRef of(Pack<Mode, Addr>& pack) {
     return HoldRef(~pack.tag_owner());
   }
   template <class Heap, concurrency_mode Mode, bool Checked>
@@ -103,7 +122,7 @@ class HoldRef {
   SWIM_MEM_API static HoldRef owner_of(const void* object) {
     const std::uint64_t tag = detail::tag_of<concurrent>(object).load(order::relaxed);
     HoldRef r;
-    detail::visit_control(tag, [&](auto* c) { r.word_ = ~c->tag_owner(); });
+    detail::visit_object_control(tag, object, [&](auto* c) { r.word_ = ~c->tag_owner(); });
     return r;
   }
 

@@ -18,7 +18,10 @@
 //   Result<Block> tag_resize(Block b, Layout l)
 //       Resize b (tagged as above) in place, or an error; it never moves.
 //   std::uint64_t tag_owner() const
-//       The word of the HoldRef that owns the objects tagged with this block.
+//       The word of the HoldRef that owns the objects tagged with this block (an
+//       absolute {address | kind}, whatever the tags are).
+// Optional: static constexpr bool relative_tags = true when the block's tags are
+// relative (holds/tag.hpp, make_relative_tag): decoded from the object's address.
 // A control block that a HoldRef designates (a hold proper: Pack, PoolCore, ClassCore)
 // also provides:
 //   Result<Block> tag_allocate(Layout l)
@@ -34,10 +37,11 @@
 #include <cstdint>
 
 #include "swim/mem/config.hpp"
+#include "swim/mem/physical/address.hpp"
 
 namespace swim::mem {
 
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr = direct_address>
 class Pack;
 
 namespace detail {
@@ -62,7 +66,8 @@ using hold_kinds = detail::type_list<
     detail::ClassHunk<concurrent>,   // a SizeClasses hunk: its class objects
     detail::ClassHunk<single_owner>,
     detail::ClassCore<concurrent>,   // a SizeClasses hold itself: its large objects, HoldRef
-    detail::ClassCore<single_owner>>;
+    detail::ClassCore<single_owner>,
+    Pack<concurrent, relative_address>>;  // in memory several processes map (relative tags)
 
 /// The kind field of a tag. Values other than none and freed are positions in
 /// hold_kinds (hold_kind_v).

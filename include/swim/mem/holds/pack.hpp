@@ -4,6 +4,13 @@
 // gives its bytes back (LIFO); freeing the last live object resets the whole
 // region. Other frees only count: their bytes come back at the reset. That is the
 // point of the design: scratch data is released in O(1) when its scope ends.
+//
+// Pack<Mode, relative_address> is the same hold for memory that several processes
+// (or one process twice) map at different addresses, the Pack placed in it with its
+// region: its tags and its region's address are relative (holds/tag.hpp,
+// physical/address.hpp), so every mapping allocates, frees and resizes through its
+// own address of the Pack, and leases with relative addresses over it work in every
+// mapping. It never poisons its region (poison belongs to one virtual address).
 #pragma once
 
 #include <cstddef>
@@ -31,21 +38,28 @@ namespace swim::mem {
 ///   is not detected and corrupts the accounting (as a wrong sized delete would).
 /// - Limits: 2 TiB per Pack, 16.7 M live objects of non-zero size (then
 ///   Error::out_of_memory).
-template <concurrency_mode Mode = concurrent>
+template <concurrency_mode Mode = concurrent, class Addr>
 class Pack {
+  static_assert(std::is_same_v<Addr, direct_address> || Mode::is_concurrent,
+                "a relative Pack is shared between processes: concurrent only");
+  using BumpType = detail::Bump<Mode, Addr>;
+
  public:
   static constexpr HoldKind kind = hold_kind_v<Pack>;
+  /// Tags relative to their objects (holds/hold.hpp decodes them so).
+  static constexpr bool relative_tags = !std::is_same_v<Addr, direct_address>;
 
   /// Manage `region`. Never fails loudly: a null or too small region gives a
   /// Pack with no capacity, and init_error() says so.
   SWIM_MEM_API explicit Pack(Block region) {
-    zero_.tag = detail::make_tag(this, kind);
+    zero_.tag = relative_tags ? detail::make_relative_tag(this, zero_.object(), kind)
+                              : detail::make_tag(this, kind);
     zero_count_.live.raw = 0;
     used_.raw = 0;
     peak_.raw = 0;
     // A Pack is always "in service": emptying it resets it, never retires it.
-    bump_.init(region.address(), region.ptr ? region.size : 0, detail::Bump<Mode>::head);
-    if (bump_.capacity < 2 * detail::Bump<Mode>::granule) init_error_ = Error::invalid_argument;
+    bump_.init(region.address(), region.ptr ? region.size : 0, BumpType::head);
+    if (bump_.capacity < 2 * BumpType::granule) init_error_ = Error::invalid_argument;
   }
   Pack(const Pack&) = delete;
   Pack& operator=(const Pack&) = delete;
@@ -54,7 +68,9 @@ class Pack {
   SWIM_MEM_API ~Pack() {
     if (bump_.live() != 0 || zero_count_.count() != 0) detail::leaked("Pack", this, stats());
     // The region goes back to its owner as the owner gave it: accessible.
-    detail::unpoison_meta(reinterpret_cast<void*>(bump_.base), bump_.capacity);
+    if constexpr (BumpType::poisoned) {
+      detail::unpoison_meta(reinterpret_cast<void*>(bump_.base()), bump_.capacity);
+    }
   }
 
   /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
@@ -72,9 +88,16 @@ class Pack {
     // Only what the bump's arithmetic needs up front (a constant test for a
     // constant size); a request larger than this region fails the bump and is told
     // apart from a full region afterwards, off the fast path.
-    if (!ok || size8 > detail::Bump<Mode>::max_capacity) return Error::oversized;
-    const std::size_t align = detail::max_of(layout.align, detail::Bump<Mode>::granule);
-    Result<Block> r = bump_.bump(size8, align, zero_.tag);
+    if (!ok || size8 > BumpType::max_capacity) return Error::oversized;
+    const std::size_t align = detail::max_of(layout.align, BumpType::granule);
+    Result<Block> r = Error::out_of_memory;
+    if constexpr (relative_tags) {
+      r = bump_.bump_tagged(size8, align, [this](std::uintptr_t at) {
+        return tag_at(reinterpret_cast<const void*>(at));
+      });
+    } else {
+      r = bump_.bump(size8, align, zero_.tag);
+    }
     if (SWIM_MEM_UNLIKELY(!r)) {
       if (r.error() == Error::out_of_memory && size8 > bump_.capacity) return Error::oversized;
       return r;
@@ -97,18 +120,17 @@ class Pack {
     if (!ok || !bump_.contains(at, size8)) return Error::foreign_pointer;
     // Peeked first: the word in front of a pointer into the middle of some object
     // or into free room may be poisoned, and is no tag.
+    const std::uint64_t live = tag_at(block.ptr), freed = freed_at(block.ptr);
     const std::uint64_t seen = detail::peek_tag(block.ptr);
-    if (seen != zero_.tag) {
-      return seen == detail::freed_tag(this) ? Error::double_free : Error::foreign_pointer;
-    }
+    if (seen != live) return seen == freed ? Error::double_free : Error::foreign_pointer;
     auto& tag = detail::tag_of<Mode>(block.ptr);
-    std::uint64_t expected = zero_.tag;
-    if (!tag.compare_exchange(expected, detail::freed_tag(this), order::acq_rel)) {
-      return expected == detail::freed_tag(this) ? Error::double_free : Error::foreign_pointer;
+    std::uint64_t expected = live;
+    if (!tag.compare_exchange(expected, freed, order::acq_rel)) {
+      return expected == freed ? Error::double_free : Error::foreign_pointer;
     }
     const Result<std::uint64_t> r = bump_.release(at, size8);
     if (!r) {
-      tag.store(zero_.tag, order::relaxed);
+      tag.store(live, order::relaxed);
       return r.error();
     }
     raise_to(peak_, used_.fetch_sub(size8, order::relaxed));  // a high-water mark ends
@@ -127,8 +149,8 @@ class Pack {
     if (layout.size == 0) return Error::unsupported;  // free it instead
     if (!detail::is_pow2(layout.align) || at % layout.align != 0) return Error::misaligned;
     const std::uint64_t tag = detail::peek_tag(block.ptr);
-    if (tag != zero_.tag) {
-      return tag == detail::freed_tag(this) ? Error::double_free : Error::foreign_pointer;
+    if (tag != tag_at(block.ptr)) {
+      return tag == freed_at(block.ptr) ? Error::double_free : Error::foreign_pointer;
     }
     const Error e = bump_.resize(at, old8, new8);
     if (e != Error::none) return e;
@@ -165,7 +187,7 @@ class Pack {
   template <class F>
   SWIM_MEM_API void walk(F&& f) const {
     if (bump_.capacity == 0) return;
-    bump_.walk(reinterpret_cast<const void*>(bump_.base), 0, RegionKind::free, f);
+    bump_.walk(reinterpret_cast<const void*>(bump_.base()), 0, RegionKind::free, f);
   }
   SWIM_MEM_API std::size_t capacity() const { return bump_.capacity; }
   SWIM_MEM_API Error init_error() const { return init_error_; }
@@ -184,8 +206,7 @@ class Pack {
   /// The current state (quiescent only).
   SWIM_MEM_API Snapshot snapshot() const {
     const std::uint64_t s = bump_.state.load(order::relaxed);
-    return Snapshot{static_cast<std::size_t>(s >> detail::Bump<Mode>::mark_shift) *
-                        detail::Bump<Mode>::granule,
+    return Snapshot{static_cast<std::size_t>(s >> BumpType::mark_shift) * BumpType::granule,
                     bump_.live(), zero_count_.count(), used_.load(order::relaxed)};
   }
   /// Take over a region whose bytes below `s.mark` already hold `s.objects` objects,
@@ -197,7 +218,7 @@ class Pack {
   /// snapshot with no objects and a mark of 0 empties the Pack's accounting (for a
   /// caller giving up a region it filled). The peak starts at s.bytes_in_use.
   SWIM_MEM_API Error restore(const Snapshot& s) {
-    using B = detail::Bump<Mode>;
+    using B = BumpType;
     const std::uint64_t now = bump_.state.load(order::relaxed);
     const bool emptying = s.mark == 0 && s.objects == 0 && s.zero_objects == 0;
     if (!emptying && ((now & B::live_mask) != 0 || zero_count_.count() != 0)) {
@@ -208,10 +229,12 @@ class Pack {
       return Error::invalid_argument;
     }
     const std::size_t old_mark = static_cast<std::size_t>(now >> B::mark_shift) * B::granule;
-    if (s.mark > old_mark) {
-      detail::unpoison(reinterpret_cast<void*>(bump_.base + old_mark), s.mark - old_mark);
-    } else if (s.mark < old_mark) {
-      detail::poison(reinterpret_cast<void*>(bump_.base + s.mark), old_mark - s.mark);
+    if constexpr (B::poisoned) {
+      if (s.mark > old_mark) {
+        detail::unpoison(reinterpret_cast<void*>(bump_.base() + old_mark), s.mark - old_mark);
+      } else if (s.mark < old_mark) {
+        detail::poison(reinterpret_cast<void*>(bump_.base() + s.mark), old_mark - s.mark);
+      }
     }
     bump_.state.store(static_cast<std::uint64_t>(s.mark / B::granule) << B::mark_shift |
                           B::head | static_cast<std::uint64_t>(s.objects),
@@ -223,7 +246,7 @@ class Pack {
   }
   SWIM_MEM_API bool owns(const void* p) const {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    return a >= bump_.base && a - bump_.base < bump_.capacity;
+    return a >= bump_.base() && a - bump_.base() < bump_.capacity;
   }
 
   // ---- The control block contract (holds/hold_kinds.hpp) ------------------------------
@@ -231,17 +254,42 @@ class Pack {
   SWIM_MEM_API Result<Block> tag_resize(Block block, Layout layout) {
     return try_resize(block, layout);
   }
-  SWIM_MEM_API std::uint64_t tag_owner() const { return zero_.tag; }
+  /// The HoldRef word: {this | kind}, absolute (this process's address) also for a
+  /// relative Pack. For a direct Pack it is also every object's tag.
+  SWIM_MEM_API std::uint64_t tag_owner() const {
+    if constexpr (relative_tags) {
+      return detail::make_tag(this, kind);
+    } else {
+      return zero_.tag;
+    }
+  }
   SWIM_MEM_API Result<Block> tag_allocate(Layout layout) { return try_allocate(layout); }
   SWIM_MEM_API Error checked_free(Block block) { return try_deallocate(block); }
 
  private:
   // Zero-size objects all sit just past the shared tag (never dereferenced).
   SWIM_MEM_API void* zero_object() { return zero_.object(); }
+  // The tag a live object at `object` has, and a freed one.
+  SWIM_MEM_API std::uint64_t tag_at(const void* object) const {
+    if constexpr (relative_tags) {
+      return detail::make_relative_tag(this, object, kind);
+    } else {
+      (void)object;
+      return zero_.tag;
+    }
+  }
+  SWIM_MEM_API std::uint64_t freed_at(const void* object) const {
+    if constexpr (relative_tags) {
+      return detail::make_relative_tag(this, object, HoldKind::freed);
+    } else {
+      (void)object;
+      return detail::freed_tag(this);
+    }
+  }
 
-  detail::ZeroTag zero_;  // also the value of every tag of this Pack
+  detail::ZeroTag zero_;  // the zero-size objects' tag; for a direct Pack every object's
   detail::ZeroCount<Mode> zero_count_;
-  detail::Bump<Mode> bump_;
+  BumpType bump_;
   cell<std::uint64_t, Mode> used_;
   cell<std::uint64_t, Mode> peak_;  // highest bytes_in_use before the latest decrease
   Error init_error_ = Error::none;

@@ -36,6 +36,24 @@ SWIM_MEM_API inline void* tag_control(std::uint64_t tag) {
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag & ~tag_kind_mask));
 }
 
+/// A relative tag, for holds that live with their objects in memory that processes
+/// map at different addresses (a Pack<Mode, relative_address>): bits 63..6 hold the
+/// signed distance from the object to its control block, bits 5..0 the kind, so the
+/// tag names the same control block in every mapping. Which kinds are relative is a
+/// property of the control block type (holds/hold.hpp decodes by kind).
+SWIM_MEM_API inline std::uint64_t make_relative_tag(const void* control, const void* object,
+                                                    HoldKind kind) {
+  const std::uint64_t d = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(control) -
+                                                     reinterpret_cast<std::uintptr_t>(object));
+  return (d << tag_kind_bits) | static_cast<std::uint64_t>(kind);
+}
+/// The control block a relative tag in front of `object` names.
+SWIM_MEM_API inline void* relative_tag_control(std::uint64_t tag, const void* object) {
+  const std::int64_t d = static_cast<std::int64_t>(tag) >> tag_kind_bits;  // sign kept
+  return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(object) +
+                                 static_cast<std::uintptr_t>(d));
+}
+
 /// The shared tag of a hold's zero-size objects, placed so that the object
 /// address just past it is 64-byte aligned (zero-size requests may ask for
 /// alignment too; larger alignments get a real 8-byte object instead). Being the

@@ -278,6 +278,25 @@ struct stow_traits<ExclusiveLease<R, MetaInObject, Addr>> {
     dst->~L();
   }
 
+  /// What a stow of *obj takes in a Pack: the stowed object (its tag, the gap its
+  /// alignment may need, its bytes rounded to 8) and what its payload owns.
+  SWIM_MEM_NOINLINE SWIM_MEM_API static std::size_t stow_bytes(const L* obj) {
+    if (!*obj) return 0;
+    const meta_type m = R::stow_meta(obj->meta());
+    const Result<Layout> l = detail::object_layout<R, L::in_object>(R::layout(m));
+    std::size_t own = 0;
+    if (l && (l->size != 0 || l->align > detail::ZeroTag::max_align)) {
+      const std::size_t align = l->align > detail::tag_size ? l->align : detail::tag_size;
+      own = detail::tag_size + (align - detail::tag_size) + ((l->size + 7) & ~std::size_t(7));
+      if (l->size == 0) own += detail::tag_size;
+    }
+    if constexpr (requires { R::stow_bytes(obj->data(), obj->meta()); }) {
+      return own + R::stow_bytes(obj->data(), obj->meta());
+    } else {
+      return own;  // a resident that cannot say: short, so a Parcel grows
+    }
+  }
+
   /// Rebase (leases/rebase.hpp): claim the object, check its size and alignment,
   /// then rebase the payload. Direct addresses only (a relative lease needs none).
   template <class A = Addr>

@@ -14,6 +14,10 @@
 //   static Error rebase(T* obj, RebaseContext& cx)     (optional)
 //       Make a byte copy of a stowed T valid at a new address (leases/rebase.hpp);
 //       what shipping a structure to another process needs (shippable<T>).
+//   static std::size_t stow_bytes(const T* obj)       (optional)
+//       At least the bytes a stow of *obj takes in a Pack (tags, alignment and the
+//       8-byte rounding included): what sizes a Parcel (residents/parcel.hpp) in one
+//       try instead of doubling.
 // A whole stow is copy-then-destroy: try_stow() copies the structure, and only if
 // every part succeeded destroys the source (which frees the old memory).
 //
@@ -50,12 +54,19 @@ struct stow_traits<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
   }
   SWIM_MEM_API static void unstow(const T*, T* dst) { dst->~T(); }
   SWIM_MEM_API static Error rebase(T*, RebaseContext&) { return Error::none; }
+  SWIM_MEM_API static std::size_t stow_bytes(const T*) { return 0; }
 };
 
 template <class T>
 concept stowable = requires(const T* s, T* d, StowContext& cx) {
   { stow_traits<T>::stow(s, d, cx) } -> std::same_as<Error>;
   stow_traits<T>::unstow(s, d);
+};
+
+/// A stowable type that says how many bytes its stow takes in a Pack (stow_bytes).
+template <class T>
+concept stow_measurable = stowable<T> && requires(const T* obj) {
+  { stow_traits<T>::stow_bytes(obj) } -> std::same_as<std::size_t>;
 };
 
 /// A stowable type whose stowed copy can also be rebased (leases/rebase.hpp): what
@@ -89,8 +100,23 @@ struct stow_members {
     ((e = e == Error::none ? rebase_one<Members>(obj, cx) : e), ...);
     return e;
   }
+  /// The members' stow_bytes, summed (0 for a member that cannot say: an estimate
+  /// that is short makes a Parcel grow, it is never wrong).
+  SWIM_MEM_API static std::size_t stow_bytes(const T* obj) {
+    return (std::size_t(0) + ... + bytes_one<Members>(obj));
+  }
 
  private:
+  template <auto Member>
+  SWIM_MEM_API static std::size_t bytes_one(const T* obj) {
+    using M = std::remove_const_t<std::remove_reference_t<decltype(obj->*Member)>>;
+    if constexpr (stow_measurable<M>) {
+      return stow_traits<M>::stow_bytes(&(obj->*Member));
+    } else {
+      (void)obj;
+      return 0;
+    }
+  }
   template <auto Member>
   SWIM_MEM_API static Error rebase_one(T* obj, RebaseContext& cx) {
     using M = std::remove_const_t<std::remove_reference_t<decltype(obj->*Member)>>;

@@ -31,6 +31,16 @@ struct Box {
   SWIM_MEM_API static void unstow(const T* src, const M&, T* dst, M&) {
     stow_traits<T>::unstow(src, dst);
   }
+  /// The bytes a stow of the value takes (leases/stow.hpp, stow_bytes; 0 for a T
+  /// that cannot say, which makes the estimate short, not wrong).
+  SWIM_MEM_API static std::size_t stow_bytes(const T* value, const M&) {
+    if constexpr (stow_measurable<T>) {
+      return stow_traits<T>::stow_bytes(value);
+    } else {
+      (void)value;
+      return 0;
+    }
+  }
   /// Rebase (leases/rebase.hpp): the value's.
   SWIM_MEM_API static Error rebase(T* value, M&, RebaseContext& cx) {
     static_assert(shippable<T>, "Box<T>: T cannot be rebased (shipped)");

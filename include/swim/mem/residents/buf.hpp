@@ -207,6 +207,18 @@ struct Buf {
       (void)src, (void)src_meta, (void)dst;
     }
   }
+  /// The bytes a stow of the elements takes (leases/stow.hpp, stow_bytes; 0 for a T
+  /// that cannot say, which makes the estimate short, not wrong).
+  SWIM_MEM_API static std::size_t stow_bytes(const T* data, const meta_type& meta) {
+    if constexpr (std::is_trivially_copyable_v<T> || !stow_measurable<T>) {
+      (void)data, (void)meta;
+      return 0;
+    } else {
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < meta.len; ++i) n += stow_traits<T>::stow_bytes(data + i);
+      return n;
+    }
+  }
   /// Rebase (leases/rebase.hpp): the length must be within the capacity (the
   /// object's size was checked for the capacity), then element by element.
   SWIM_MEM_API static Error rebase(T* data, meta_type& meta, RebaseContext& cx) {

@@ -146,16 +146,19 @@ class Parcel {
 
   /// Copy `root` (and everything it owns) into a new Parcel, one object of `hold`,
   /// as a stow copies (stow_traits<L>::stow); `root` is not changed. The region
-  /// starts at `capacity_hint` bytes (at least 4 KiB less the Parcel's own parts)
-  /// and doubles until the copy fits, each try a whole stow transaction (so the cost
-  /// stays proportional to the structure; a hint of the image's size, seal().size of
-  /// a like structure, makes it one try). Errors: the hold's (out_of_memory when it
+  /// starts at `capacity_hint` bytes, or when that is 0 at what the structure says
+  /// its stow takes (stow_bytes: one walk of it, and then one try), at least 4 KiB
+  /// less the Parcel's own parts; it doubles until the copy fits, each try a whole
+  /// stow transaction (so the cost stays proportional to the structure). Errors: the hold's (out_of_memory when it
   /// cannot give a block large enough, oversized past what it can ever give), the
   /// stow's; nothing is left allocated.
   SWIM_MEM_API static Result<Parcel> try_pack_copy(const L& root, HoldRef hold,
                                                    std::size_t capacity_hint = 0) {
     if (!hold) return Error::invalid_argument;
     constexpr std::size_t least = 4096 - region_offset;
+    if constexpr (stow_measurable<L>) {
+      if (capacity_hint == 0) capacity_hint = stow_traits<L>::stow_bytes(&root);
+    }
     std::size_t capacity = capacity_hint > least ? capacity_hint : least;
     capacity = (capacity + 63) & ~std::size_t(63);
     for (;;) {

@@ -197,6 +197,7 @@ struct String {
     return Storage::stow(src, src_meta, dst, dst_meta, cx);
   }
   SWIM_MEM_API static void unstow(const char*, const meta_type&, char*, meta_type&) {}
+  SWIM_MEM_API static std::size_t stow_bytes(const char*, const meta_type&) { return 0; }
   /// Rebase (leases/rebase.hpp): the length within the capacity, the bytes UTF-8.
   SWIM_MEM_API static Error rebase(char* data, meta_type& meta, RebaseContext&) {
     if (meta.len > meta.cap || !detail::utf8_valid(data, meta.len)) return Error::malformed;

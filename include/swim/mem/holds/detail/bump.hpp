@@ -9,6 +9,9 @@
 // last object is freed atomic with the free itself: a head resets (mark 0), any
 // other region retires. No allocation can slip in between, and no second thread
 // can retire a region that was meanwhile put back in service.
+// The region's start is stored through an address policy (physical/address.hpp):
+// relative for a region that processes map at different addresses (a relative
+// Pack), which is then never poisoned (poison belongs to one virtual address).
 #pragma once
 
 #include <cstddef>
@@ -16,10 +19,11 @@
 
 #include "swim/mem/holds/tag.hpp"
 #include "swim/mem/physical.hpp"
+#include "swim/mem/physical/address.hpp"
 
 namespace swim::mem::detail {
 
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr = direct_address>
 struct Bump {
   static constexpr unsigned live_bits = 24;
   static constexpr std::uint64_t live_mask = (std::uint64_t(1) << live_bits) - 1;
@@ -31,18 +35,24 @@ struct Bump {
   static constexpr std::size_t max_capacity = (std::size_t(1) << (64 - mark_shift)) * granule;
   static constexpr unsigned max_retries = 1u << 16;
 
+  static constexpr bool poisoned = std::is_same_v<Addr, direct_address>;
+
   cell<std::uint64_t, Mode> state;
-  std::uintptr_t base;    // granule-aligned
+  typename Addr::template pointer<std::byte> start;  // granule-aligned
   std::size_t capacity;   // multiple of the granule
+
+  /// The region's first byte, at this mapping's address.
+  SWIM_MEM_API std::uintptr_t base() const { return reinterpret_cast<std::uintptr_t>(start.get()); }
 
   /// Use [begin, begin + size) trimmed to granules; state as given.
   SWIM_MEM_API void init(std::uintptr_t begin, std::size_t size, std::uint64_t initial) {
-    base = align_addr(begin, granule);
+    const std::uintptr_t base = align_addr(begin, granule);
+    start.set(reinterpret_cast<std::byte*>(base));
     const std::size_t lost = static_cast<std::size_t>(base - begin);
     std::size_t cap = size > lost ? (size - lost) & ~(granule - 1) : 0;
     capacity = cap > max_capacity ? max_capacity : cap;
     state.raw = initial;
-    poison(reinterpret_cast<void*>(base), capacity);  // nothing bumped yet
+    if constexpr (poisoned) poison(reinterpret_cast<void*>(base), capacity);  // nothing bumped yet
   }
 
   /// Reserve a tag word plus `size8` bytes (a granule multiple) aligned to `align`
@@ -50,6 +60,13 @@ struct Bump {
   /// region is retired, or the live count is saturated.
   SWIM_MEM_API SWIM_MEM_FORCEINLINE Result<Block> bump(std::size_t size8, std::size_t align,
                                                       std::uint64_t tag) {
+    return bump_tagged(size8, align, [tag](std::uintptr_t) { return tag; });
+  }
+  /// The same, the tag of the object at `at` being tag_for(at) (a relative tag).
+  template <class TagFor>
+  SWIM_MEM_API SWIM_MEM_FORCEINLINE Result<Block> bump_tagged(std::size_t size8,
+                                                             std::size_t align, TagFor tag_for) {
+    const std::uintptr_t base = this->base();
     std::uint64_t s = state.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       // Retired (bit 24) or live saturated (bits 0..23 all ones), in one compare.
@@ -79,10 +96,12 @@ struct Bump {
       if (state.compare_exchange(s, desired, order::acq_rel)) {
         // Past the mark everything is poisoned (config/poison.hpp): open the tag
         // word and the object, now ours.
-        unpoison_meta(reinterpret_cast<void*>(at - tag_size), tag_size);
-        unpoison(reinterpret_cast<void*>(at), size8);
+        if constexpr (poisoned) {
+          unpoison_meta(reinterpret_cast<void*>(at - tag_size), tag_size);
+          unpoison(reinterpret_cast<void*>(at), size8);
+        }
         fill_fresh(reinterpret_cast<void*>(at), size8);
-        tag_of<Mode>(reinterpret_cast<void*>(at)).store(tag, order::relaxed);
+        tag_of<Mode>(reinterpret_cast<void*>(at)).store(tag_for(at), order::relaxed);
         return Block{reinterpret_cast<void*>(at), size8};
       }
     }
@@ -99,18 +118,19 @@ struct Bump {
   /// recent object gives its bytes back; the last one resets a head region and
   /// retires any other. Returns the new state word.
   SWIM_MEM_API Result<std::uint64_t> release(std::uintptr_t at, std::size_t size8) {
+    const std::uintptr_t base = this->base();
     const std::uint64_t tag_mark = (at - tag_size - base) / granule;
     const std::uint64_t end_mark = (at + size8 - base) / granule;
     // Poisoned while still ours: once the CAS below has moved the mark back, another
     // thread may bump these bytes and open them. The tag word stays readable, so
     // that a second free finds the freed tag. A failed release opens them again.
     if constexpr (!Mode::is_concurrent) fill_freed(reinterpret_cast<void*>(at), size8);
-    poison(reinterpret_cast<void*>(at), size8);
+    if constexpr (poisoned) poison(reinterpret_cast<void*>(at), size8);
     std::uint64_t s = state.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       const std::uint64_t live = s & live_mask;
       if (live == 0 || (s & retired) != 0) {
-        unpoison(reinterpret_cast<void*>(at), size8);
+        if constexpr (poisoned) unpoison(reinterpret_cast<void*>(at), size8);
         return Error::double_free;
       }
       const std::uint64_t mark = s >> mark_shift;
@@ -120,20 +140,23 @@ struct Bump {
       // Release: our writes to the freed bytes happen-before their next owner's.
       if (state.compare_exchange(s, desired, order::acq_rel)) return desired;
     }
-    unpoison(reinterpret_cast<void*>(at), size8);
+    if constexpr (poisoned) unpoison(reinterpret_cast<void*>(at), size8);
     return Error::contended;
   }
 
   /// Grow or shrink an object in place. Growth needs the object to be the most
   /// recent one and room up to capacity (checked, so a resize never runs past the end).
   SWIM_MEM_API Error resize(std::uintptr_t at, std::size_t old8, std::size_t new8) {
+    const std::uintptr_t base = this->base();
     const std::uint64_t old_end = (at + old8 - base) / granule;
     const std::size_t offset = static_cast<std::size_t>(at - base);
     if (new8 > capacity - offset) return Error::out_of_memory;
     const std::uint64_t new_end = (offset + new8) / granule;
     // A tail given up is poisoned while still ours (as in release); growth opens
     // the new bytes once the CAS has made them ours.
-    if (new8 < old8) poison(reinterpret_cast<void*>(at + new8), old8 - new8);
+    if constexpr (poisoned) {
+      if (new8 < old8) poison(reinterpret_cast<void*>(at + new8), old8 - new8);
+    }
     std::uint64_t s = state.load(order::relaxed);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       if ((s >> mark_shift) != old_end) {
@@ -143,13 +166,15 @@ struct Bump {
       const std::uint64_t desired = new_end << mark_shift | (s & (live_mask | flags));
       if (state.compare_exchange(s, desired, order::acq_rel)) {
         if (new8 > old8) {
-          unpoison(reinterpret_cast<void*>(at + old8), new8 - old8);
+          if constexpr (poisoned) unpoison(reinterpret_cast<void*>(at + old8), new8 - old8);
           fill_fresh(reinterpret_cast<void*>(at + old8), new8 - old8);
         }
         return Error::none;
       }
     }
-    if (new8 < old8) unpoison(reinterpret_cast<void*>(at + new8), old8 - new8);
+    if constexpr (poisoned) {
+      if (new8 < old8) unpoison(reinterpret_cast<void*>(at + new8), old8 - new8);
+    }
     return Error::contended;
   }
 
@@ -187,6 +212,7 @@ struct Bump {
   }
 
   SWIM_MEM_API bool contains(std::uintptr_t at, std::size_t size8) const {
+    const std::uintptr_t base = this->base();
     return at >= base + tag_size && at - base <= capacity && size8 <= capacity - (at - base) &&
            (at - base) % granule == 0;
   }
