@@ -215,7 +215,7 @@ class Parcel {
                                                 HoldRef hold, UnpackOptions options = {}) {
     if (image == nullptr) return Error::invalid_argument;
     return try_unpack_with(bytes, hold, [&](void* to) {
-      detail::copy_bytes(to, image, bytes);
+      if (bytes != 0) __builtin_memcpy(to, image, bytes);
       return Error::none;
     }, options);
   }
