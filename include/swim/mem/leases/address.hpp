@@ -1,9 +1,10 @@
 // Layer 6 (leases): the address policies a lease takes (physical/address.hpp).
 //
-// A lease stores the address of its payload through its Addr policy. Leases have
-// direct_address only so far: relative_address is not yet carried by tags, HoldRef
-// and the residents' internal references, which move their bytes (docs/design.md,
-// "Addresses").
+// A lease stores the address of its payload through its Addr policy. The exclusive
+// leases (Raw, Ptr) take relative_address too: over a hold whose tags are relative
+// (Pack<concurrent, relative_address>), such a lease and its objects work in every
+// mapping of the memory that holds them (docs/design.md, "Addresses"). The shared
+// leases keep direct addresses (their forwarding address is absolute).
 #pragma once
 
 #include "swim/mem/physical/address.hpp"
