@@ -245,11 +245,16 @@ class Parcel {
 
   /// Write the header and give the image to send: the bytes from the header to the
   /// end of the last object. Quiescent: nobody may change the structure meanwhile.
-  /// An empty Block for an empty Parcel.
+  /// An empty Block for an empty Parcel. Under ASan or valgrind, the bytes of objects
+  /// freed in the Parcel are made readable (they travel with the image).
   SWIM_MEM_API Block seal() {
     if (block_.ptr == nullptr) return Block{};
     ParcelHeader& h = header();
     const typename PackType::Snapshot s = pack().snapshot();
+    // The image is about to be copied whole: the holes of objects freed in place
+    // (poisoned under ASan and valgrind) become readable, so that a memcpy, a write()
+    // or MPI may read them.
+    detail::unpoison_meta(static_cast<std::byte*>(block_.ptr) + region_offset, s.mark);
     h.magic = ParcelHeader::magic_value;
     h.version = ParcelHeader::version_value;
     h.header_bytes = sizeof(ParcelHeader);
