@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "swim/mem.hpp"
+#include "mpi_report.hpp"
 #include "swim/mem/integrations/mpi.hpp"
 
 namespace sm = swim::mem;
@@ -173,12 +174,6 @@ void node_handoff(benchmark::State& state) {
   (void)ring->sync();
 }
 
-class NullReporter : public benchmark::BenchmarkReporter {
- public:
-  bool ReportContext(const Context&) override { return true; }
-  void ReportRuns(const std::vector<Run>&) override {}
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -205,13 +200,7 @@ int main(int argc, char** argv) {
         b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
       }
       benchmark::AddCustomContext("ranks_on_node", std::to_string(g_ranks));
-      if (g_rank == 0) {
-        benchmark::RunSpecifiedBenchmarks();
-      } else {
-        NullReporter quiet;
-        benchmark::RunSpecifiedBenchmarks(&quiet);
-      }
-      benchmark::Shutdown();
+      swim_bench::run_reporting_on_rank0(g_rank);
       g_slab = nullptr;
     }
   }

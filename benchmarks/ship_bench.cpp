@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "swim/mem.hpp"
+#include "mpi_report.hpp"
 #include "swim/mem/integrations/mpi.hpp"
 
 namespace sm = swim::mem;
@@ -213,12 +214,6 @@ void per_node_messages(benchmark::State& state) {
       });
 }
 
-class NullReporter : public benchmark::BenchmarkReporter {
- public:
-  bool ReportContext(const Context&) override { return true; }
-  void ReportRuns(const std::vector<Run>&) override {}
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -242,13 +237,7 @@ int main(int argc, char** argv) {
                   benchmark::RegisterBenchmark("per_node/messages", per_node_messages)}) {
     b->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
-  if (g_rank == 0) {
-    benchmark::RunSpecifiedBenchmarks();
-  } else {
-    NullReporter quiet;
-    benchmark::RunSpecifiedBenchmarks(&quiet);
-  }
-  benchmark::Shutdown();
+  swim_bench::run_reporting_on_rank0(g_rank);
   MPI_Finalize();
   return 0;
 }

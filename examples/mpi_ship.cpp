@@ -73,16 +73,17 @@ int main(int argc, char** argv) {
     if (arrival.wait() != sm::Error::none || shipment.wait() != sm::Error::none) failed = 1;
     sm::Parcel<Doc> parcel = must(arrival.take(), "arrival");
     Doc& got = parcel.root();  // working leases in this rank's hold
-    const sm::StringView who = got->owner.view();
-    // Move it out of the Parcel into this rank's own hold, and add to it.
+    const std::string who(got->owner.view().ptr, got->owner.view().len);
+    // Move it out of the Parcel into this rank's own hold (the Parcel's copy is
+    // freed), and add to it.
     Doc theirs = must(sm::try_stow(got, sm::process_hold()), "stow");
     const std::string note = "read by rank " + std::to_string(rank);
     Entry e;
     e.id = ~std::uint64_t(0);
     e.word = must(sm::Raw<sm::String<>>::try_from(sm::process_hold(), note.c_str()), "note");
     if (theirs->entries.try_push(std::move(e)) != sm::Error::none) failed = 1;
-    std::printf("rank %d received the index of %.*s: %zu entries\n", rank,
-                static_cast<int>(who.len), who.ptr, theirs->entries.size() - 1);
+    std::printf("rank %d received the index of %s: %zu entries\n", rank, who.c_str(),
+                theirs->entries.size() - 1);
 
     // Every index to rank 0, one message each.
     auto gathered = must(sm::mpi::try_gather(theirs, 0, MPI_COMM_WORLD), "gather");

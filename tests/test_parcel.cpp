@@ -34,11 +34,24 @@ struct Rec {
   Ptr<Buf<std::int32_t>> many;
   Raw<Buf<Raw<String<>>>> words;
 };
+
+// A member its stow_members does not list: it does not travel.
+struct Cached {
+  std::int64_t v = 0;
+  Raw<Box<std::int64_t>> cache;
+};
+
+struct alignas(256) Wide {
+  std::int64_t x[32];
+};
 }  // namespace parcel_test
 
 template <>
 struct swim::mem::stow_traits<parcel_test::Link>
     : stow_members<parcel_test::Link, &parcel_test::Link::v, &parcel_test::Link::next> {};
+template <>
+struct swim::mem::stow_traits<parcel_test::Cached>
+    : stow_members<parcel_test::Cached, &parcel_test::Cached::v> {};
 template <>
 struct swim::mem::stow_traits<parcel_test::Rec>
     : stow_members<parcel_test::Rec, &parcel_test::Rec::one, &parcel_test::Rec::many,
@@ -195,6 +208,57 @@ TEST(Parcel, TheStructureSaysItsSizeAndOneTryIsEnough) {
   Parcel<Tree> q = Parcel<Tree>::try_pack_copy(tree, HoldRef::of(exact), 100).take();
   nodes = 0;
   EXPECT_TRUE(same(q.root(), 0, 3000, nodes));
+}
+
+// A member stow_members does not list arrives default-constructed: the bytes that came
+// for it (here forged to point anywhere) are never followed, not even by a destructor.
+TEST(Parcel, AMemberNotListedDoesNotTravelWhateverItsBytesSay) {
+  HoldRef home = process_hold();
+  using C = Raw<Box<Cached>>;
+  C c = C::try_new(home).take();
+  c->v = 7;
+  c->cache = Raw<Box<std::int64_t>>::try_new(home, 99).take();
+  Parcel<C> p = Parcel<C>::try_pack_copy(c, home).take();
+  EXPECT_FALSE(p.root()->cache) << "stow left it default";
+  const Block b = p.seal();
+  std::vector<std::byte> img(static_cast<std::byte*>(b.ptr), static_cast<std::byte*>(b.ptr) + b.size);
+  ParcelHeader h;
+  std::memcpy(&h, img.data(), sizeof h);
+  std::uint64_t root_payload = 0;
+  std::memcpy(&root_payload, img.data() + Parcel<C>::root_offset, 8);
+  const std::size_t cache_at =
+      static_cast<std::size_t>(root_payload - h.old_base) + offsetof(Cached, cache);
+  const std::uint64_t wild = 0x414141414140ULL;
+  std::memcpy(img.data() + cache_at, &wild, 8);
+  reseal(img);
+  Result<Parcel<C>> got = Parcel<C>::try_unpack(img.data(), img.size(), home);
+  ASSERT_TRUE(got) << to_string(got.error());
+  EXPECT_EQ(got->root()->v, 7);
+  EXPECT_FALSE(got->root()->cache) << "never the forged address";
+  got->reset();  // would free the forged address if it had been kept
+}
+
+// Objects aligned up to a Parcel's own 4096 bytes keep their alignment wherever the
+// receiving hold puts the Parcel.
+TEST(Parcel, ObjectsAlignedPast64BytesArriveAligned) {
+  HoldRef home = process_hold();
+  using W = Raw<Buf<Wide>>;
+  W w = W::try_empty(home).take();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(w.try_push(Wide{{i}}), Error::none);
+  Parcel<W> p = Parcel<W>::try_pack_copy(w, home).take();
+  const Block b = p.seal();
+  std::vector<std::byte> room(1 << 20);
+  for (std::size_t skew : {std::size_t(8), std::size_t(64), std::size_t(136), std::size_t(2048)}) {
+    Pack<> hold(Block{room.data(), room.size()});
+    const Result<Block> before = hold.try_allocate(Layout{skew, 8});  // moves the next block
+    ASSERT_TRUE(before);
+    Result<Parcel<W>> got = Parcel<W>::try_unpack(b.ptr, b.size, HoldRef::of(hold));
+    ASSERT_TRUE(got) << to_string(got.error()) << " skew " << skew;
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(got->root().data()) % 256, 0u);
+    EXPECT_EQ(got->root().data()[4].x[0], 4);
+    got->reset();
+    EXPECT_EQ(hold.try_deallocate(*before), Error::none);
+  }
 }
 
 TEST(Parcel, PtrMetadataUserMetadataNestedBufsAndEmptyOnes) {

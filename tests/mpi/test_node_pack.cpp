@@ -15,6 +15,7 @@
 
 #include "swim/mem.hpp"
 #include "swim/mem/integrations/mpi.hpp"
+#include "mpi/mpi_main.hpp"
 
 namespace swim::mem::mpi {
 namespace {
@@ -216,22 +217,22 @@ TEST(NodePack, ErrorsAndTheLeakReport) {
 }  // namespace
 }  // namespace swim::mem::mpi
 
+namespace {
+int check_without_mpi(const char* when) {
+  const auto r =
+      swim::mem::mpi::NodePack<swim::mem::mpi::Numbers>::try_create(MPI_COMM_WORLD, 1 << 20);
+  const bool ok = !r && r.error() == swim::mem::Error::unsupported;
+  std::printf("%s: NodePack %s\n", when, ok ? "answers unsupported" : "did NOT answer unsupported");
+  return ok ? 0 : 1;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string(argv[1]) == "--no-init") {
-    const auto r = swim::mem::mpi::NodePack<swim::mem::mpi::Numbers>::try_create(MPI_COMM_WORLD, 1 << 20);
-    const bool ok = !r && r.error() == swim::mem::Error::unsupported;
-    std::printf("before MPI_Init: NodePack %s\n", ok ? "answers unsupported" : "did NOT answer unsupported");
-    return ok ? 0 : 1;
-  }
-  MPI_Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank != 0) GTEST_FLAG_SET(brief, true);
-  const int mine = RUN_ALL_TESTS();
-  int any = 0;
-  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  if (rank == 0 && any != 0) std::printf("a test failed on at least one rank\n");
-  return any != 0 ? 1 : 0;
+  // A NodePack alive when MPI ends: destroyed afterwards, it calls no MPI function.
+  return swim::mem::testing::mpi_test_main(argc, argv, check_without_mpi, [] {
+    return [late = swim::mem::mpi::NodePack<swim::mem::mpi::Numbers>::try_create(
+                MPI_COMM_WORLD, 1 << 20)]() mutable {
+      return late && late->try_destroy() == swim::mem::Error::unsupported && !*late;
+    };
+  });
 }

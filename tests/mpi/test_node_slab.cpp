@@ -18,6 +18,7 @@
 
 #include "swim/mem.hpp"
 #include "swim/mem/integrations/mpi.hpp"
+#include "mpi/mpi_main.hpp"
 
 namespace swim::mem::mpi {
 namespace {
@@ -351,31 +352,15 @@ static int check_without_mpi(const char* when) {
 }
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string(argv[1]) == "--no-init") return check_without_mpi("before MPI_Init");
-  MPI_Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  // One full report, rank 0's; the other ranks print only their failures.
-  if (rank != 0) GTEST_FLAG_SET(brief, true);
-  const int mine = RUN_ALL_TESTS();
-  int any = 0;
-  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  // A NodeSlab still alive when MPI ends: its destroy (and destructor) afterwards
-  // answers unsupported and calls no MPI function (MPI would abort the job).
-  auto late = swim::mem::mpi::NodeSlab<>::try_create(MPI_COMM_WORLD, 64, 10);
-  auto late_window = swim::mem::mpi::SharedWindow::try_create(MPI_COMM_WORLD, 64);
-  MPI_Finalize();
-  int after = rank == 0 ? check_without_mpi("after MPI_Finalize") : 0;
-  const bool late_ok = late && late_window &&
-                       late_window->sync() == swim::mem::Error::unsupported &&
-                       late_window->fence() == swim::mem::Error::unsupported &&
-                       late->try_destroy() == swim::mem::Error::unsupported && !*late;
-  if (!late_ok) {
-    std::printf("rank %d: a NodeSlab or SharedWindow used after MPI_Finalize did NOT answer "
-                "unsupported\n", rank);
-    after = 1;
-  }
-  if (rank == 0 && any != 0) std::printf("a test failed on at least one rank\n");
-  return any != 0 || after != 0 ? 1 : 0;
+  // A NodeSlab and a SharedWindow still alive when MPI ends: their destroy (and
+  // destructor) afterwards answers unsupported and calls no MPI function (MPI would
+  // abort the job).
+  return swim::mem::testing::mpi_test_main(argc, argv, check_without_mpi, [] {
+    return [late = swim::mem::mpi::NodeSlab<>::try_create(MPI_COMM_WORLD, 64, 10),
+            late_window = swim::mem::mpi::SharedWindow::try_create(MPI_COMM_WORLD, 64)]() mutable {
+      return late && late_window && late_window->sync() == swim::mem::Error::unsupported &&
+             late_window->fence() == swim::mem::Error::unsupported &&
+             late->try_destroy() == swim::mem::Error::unsupported && !*late;
+    };
+  });
 }

@@ -14,6 +14,7 @@
 #include "support/parcel_tree.hpp"
 #include "swim/mem.hpp"
 #include "swim/mem/integrations/mpi.hpp"
+#include "mpi/mpi_main.hpp"
 
 namespace swim::mem::mpi {
 namespace {
@@ -165,6 +166,25 @@ TEST(Gather, ARankThatCannotPackKeepsItsTreeAndTheRootIsTold) {
   EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
 }
 
+// A rank whose own arguments are bad (a null hold) still takes part: the root is told,
+// nobody waits.
+TEST(Gather, ARankWithANullHoldIsReportedNotWaitedFor) {
+  const int me = rank_of(), n = size_of();
+  Tree mine = build(process_hold(), 0, 100);
+  const HoldRef hold = me == n - 1 ? HoldRef() : process_hold();
+  Result<Gathered<Tree>> g = try_gather(mine, 0, MPI_COMM_WORLD, hold);
+  ASSERT_TRUE(g);
+  if (me == n - 1) {
+    EXPECT_EQ(g->errors[n - 1], Error::invalid_argument);
+    EXPECT_TRUE(mine) << "kept";
+  }
+  if (me == 0) {
+    EXPECT_EQ(g->errors[n - 1], Error::invalid_argument);
+    for (int r = 0; r < n - 1; ++r) EXPECT_EQ(g->errors[r], Error::none) << r;
+  }
+  EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
+}
+
 // After each bad message, a good one from the same sender: received normally.
 void expect_good_next(int from) {
   Result<Parcel<Tree>> good = try_receive<Tree>(from, MPI_COMM_WORLD);
@@ -247,10 +267,17 @@ TEST(ShipErrors, BadArgumentsChangeNothing) {
   EXPECT_EQ(try_ship_async(t, n, MPI_COMM_WORLD).error(), Error::invalid_argument);
   std::size_t nodes = 0;
   EXPECT_TRUE(same(t, 0, 10, nodes)) << "untouched";
+  nodes = 0;
   EXPECT_EQ(try_receive<Tree>(n, MPI_COMM_WORLD).error(), Error::invalid_argument);
   EXPECT_EQ(try_receive<Tree>(0, MPI_COMM_WORLD, HoldRef()).error(), Error::invalid_argument);
   EXPECT_EQ(try_receive_async<Tree>(-5, MPI_COMM_WORLD).error(), Error::invalid_argument);
   EXPECT_EQ(try_gather(t, n, MPI_COMM_WORLD).error(), Error::invalid_argument);
+  // Tags outside 0..MPI_TAG_UB (MPI_ANY_TAG only to receive): refused, not an abort.
+  EXPECT_EQ(try_ship(t, 0, MPI_COMM_WORLD, -5), Error::invalid_argument);
+  EXPECT_EQ(try_ship(t, 0, MPI_COMM_WORLD, MPI_ANY_TAG), Error::invalid_argument);
+  EXPECT_EQ(try_receive<Tree>(0, MPI_COMM_WORLD, process_hold(), -5).error(), Error::invalid_argument);
+  EXPECT_EQ(try_gather(t, 0, MPI_COMM_WORLD, process_hold(), -1).error(), Error::invalid_argument);
+  EXPECT_TRUE(same(t, 0, 10, nodes)) << "still untouched";
   Arrival<Tree> never;
   EXPECT_EQ(never.take().error(), Error::invalid_argument);
   EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
@@ -271,19 +298,5 @@ int check_without_mpi(const char* when) {
 }  // namespace swim::mem::mpi
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string(argv[1]) == "--no-init") {
-    return swim::mem::mpi::check_without_mpi("before MPI_Init");
-  }
-  MPI_Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank != 0) GTEST_FLAG_SET(brief, true);
-  const int mine = RUN_ALL_TESTS();
-  int any = 0;
-  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  const int after = rank == 0 ? swim::mem::mpi::check_without_mpi("after MPI_Finalize") : 0;
-  if (rank == 0 && any != 0) std::printf("a test failed on at least one rank\n");
-  return any != 0 || after != 0 ? 1 : 0;
+  return swim::mem::testing::mpi_test_main(argc, argv, swim::mem::mpi::check_without_mpi);
 }

@@ -95,10 +95,20 @@ struct stow_members {
   /// The members in order (the order stow allocated their objects). Every member
   /// type must be shippable (checked when it is used: a recursive type's members
   /// are incomplete when this is declared).
+  /// Members not listed did not travel (stow left them default-constructed): the
+  /// bytes that arrived for them are never followed, and *obj is rebuilt as a default
+  /// T holding the listed members.
   SWIM_MEM_API static Error rebase(T* obj, RebaseContext& cx) {
     Error e = Error::none;
     ((e = e == Error::none ? rebase_one<Members>(obj, cx) : e), ...);
-    return e;
+    if (e != Error::none) return e;
+    storage<T> kept;
+    detail::construct_at(kept.get());
+    ((kept.get()->*Members = detail::move(obj->*Members)), ...);
+    detail::construct_at(obj);  // over the bytes that arrived, without destroying them
+    ((obj->*Members = detail::move(kept.get()->*Members)), ...);
+    kept.get()->~T();
+    return Error::none;
   }
   /// The members' stow_bytes, summed (0 for a member that cannot say: an estimate
   /// that is short makes a Parcel grow, it is never wrong).

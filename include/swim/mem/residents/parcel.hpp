@@ -31,7 +31,7 @@
 // hold reachable from root() exactly once, and nothing reachable outside the Parcel.
 // Limits: the same program on both sides (the fingerprint holds the type's name,
 // size and alignment; pointers and byte order must agree); objects aligned to at
-// most 64 bytes (the copy's own alignment); shippable types only (stow.hpp: not the
+// most 4096 bytes (the Parcel's own alignment); shippable types only (stow.hpp: not the
 // shared leases). Unpacking takes, for the moment of the rebase, one bit per 8 bytes
 // of the image from the receiving hold.
 // Thread-safety: a Parcel is used by one thread at a time. Host and device.
@@ -69,9 +69,11 @@ static_assert(sizeof(ParcelHeader) == 128);
 struct UnpackOptions {
   /// Room for the structure to grow in place, beyond the bytes that arrived.
   std::size_t extra_capacity = 0;
-  /// The deepest nesting of objects accepted (each level is one stack frame of the
-  /// rebase); deeper images are malformed. A list of n nodes nests n deep.
-  unsigned max_depth = 1u << 14;
+  /// The deepest nesting of objects accepted: the root's object is level 1, and a
+  /// list of n nodes nests n deep. Deeper images are malformed. Each level is a few
+  /// stack frames of the rebase (about 64 bytes at -O2, several times that in debug
+  /// and sanitizer builds): raise it for deep lists on a thread with the stack.
+  unsigned max_depth = 1024;
 };
 
 namespace detail {
@@ -125,6 +127,9 @@ class Parcel {
   static constexpr std::size_t root_offset = sizeof(ParcelHeader);
   static constexpr std::size_t pack_offset = root_offset + detail::round64(sizeof(L));
   static constexpr std::size_t region_offset = pack_offset + detail::round64(sizeof(PackType));
+  /// A Parcel's alignment, on every side: objects aligned to at most this keep their
+  /// alignment when the image moves.
+  static constexpr std::size_t block_align = 4096;
   static_assert(alignof(L) <= 64 && alignof(PackType) <= 64);
 
   constexpr Parcel() = default;
@@ -163,7 +168,7 @@ class Parcel {
     capacity = (capacity + 63) & ~std::size_t(63);
     for (;;) {
       if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::out_of_memory;
-      const Result<Block> block = hold.try_allocate(Layout{region_offset + capacity, 64});
+      const Result<Block> block = hold.try_allocate(Layout{region_offset + capacity, block_align});
       if (!block) return block.error();
       Parcel p(*block);
       PackType* pack = p.make_pack(block->size - region_offset);
@@ -190,7 +195,7 @@ class Parcel {
     if (!hold) return Error::invalid_argument;
     if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::oversized;
     const Result<Block> block =
-        hold.try_allocate(Layout{region_offset + ((capacity + 63) & ~std::size_t(63)), 64});
+        hold.try_allocate(Layout{region_offset + ((capacity + 63) & ~std::size_t(63)), block_align});
     if (!block) return block.error();
     Parcel p(*block);
     PackType* pack = p.make_pack(block->size - region_offset);
@@ -231,7 +236,7 @@ class Parcel {
     constexpr std::size_t most = ~std::size_t(0) >> 2;
     if (bytes > most || options.extra_capacity > most - bytes) return Error::oversized;
     const std::size_t total = (bytes + options.extra_capacity + 63) & ~std::size_t(63);
-    const Result<Block> block = hold.try_allocate(Layout{total, 64});
+    const Result<Block> block = hold.try_allocate(Layout{total, block_align});
     if (!block) return block.error();
     Parcel p(*block);  // frees the block on every early return (nothing constructed yet)
     p.constructed_ = false;
@@ -363,8 +368,7 @@ class Parcel {
     g.max_depth = max_depth;
     g.claimed = static_cast<std::uint64_t*>(bitmap.ptr);
     RebaseContext cx(g);
-    Error e = cx.enter();
-    if (e == Error::none) e = stow_traits<L>::rebase(&root(), cx);
+    Error e = stow_traits<L>::rebase(&root(), cx);
     if (bitmap.ptr != nullptr) hold_deallocate(bitmap);
     // Every live object of the Pack, and nothing else, is reachable from the root.
     if (e == Error::none &&

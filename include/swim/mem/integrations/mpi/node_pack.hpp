@@ -43,11 +43,22 @@
 #include "swim/mem/integrations/mpi/shared_window.hpp"
 #include "swim/mem/residents/parcel.hpp"
 
+namespace swim::mem::detail {
+template <class T>
+inline constexpr bool direct_exclusive_lease_v = false;
+template <resident R, bool M>
+inline constexpr bool direct_exclusive_lease_v<ExclusiveLease<R, M, direct_address>> = true;
+}  // namespace swim::mem::detail
+
 namespace swim::mem::mpi {
 
 template <class Root>
 class NodePack {
   static_assert(alignof(Root) <= 64, "NodePack: a Root aligned to at most 64 bytes");
+  // The common mistake, caught: a lease that stores this rank's address. (Members of a
+  // struct Root are not seen; the rule is in the file comment.)
+  static_assert(!detail::direct_exclusive_lease_v<Root>,
+                "NodePack: the Root lives in shared memory; use Raw<R, relative_address>");
 
  public:
   using pack_type = Pack<concurrent, relative_address>;

@@ -17,16 +17,20 @@
 // Errors (each leaves the structure where it was, and drains the message it was
 // about, so the next message is received normally):
 //   unsupported       MPI not initialised or already finalised, or an MPI call failed
-//   invalid_argument  a null communicator, a rank outside it, a null hold
+//                     (under a communicator whose error handler returns errors; under
+//                     MPI's default handler a failed call aborts, as any MPI call does)
+//   invalid_argument  a null communicator, a rank outside it, a tag outside 0..MPI_TAG_UB
+//                     (MPI_ANY_TAG and MPI_ANY_SOURCE to receive), a null hold
 //   malformed         a message that is not an image of this type: not a Parcel,
 //                     truncated, damaged, another type or program (Parcel's checks)
 //   oversized         an image above 16 GiB (one message counts 8-byte words in an int)
 //   out_of_memory     the scratch or the receiving hold cannot hold the image
-// While a receive runs, the communicator's error handler is MPI_ERRORS_RETURN (set
-// and put back by the call, which is local), so that a failure is an Error, not an
-// abort. Images are sent as MPI_UINT64_T words: the same program on every rank, as
-// Parcel requires. Thread-safety: as MPI's (MPI_THREAD_MULTIPLE for calls from
-// several threads at once); a Parcel, Shipment or Arrival is one thread's at a time.
+// An unwanted message is drained whole into scratch memory; only when none can be had
+// is it received into nothing (a truncation), with MPI_ERRORS_RETURN set on the
+// communicator for that one call. Images are sent as MPI_UINT64_T words: the same
+// program on every rank, as Parcel requires. Thread-safety: as MPI's
+// (MPI_THREAD_MULTIPLE for calls from several threads at once); a Parcel, Shipment
+// or Arrival is one thread's at a time.
 #pragma once
 
 #include <mpi.h>
@@ -34,6 +38,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "swim/mem/holds/process_hold.hpp"
@@ -54,10 +59,17 @@ inline bool mpi_usable() {
 }
 
 // Whether `peer` is a rank of comm that a point-to-point call may name (a rank of
-// the remote group for an intercommunicator), or MPI_ANY_SOURCE when allowed.
-inline Error check_peer(MPI_Comm comm, int peer, bool any_allowed) {
+// the remote group for an intercommunicator), or MPI_ANY_SOURCE when allowed; and
+// `tag` a valid tag (0 to MPI_TAG_UB, or MPI_ANY_TAG when allowed).
+inline Error check_peer(MPI_Comm comm, int peer, bool any_allowed, int tag) {
   if (!mpi_usable()) return Error::unsupported;
   if (comm == MPI_COMM_NULL) return Error::invalid_argument;
+  int* ub = nullptr;
+  int has_ub = 0;
+  if (MPI_Comm_get_attr(comm, MPI_TAG_UB, &ub, &has_ub) != MPI_SUCCESS) return Error::unsupported;
+  const bool tag_ok = (any_allowed && tag == MPI_ANY_TAG) ||
+                      (tag >= 0 && (has_ub == 0 || ub == nullptr || tag <= *ub));
+  if (!tag_ok) return Error::invalid_argument;
   if (any_allowed && peer == MPI_ANY_SOURCE) return Error::none;
   int inter = 0, size = 0;
   if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS) return Error::unsupported;
@@ -74,6 +86,9 @@ inline Result<int> words_of(Block image) {
 }
 
 /// MPI_ERRORS_RETURN on comm while it lives, the previous handler put back after.
+/// Only around the one receive that fails on purpose (a drain by truncation, when no
+/// memory is left to drain a message into): setting a communicator's handler is not
+/// safe against another thread doing the same.
 class ReturnErrors {
  public:
   explicit ReturnErrors(MPI_Comm comm) : comm_(comm) {
@@ -99,12 +114,34 @@ class ReturnErrors {
 /// A failed rank's message in try_gather: one word, this marker and the Error.
 inline constexpr std::uint64_t failure_word = 0x5357000000000000ULL;
 
+/// Receive a matched message that is not wanted (`bytes` long, -1 if unknown), so
+/// that it does not block the next one: whole, into scratch memory, when it can be
+/// had; else into nothing, which MPI reports as a truncation, ignored.
+inline void drain(MPI_Message& msg, MPI_Count bytes, MPI_Comm comm) {
+  const bool words = bytes >= 0 && bytes % 8 == 0 && bytes / 8 <= INT_MAX;
+  const bool odd = bytes >= 0 && bytes % 8 != 0 && bytes <= INT_MAX;
+  void* scratch = nullptr;
+  if (bytes > 0 && (words || odd)) scratch = ::operator new(static_cast<std::size_t>(bytes), std::nothrow);
+  if (bytes == 0 || scratch != nullptr) {
+    if (words) {
+      MPI_Mrecv(scratch, static_cast<int>(bytes / 8), MPI_UINT64_T, &msg, MPI_STATUS_IGNORE);
+    } else {
+      MPI_Mrecv(scratch, static_cast<int>(bytes), MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+    }
+    ::operator delete(scratch);
+    return;
+  }
+  std::uint64_t nothing = 0;
+  ReturnErrors guard(comm);
+  MPI_Mrecv(&nothing, 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE);  // MPI_ERR_TRUNCATE: drained
+}
+
 /// Receive a matched message into a new Parcel of `hold`. The message is always
-/// received, also when the Parcel cannot be made (then into nothing: truncated, and
-/// MPI's truncation error is ignored), so that it never blocks the next one.
+/// received, also when the Parcel cannot be made (drain), so that it never blocks
+/// the next one.
 template <class L>
 Result<Parcel<L>> receive_matched(MPI_Message& msg, const MPI_Status& status, HoldRef hold,
-                                  UnpackOptions options) {
+                                  UnpackOptions options, MPI_Comm comm) {
   MPI_Count bytes = 0;
   if (MPI_Get_elements_x(&status, MPI_BYTE, &bytes) != MPI_SUCCESS || bytes < 0) {
     bytes = -1;
@@ -125,10 +162,7 @@ Result<Parcel<L>> receive_matched(MPI_Message& msg, const MPI_Status& status, Ho
   } else if (bytes >= 0 && bytes / 8 > INT_MAX) {
     got = Error::oversized;
   }
-  if (!received) {
-    std::uint64_t nothing = 0;
-    MPI_Mrecv(&nothing, 0, MPI_UINT64_T, &msg, MPI_STATUS_IGNORE);  // MPI_ERR_TRUNCATE: drained
-  }
+  if (!received) drain(msg, bytes, comm);
   return got;
 }
 
@@ -138,7 +172,7 @@ Result<Parcel<L>> receive_matched(MPI_Message& msg, const MPI_Status& status, Ho
 /// one Parcel can go to several ranks). Blocking.
 template <shippable L>
 Error try_send(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag = ship_tag) {
-  const Error peer = detail::check_peer(comm, dest, false);
+  const Error peer = detail::check_peer(comm, dest, false, tag);
   if (peer != Error::none) return peer;
   if (!parcel) return Error::invalid_argument;
   const Block image = parcel.seal();
@@ -157,7 +191,7 @@ Error try_send(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag = ship_tag) {
 template <shippable L>
 Error try_ship(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
                HoldRef scratch = process_hold(), std::size_t capacity_hint = 0) {
-  const Error peer = detail::check_peer(comm, dest, false);
+  const Error peer = detail::check_peer(comm, dest, false, tag);
   if (peer != Error::none) return peer;
   Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(root, scratch, capacity_hint);
   if (!parcel) return parcel.error();
@@ -172,14 +206,13 @@ Error try_ship(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
 template <shippable L>
 Result<Parcel<L>> try_receive(int source, MPI_Comm comm, HoldRef hold = process_hold(),
                               int tag = ship_tag, UnpackOptions options = {}) {
-  const Error peer = detail::check_peer(comm, source, true);
+  const Error peer = detail::check_peer(comm, source, true, tag);
   if (peer != Error::none) return peer;
   if (!hold) return Error::invalid_argument;
-  detail::ReturnErrors guard(comm);
   MPI_Message msg;
   MPI_Status status;
   if (MPI_Mprobe(source, tag, comm, &msg, &status) != MPI_SUCCESS) return Error::unsupported;
-  return detail::receive_matched<L>(msg, status, hold, options);
+  return detail::receive_matched<L>(msg, status, hold, options, comm);
 }
 
 /// A non-blocking ship under way (try_ship_async): the Parcel lives until the send
@@ -233,7 +266,7 @@ template <shippable L>
 Result<Shipment<L>> try_ship_async(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
                                    HoldRef scratch = process_hold(),
                                    std::size_t capacity_hint = 0) {
-  const Error peer = detail::check_peer(comm, dest, false);
+  const Error peer = detail::check_peer(comm, dest, false, tag);
   if (peer != Error::none) return peer;
   Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(root, scratch, capacity_hint);
   if (!parcel) return parcel.error();
@@ -266,7 +299,6 @@ class Arrival {
   Result<bool> test() {
     if (done_) return result_ ? Result<bool>(true) : Result<bool>(result_.error());
     if (!detail::mpi_usable()) return Error::unsupported;
-    detail::ReturnErrors guard(comm_);
     int found = 0;
     MPI_Message msg;
     MPI_Status status;
@@ -274,7 +306,7 @@ class Arrival {
       return Error::unsupported;
     }
     if (found == 0) return false;
-    result_ = detail::receive_matched<L>(msg, status, hold_, options_);
+    result_ = detail::receive_matched<L>(msg, status, hold_, options_, comm_);
     done_ = true;
     return test();
   }
@@ -282,13 +314,12 @@ class Arrival {
   Error wait() {
     if (!done_) {
       if (!detail::mpi_usable()) return Error::unsupported;
-      detail::ReturnErrors guard(comm_);
       MPI_Message msg;
       MPI_Status status;
       if (MPI_Mprobe(source_, tag_, comm_, &msg, &status) != MPI_SUCCESS) {
         return Error::unsupported;
       }
-      result_ = detail::receive_matched<L>(msg, status, hold_, options_);
+      result_ = detail::receive_matched<L>(msg, status, hold_, options_, comm_);
       done_ = true;
     }
     return result_ ? Error::none : result_.error();
@@ -316,7 +347,7 @@ class Arrival {
 template <shippable L>
 Result<Arrival<L>> try_receive_async(int source, MPI_Comm comm, HoldRef hold = process_hold(),
                                      int tag = ship_tag, UnpackOptions options = {}) {
-  const Error peer = detail::check_peer(comm, source, true);
+  const Error peer = detail::check_peer(comm, source, true, tag);
   if (peer != Error::none) return peer;
   if (!hold) return Error::invalid_argument;
   return Arrival<L>(source, comm, hold, tag, options);
@@ -332,21 +363,24 @@ struct Gathered {
 };
 
 /// Gather every rank's structure to `root`, one message each (collective over an
-/// intracommunicator; every rank calls it with the same root and tag). Each rank's
-/// `mine` moves into a Parcel (null on success; as it was where packing failed,
-/// and then that rank sends an empty message, which the root records as its
-/// error). On the root the Parcels are in `hold`.
+/// intracommunicator; every rank calls it with the same root and tag, or they wait
+/// as in any mismatched collective). Each rank's `mine` moves into a Parcel (null on
+/// success; as it was where packing failed, and then that rank sends its error
+/// instead, one word, which the root records). On the root the Parcels are in
+/// `hold`.
 template <shippable L>
 Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = process_hold(),
                                int tag = ship_tag + 1, UnpackOptions options = {},
                                std::size_t capacity_hint = 0) {
-  const Error peer = detail::check_peer(comm, root, false);
+  const Error peer = detail::check_peer(comm, root, false, tag);
   if (peer != Error::none) return peer;
   int inter = 0, rank = 0, size = 0;
   if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter != 0) {
     return Error::invalid_argument;
   }
-  if (!hold) return Error::invalid_argument;
+  // A null hold is this rank's error (invalid_argument, from try_pack_copy and
+  // try_unpack_with) and goes through the collective like any other: an early
+  // return here would leave the root waiting.
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   Gathered<L> out;
@@ -377,7 +411,6 @@ Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = 
       out.errors[static_cast<std::size_t>(rank)] = own.error();
     }
   }
-  detail::ReturnErrors guard(comm);
   for (int r = 0; r < size; ++r) {
     if (r == root) continue;
     MPI_Message msg;
@@ -396,7 +429,7 @@ Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = 
       out.errors[static_cast<std::size_t>(r)] = failure ? static_cast<Error>(code) : Error::malformed;
       continue;
     }
-    Result<Parcel<L>> got = detail::receive_matched<L>(msg, status, hold, options);
+    Result<Parcel<L>> got = detail::receive_matched<L>(msg, status, hold, options, comm);
     if (got) {
       out.parcels[static_cast<std::size_t>(r)] = got.take();
     } else {
