@@ -29,12 +29,12 @@ void for_each_type(detail::type_list<Ts...>, F&& f) {
 template <class C>
 struct ControlCase;
 
-template <class Mode>
-struct ControlCase<Pack<Mode>> {
+template <class Mode, class Addr>
+struct ControlCase<Pack<Mode, Addr>> {
   static constexpr Layout layout{64, 8};
   static constexpr bool resizable = true;
   Arena arena{64 * 1024};
-  Pack<Mode> hold{arena.block()};
+  Pack<Mode, Addr> hold{arena.block()};
 };
 
 template <class Mode>
@@ -118,7 +118,7 @@ TEST(HoldDispatch, EveryVisitorOverEveryKind) {
 
 TEST(HoldDispatch, KindsAreListPositionsInTheFreeBits) {
   static_assert(static_cast<unsigned>(hold_kind_v<Pack<concurrent>>) == 1);
-  static_assert(static_cast<unsigned>(hold_kind_v<detail::ClassCore<single_owner>>) ==
+  static_assert(static_cast<unsigned>(hold_kind_v<Pack<concurrent, relative_address>>) ==
                 hold_kinds::size);
   static_assert(hold_kind_v<int> == HoldKind::none);
   static_assert(hold_kinds::size < static_cast<unsigned>(HoldKind::freed));
