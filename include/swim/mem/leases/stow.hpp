@@ -102,6 +102,11 @@ struct stow_members {
     Error e = Error::none;
     ((e = e == Error::none ? rebase_one<Members>(obj, cx) : e), ...);
     if (e != Error::none) return e;
+    // When the listed members fill T (no byte left for anything else), there is
+    // nothing unlisted to reset.
+    if constexpr (sizeof(T) == (std::size_t(0) + ... + sizeof(member_t<Members>))) {
+      return Error::none;
+    }
     storage<T> kept;
     detail::construct_at(kept.get());
     ((kept.get()->*Members = detail::move(obj->*Members)), ...);
@@ -117,6 +122,10 @@ struct stow_members {
   }
 
  private:
+  template <auto Member>
+  using member_t = std::remove_const_t<
+      std::remove_reference_t<decltype(static_cast<T*>(nullptr)->*Member)>>;
+
   template <auto Member>
   SWIM_MEM_API static std::size_t bytes_one(const T* obj) {
     using M = std::remove_const_t<std::remove_reference_t<decltype(obj->*Member)>>;

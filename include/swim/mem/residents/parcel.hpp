@@ -31,7 +31,7 @@
 // hold reachable from root() exactly once, and nothing reachable outside the Parcel.
 // Limits: the same program on both sides (the fingerprint holds the type's name,
 // size and alignment; pointers and byte order must agree); objects aligned to at
-// most 4096 bytes (the Parcel's own alignment); shippable types only (stow.hpp: not the
+// most 4096 bytes (align_kept); shippable types only (stow.hpp: not the
 // shared leases). Unpacking takes, for the moment of the rebase, one bit per 8 bytes
 // of the image from the receiving hold.
 // Thread-safety: a Parcel is used by one thread at a time. Host and device.
@@ -127,19 +127,21 @@ class Parcel {
   static constexpr std::size_t root_offset = sizeof(ParcelHeader);
   static constexpr std::size_t pack_offset = root_offset + detail::round64(sizeof(L));
   static constexpr std::size_t region_offset = pack_offset + detail::round64(sizeof(PackType));
-  /// A Parcel's alignment, on every side: objects aligned to at most this keep their
-  /// alignment when the image moves.
-  static constexpr std::size_t block_align = 4096;
+  /// Objects aligned to at most this keep their alignment when an image moves: a
+  /// receiver places the image at the same address modulo this as the sender's (its
+  /// block, 64-byte aligned like every Parcel's, has this much more room).
+  static constexpr std::size_t align_kept = 4096;
   static_assert(alignof(L) <= 64 && alignof(PackType) <= 64);
 
   constexpr Parcel() = default;
-  SWIM_MEM_API Parcel(Parcel&& o) : block_(o.block_), constructed_(o.constructed_) {
+  SWIM_MEM_API Parcel(Parcel&& o) : block_(o.block_), skew_(o.skew_), constructed_(o.constructed_) {
     o.block_ = Block{};
   }
   SWIM_MEM_API Parcel& operator=(Parcel&& o) {
     if (this != &o) {
       reset();
       block_ = o.block_;
+      skew_ = o.skew_;
       constructed_ = o.constructed_;
       o.block_ = Block{};
     }
@@ -168,7 +170,7 @@ class Parcel {
     capacity = (capacity + 63) & ~std::size_t(63);
     for (;;) {
       if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::out_of_memory;
-      const Result<Block> block = hold.try_allocate(Layout{region_offset + capacity, block_align});
+      const Result<Block> block = hold.try_allocate(Layout{region_offset + capacity, 64});
       if (!block) return block.error();
       Parcel p(*block);
       PackType* pack = p.make_pack(block->size - region_offset);
@@ -195,7 +197,7 @@ class Parcel {
     if (!hold) return Error::invalid_argument;
     if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::oversized;
     const Result<Block> block =
-        hold.try_allocate(Layout{region_offset + ((capacity + 63) & ~std::size_t(63)), block_align});
+        hold.try_allocate(Layout{region_offset + ((capacity + 63) & ~std::size_t(63)), 64});
     if (!block) return block.error();
     Parcel p(*block);
     PackType* pack = p.make_pack(block->size - region_offset);
@@ -236,12 +238,22 @@ class Parcel {
     constexpr std::size_t most = ~std::size_t(0) >> 2;
     if (bytes > most || options.extra_capacity > most - bytes) return Error::oversized;
     const std::size_t total = (bytes + options.extra_capacity + 63) & ~std::size_t(63);
-    const Result<Block> block = hold.try_allocate(Layout{total, block_align});
+    const Result<Block> block = hold.try_allocate(Layout{total + align_kept, 64});
     if (!block) return block.error();
     Parcel p(*block);  // frees the block on every early return (nothing constructed yet)
     p.constructed_ = false;
     const Error filled = fill(block->ptr);
     if (filled != Error::none) return filled;
+    // Where the image must start: at the sender's address modulo align_kept (both
+    // 64-byte aligned, so a multiple of 64). Moved there when it did not land there.
+    std::uint64_t old_base = 0;
+    __builtin_memcpy(&old_base, static_cast<std::byte*>(block->ptr) + __builtin_offsetof(ParcelHeader, old_base), 8);
+    p.skew_ = static_cast<std::size_t>(old_base - block->address()) & (align_kept - 1);
+    if (p.skew_ % 64 != 0) return Error::malformed;
+    if (p.skew_ != 0) {
+      auto* at = static_cast<std::byte*>(block->ptr);
+      __builtin_memmove(at + p.skew_, at, bytes);
+    }
     const Error e = p.adopt(bytes, options.max_depth, hold);
     if (e != Error::none) return e;
     p.constructed_ = true;
@@ -259,27 +271,27 @@ class Parcel {
     // The image is about to be copied whole: the holes of objects freed in place
     // (poisoned under ASan and valgrind) become readable, so that a memcpy, a write()
     // or MPI may read them.
-    detail::unpoison_meta(static_cast<std::byte*>(block_.ptr) + region_offset, s.mark);
+    detail::unpoison_meta(start() + region_offset, s.mark);
     h.magic = ParcelHeader::magic_value;
     h.version = ParcelHeader::version_value;
     h.header_bytes = sizeof(ParcelHeader);
     h.image_bytes = region_offset + s.mark;
     h.fingerprint = detail::type_fingerprint<L>();
-    h.old_base = reinterpret_cast<std::uintptr_t>(block_.ptr);
+    h.old_base = reinterpret_cast<std::uintptr_t>(start());
     h.region_offset = region_offset;
     h.old_tag = pack().tag_owner();
     h.mark = s.mark;
     h.objects = s.objects;
     h.zero_objects = s.zero_objects;
     h.bytes_in_use = s.bytes_in_use;
-    h.checksum = checksum_of(block_.ptr, static_cast<std::size_t>(h.image_bytes));
-    return Block{block_.ptr, static_cast<std::size_t>(h.image_bytes)};
+    h.checksum = checksum_of(start(), static_cast<std::size_t>(h.image_bytes));
+    return Block{start(), static_cast<std::size_t>(h.image_bytes)};
   }
 
   SWIM_MEM_API explicit operator bool() const { return block_.ptr != nullptr; }
   /// The structure (a Parcel that is not empty).
   SWIM_MEM_API L& root() const {
-    return *reinterpret_cast<L*>(static_cast<std::byte*>(block_.ptr) + root_offset);
+    return *reinterpret_cast<L*>(start() + root_offset);
   }
   /// The hold its objects live in: what growing them in place allocates from.
   SWIM_MEM_API HoldRef hold() const { return HoldRef::of(pack()); }
@@ -303,12 +315,16 @@ class Parcel {
  private:
   SWIM_MEM_API explicit Parcel(Block b) : block_(b) {}
 
-  SWIM_MEM_API ParcelHeader& header() const { return *static_cast<ParcelHeader*>(block_.ptr); }
+  // The Parcel's first byte (its header): the block's, or further in when an image
+  // was moved to keep its alignment.
+  SWIM_MEM_API std::byte* start() const { return static_cast<std::byte*>(block_.ptr) + skew_; }
+  SWIM_MEM_API std::size_t room() const { return block_.size - skew_; }
+  SWIM_MEM_API ParcelHeader& header() const { return *reinterpret_cast<ParcelHeader*>(start()); }
   SWIM_MEM_API PackType& pack() const {
-    return *reinterpret_cast<PackType*>(static_cast<std::byte*>(block_.ptr) + pack_offset);
+    return *reinterpret_cast<PackType*>(start() + pack_offset);
   }
   SWIM_MEM_API PackType* make_pack(std::size_t capacity) {
-    auto* at = static_cast<std::byte*>(block_.ptr);
+    auto* at = start();
     return detail::construct_at(reinterpret_cast<PackType*>(at + pack_offset),
                                 Block{at + region_offset, capacity});
   }
@@ -326,10 +342,10 @@ class Parcel {
         h.header_bytes != sizeof(ParcelHeader) || h.image_bytes != bytes ||
         h.region_offset != region_offset || h.fingerprint != detail::type_fingerprint<L>() ||
         h.mark != bytes - region_offset ||
-        h.checksum != checksum_of(block_.ptr, bytes)) {
+        h.checksum != checksum_of(start(), bytes)) {
       return Error::malformed;
     }
-    PackType* pack = make_pack(block_.size - region_offset);
+    PackType* pack = make_pack(room() - region_offset);
     if (pack->init_error() != Error::none && h.mark != 0) return Error::malformed;
     // The Pack's accounting as the sender's (this opens the bytes below the mark,
     // which the new Pack poisoned), checked against what the rebase claims.
@@ -355,7 +371,7 @@ class Parcel {
       bitmap = *b;
       for (std::size_t i = 0; i < words; ++i) static_cast<std::uint64_t*>(bitmap.ptr)[i] = 0;
     }
-    auto* base = static_cast<std::byte*>(block_.ptr);
+    auto* base = start();
     RebaseContext::Geometry g;
     g.old_base = static_cast<std::uintptr_t>(h.old_base);
     g.new_base = base;
@@ -385,6 +401,7 @@ class Parcel {
   }
 
   Block block_{};
+  std::size_t skew_ = 0;     // where the Parcel starts in block_
   bool constructed_ = true;  // false while try_unpack_with has not checked the bytes
 };
 
