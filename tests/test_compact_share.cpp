@@ -284,15 +284,20 @@ TYPED_TEST(CompactShare, ARetryThatSucceedsCountsAsMoved) {
   std::vector<HardU> v(2);
   v[0] = HardU::try_new(h.old(), 41u).take();
   v[1] = HardU::try_new(h.old(), 42u).take();
-  std::atomic<bool> pinned{false}, pin_ok{false};
+  std::atomic<bool> pinned{false}, pin_ok{false}, compacting{false};
+  // The Ref is let go 50 ms after the compaction starts (it was 5 ms after the pin,
+  // which a loaded machine could spend before the compaction's first attempt: then
+  // nothing was retried). The compaction retries with backoff, 2^20 times at most.
   std::thread holder([&] {
     Result<Ref<Box<std::uint64_t>>> pin = v[0].try_ref();
     pin_ok = pin.ok();
     pinned = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (!compacting) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   });  // (the Ref ends when the thread does)
   while (!pinned) std::this_thread::yield();
   EXPECT_TRUE(pin_ok.load());
+  compacting = true;
   const CompactShareReport r =
       try_compact_share(v.data(), 2, 0, 1, h.old(), h.fresh(), 1u << 20);
   holder.join();
