@@ -215,6 +215,47 @@ TEST(RelativeSlabStorm, ThreadsOnTwoMappingsUnchecked) {
   storm_two_mappings<Slab<concurrent, false, relative_address>>(false);
 }
 
+// A cache over a relative Slab poisons (in this process) the units it holds, and
+// gives them back with only their links open; the Slab then hands them out
+// directly, through the same mapping, and the caller may write every byte. Under
+// ASan this failed as a use-after-poison in the CI's 4-rank NodeSlab storm.
+template <class S>
+void units_from_a_cache_open_whole() {
+  TwoMappings m;
+  ASSERT_TRUE(m.ok());
+  S* sa = place<S>(m.a);
+  std::vector<Block> got;
+  {
+    SlabCache<S, 8> cache(*sa);
+    for (std::size_t i = 0; i < sa->block_count(); ++i) {
+      const Result<Block> r = cache.try_allocate(Layout{unit, 8});
+      ASSERT_TRUE(r.ok()) << i;
+      got.push_back(*r);
+    }
+    for (const Block& b : got) ASSERT_EQ(cache.try_deallocate(b), Error::none);
+  }  // the cache gives its units back
+  got.clear();
+  for (std::size_t i = 0; i < sa->block_count(); ++i) {
+    const Result<Block> r = sa->try_allocate(Layout{unit, 8});
+    ASSERT_TRUE(r.ok()) << i;
+    std::memset(r->ptr, int(i & 0xFF), unit);  // every byte is the caller's
+    got.push_back(*r);
+  }
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(static_cast<unsigned char*>(got[i].ptr)[unit - 1], i & 0xFF);
+    ASSERT_EQ(sa->try_deallocate(got[i]), Error::none);
+  }
+  EXPECT_EQ(sa->stats().live, 0u);
+  sa->~S();
+}
+
+TEST(RelativeSlab, UnitsACacheGaveBackAreOpenWholeChecked) {
+  units_from_a_cache_open_whole<Slab<concurrent, true, relative_address>>();
+}
+TEST(RelativeSlab, UnitsACacheGaveBackAreOpenWholeUnchecked) {
+  units_from_a_cache_open_whole<Slab<concurrent, false, relative_address>>();
+}
+
 // A forked child maps the file at an address of its own and storms with the
 // parent; at the end the parent checks that every unit is free exactly once.
 TEST(RelativeSlabStorm, ParentAndForkedChild) {

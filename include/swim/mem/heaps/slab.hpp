@@ -369,8 +369,12 @@ class Slab {
   }
 
   /// A unit leaves the free list for a caller: open to it, debug-filled.
+  /// A relative Slab never poisons, yet opens the unit too: this process's
+  /// checker may hold poison on it that a cache of this process left there
+  /// (SlabCache poisons what it holds, and push_batch reopens only the links),
+  /// or that an earlier mapping at this address did.
   SWIM_MEM_API SWIM_MEM_FORCEINLINE void hand_out(void* unit) const {
-    if constexpr (poison_units) detail::unpoison(unit, unit_);
+    detail::unpoison(unit, unit_);
     detail::fill_fresh(unit, unit_);
   }
   /// A unit joins the free list: nobody's but for its link word.

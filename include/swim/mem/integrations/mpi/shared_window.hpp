@@ -120,6 +120,9 @@ class SharedWindow {
       e = Error::unsupported;
     } else {
       if (locked_ && MPI_Win_unlock_all(win_) != MPI_SUCCESS) e = Error::unsupported;
+      // Poison this process left in the segment (a cache's units) goes with it,
+      // so the next mapping at these addresses starts open.
+      if (block_.ptr != nullptr) detail::unpoison_meta(block_.ptr, block_.size);
       if (win_ != MPI_WIN_NULL && MPI_Win_free(&win_) != MPI_SUCCESS) e = Error::unsupported;
       if (node_ != MPI_COMM_NULL && MPI_Comm_free(&node_) != MPI_SUCCESS) e = Error::unsupported;
     }
@@ -265,6 +268,9 @@ class SharedWindow {
       ok = w.locked_;
     }
     if (!everywhere(all, ok)) return Error::unsupported;  // every rank frees its window
+    // A checker's poison belongs to this process's addresses, not to the memory:
+    // whatever an earlier user of these addresses left poisoned is open again.
+    detail::unpoison_meta(base, bytes);
     w.block_ = Block{base, bytes};
     return w;
   }
