@@ -1,0 +1,2 @@
+// The translation unit that builds the host tests' precompiled header
+// (tests/CMakeLists.txt, swim_mem_test_pch): it holds nothing of its own.
