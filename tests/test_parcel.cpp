@@ -331,6 +331,38 @@ TEST(Parcel, HoldTooSmallLeavesTheStructureAndNothingAllocated) {
   EXPECT_EQ(Parcel<Tree>::try_unpack(nullptr, 10, home).error(), Error::invalid_argument);
 }
 
+// Sizes a caller passes are bounded before they are rounded: a hint near SIZE_MAX
+// once rounded to 0 and try_pack_copy doubled 0 forever.
+TEST(Parcel, HugeSizesAreErrorsNotLoops) {
+  HoldRef home = process_hold();
+  Tree tree = build(home, 0, 100);
+  const std::size_t live = home.stats().live;
+  const std::size_t huge[] = {~std::size_t(0), ~std::size_t(0) - 62, ~std::size_t(0) - 63,
+                              ~std::size_t(0) >> 2, (~std::size_t(0) >> 2) - 4096};
+  for (const std::size_t n : huge) {
+    const Result<Parcel<Tree>> c = Parcel<Tree>::try_pack_copy(tree, home, n);
+    ASSERT_FALSE(c) << n;
+    EXPECT_TRUE(c.error() == Error::out_of_memory || c.error() == Error::oversized) << n;
+    const Result<Parcel<Tree>> e = Parcel<Tree>::try_create(home, n);
+    ASSERT_FALSE(e) << n;
+    EXPECT_TRUE(e.error() == Error::out_of_memory || e.error() == Error::oversized) << n;
+  }
+  EXPECT_EQ(home.stats().live, live) << "nothing left allocated";
+  Parcel<Tree> ok = Parcel<Tree>::try_pack_copy(tree, home).take();
+  const Block img = ok.seal();
+  const std::size_t live_ok = home.stats().live;
+  for (const std::size_t n : huge) {
+    UnpackOptions o;
+    o.extra_capacity = n;
+    const Result<Parcel<Tree>> got = Parcel<Tree>::try_unpack(img.ptr, img.size, home, o);
+    ASSERT_FALSE(got) << n;
+    EXPECT_TRUE(got.error() == Error::out_of_memory || got.error() == Error::oversized) << n;
+  }
+  EXPECT_EQ(home.stats().live, live_ok) << "nothing left allocated";
+  std::size_t nodes = 0;
+  EXPECT_TRUE(same(tree, 0, 100, nodes)) << "the structure is untouched";
+}
+
 class BadImage : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -62,6 +62,10 @@ SWIM_MEM_API constexpr bool align_up(std::size_t x, std::size_t align, std::size
   return true;
 }
 
+/// x rounded up to a multiple of 64 (the cache line that in-memory layouts keep
+/// their parts to); x must be at most SIZE_MAX - 63: callers bound it first.
+SWIM_MEM_API constexpr std::size_t round64(std::size_t x) { return (x + 63) & ~std::size_t(63); }
+
 /// Round an address up to a power-of-two alignment (caller guarantees no overflow).
 SWIM_MEM_API constexpr std::uintptr_t align_addr(std::uintptr_t x, std::size_t align) {
   return (x + (align - 1)) & ~static_cast<std::uintptr_t>(align - 1);

@@ -405,8 +405,8 @@ class AddrSpace {
         table[k].reserved = 0;
       }
     }
-    const std::size_t table_bytes = round64(orders * sizeof(Order));
-    const std::size_t word_bytes = round64(static_cast<std::size_t>(words) * sizeof(Word));
+    const std::size_t table_bytes = detail::round64(orders * sizeof(Order));
+    const std::size_t word_bytes = detail::round64(static_cast<std::size_t>(words) * sizeof(Word));
     if (at != 0) {
       orders_ = table;
       words_ = reinterpret_cast<Word*>(at + table_bytes);
@@ -417,10 +417,6 @@ class AddrSpace {
       }
     }
     return table_bytes + word_bytes + (Checked ? pages * sizeof(Tag) : 0);
-  }
-
-  SWIM_MEM_API static constexpr std::size_t round64(std::size_t n) {
-    return (n + 63) & ~std::size_t(63);
   }
 
   /// Word `w` of level `level` of order k went from empty to non-empty: set the

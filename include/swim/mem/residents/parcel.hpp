@@ -112,7 +112,6 @@ SWIM_MEM_API inline std::uint64_t type_fingerprint() {
   return parcel_checksum(name, n, sizeof(T) * 131 + alignof(T));
 }
 
-SWIM_MEM_API constexpr std::size_t round64(std::size_t n) { return (n + 63) & ~std::size_t(63); }
 
 }  // namespace detail
 
@@ -166,10 +165,12 @@ class Parcel {
     if constexpr (stow_measurable<L>) {
       if (capacity_hint == 0) capacity_hint = stow_traits<L>::stow_bytes(&root);
     }
+    constexpr std::size_t most = (~std::size_t(0) >> 2) - region_offset;
     std::size_t capacity = capacity_hint > least ? capacity_hint : least;
-    capacity = (capacity + 63) & ~std::size_t(63);
     for (;;) {
-      if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::out_of_memory;
+      // Checked before rounding: a hint near SIZE_MAX would round to 0.
+      if (capacity > most) return Error::out_of_memory;
+      capacity = detail::round64(capacity);
       const Result<Block> block = hold.try_allocate(Layout{region_offset + capacity, 64});
       if (!block) return block.error();
       Parcel p(*block);
@@ -197,7 +198,7 @@ class Parcel {
     if (!hold) return Error::invalid_argument;
     if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::oversized;
     const Result<Block> block =
-        hold.try_allocate(Layout{region_offset + ((capacity + 63) & ~std::size_t(63)), 64});
+        hold.try_allocate(Layout{region_offset + detail::round64(capacity), 64});
     if (!block) return block.error();
     Parcel p(*block);
     PackType* pack = p.make_pack(block->size - region_offset);
@@ -237,7 +238,7 @@ class Parcel {
     if (bytes < region_offset) return Error::malformed;
     constexpr std::size_t most = ~std::size_t(0) >> 2;
     if (bytes > most || options.extra_capacity > most - bytes) return Error::oversized;
-    const std::size_t total = (bytes + options.extra_capacity + 63) & ~std::size_t(63);
+    const std::size_t total = detail::round64(bytes + options.extra_capacity);
     const Result<Block> block = hold.try_allocate(Layout{total + align_kept, 64});
     if (!block) return block.error();
     Parcel p(*block);  // frees the block on every early return (nothing constructed yet)

@@ -74,8 +74,8 @@ class NodePack {
   static constexpr std::uint32_t version = 1;
   static constexpr std::size_t header_room = 64;
   static constexpr std::size_t root_at = header_room;
-  static constexpr std::size_t pack_at = root_at + (sizeof(Root) + 63) / 64 * 64;
-  static constexpr std::size_t region_at = pack_at + (sizeof(pack_type) + 63) / 64 * 64;
+  static constexpr std::size_t pack_at = root_at + detail::round64(sizeof(Root));
+  static constexpr std::size_t region_at = pack_at + detail::round64(sizeof(pack_type));
 
   NodePack() = default;
   NodePack(NodePack&& o) noexcept : window_(static_cast<SharedWindow&&>(o.window_)), pack_(o.pack_) {

@@ -51,7 +51,7 @@ class NodeSlab {
   static constexpr std::uint64_t magic = 0x6d656d2d6d697773ull;  // "swim-mem"
   static constexpr std::uint32_t version = 1;
   static constexpr std::size_t header_room = 64;
-  static constexpr std::size_t slab_room = (sizeof(slab_type) + 63) / 64 * 64;
+  static constexpr std::size_t slab_room = detail::round64(sizeof(slab_type));
 
   NodeSlab() = default;
   NodeSlab(NodeSlab&& o) noexcept : window_(static_cast<SharedWindow&&>(o.window_)), slab_(o.slab_) {
