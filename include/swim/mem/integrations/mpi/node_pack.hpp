@@ -100,9 +100,9 @@ class NodePack {
   static Result<NodePack> try_create(MPI_Comm comm, std::size_t bytes) {
     // Too small for a Pack region of a few objects: ask the window for nothing,
     // which every rank then refuses together (SharedWindow: invalid_argument).
-    // 64 bytes more: the window's start need not be 64-byte aligned (Open MPI's
-    // is not), and the Pack's HoldRef words keep their kind in its low 6 bits.
-    const std::size_t asked = bytes < region_at + 256 || bytes > max_bytes ? 0 : bytes + 64;
+    // The window starts 64-byte aligned (SharedWindow::block()), as the Pack's
+    // HoldRef words need: they keep their kind in the low 6 bits.
+    const std::size_t asked = bytes < region_at + 256 || bytes > max_bytes ? 0 : bytes;
     Result<SharedWindow> w = SharedWindow::try_create(comm, asked);
     if (!w) return w.error();
     NodePack s;
@@ -172,12 +172,8 @@ class NodePack {
  private:
   static constexpr std::size_t max_bytes = std::size_t(1) << 48;
 
-  // The first 64-byte aligned byte of the window at this rank's address (the same
-  // offset in every mapping: mappings differ by whole pages).
-  std::byte* base() const {
-    const std::uintptr_t a = window_.block().address();
-    return static_cast<std::byte*>(window_.block().ptr) + ((64 - a % 64) % 64);
-  }
+  // The window at this rank's address (64-byte aligned: SharedWindow::block()).
+  std::byte* base() const { return static_cast<std::byte*>(window_.block().ptr); }
 
   SharedWindow window_;
   pack_type* pack_ = nullptr;  // in window_, at this rank's address

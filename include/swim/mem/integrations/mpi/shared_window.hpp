@@ -78,7 +78,8 @@ class SharedWindow {
     return made;
   }
 
-  /// This rank's mapping of the segment (null for no window).
+  /// This rank's mapping of the segment (null for no window): `bytes` bytes,
+  /// starting 64-byte aligned, at the same offset from MPI's base on every rank.
   Block block() const { return block_; }
   /// The node communicator (the ranks that share the segment).
   MPI_Comm node() const { return node_; }
@@ -242,12 +243,18 @@ class SharedWindow {
     }
     if (most[0] != bytes || ~most[1] != bytes) return Error::invalid_argument;
     if (bytes == 0) return Error::invalid_argument;
+    // 63 bytes more, so that block() can start 64-byte aligned: MPI's segment
+    // need not (Open MPI 4.1's does not), and what lives in it wants cache lines
+    // of its own and 64-byte aligned control blocks (a HoldRef keeps its kind in
+    // the low 6 bits). Every rank has the same `bytes` now, so all agree here.
+    if (bytes > (~std::size_t(0) >> 2)) return Error::out_of_memory;
+    const std::size_t mapped = bytes + 63;
     // Each node's rank 0 decides whether its node can hold it, before anyone
     // calls MPI: an MPI whose allocation fails on one rank can leave the others
     // waiting in the collective call.
-    if (!everywhere(all, w.rank_ != 0 || node_can_hold(bytes))) return Error::out_of_memory;
+    if (!everywhere(all, w.rank_ != 0 || node_can_hold(mapped))) return Error::out_of_memory;
     void* mine = nullptr;
-    const MPI_Aint size = w.rank_ == 0 ? static_cast<MPI_Aint>(bytes) : 0;
+    const MPI_Aint size = w.rank_ == 0 ? static_cast<MPI_Aint>(mapped) : 0;
     bool ok = MPI_Win_allocate_shared(size, 1, MPI_INFO_NULL, w.node_, &mine, &w.win_) ==
               MPI_SUCCESS;
     if (!ok) w.win_ = MPI_WIN_NULL;
@@ -262,7 +269,7 @@ class SharedWindow {
     int disp = 0;
     void* base = nullptr;
     ok = MPI_Win_shared_query(w.win_, 0, &got, &disp, &base) == MPI_SUCCESS && base != nullptr &&
-         static_cast<std::size_t>(got) >= bytes;
+         static_cast<std::size_t>(got) >= mapped;
     if (ok) {
       w.locked_ = MPI_Win_lock_all(MPI_MODE_NOCHECK, w.win_) == MPI_SUCCESS;
       ok = w.locked_;
@@ -270,8 +277,10 @@ class SharedWindow {
     if (!everywhere(all, ok)) return Error::unsupported;  // every rank frees its window
     // A checker's poison belongs to this process's addresses, not to the memory:
     // whatever an earlier user of these addresses left poisoned is open again.
-    detail::unpoison_meta(base, bytes);
-    w.block_ = Block{base, bytes};
+    detail::unpoison_meta(base, mapped);
+    // The same offset in every mapping: mappings differ by whole pages.
+    const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base);
+    w.block_ = Block{static_cast<std::byte*>(base) + (64 - a % 64) % 64, bytes};
     return w;
   }
 

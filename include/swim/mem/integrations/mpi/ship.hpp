@@ -166,6 +166,25 @@ Result<Parcel<L>> receive_matched(MPI_Message& msg, const MPI_Status& status, Ho
   return got;
 }
 
+/// Seal `parcel` and send its image: blocking when `req` is null, else started
+/// with MPI_Isend into *req (left MPI_REQUEST_NULL on failure).
+template <class L>
+Error send_image(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag, MPI_Request* req) {
+  const Block image = parcel.seal();
+  const Result<int> words = words_of(image);
+  if (!words) return words.error();
+  if (req == nullptr) {
+    return MPI_Send(image.ptr, *words, MPI_UINT64_T, dest, tag, comm) == MPI_SUCCESS
+               ? Error::none
+               : Error::unsupported;
+  }
+  if (MPI_Isend(image.ptr, *words, MPI_UINT64_T, dest, tag, comm, req) != MPI_SUCCESS) {
+    *req = MPI_REQUEST_NULL;
+    return Error::unsupported;
+  }
+  return Error::none;
+}
+
 }  // namespace detail
 
 /// Send a Parcel's image (seal()) to `dest` in one message; the Parcel is kept (so
@@ -175,12 +194,7 @@ Error try_send(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag = ship_tag) {
   const Error peer = detail::check_peer(comm, dest, false, tag);
   if (peer != Error::none) return peer;
   if (!parcel) return Error::invalid_argument;
-  const Block image = parcel.seal();
-  const Result<int> words = detail::words_of(image);
-  if (!words) return words.error();
-  return MPI_Send(image.ptr, *words, MPI_UINT64_T, dest, tag, comm) == MPI_SUCCESS
-             ? Error::none
-             : Error::unsupported;
+  return detail::send_image(parcel, dest, comm, tag, nullptr);
 }
 
 /// Ship `root` (and everything it owns) to `dest`: a copy stowed into a Parcel in
@@ -270,15 +284,10 @@ Result<Shipment<L>> try_ship_async(L& root, int dest, MPI_Comm comm, int tag = s
   if (peer != Error::none) return peer;
   Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(root, scratch, capacity_hint);
   if (!parcel) return parcel.error();
-  const Block image = parcel->seal();
-  const Result<int> words = detail::words_of(image);
-  if (!words) return words.error();
   Shipment<L> s;
   s.parcel_ = parcel.take();
-  if (MPI_Isend(image.ptr, *words, MPI_UINT64_T, dest, tag, comm, &s.req_) != MPI_SUCCESS) {
-    s.req_ = MPI_REQUEST_NULL;
-    return Error::unsupported;
-  }
+  const Error e = detail::send_image(s.parcel_, dest, comm, tag, &s.req_);
+  if (e != Error::none) return e;
   root = L{};  // the copy is on its way
   return Result<Shipment<L>>(static_cast<Shipment<L>&&>(s));
 }
