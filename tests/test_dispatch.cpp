@@ -37,19 +37,27 @@ struct ControlCase<Pack<Mode, Addr>> {
   Pack<Mode, Addr> hold{arena.block()};
 };
 
-template <class Mode>
+template <class Mode, class Addr>
 struct PoolCase {
   Arena arena{1024 * 1024};
   AddrSpace<Mode> pages{arena.block()};
   Pool<AddrSpace<Mode>, Mode> hold{pages, 4096};
 };
+// A relative Pool over a relative Slab of hunks.
 template <class Mode>
-struct ControlCase<detail::PoolHunk<Mode>> : PoolCase<Mode> {
+struct PoolCase<Mode, relative_address> {
+  using Hunks = Slab<concurrent, true, relative_address>;
+  Arena arena{1024 * 1024};
+  Hunks hunks{arena.block(), 4096};
+  Pool<Hunks, concurrent, true, relative_address> hold{hunks, 4096};
+};
+template <class Mode, class Addr>
+struct ControlCase<detail::PoolHunk<Mode, Addr>> : PoolCase<Mode, Addr> {
   static constexpr Layout layout{64, 8};
   static constexpr bool resizable = true;
 };
-template <class Mode>
-struct ControlCase<detail::PoolCore<Mode>> : PoolCase<Mode> {
+template <class Mode, class Addr>
+struct ControlCase<detail::PoolCore<Mode, Addr>> : PoolCase<Mode, Addr> {
   static constexpr Layout layout{0, 1};  // zero-size objects carry the pool's own tag
   static constexpr bool resizable = false;
 };
@@ -118,7 +126,7 @@ TEST(HoldDispatch, EveryVisitorOverEveryKind) {
 
 TEST(HoldDispatch, KindsAreListPositionsInTheFreeBits) {
   static_assert(static_cast<unsigned>(hold_kind_v<Pack<concurrent>>) == 1);
-  static_assert(static_cast<unsigned>(hold_kind_v<Pack<concurrent, relative_address>>) ==
+  static_assert(static_cast<unsigned>(hold_kind_v<detail::PoolCore<concurrent, relative_address>>) ==
                 hold_kinds::size);
   static_assert(hold_kind_v<int> == HoldKind::none);
   static_assert(hold_kinds::size < static_cast<unsigned>(HoldKind::freed));

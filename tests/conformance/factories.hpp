@@ -197,13 +197,18 @@ struct ExtentHeapFactory {
   }
 };
 
-/// A Pool over a heap of heaps/heap_kinds.hpp (every host-runnable kind gets one:
-/// see test_conformance.cpp), in the heap's mode.
-template <class H>
-struct PoolOverFactory {
+/// A Pool over heap H, in the heap's mode; with Addr = relative_address, the one
+/// that shared memory takes (holds/pool.hpp, tests/test_relative_pool.cpp), here
+/// in one mapping.
+template <class H, class Addr = direct_address>
+struct PoolFactoryOf {
   using Box = HeapBox<H>;
-  using Alloc = Pool<H, typename Box::Mode_, true>;  // checked: foreign pointers are tested
-  static std::string name() { return "PoolOver" + Box::name(); }
+  // Checked: foreign pointers are tested.
+  using Alloc = Pool<H, typename Box::Mode_, true, Addr>;
+  static std::string name() {
+    return (std::is_same_v<Addr, relative_address> ? "PoolRelativeOver" : "PoolOver") +
+           Box::name();
+  }
   static constexpr bool tagged = true;
   static constexpr bool zero_counts = true;
   static constexpr bool bounded = Box::bounded;
@@ -226,5 +231,10 @@ struct PoolOverFactory {
     }
   }
 };
+
+/// A Pool over a heap of heaps/heap_kinds.hpp (every host-runnable kind gets one:
+/// see test_conformance.cpp).
+template <class H>
+struct PoolOverFactory : PoolFactoryOf<H> {};
 
 }  // namespace swim::mem::testing

@@ -173,6 +173,7 @@ using Factories = map_host_heaps<
     ::testing::Types, PoolOverFactory, heap_kinds, SlabFactory<concurrent>,
     SlabFactory<single_owner>, SlabFactory<concurrent, relative_address>, SlabCacheFactory,
     PackFactory<concurrent>, PackFactory<concurrent, relative_address>,
+    PoolFactoryOf<Slab<concurrent, true, relative_address>, relative_address>,
     PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>,
     ExtentHeapFactory<concurrent, true>, ExtentHeapFactory<concurrent, false>,
     ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>,

@@ -25,16 +25,19 @@ inline std::string checked_name(bool checked) { return checked ? "Checked" : "Un
 template <class H>
 struct HeapBox;
 
-template <class Mode, bool Checked>
-struct HeapBox<Slab<Mode, Checked>> {
+template <class Mode, bool Checked, class Addr>
+struct HeapBox<Slab<Mode, Checked, Addr>> {
   using Mode_ = Mode;
   static constexpr std::size_t hunk = 16 * 1024;  // one unit: a Pool's hunk
   // A 4096-aligned object needs its alignment in padding inside a hunk.
   static constexpr std::size_t max_object = hunk - 2 * 4096;
   static constexpr bool bounded = true;
-  static std::string name() { return "Slab" + mode_name<Mode>() + checked_name(Checked); }
+  static std::string name() {
+    return std::string(std::is_same_v<Addr, relative_address> ? "RelativeSlab" : "Slab") +
+           mode_name<Mode>() + checked_name(Checked);
+  }
   Arena arena{1024 * 1024 + hunk};
-  Slab<Mode, Checked> heap{arena.block(), hunk};
+  Slab<Mode, Checked, Addr> heap{arena.block(), hunk};
 };
 
 template <class Mode, bool Checked>

@@ -84,7 +84,10 @@ using heap_kinds = detail::type_list<
     detail::SourceEntryC<HipMemory<HipMemoryKind::managed>, HeapRoute::host_registered>,
     detail::SourceEntryS<HipMemory<HipMemoryKind::managed>, HeapRoute::host_registered>,
     detail::SourceEntryC<HipMemory<HipMemoryKind::pinned>, HeapRoute::host_registered>,
-    detail::SourceEntryS<HipMemory<HipMemoryKind::pinned>, HeapRoute::host_registered>>;
+    detail::SourceEntryS<HipMemory<HipMemoryKind::pinned>, HeapRoute::host_registered>,
+    // In memory several processes map (a relative Pool's heap, holds/pool.hpp).
+    HeapEntry<Slab<concurrent, true, relative_address>>,
+    HeapEntry<Slab<concurrent, false, relative_address>>>;
 
 /// A heap kind: a position in heap_kinds, or none.
 enum class HeapKind : std::uint8_t { none = 0 };

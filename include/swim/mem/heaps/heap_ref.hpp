@@ -67,6 +67,18 @@ class HeapRef {
   SWIM_MEM_API HeapKind kind() const { return kind_; }
   SWIM_MEM_API explicit operator bool() const { return kind_ != HeapKind::none; }
 
+  /// The heap's address, and a reference rebuilt from it and its kind: for a hold
+  /// that keeps its heap as a distance (a relative Pool, holds/pool.hpp) and so
+  /// meets it at another address in another mapping. A host_registered kind
+  /// answers only in a process that made a reference to it with of().
+  SWIM_MEM_API void* address() const { return heap_; }
+  SWIM_MEM_API static HeapRef at(void* heap, HeapKind kind) {
+    HeapRef r;
+    r.heap_ = heap;
+    r.kind_ = heap == nullptr ? HeapKind::none : kind;
+    return r;
+  }
+
   // Out of line, as HoldRef's dispatch is: inlined, the dispatch over every heap kind
   // is copied into each caller, once per iteration of an unrolled loop (a SizeClasses
   // trim() in a kernel became 130,000 lines of PTX, and ptxas took 10 minutes).

@@ -109,8 +109,8 @@ class HoldRef {
   SWIM_MEM_API static HoldRef of(Pack<Mode, Addr>& pack) {
     return HoldRef(~pack.tag_owner());
   }
-  template <class Heap, concurrency_mode Mode, bool Checked>
-  SWIM_MEM_API static HoldRef of(Pool<Heap, Mode, Checked>& pool) {
+  template <class Heap, concurrency_mode Mode, bool Checked, class Addr>
+  SWIM_MEM_API static HoldRef of(Pool<Heap, Mode, Checked, Addr>& pool) {
     return HoldRef(~pool.tag_owner());
   }
   template <class Heap, concurrency_mode Mode, bool Checked>

@@ -45,9 +45,9 @@ template <concurrency_mode Mode, class Addr = direct_address>
 class Pack;
 
 namespace detail {
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr = direct_address>
 struct PoolHunk;
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr = direct_address>
 class PoolCore;
 template <concurrency_mode Mode>
 struct ClassHunk;
@@ -67,7 +67,9 @@ using hold_kinds = detail::type_list<
     detail::ClassHunk<single_owner>,
     detail::ClassCore<concurrent>,   // a SizeClasses hold itself: its large objects, HoldRef
     detail::ClassCore<single_owner>,
-    Pack<concurrent, relative_address>>;  // in memory several processes map (relative tags)
+    Pack<concurrent, relative_address>,   // in memory several processes map (relative tags)
+    detail::PoolHunk<concurrent, relative_address>,  // a relative Pool's objects
+    detail::PoolCore<concurrent, relative_address>>;  // a relative Pool itself
 
 /// The kind field of a tag. Values other than none and freed are positions in
 /// hold_kinds (hold_kind_v).

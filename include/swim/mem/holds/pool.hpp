@@ -34,21 +34,36 @@
 namespace swim::mem {
 namespace detail {
 
-template <concurrency_mode Mode>
-class PoolCore;
-
-/// The in-band header of a Pool hunk; its objects' tags point here.
-template <concurrency_mode Mode>
+/// The in-band header of a Pool hunk; its objects' tags point here (relative to
+/// each object with relative_address: holds/tag.hpp).
+template <concurrency_mode Mode, class Addr>
 struct alignas(64) PoolHunk {
   static constexpr HoldKind kind = hold_kind_v<PoolHunk>;
+  static constexpr bool relative_tags = !std::is_same_v<Addr, direct_address>;
 
-  Bump<Mode> bump;
-  PoolCore<Mode>* pool;
-  cell<std::uint64_t, Mode> next_spare;
-  cell<std::uint64_t, Mode> next_registered;  // the next hunk of its registry list
+  Bump<Mode, Addr> bump;
+  typename Addr::template pointer<PoolCore<Mode, Addr>> pool;
+  cell<std::uint64_t, Mode> next_spare;       // PoolCore::word_of
+  cell<std::uint64_t, Mode> next_registered;  // the next hunk of its registry list (word_of)
   std::size_t block_size;  // as the heap returned it, for giving it back
 
-  SWIM_MEM_API std::uint64_t tag() const { return make_tag(this, kind); }
+  /// The tag a live object of this hunk at `object` has, and a freed one.
+  SWIM_MEM_API std::uint64_t tag_at(const void* object) const {
+    if constexpr (relative_tags) {
+      return make_relative_tag(this, object, kind);
+    } else {
+      (void)object;
+      return make_tag(this, kind);
+    }
+  }
+  SWIM_MEM_API std::uint64_t freed_at(const void* object) const {
+    if constexpr (relative_tags) {
+      return make_relative_tag(this, object, HoldKind::freed);
+    } else {
+      (void)object;
+      return freed_tag(this);
+    }
+  }
 
   // The control block contract (holds/hold_kinds.hpp), defined after PoolCore.
   SWIM_MEM_API Error tag_free(Block block);
@@ -58,11 +73,21 @@ struct alignas(64) PoolHunk {
 
 /// The part of a Pool that does not depend on the upstream heap's type, so that a
 /// free through an object's tag (which cannot know the heap) is possible.
-template <concurrency_mode Mode>
+///
+/// With relative_address (concurrent only) the pool and its hunks live in memory
+/// that processes map at different addresses: tags are relative to their objects,
+/// and every word that names a hunk (head, spare list, registry) holds its
+/// distance from the pool (word_of), so each mapping follows it to its own address.
+template <concurrency_mode Mode, class Addr>
 class PoolCore {
+  static_assert(std::is_same_v<Addr, direct_address> || Mode::is_concurrent,
+                "a relative Pool is shared between processes: concurrent only");
+
  public:
-  using Hunk = PoolHunk<Mode>;
+  using Hunk = PoolHunk<Mode, Addr>;
+  using BumpType = Bump<Mode, Addr>;
   static constexpr HoldKind zero_kind = hold_kind_v<PoolCore>;
+  static constexpr bool relative_tags = !std::is_same_v<Addr, direct_address>;
   static constexpr unsigned max_retries = 1u << 16;
 
   /// Free an object whose tag names hunk `h` of this pool (the tag is trusted:
@@ -73,23 +98,24 @@ class PoolCore {
     const std::size_t size8 = granule_size(max_of<std::size_t>(block.size, 1), ok);
     const std::uintptr_t at = block.address();
     if (!ok || !h->bump.contains(at, size8)) return Error::foreign_pointer;
+    const std::uint64_t live = h->tag_at(block.ptr), freed = h->freed_at(block.ptr);
     const std::uint64_t seen = peek_tag(block.ptr);  // may be no tag, in poisoned memory
-    if (seen != h->tag()) return seen == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
+    if (seen != live) return seen == freed ? Error::double_free : Error::foreign_pointer;
     auto& tag = tag_of<Mode>(block.ptr);
-    std::uint64_t expected = h->tag();
-    if (!tag.compare_exchange(expected, freed_tag(h), order::acq_rel)) {
-      return expected == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
+    std::uint64_t expected = live;
+    if (!tag.compare_exchange(expected, freed, order::acq_rel)) {
+      return expected == freed ? Error::double_free : Error::foreign_pointer;
     }
     const Result<std::uint64_t> r = h->bump.release(at, size8);
     if (!r) {
-      tag.store(h->tag(), order::relaxed);
+      tag.store(live, order::relaxed);
       return r.error();
     }
     live_.fetch_sub(1, order::relaxed);
     used_.fetch_sub(size8, order::relaxed);
     // The CAS that freed the last object of a non-head hunk also retired it, so
     // exactly one thread (this one) puts it on the spare list.
-    if ((*r & Bump<Mode>::retired) != 0) {
+    if ((*r & BumpType::retired) != 0) {
       push_spare(h);
       // Single owner: nobody can be looking at the hunk, so it goes back at once
       // (to a heap that can reuse it: see Pool's constructor).
@@ -125,7 +151,7 @@ class PoolCore {
   SWIM_MEM_API Error validated_hunk(Block block, Hunk*& out) const {
     if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t tag = peek_tag(block.ptr);  // may be no tag, in poisoned memory
-    Hunk* h = static_cast<Hunk*>(tag_control(tag));
+    Hunk* h = control_of(tag, block.ptr);
     if (!registered(h)) return Error::foreign_pointer;
     if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
     if (tag_kind(tag) != Hunk::kind) return Error::foreign_pointer;
@@ -140,9 +166,9 @@ class PoolCore {
     if (block.size == 0 && block.ptr == zero_object()) return release_zero(block);
     if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t tag = tag_of<Mode>(block.ptr).load(order::relaxed);
-    Hunk* h = static_cast<Hunk*>(tag_control(tag));
+    Hunk* h = control_of(tag, block.ptr);
     if (tag_kind(tag) == HoldKind::freed) return Error::double_free;
-    if (tag_kind(tag) != Hunk::kind || h == nullptr || h->pool != this) {
+    if (tag_kind(tag) != Hunk::kind || h == nullptr || h->pool.get() != this) {
       return Error::foreign_pointer;
     }
     return release_in_hunk(h, block);
@@ -170,7 +196,9 @@ class PoolCore {
       return Error::foreign_pointer;
     }
     const std::uint64_t tag = peek_tag(block.ptr);
-    if (tag != h->tag()) return tag == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
+    if (tag != h->tag_at(block.ptr)) {
+      return tag == h->freed_at(block.ptr) ? Error::double_free : Error::foreign_pointer;
+    }
     if (!ok_new) return Error::oversized;
     if (!is_pow2(layout.align) || block.address() % layout.align != 0) return Error::misaligned;
     const Error e = h->bump.resize(block.address(), old8, new8);
@@ -187,14 +215,14 @@ class PoolCore {
   /// Whether `h` is one of this pool's hunks (in service, or spare). Reads only
   /// this pool's hunk headers, never `*h` unless it is one of them.
   SWIM_MEM_API bool registered(const Hunk* h) const {
-    const auto a = reinterpret_cast<std::uintptr_t>(h);
-    if (a == 0 || a % alignof(Hunk) != 0) return false;
+    const auto p = reinterpret_cast<std::uintptr_t>(h);
+    if (p == 0 || p % alignof(Hunk) != 0) return false;
+    const std::uint64_t a = word_of(h);
     if (head_.load(order::acquire) == a) return true;
-    std::uint64_t at = registry_[registry_slot(h)].load(order::acquire);
+    std::uint64_t at = registry_[registry_slot(a)].load(order::acquire);
     while (at != 0) {
       if (at == a) return true;
-      at = reinterpret_cast<const Hunk*>(static_cast<std::uintptr_t>(at))
-               ->next_registered.load(order::acquire);
+      at = hunk_at(at)->next_registered.load(order::acquire);
     }
     return false;
   }
@@ -229,16 +257,16 @@ class PoolCore {
   SWIM_MEM_API void walk(F&& f) const {
     for (unsigned i = 0; i < registry_lists; ++i) {
       for (std::uint64_t at = registry_[i].raw; at != 0;) {
-        const Hunk* h = reinterpret_cast<const Hunk*>(static_cast<std::uintptr_t>(at));
+        const Hunk* h = hunk_at(at);
         f(Region{h, 0, sizeof(Hunk), RegionKind::control});
         const std::uint64_t s = h->bump.state.raw;
-        if ((s & Bump<Mode>::retired) != 0) {
+        if ((s & BumpType::retired) != 0) {
           if (h->bump.capacity != 0) {
             f(Region{h, sizeof(Hunk), h->bump.capacity, RegionKind::free});
           }
         } else {
           const RegionKind rest =
-              (s & Bump<Mode>::head) != 0 ? RegionKind::free : RegionKind::unused;
+              (s & BumpType::head) != 0 ? RegionKind::free : RegionKind::unused;
           h->bump.walk(h, sizeof(Hunk), rest, f);
         }
         const std::size_t end = sizeof(Hunk) + h->bump.capacity;
@@ -251,7 +279,18 @@ class PoolCore {
   /// into "the same hold"): growth goes through the HeapRef. Error::unsupported if
   /// the pool must grow and its heap is not one HeapRef knows.
   SWIM_MEM_API Result<Block> try_allocate_any(Layout layout) {
-    return allocate_from(upstream_, layout);
+    HeapRef heap = upstream();
+    return allocate_from(heap, layout);
+  }
+
+  /// The upstream heap as this mapping sees it (none: growth through a tag is
+  /// unsupported).
+  SWIM_MEM_API HeapRef upstream() const {
+    if constexpr (relative_tags) {
+      return HeapRef::at(upstream_at_.get(), upstream_kind_);
+    } else {
+      return upstream_;
+    }
   }
 
   SWIM_MEM_API std::size_t hunk_size() const { return hunk_size_; }
@@ -261,20 +300,20 @@ class PoolCore {
   SWIM_MEM_API void retire_head() {
     std::uint64_t head = head_.load(order::acquire);
     if (head != 0 && head_.compare_exchange(head, 0, order::acq_rel)) {
-      demote(reinterpret_cast<Hunk*>(head));
+      demote(hunk_at(head));
     }
   }
 
   /// The largest object served without the heap (see stats()).
   SWIM_MEM_API std::size_t largest_free_object() const {
     const std::uint64_t head = head_.load(order::acquire);
-    std::size_t best = head == 0 ? 0 : reinterpret_cast<const Hunk*>(head)->bump.largest_object();
+    std::size_t best = head == 0 ? 0 : hunk_at(head)->bump.largest_object();
     const std::uint64_t top = spares_.load(order::acquire) & spare_ptr_mask;
     if (top != 0) {
       // A spare's header stays valid while the pool lives (trim needs quiescence).
-      const auto* h = reinterpret_cast<const Hunk*>(static_cast<std::uintptr_t>(top << spare_shift));
+      const Hunk* h = hunk_at(top << spare_shift);
       const std::size_t room = h->bump.capacity;
-      if (room >= tag_size + Bump<Mode>::granule && room - tag_size > best) best = room - tag_size;
+      if (room >= tag_size + BumpType::granule && room - tag_size > best) best = room - tag_size;
     }
     return best;
   }
@@ -282,7 +321,7 @@ class PoolCore {
   /// Bytes still untouched at the end of the head hunk (where the next objects go).
   SWIM_MEM_API std::size_t head_free_bytes() const {
     const std::uint64_t head = head_.load(order::acquire);
-    return head == 0 ? 0 : reinterpret_cast<const Hunk*>(head)->bump.free_bytes();
+    return head == 0 ? 0 : hunk_at(head)->bump.free_bytes();
   }
 
   /// Bytes currently held from the upstream heap.
@@ -298,7 +337,9 @@ class PoolCore {
   // A PoolCore's tag is on its zero-size objects; a HoldRef to a Pool names it.
   SWIM_MEM_API Error tag_free(Block block) { return release_zero(block); }
   SWIM_MEM_API Result<Block> tag_resize(Block, Layout) { return Error::unsupported; }
-  SWIM_MEM_API std::uint64_t tag_owner() const { return zero_.tag; }
+  /// The HoldRef word: {this | zero_kind}, absolute (this process's address) also
+  /// for a relative pool.
+  SWIM_MEM_API std::uint64_t tag_owner() const { return make_tag(this, zero_kind); }
   SWIM_MEM_API Result<Block> tag_allocate(Layout layout) { return try_allocate_any(layout); }
 
  protected:
@@ -306,10 +347,18 @@ class PoolCore {
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
 
   SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream, bool give_back_at_once)
-      : upstream_(upstream),
-        hunk_size_(hunk_size < min_hunk_size ? min_hunk_size : hunk_size),
+      : hunk_size_(hunk_size < min_hunk_size ? min_hunk_size : hunk_size),
         give_back_at_once_(give_back_at_once) {
-    zero_.tag = make_tag(this, zero_kind);
+    // A relative pool keeps its heap as a distance and a kind (a HeapRef holds
+    // this process's address).
+    if constexpr (relative_tags) {
+      upstream_at_.set(upstream.address());
+      upstream_kind_ = upstream.kind();
+    } else {
+      upstream_ = upstream;
+    }
+    zero_.tag = relative_tags ? make_relative_tag(this, zero_.object(), zero_kind)
+                              : make_tag(this, zero_kind);
     zero_count_.live.raw = 0;
     head_.raw = 0;
     spares_.raw = 0;
@@ -331,13 +380,13 @@ class PoolCore {
     bool ok = false;
     const std::size_t size8 =
         detail::granule_size(detail::max_of<std::size_t>(layout.size, 1), ok);
-    if (!ok || size8 > Bump<Mode>::max_capacity) return Error::oversized;
-    const std::size_t align = detail::max_of(layout.align, Bump<Mode>::granule);
+    if (!ok || size8 > BumpType::max_capacity) return Error::oversized;
+    const std::size_t align = detail::max_of(layout.align, BumpType::granule);
     std::uint64_t seen = head_.load(order::acquire);
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       if (seen == 0) break;
-      Hunk* h = reinterpret_cast<Hunk*>(seen);
-      const Result<Block> r = h->bump.bump(size8, align, h->tag());
+      Hunk* h = hunk_at(seen);
+      const Result<Block> r = bump_in(h, size8, align);
       if (r) {
         account_allocation(size8);
         return r;
@@ -355,7 +404,7 @@ class PoolCore {
   template <class H>
   SWIM_MEM_API Result<Block> grow(H& heap, std::size_t size8, std::size_t align,
                                   std::uint64_t old_head) {
-    if (size8 > Bump<Mode>::max_capacity - sizeof(Hunk) - align) return Error::oversized;
+    if (size8 > BumpType::max_capacity - sizeof(Hunk) - align) return Error::oversized;
     // Room for the header, the object and its alignment padding (which includes the
     // tag word: align >= 8, and the data area starts 64-byte aligned).
     const std::size_t need = sizeof(Hunk) + align + size8;
@@ -366,7 +415,7 @@ class PoolCore {
         h = nullptr;
       }
       if (h != nullptr) {
-        h->bump.state.store(Bump<Mode>::head, order::relaxed);  // back in service
+        h->bump.state.store(BumpType::head, order::relaxed);  // back in service
       } else {
         const Result<Block> blk =
             heap.try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
@@ -376,15 +425,15 @@ class PoolCore {
           return Error::out_of_memory;
         }
         h = static_cast<Hunk*>(blk->ptr);
-        h->bump.init(blk->address() + sizeof(Hunk), blk->size - sizeof(Hunk), Bump<Mode>::head);
-        h->pool = this;
+        h->bump.init(blk->address() + sizeof(Hunk), blk->size - sizeof(Hunk), BumpType::head);
+        h->pool.set(this);
         h->next_spare.raw = 0;
         h->block_size = blk->size;
         enroll(h);
         reserved_.fetch_add(blk->size, order::relaxed);
         hunks_.fetch_add(1, order::relaxed);
       }
-      const Result<Block> r = h->bump.bump(size8, align, h->tag());
+      const Result<Block> r = bump_in(h, size8, align);
       if (!r) {
         // A thread that still saw this recycled hunk as its head filled it first.
         demote(h);
@@ -395,9 +444,8 @@ class PoolCore {
       // another thread installed a hunk meanwhile, ours is demoted at once (it holds
       // our object, so it retires when that object and its neighbours are freed).
       std::uint64_t expected = old_head;
-      if (head_.compare_exchange(expected, reinterpret_cast<std::uint64_t>(h),
-                                       order::acq_rel)) {
-        if (old_head != 0) demote(reinterpret_cast<Hunk*>(old_head));
+      if (head_.compare_exchange(expected, word_of(h), order::acq_rel)) {
+        if (old_head != 0) demote(hunk_at(old_head));
       } else {
         demote(h);
       }
@@ -463,11 +511,11 @@ class PoolCore {
   SWIM_MEM_API void demote(Hunk* h) {
     std::uint64_t s = h->bump.state.load(order::relaxed);
     for (;;) {  // fails only when a concurrent allocation or free changed the word
-      const std::uint64_t desired = (s & Bump<Mode>::live_mask) == 0
-                                        ? Bump<Mode>::retired
-                                        : s & ~Bump<Mode>::head;
+      const std::uint64_t desired = (s & BumpType::live_mask) == 0
+                                        ? BumpType::retired
+                                        : s & ~BumpType::head;
       if (h->bump.state.compare_exchange(s, desired, order::acq_rel)) {
-        if (desired == Bump<Mode>::retired) push_spare(h);
+        if (desired == BumpType::retired) push_spare(h);
         return;
       }
     }
@@ -476,43 +524,44 @@ class PoolCore {
   // Registry: 32 push-only lists of hunk headers (a hunk leaves its list only in
   // give_back, which runs without concurrent users: trim's contract).
   static constexpr unsigned registry_lists = 32;
-  SWIM_MEM_API static unsigned registry_slot(const Hunk* h) {
-    const auto a = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
-    return static_cast<unsigned>(((a >> 6) * 0x9E3779B97F4A7C15ull) >> 59);
+  // By the hunk's word (word_of), the same in every mapping.
+  SWIM_MEM_API static unsigned registry_slot(std::uint64_t word) {
+    return static_cast<unsigned>(((word >> 6) * 0x9E3779B97F4A7C15ull) >> 59);
   }
   SWIM_MEM_API void enroll(Hunk* h) {
-    auto& list = registry_[registry_slot(h)];
+    auto& list = registry_[registry_slot(word_of(h))];
     std::uint64_t first = list.load(order::relaxed);
     // Lock-free: a failed CAS means another hunk was enrolled; giving up would
     // leave this one unknown to validated frees.
     for (;;) {
       h->next_registered.store(first, order::relaxed);
-      if (list.compare_exchange(first, reinterpret_cast<std::uintptr_t>(h), order::release)) {
+      if (list.compare_exchange(first, word_of(h), order::release)) {
         return;
       }
     }
   }
   SWIM_MEM_API void withdraw(Hunk* h) {
-    auto* link = &registry_[registry_slot(h)];
-    const auto a = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+    const std::uint64_t a = word_of(h);
+    auto* link = &registry_[registry_slot(a)];
     for (std::uint64_t at = link->load(order::acquire); at != 0; at = link->load(order::acquire)) {
       if (at == a) {
         link->store(h->next_registered.load(order::relaxed), order::release);
         return;
       }
-      link = &reinterpret_cast<Hunk*>(static_cast<std::uintptr_t>(at))->next_registered;
+      link = &hunk_at(at)->next_registered;
     }
   }
 
-  // Spare list: a Treiber stack whose head packs {pop counter : 16, hunk >> 6 : 48}
-  // (hunks are 64-byte aligned, so addresses up to 2^54 fit). The counter makes a
+  // Spare list: a Treiber stack whose head packs {pop counter : 16, word >> 6 : 48}
+  // (hunks and the pool are 64-byte aligned, so words up to 2^54 fit: addresses
+  // up to 2^54, distances within 2^53). The counter makes a
   // stale pop's CAS fail after the same hunk came back (ABA). Spare headers stay
   // valid while the pool lives, so reading `next_spare` is always safe.
   static constexpr unsigned spare_shift = 6;
   static constexpr std::uint64_t spare_ptr_mask = (std::uint64_t(1) << 48) - 1;
 
   SWIM_MEM_API void push_spare(Hunk* h) {
-    const std::uint64_t packed = reinterpret_cast<std::uintptr_t>(h) >> spare_shift;
+    const std::uint64_t packed = word_of(h) >> spare_shift;
     SWIM_MEM_ASSERT(packed <= spare_ptr_mask);
     std::uint64_t head = spares_.load(order::relaxed);
     // Lock-free: a failed CAS means another push or pop succeeded. Not bounded by
@@ -530,7 +579,7 @@ class PoolCore {
     for (unsigned attempt = 0; attempt < max_retries; ++attempt) {
       const std::uint64_t top = head & spare_ptr_mask;
       if (top == 0) return nullptr;
-      Hunk* h = reinterpret_cast<Hunk*>(static_cast<std::uintptr_t>(top << spare_shift));
+      Hunk* h = hunk_at(top << spare_shift);
       const std::uint64_t next = h->next_spare.load(order::relaxed);
       const std::uint64_t desired = ((head >> 48) + 1) << 48 | next;
       if (spares_.compare_exchange(head, desired, order::acquire)) return h;
@@ -538,9 +587,50 @@ class PoolCore {
     return nullptr;
   }
 
+  // A hunk as the words that name it hold it: its address (direct), or its distance
+  // from this pool plus word_bias (relative; positive whichever side of the pool
+  // the hunk lies, and a multiple of 64). 0 is no hunk in both.
+  static constexpr std::uint64_t word_bias = std::uint64_t(1) << 53;
+  SWIM_MEM_API std::uint64_t word_of(const Hunk* h) const {
+    const auto a = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+    if constexpr (relative_tags) {
+      return a - static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this)) + word_bias;
+    } else {
+      return a;
+    }
+  }
+  SWIM_MEM_API Hunk* hunk_at(std::uint64_t word) const {
+    if constexpr (relative_tags) {
+      return reinterpret_cast<Hunk*>(reinterpret_cast<std::uintptr_t>(this) +
+                                     static_cast<std::uintptr_t>(word - word_bias));
+    } else {
+      return reinterpret_cast<Hunk*>(static_cast<std::uintptr_t>(word));
+    }
+  }
+  // The hunk the tag in front of `object` names (not yet validated).
+  SWIM_MEM_API static Hunk* control_of(std::uint64_t tag, const void* object) {
+    if constexpr (relative_tags) {
+      return static_cast<Hunk*>(relative_tag_control(tag, object));
+    } else {
+      (void)object;
+      return static_cast<Hunk*>(tag_control(tag));
+    }
+  }
+  SWIM_MEM_API static Result<Block> bump_in(Hunk* h, std::size_t size8, std::size_t align) {
+    if constexpr (relative_tags) {
+      return h->bump.bump_tagged(size8, align, [h](std::uintptr_t at) {
+        return h->tag_at(reinterpret_cast<const void*>(at));
+      });
+    } else {
+      return h->bump.bump(size8, align, h->tag_at(nullptr));
+    }
+  }
+
   ZeroTag zero_;  // zero-size objects sit just past it
   ZeroCount<Mode> zero_count_;
-  HeapRef upstream_;  // for growth reached through a tag (none: unsupported)
+  HeapRef upstream_;  // for growth reached through a tag (none: unsupported); direct only
+  typename Addr::template pointer<void> upstream_at_;  // relative only: the heap
+  HeapKind upstream_kind_ = HeapKind::none;           // relative only: its kind
   std::size_t hunk_size_;
   bool give_back_at_once_;  // single owner: emptied hunks go back to the heap at once
   cell<std::uint64_t, Mode> head_;    // Hunk* of the hunk being bumped, or 0
@@ -553,17 +643,17 @@ class PoolCore {
   cell<std::uint64_t, Mode> registry_[registry_lists];  // see enroll
 };
 
-template <concurrency_mode Mode>
-SWIM_MEM_API inline Error PoolHunk<Mode>::tag_free(Block block) {
-  return pool->release_in_hunk(this, block);
+template <concurrency_mode Mode, class Addr>
+SWIM_MEM_API inline Error PoolHunk<Mode, Addr>::tag_free(Block block) {
+  return pool.get()->release_in_hunk(this, block);
 }
-template <concurrency_mode Mode>
-SWIM_MEM_API inline Result<Block> PoolHunk<Mode>::tag_resize(Block block, Layout layout) {
-  return pool->resize_in_hunk(this, block, layout);
+template <concurrency_mode Mode, class Addr>
+SWIM_MEM_API inline Result<Block> PoolHunk<Mode, Addr>::tag_resize(Block block, Layout layout) {
+  return pool.get()->resize_in_hunk(this, block, layout);
 }
-template <concurrency_mode Mode>
-SWIM_MEM_API inline std::uint64_t PoolHunk<Mode>::tag_owner() const {
-  return pool->tag_owner();
+template <concurrency_mode Mode, class Addr>
+SWIM_MEM_API inline std::uint64_t PoolHunk<Mode, Addr>::tag_owner() const {
+  return pool.get()->tag_owner();
 }
 
 }  // namespace detail
@@ -586,11 +676,20 @@ SWIM_MEM_API inline std::uint64_t PoolHunk<Mode>::tag_owner() const {
 ///   Either way the size given back must be the object's (as for Pack), and a
 ///   pointer into a hunk that already went back to the heap (trim(), or at once in
 ///   single-owner mode) is no longer the pool's to check.
-template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
-class Pool : public detail::PoolCore<Mode> {
-  using Core = detail::PoolCore<Mode>;
+///
+/// Addr (physical/address.hpp): direct_address by default. With relative_address
+/// (concurrent only) the Pool, its heap and the heap's memory may live in memory
+/// that processes map at different addresses (a memfd mapped twice, an MPI shared
+/// window): every mapping allocates and frees through its own address of the Pool,
+/// and relative leases over it work in every mapping. The heap must live in that
+/// memory too and work from every mapping (a Slab<concurrent, C, relative_address>,
+/// which HeapRef knows, so that growth reached through a tag, as a lease growing
+/// in its hold, works from every mapping as well).
+template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0),
+          class Addr = direct_address>
+class Pool : public detail::PoolCore<Mode, Addr> {
+  using Core = detail::PoolCore<Mode, Addr>;
   using Hunk = typename Core::Hunk;
-  using Bump = detail::Bump<Mode>;
 
  public:
   static constexpr std::size_t default_hunk_size = 64 * 1024;
@@ -602,7 +701,9 @@ class Pool : public detail::PoolCore<Mode> {
   /// back to the heap at once, if the heap can reuse it (heap_reuses_freed);
   /// otherwise (a bump source) it keeps it as a spare, as a concurrent Pool does.
   SWIM_MEM_API explicit Pool(Heap& upstream, std::size_t hunk_size = default_hunk_size)
-      : Core(hunk_size, HeapRef::of(upstream), give_back_at_once), heap_(&upstream) {}
+      : Core(hunk_size, HeapRef::of(upstream), give_back_at_once) {
+    heap_.set(&upstream);
+  }
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -610,18 +711,19 @@ class Pool : public detail::PoolCore<Mode> {
   /// the hunks that may hold them (zero-size objects hold no bytes).
   SWIM_MEM_API ~Pool() {
     trim();
-    Hunk* head = reinterpret_cast<Hunk*>(this->head_.load(order::acquire));
+    const std::uint64_t head_word = this->head_.load(order::acquire);
+    Hunk* head = head_word == 0 ? nullptr : this->hunk_at(head_word);
     const Stats s = this->stats();
     if (s.live != 0) detail::leaked("Pool", this, s);
     if (this->live_.load(order::relaxed) != 0) return;
-    if (head != nullptr) (void)this->give_back(*heap_, head);
+    if (head != nullptr) (void)this->give_back(*heap_.get(), head);
     // Hunks the heap would not take back (it stayed contended, or refused them).
     if (this->hunks_.load(order::relaxed) != 0) detail::leaked("Pool", this, this->stats());
   }
 
   /// A tagged block of layout.size bytes (rounded up to 8) aligned to layout.align.
   SWIM_MEM_API Result<Block> try_allocate(Layout layout) {
-    return this->allocate_from(*heap_, layout);
+    return this->allocate_from(*heap_.get(), layout);
   }
 
   /// Free an object of this pool (as try_allocate returned it). Foreign pointers
@@ -642,13 +744,13 @@ class Pool : public detail::PoolCore<Mode> {
   /// Give every spare hunk back to the heap. Concurrent mode: call it only while
   /// no other thread uses this pool (a validated free reads the hunk registry,
   /// which this changes).
-  SWIM_MEM_API void trim() { this->trim_to(*heap_); }
+  SWIM_MEM_API void trim() { this->trim_to(*heap_.get()); }
 
   /// Always Error::none: a Pool needs nothing until it asks its heap.
   SWIM_MEM_API Error init_error() const { return Error::none; }
 
  private:
-  Heap* heap_;
+  typename Addr::template pointer<Heap> heap_;
 };
 
 }  // namespace swim::mem

@@ -3,13 +3,18 @@
 // structures sent to other ranks in one message.
 //   SharedWindow  one MPI-3 shared window on the node communicator (mpi/shared_window.hpp)
 //   NodeSlab      a lock-free heap of equal units in one, for every rank (mpi/node_slab.hpp)
-//   NodePack      leases and residents in one, shared by every rank (mpi/node_pack.hpp)
+//   NodeHold      a hold and a Root of leases in one, shared by every rank
+//                 (mpi/node_hold.hpp), in two shapes:
+//   NodePack        a relative Pack (mpi/node_pack.hpp)
+//   NodePool        a relative Pool over a Slab of hunks, growable (mpi/node_pool.hpp)
 //   try_ship, try_receive, try_gather (and the non-blocking forms)
 //                 a structure stowed into a Parcel, one message, working leases in
 //                 the receiver's hold (mpi/ship.hpp)
 // Not included by <swim/mem.hpp>.
 #pragma once
+#include "swim/mem/integrations/mpi/node_hold.hpp"
 #include "swim/mem/integrations/mpi/node_pack.hpp"
+#include "swim/mem/integrations/mpi/node_pool.hpp"
 #include "swim/mem/integrations/mpi/node_slab.hpp"
 #include "swim/mem/integrations/mpi/shared_window.hpp"
 #include "swim/mem/integrations/mpi/ship.hpp"

@@ -49,7 +49,9 @@ namespace swim::mem::mpi {
 /// The message tag of ship and receive unless the caller gives one.
 inline constexpr int ship_tag = 0x5357;
 
-namespace detail {
+// Not `detail`: a swim::mem::mpi::detail would hide swim::mem::detail from the
+// other MPI headers' unqualified `detail::` (whatever order a program includes them in).
+namespace ship_detail {
 
 inline bool mpi_usable() {
   int initialized = 0, finalized = 0;
@@ -185,16 +187,16 @@ Error send_image(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag, MPI_Reques
   return Error::none;
 }
 
-}  // namespace detail
+}  // namespace ship_detail
 
 /// Send a Parcel's image (seal()) to `dest` in one message; the Parcel is kept (so
 /// one Parcel can go to several ranks). Blocking.
 template <shippable L>
 Error try_send(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag = ship_tag) {
-  const Error peer = detail::check_peer(comm, dest, false, tag);
+  const Error peer = ship_detail::check_peer(comm, dest, false, tag);
   if (peer != Error::none) return peer;
   if (!parcel) return Error::invalid_argument;
-  return detail::send_image(parcel, dest, comm, tag, nullptr);
+  return ship_detail::send_image(parcel, dest, comm, tag, nullptr);
 }
 
 /// Ship `root` (and everything it owns) to `dest`: a copy stowed into a Parcel in
@@ -205,7 +207,7 @@ Error try_send(Parcel<L>& parcel, int dest, MPI_Comm comm, int tag = ship_tag) {
 template <shippable L>
 Error try_ship(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
                HoldRef scratch = process_hold(), std::size_t capacity_hint = 0) {
-  const Error peer = detail::check_peer(comm, dest, false, tag);
+  const Error peer = ship_detail::check_peer(comm, dest, false, tag);
   if (peer != Error::none) return peer;
   Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(root, scratch, capacity_hint);
   if (!parcel) return parcel.error();
@@ -220,13 +222,13 @@ Error try_ship(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
 template <shippable L>
 Result<Parcel<L>> try_receive(int source, MPI_Comm comm, HoldRef hold = process_hold(),
                               int tag = ship_tag, UnpackOptions options = {}) {
-  const Error peer = detail::check_peer(comm, source, true, tag);
+  const Error peer = ship_detail::check_peer(comm, source, true, tag);
   if (peer != Error::none) return peer;
   if (!hold) return Error::invalid_argument;
   MPI_Message msg;
   MPI_Status status;
   if (MPI_Mprobe(source, tag, comm, &msg, &status) != MPI_SUCCESS) return Error::unsupported;
-  return detail::receive_matched<L>(msg, status, hold, options, comm);
+  return ship_detail::receive_matched<L>(msg, status, hold, options, comm);
 }
 
 /// A non-blocking ship under way (try_ship_async): the Parcel lives until the send
@@ -253,7 +255,7 @@ class Shipment {
   /// MPI failed or has ended.
   Result<bool> test() {
     if (req_ == MPI_REQUEST_NULL) return true;
-    if (!detail::mpi_usable()) return Error::unsupported;
+    if (!ship_detail::mpi_usable()) return Error::unsupported;
     int done = 0;
     if (MPI_Test(&req_, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return Error::unsupported;
     if (done != 0) parcel_.reset();
@@ -262,7 +264,7 @@ class Shipment {
   /// Wait for the send to complete.
   Error wait() {
     if (req_ == MPI_REQUEST_NULL) return Error::none;
-    if (!detail::mpi_usable()) return Error::unsupported;
+    if (!ship_detail::mpi_usable()) return Error::unsupported;
     const int rc = MPI_Wait(&req_, MPI_STATUS_IGNORE);
     parcel_.reset();
     return rc == MPI_SUCCESS ? Error::none : Error::unsupported;
@@ -280,13 +282,13 @@ template <shippable L>
 Result<Shipment<L>> try_ship_async(L& root, int dest, MPI_Comm comm, int tag = ship_tag,
                                    HoldRef scratch = process_hold(),
                                    std::size_t capacity_hint = 0) {
-  const Error peer = detail::check_peer(comm, dest, false, tag);
+  const Error peer = ship_detail::check_peer(comm, dest, false, tag);
   if (peer != Error::none) return peer;
   Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(root, scratch, capacity_hint);
   if (!parcel) return parcel.error();
   Shipment<L> s;
   s.parcel_ = parcel.take();
-  const Error e = detail::send_image(s.parcel_, dest, comm, tag, &s.req_);
+  const Error e = ship_detail::send_image(s.parcel_, dest, comm, tag, &s.req_);
   if (e != Error::none) return e;
   root = L{};  // the copy is on its way
   return Result<Shipment<L>>(static_cast<Shipment<L>&&>(s));
@@ -307,7 +309,7 @@ class Arrival {
   /// and failed (the message is drained).
   Result<bool> test() {
     if (done_) return result_ ? Result<bool>(true) : Result<bool>(result_.error());
-    if (!detail::mpi_usable()) return Error::unsupported;
+    if (!ship_detail::mpi_usable()) return Error::unsupported;
     int found = 0;
     MPI_Message msg;
     MPI_Status status;
@@ -315,20 +317,20 @@ class Arrival {
       return Error::unsupported;
     }
     if (found == 0) return false;
-    result_ = detail::receive_matched<L>(msg, status, hold_, options_, comm_);
+    result_ = ship_detail::receive_matched<L>(msg, status, hold_, options_, comm_);
     done_ = true;
     return test();
   }
   /// Block until the structure is here; then take().
   Error wait() {
     if (!done_) {
-      if (!detail::mpi_usable()) return Error::unsupported;
+      if (!ship_detail::mpi_usable()) return Error::unsupported;
       MPI_Message msg;
       MPI_Status status;
       if (MPI_Mprobe(source_, tag_, comm_, &msg, &status) != MPI_SUCCESS) {
         return Error::unsupported;
       }
-      result_ = detail::receive_matched<L>(msg, status, hold_, options_, comm_);
+      result_ = ship_detail::receive_matched<L>(msg, status, hold_, options_, comm_);
       done_ = true;
     }
     return result_ ? Error::none : result_.error();
@@ -356,7 +358,7 @@ class Arrival {
 template <shippable L>
 Result<Arrival<L>> try_receive_async(int source, MPI_Comm comm, HoldRef hold = process_hold(),
                                      int tag = ship_tag, UnpackOptions options = {}) {
-  const Error peer = detail::check_peer(comm, source, true, tag);
+  const Error peer = ship_detail::check_peer(comm, source, true, tag);
   if (peer != Error::none) return peer;
   if (!hold) return Error::invalid_argument;
   return Arrival<L>(source, comm, hold, tag, options);
@@ -381,7 +383,7 @@ template <shippable L>
 Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = process_hold(),
                                int tag = ship_tag + 1, UnpackOptions options = {},
                                std::size_t capacity_hint = 0) {
-  const Error peer = detail::check_peer(comm, root, false, tag);
+  const Error peer = ship_detail::check_peer(comm, root, false, tag);
   if (peer != Error::none) return peer;
   int inter = 0, rank = 0, size = 0;
   if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter != 0) {
@@ -398,10 +400,10 @@ Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = 
     Result<Parcel<L>> parcel = Parcel<L>::try_pack_copy(mine, hold, capacity_hint);
     Error e = parcel ? Error::none : parcel.error();
     Result<int> words = Error::oversized;
-    if (parcel) words = detail::words_of(parcel->seal());
+    if (parcel) words = ship_detail::words_of(parcel->seal());
     if (parcel && !words) e = words.error();
     // The root waits for every rank: a rank that could not pack says why instead.
-    std::uint64_t failure = detail::failure_word | static_cast<std::uint64_t>(e);
+    std::uint64_t failure = ship_detail::failure_word | static_cast<std::uint64_t>(e);
     const int sent = e == Error::none
                          ? MPI_Send(parcel->block().ptr, *words, MPI_UINT64_T, root, tag, comm)
                          : MPI_Send(&failure, 1, MPI_UINT64_T, root, tag, comm);
@@ -433,12 +435,12 @@ Result<Gathered<L>> try_gather(L& mine, int root, MPI_Comm comm, HoldRef hold = 
       std::uint64_t word = 0;
       MPI_Mrecv(&word, 1, MPI_UINT64_T, &msg, MPI_STATUS_IGNORE);
       const std::uint64_t code = word & 0xFF;
-      const bool failure = (word & ~std::uint64_t(0xFF)) == detail::failure_word && code != 0 &&
+      const bool failure = (word & ~std::uint64_t(0xFF)) == ship_detail::failure_word && code != 0 &&
                            code <= static_cast<std::uint64_t>(Error::malformed);
       out.errors[static_cast<std::size_t>(r)] = failure ? static_cast<Error>(code) : Error::malformed;
       continue;
     }
-    Result<Parcel<L>> got = detail::receive_matched<L>(msg, status, hold, options, comm);
+    Result<Parcel<L>> got = ship_detail::receive_matched<L>(msg, status, hold, options, comm);
     if (got) {
       out.parcels[static_cast<std::size_t>(r)] = got.take();
     } else {
