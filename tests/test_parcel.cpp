@@ -44,6 +44,11 @@ struct Cached {
 struct alignas(256) Wide {
   std::int64_t x[32];
 };
+
+// A root larger than the 4 KiB a Parcel starts from.
+struct Big {
+  std::int64_t x[1000];
+};
 }  // namespace parcel_test
 
 template <>
@@ -361,6 +366,21 @@ TEST(Parcel, HugeSizesAreErrorsNotLoops) {
   EXPECT_EQ(home.stats().live, live_ok) << "nothing left allocated";
   std::size_t nodes = 0;
   EXPECT_TRUE(same(tree, 0, 100, nodes)) << "the structure is untouched";
+}
+
+// A root of 8 KB: sizing once wrapped round below 4 KiB, and every pack was
+// out_of_memory.
+TEST(Parcel, ARootLargerThanFourKibibytesPacks) {
+  HoldRef home = process_hold();
+  parcel_test::Big big;
+  for (int i = 0; i < 1000; ++i) big.x[i] = i * 7;
+  Result<Parcel<parcel_test::Big>> p = Parcel<parcel_test::Big>::try_pack_copy(big, home);
+  ASSERT_TRUE(p) << to_string(p.error());
+  const Block img = p->seal();
+  Result<Parcel<parcel_test::Big>> got =
+      Parcel<parcel_test::Big>::try_unpack(img.ptr, img.size, home);
+  ASSERT_TRUE(got) << to_string(got.error());
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(got->root().x[i], i * 7);
 }
 
 class BadImage : public ::testing::Test {

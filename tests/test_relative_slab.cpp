@@ -246,6 +246,31 @@ void units_from_a_cache_open_whole() {
     ASSERT_EQ(sa->try_deallocate(got[i]), Error::none);
   }
   EXPECT_EQ(sa->stats().live, 0u);
+  // A cache through mapping a frees units (cached, then given back); the Slab hands
+  // them out through mapping b, and a reads what b wrote: its units are not poisoned
+  // in a's view (they are b's now). Then a cache through a frees b's units.
+  {
+    SlabCache<S, 8> cache(*sa);
+    got.clear();
+    for (std::size_t i = 0; i < 16; ++i) got.push_back(*cache.try_allocate(Layout{unit, 8}));
+    for (const Block& b : got) ASSERT_EQ(cache.try_deallocate(b), Error::none);
+  }
+  auto* sb = reinterpret_cast<S*>(m.b);
+  std::vector<Block> in_b;
+  for (std::size_t i = 0; i < sa->block_count(); ++i) {
+    const Result<Block> r = sb->try_allocate(Layout{unit, 8});
+    ASSERT_TRUE(r.ok()) << i;
+    std::memset(r->ptr, 0x5A, unit);
+    in_b.push_back(*r);
+  }
+  unsigned sum = 0;
+  for (const Block& b : in_b) sum += static_cast<const unsigned char*>(m.in_a(b.ptr))[unit / 2];
+  EXPECT_EQ(sum, 0x5Au * in_b.size());
+  {
+    SlabCache<S, 8> cache(*sa);
+    for (const Block& b : in_b) ASSERT_EQ(cache.try_deallocate(Block{m.in_a(b.ptr), unit}), Error::none);
+  }
+  EXPECT_EQ(sa->stats().live, 0u);
   sa->~S();
 }
 

@@ -133,6 +133,11 @@ TEST(SharedWindow, BadRequestsAreErrorsOnEveryRank) {
   // More than the node holds: refused before MPI is asked (no rank left waiting).
   EXPECT_EQ(SharedWindow::try_create(MPI_COMM_WORLD, std::size_t(1) << 50).error(),
             Error::out_of_memory);
+  // A backing directory asked for that cannot be written: refused the same way
+  // (Open MPI's allocation would fail on node rank 0 alone, the others waiting).
+  setenv("OMPI_MCA_osc_sm_backing_directory", "/nonexistent/swim-mem", 1);
+  EXPECT_EQ(SharedWindow::try_create(MPI_COMM_WORLD, 4096).error(), Error::out_of_memory);
+  unsetenv("OMPI_MCA_osc_sm_backing_directory");
   // An intercommunicator (two halves of the world): its ranks share no node.
   if (ranks > 1) {
     MPI_Comm half = MPI_COMM_NULL, inter = MPI_COMM_NULL;

@@ -13,6 +13,13 @@
 
 #include "support/parcel_tree.hpp"
 #include "swim/mem.hpp"
+// ship.hpp before the others on purpose: each MPI header must stand whatever comes
+// first (a swim::mem::mpi::detail declared by one once hid swim::mem::detail from
+// the next).
+#include "swim/mem/integrations/mpi/ship.hpp"
+#include "swim/mem/integrations/mpi/node_slab.hpp"
+#include "swim/mem/integrations/mpi/node_pool.hpp"
+#include "swim/mem/integrations/mpi/node_pack.hpp"
 #include "swim/mem/integrations/mpi.hpp"
 #include "mpi/mpi_main.hpp"
 
@@ -280,6 +287,9 @@ TEST(ShipErrors, BadArgumentsChangeNothing) {
   EXPECT_TRUE(same(t, 0, 10, nodes)) << "still untouched";
   Arrival<Tree> never;
   EXPECT_EQ(never.take().error(), Error::invalid_argument);
+  // A default Arrival has no communicator: an error, never an MPI call that aborts.
+  EXPECT_EQ(never.test().error(), Error::invalid_argument);
+  EXPECT_EQ(never.wait(), Error::invalid_argument);
   EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
 }
 

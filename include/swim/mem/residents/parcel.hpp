@@ -161,7 +161,8 @@ class Parcel {
   SWIM_MEM_API static Result<Parcel> try_pack_copy(const L& root, HoldRef hold,
                                                    std::size_t capacity_hint = 0) {
     if (!hold) return Error::invalid_argument;
-    constexpr std::size_t least = 4096 - region_offset;
+    // At least a 4 KiB block in all (a root larger than that: a little room past it).
+    constexpr std::size_t least = region_offset < 4096 - 256 ? 4096 - region_offset : 256;
     if constexpr (stow_measurable<L>) {
       if (capacity_hint == 0) capacity_hint = stow_traits<L>::stow_bytes(&root);
     }

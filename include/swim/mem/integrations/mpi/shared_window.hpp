@@ -156,8 +156,13 @@ class SharedWindow {
     if (headroom < memory) memory = headroom;
     if (bytes >= memory) return false;
     const char* dir = std::getenv("OMPI_MCA_osc_sm_backing_directory");
+    const bool asked = dir != nullptr && *dir != '\0';
+    // A backing directory asked for that cannot be written: Open MPI's allocation
+    // would fail on node rank 0 alone and leave the others waiting. (Without one,
+    // a missing /dev/shm only means Open MPI backs the segment elsewhere.)
+    if (asked && access(dir, W_OK) != 0) return false;
     struct statvfs fs {};
-    if (statvfs(dir != nullptr && *dir != '\0' ? dir : "/dev/shm", &fs) == 0 && fs.f_frsize != 0) {
+    if (statvfs(asked ? dir : "/dev/shm", &fs) == 0 && fs.f_frsize != 0) {
       const std::size_t free = static_cast<std::size_t>(fs.f_bavail) * fs.f_frsize;
       const std::size_t spare = free / 8 + (std::size_t(16) << 20);
       if (free <= spare || bytes > free - spare) return false;

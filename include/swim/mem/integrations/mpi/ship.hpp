@@ -309,6 +309,7 @@ class Arrival {
   /// and failed (the message is drained).
   Result<bool> test() {
     if (done_) return result_ ? Result<bool>(true) : Result<bool>(result_.error());
+    if (comm_ == MPI_COMM_NULL) return Error::invalid_argument;  // a default Arrival
     if (!ship_detail::mpi_usable()) return Error::unsupported;
     int found = 0;
     MPI_Message msg;
@@ -324,6 +325,7 @@ class Arrival {
   /// Block until the structure is here; then take().
   Error wait() {
     if (!done_) {
+      if (comm_ == MPI_COMM_NULL) return Error::invalid_argument;  // a default Arrival
       if (!ship_detail::mpi_usable()) return Error::unsupported;
       MPI_Message msg;
       MPI_Status status;
