@@ -193,8 +193,10 @@ class Parcel {
 
   /// An empty Parcel (a null root) whose region has `capacity` bytes, one object of
   /// `hold`: build a structure in place (allocate in hold(), set root()), then seal()
-  /// and send it with no stow. Errors: the hold's; invalid_argument for a null hold
-  /// or a region too small for any object.
+  /// and send it with no stow. The region is at least `capacity` bytes (rounded up
+  /// to 64, and to what the hold's block holds). Errors: the hold's; invalid_argument
+  /// for a null hold or a region too small for any object (which the hold's rounding
+  /// may leave room for: try_create(hold, 0) then succeeds).
   SWIM_MEM_API static Result<Parcel> try_create(HoldRef hold, std::size_t capacity) {
     if (!hold) return Error::invalid_argument;
     if (capacity > (~std::size_t(0) >> 2) - region_offset) return Error::oversized;
