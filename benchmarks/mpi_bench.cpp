@@ -11,6 +11,13 @@
 //                       offset handed over through a slot in a second window)
 //   */all_ranks_cached  every rank at once through a SlabCache<64> of its own over
 //                       its private Slab, or over the one NodeSlab
+//   pool_private/alone, pool_private/all_ranks
+//                       a Pool<Slab<concurrent>> (64 KiB hunks) of rank 0's own, or
+//                       of every rank's own: the baseline for the NodePool rows
+//   pool_node/alone, pool_node/all_ranks
+//                       the one NodePool (integrations/mpi/node_pool.hpp), rank 0
+//                       alone or every rank at once: relative tags and hunk words,
+//                       hunks reused as they empty
 //
 // Each benchmark is one iteration of `pairs` pairs per working rank; its time is
 // the slowest working rank's (MPI_Wtime, manual time), so items_per_second is the
@@ -133,6 +140,31 @@ void private_all_ranks_cached(benchmark::State& state) {
                     [&](void* p) { (void)cache.try_deallocate(sm::Block{p, unit}); });
   });
 }
+// A Pool over a Slab of 64 KiB hunks, in this rank's own memory.
+void private_pool(benchmark::State& state, bool everyone) {
+  using Hunks = sm::Slab<sm::concurrent, false>;
+  auto arena = std::make_unique<std::byte[]>(16 << 20);
+  Hunks hunks(sm::Block{arena.get(), 16 << 20}, 64 * 1024);
+  sm::Pool<Hunks, sm::concurrent, false> pool(hunks, 64 * 1024);
+  timed(state, everyone || g_rank == 0, [&] {
+    return pairs_of([&] { return pool.try_allocate(sm::Layout{unit, 8})->ptr; },
+                    [&](void* p) { (void)pool.try_deallocate(sm::Block{p, unit}); });
+  });
+}
+void pool_private_alone(benchmark::State& state) { private_pool(state, false); }
+void pool_private_all_ranks(benchmark::State& state) { private_pool(state, true); }
+
+sm::mpi::NodePool<int, false>* g_pool = nullptr;
+void node_pool(benchmark::State& state, bool everyone) {
+  auto& pool = *g_pool->get();
+  timed(state, everyone || g_rank == 0, [&] {
+    return pairs_of([&] { return pool.try_allocate(sm::Layout{unit, 8})->ptr; },
+                    [&](void* p) { (void)pool.try_deallocate(sm::Block{p, unit}); });
+  });
+}
+void pool_node_alone(benchmark::State& state) { node_pool(state, false); }
+void pool_node_all_ranks(benchmark::State& state) { node_pool(state, true); }
+
 void node_alone(benchmark::State& state) { node(state, false); }
 void node_all_ranks(benchmark::State& state) { node(state, true); }
 
@@ -184,11 +216,16 @@ int main(int argc, char** argv) {
   int status = 0;
   {
     auto made = sm::mpi::NodeSlab<false>::try_create(g_node, unit, units);
-    if (!made) {
-      if (g_rank == 0) std::printf("NodeSlab: %s\n", sm::to_string(made.error()));
+    auto pool = sm::mpi::NodePool<int, false>::try_create(g_node, 16 << 20);
+    if (!made || !pool) {
+      if (g_rank == 0) {
+        std::printf("NodeSlab: %s, NodePool: %s\n", made ? "ok" : sm::to_string(made.error()),
+                    pool ? "ok" : sm::to_string(pool.error()));
+      }
       status = 1;
     } else {
       g_slab = &*made;
+      g_pool = &*pool;
       benchmark::Initialize(&argc, argv);
       for (auto* b : {benchmark::RegisterBenchmark("private/alone", private_alone),
                       benchmark::RegisterBenchmark("private/all_ranks", private_all_ranks),
@@ -196,12 +233,17 @@ int main(int argc, char** argv) {
                       benchmark::RegisterBenchmark("node/all_ranks", node_all_ranks),
                       benchmark::RegisterBenchmark("node/handoff", node_handoff),
                       benchmark::RegisterBenchmark("private/all_ranks_cached", private_all_ranks_cached),
-                      benchmark::RegisterBenchmark("node/all_ranks_cached", node_all_ranks_cached)}) {
+                      benchmark::RegisterBenchmark("node/all_ranks_cached", node_all_ranks_cached),
+                      benchmark::RegisterBenchmark("pool_private/alone", pool_private_alone),
+                      benchmark::RegisterBenchmark("pool_node/alone", pool_node_alone),
+                      benchmark::RegisterBenchmark("pool_private/all_ranks", pool_private_all_ranks),
+                      benchmark::RegisterBenchmark("pool_node/all_ranks", pool_node_all_ranks)}) {
         b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
       }
       benchmark::AddCustomContext("ranks_on_node", std::to_string(g_ranks));
       swim_bench::run_reporting_on_rank0(g_rank);
       g_slab = nullptr;
+      g_pool = nullptr;
     }
   }
   MPI_Comm_free(&g_node);
