@@ -6,8 +6,6 @@
 // shared window needs for leases and residents (integrations/mpi/node_pack.hpp),
 // proved without MPI.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -17,42 +15,24 @@
 #include <thread>
 #include <vector>
 
+#include "support/relative_structure.hpp"
 #include "support/two_mappings.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
 namespace {
 
+using testing::RNode;
+using testing::RRaw;
+using testing::Shared;
 using testing::TwoMappings;
+using testing::checked_count;
+using testing::tree_of;
+using testing::within;
 using RPack = Pack<concurrent, relative_address>;
-template <class R>
-using RRaw = Raw<R, relative_address>;
-
-struct RNode {
-  std::int64_t key = 0;
-  RRaw<Box<RNode>> left, right;
-};
-
-// What the tests keep in the shared memory, at its start.
-struct Shared {
-  RRaw<Buf<std::int64_t>> numbers;
-  RRaw<String<>> text;
-  RRaw<Box<RNode>> tree;
-};
-
-}  // namespace
-}  // namespace swim::mem
-
-template <>
-struct swim::mem::stow_traits<swim::mem::RNode>
-    : stow_members<swim::mem::RNode, &swim::mem::RNode::key, &swim::mem::RNode::left,
-                   &swim::mem::RNode::right> {};
-
-namespace swim::mem {
-namespace {
 
 constexpr std::size_t shared_room = 256;
-constexpr std::size_t pack_room = (sizeof(RPack) + 63) / 64 * 64;
+constexpr std::size_t pack_room = detail::round64(sizeof(RPack));
 constexpr std::size_t region_at = shared_room + pack_room;
 constexpr std::size_t scratch = 4096;  // the end of the file: the tests' own notes
 
@@ -64,32 +44,6 @@ RPack& pack_at(std::byte* base) { return *reinterpret_cast<RPack*>(base + shared
 void place(std::byte* base) {
   new (base) Shared{};
   new (base + shared_room) RPack(Block{base + region_at, TwoMappings::bytes - region_at - scratch});
-}
-
-RRaw<Box<RNode>> tree_of(HoldRef hold, std::int64_t lo, std::int64_t hi) {
-  if (lo >= hi) return {};
-  const std::int64_t mid = lo + (hi - lo) / 2;
-  RRaw<Box<RNode>> t = RRaw<Box<RNode>>::try_new(hold).take();
-  t->key = mid;
-  t->left = tree_of(hold, lo, mid);
-  t->right = tree_of(hold, mid + 1, hi);
-  return t;
-}
-std::int64_t checked_count(const RRaw<Box<RNode>>& t, std::int64_t lo, std::int64_t hi,
-                           const std::byte* lo_addr, const std::byte* hi_addr) {
-  if (lo >= hi) return t ? -1000000 : 0;
-  if (!t) return -1000000;
-  const auto* at = reinterpret_cast<const std::byte*>(t.data());
-  if (at < lo_addr || at >= hi_addr) return -1000000;  // an address of this mapping
-  const std::int64_t mid = lo + (hi - lo) / 2;
-  if (t->key != mid) return -1000000;
-  return 1 + checked_count(t->left, lo, mid, lo_addr, hi_addr) +
-         checked_count(t->right, mid + 1, hi, lo_addr, hi_addr);
-}
-
-bool within(const void* p, const std::byte* base) {
-  const auto* b = static_cast<const std::byte*>(p);
-  return b >= base && b < base + TwoMappings::bytes;
 }
 
 TEST(RelativePack, RelativeTagsNameTheSamePackInEveryMapping) {
@@ -149,7 +103,7 @@ TEST(RelativePack, AStructureBuiltThroughOneMappingIsReadGrownRelocatedAndFreedT
   EXPECT_TRUE(within(sb.numbers.data(), m.b));
   for (std::size_t i = 0; i < model.size(); ++i) EXPECT_EQ(sb.numbers.data()[i], model[i]);
   EXPECT_EQ(std::string(sb.text.view().ptr, sb.text.view().len), "built through a");
-  EXPECT_EQ(checked_count(sb.tree, 0, 500, m.b, m.b + TwoMappings::bytes), 500);
+  EXPECT_EQ(checked_count(sb.tree, 0, 500, m.b), 500);
   EXPECT_EQ(sb.numbers.hold(), hb);
 
   // Grown through b (the Buf moves to a new object of the shared Pack), read through a.
@@ -174,10 +128,10 @@ TEST(RelativePack, AStructureBuiltThroughOneMappingIsReadGrownRelocatedAndFreedT
   Result<RRaw<Box<RNode>>> tree = try_stow(sb.tree, hb);
   ASSERT_TRUE(tree);
   sb.tree = tree.take();
-  EXPECT_EQ(checked_count(sa.tree, 0, 500, m.a, m.a + TwoMappings::bytes), 500);
+  EXPECT_EQ(checked_count(sa.tree, 0, 500, m.a), 500);
   // Half of the tree freed through a, the rest through b.
   sa.tree->left.reset();
-  EXPECT_EQ(checked_count(sb.tree->right, 251, 500, m.b, m.b + TwoMappings::bytes), 249);
+  EXPECT_EQ(checked_count(sb.tree->right, 251, 500, m.b), 249);
 
   // Everything freed through b: the Pack, seen through a, is empty.
   sb.numbers.reset();
@@ -188,24 +142,6 @@ TEST(RelativePack, AStructureBuiltThroughOneMappingIsReadGrownRelocatedAndFreedT
   sa.~Shared();
   pack_at(m.a).~RPack();
 }
-
-// ThreadSanitizer tracks synchronisation by virtual address: a free through one
-// mapping (a release CAS on the Pack's state at that mapping's address) and the next
-// allocation of the same bytes through the other (an acquire CAS at the other
-// address) are not linked for it, so it reports the reuse as a race although the
-// CASes order it. Under TSan the threads below therefore keep to one mapping for
-// the Pack (still freeing each other's objects); the other builds cross mappings.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool under_tsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool under_tsan = true;
-#else
-constexpr bool under_tsan = false;
-#endif
-#else
-constexpr bool under_tsan = false;
-#endif
 
 // Threads allocating through both mappings at once and freeing each other's objects
 // through the other mapping (lock-free: one CAS each).
@@ -238,7 +174,7 @@ TEST(RelativePack, ThreadsOnTwoMappingsFreeEachOthersObjects) {
       if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
     }
   };
-  std::byte* const second = under_tsan ? m.a : m.b;
+  std::byte* const second = testing::under_tsan ? m.a : m.b;  // see under_tsan
   std::thread t1(worker, m.a, second, 1u), t2(worker, second, m.a, 2u), t3(worker, m.a, second, 3u);
   worker(second, m.a, 4u);
   t1.join();
@@ -260,46 +196,14 @@ TEST(RelativePack, AForkedChildGrowsTheStructureTheParentReads) {
   sa.numbers = RRaw<Buf<std::int64_t>>::try_empty(ha).take();
   for (std::int64_t i = 0; i < 10; ++i) ASSERT_EQ(sa.numbers.try_push(i), Error::none);
   sa.tree = tree_of(ha, 0, 10);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    munmap(m.a, TwoMappings::bytes);  // only the child's own mapping from here on
-    munmap(m.b, TwoMappings::bytes);
-    std::byte* c = m.map();
-    int bad = c == nullptr ? 1 : 0;
-    if (c != nullptr) {
-      Shared& sc = shared_at(c);
-      for (std::int64_t i = 10; i < 3000 && bad == 0; ++i) {
-        if (sc.numbers.try_push(i) != Error::none) bad = 2;
-      }
-      for (std::size_t i = 0; i < sc.numbers.size() && bad == 0; ++i) {
-        if (sc.numbers.data()[i] != static_cast<std::int64_t>(i)) bad = 3;
-      }
-      RRaw<Box<RNode>>* at = &sc.tree;
-      while (*at) at = &(*at)->right;
-      *at = tree_of(HoldRef::of(pack_at(c)), 10, 20);
-      if (!*at) bad = 4;
-    }
-    _exit(bad);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(testing::grow_in_forked_child(m, [](std::byte* c) { return HoldRef::of(pack_at(c)); }, 20),
+            0);
   ASSERT_EQ(sa.numbers.size(), 3000u);
   for (std::size_t i = 0; i < 3000; ++i) ASSERT_EQ(sa.numbers.data()[i], static_cast<std::int64_t>(i));
   EXPECT_TRUE(within(sa.numbers.data(), m.a));
-  std::int64_t nodes = 0;
-  std::vector<const RRaw<Box<RNode>>*> todo{&sa.tree};
-  while (!todo.empty()) {
-    const RRaw<Box<RNode>>* t = todo.back();
-    todo.pop_back();
-    if (!*t) continue;
-    ++nodes;
-    todo.push_back(&(*t)->left);
-    todo.push_back(&(*t)->right);
-  }
-  EXPECT_EQ(nodes, 20);
+  const testing::TreeCount count = testing::count_tree(sa.tree, m.a);
+  EXPECT_EQ(count.nodes, 20);
+  EXPECT_EQ(count.outside, 0) << "every node at an address of this mapping";
   sa.numbers.reset();
   sa.tree.reset();
   EXPECT_EQ(pack_at(m.a).stats().live, 0u);

@@ -7,8 +7,6 @@
 // works through a third mapping. What an MPI shared window needs for a growable
 // hold (integrations/mpi/node_pool.hpp), proved without MPI.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -18,40 +16,22 @@
 #include <thread>
 #include <vector>
 
+#include "support/relative_structure.hpp"
 #include "support/two_mappings.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem {
 namespace {
 
+using testing::RNode;
+using testing::RRaw;
+using testing::Shared;
 using testing::TwoMappings;
+using testing::checked_count;
+using testing::tree_of;
+using testing::within;
 using Hunks = Slab<concurrent, true, relative_address>;
 using RPool = Pool<Hunks, concurrent, true, relative_address>;
-template <class R>
-using RRaw = Raw<R, relative_address>;
-
-struct PNode {
-  std::int64_t key = 0;
-  RRaw<Box<PNode>> left, right;
-};
-
-// What the tests keep in the shared memory, at its start.
-struct Shared {
-  RRaw<Buf<std::int64_t>> numbers;
-  RRaw<String<>> text;
-  RRaw<Box<PNode>> tree;
-};
-
-}  // namespace
-}  // namespace swim::mem
-
-template <>
-struct swim::mem::stow_traits<swim::mem::PNode>
-    : stow_members<swim::mem::PNode, &swim::mem::PNode::key, &swim::mem::PNode::left,
-                   &swim::mem::PNode::right> {};
-
-namespace swim::mem {
-namespace {
 
 constexpr std::size_t hunk = 64 * 1024;
 constexpr std::size_t shared_room = 256;
@@ -75,29 +55,6 @@ void unplace(std::byte* base) {
   shared_at(base).~Shared();
   pool_of(base).~RPool();
   hunks_of(base).~Hunks();
-}
-
-bool within(const void* p, const std::byte* base) {
-  const auto* b = static_cast<const std::byte*>(p);
-  return b >= base && b < base + TwoMappings::bytes;
-}
-
-RRaw<Box<PNode>> tree_of(HoldRef hold, std::int64_t lo, std::int64_t hi) {
-  if (lo >= hi) return {};
-  const std::int64_t mid = lo + (hi - lo) / 2;
-  RRaw<Box<PNode>> t = RRaw<Box<PNode>>::try_new(hold).take();
-  t->key = mid;
-  t->left = tree_of(hold, lo, mid);
-  t->right = tree_of(hold, mid + 1, hi);
-  return t;
-}
-std::int64_t checked_count(const RRaw<Box<PNode>>& t, std::int64_t lo, std::int64_t hi,
-                           const std::byte* base) {
-  if (lo >= hi) return t ? -1000000 : 0;
-  if (!t || !within(t.data(), base)) return -1000000;  // an address of this mapping
-  const std::int64_t mid = lo + (hi - lo) / 2;
-  if (t->key != mid) return -1000000;
-  return 1 + checked_count(t->left, lo, mid, base) + checked_count(t->right, mid + 1, hi, base);
 }
 
 TEST(RelativePool, TagsAndHunkWordsNameTheSamePoolInEveryMapping) {
@@ -229,7 +186,7 @@ TEST(RelativePool, AStructureBuiltThroughOneMappingIsReadGrownRelocatedAndFreedT
   sb.numbers = moved.take();
   EXPECT_NE(sa.numbers.data(), old);
   for (std::size_t i = 0; i < model.size(); ++i) ASSERT_EQ(sa.numbers.data()[i], model[i]);
-  Result<RRaw<Box<PNode>>> tree = try_stow(sb.tree, hb);
+  Result<RRaw<Box<RNode>>> tree = try_stow(sb.tree, hb);
   ASSERT_TRUE(tree) << to_string(tree.error());
   sb.tree = tree.take();
   EXPECT_EQ(checked_count(sa.tree, 0, 4000, m.a), 4000);
@@ -243,20 +200,6 @@ TEST(RelativePool, AStructureBuiltThroughOneMappingIsReadGrownRelocatedAndFreedT
   EXPECT_EQ(pool_of(m.a).stats().bytes_in_use, 0u);
   unplace(m.a);
 }
-
-// ThreadSanitizer tracks synchronisation by virtual address (see
-// tests/test_relative_pack.cpp): under TSan the threads keep to one mapping.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool under_tsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool under_tsan = true;
-#else
-constexpr bool under_tsan = false;
-#endif
-#else
-constexpr bool under_tsan = false;
-#endif
 
 // Threads allocating through both mappings at once and freeing each other's objects
 // through the other mapping, with hunks retiring and coming back all the while.
@@ -294,7 +237,7 @@ TEST(RelativePool, ThreadsOnTwoMappingsFreeEachOthersObjects) {
       if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
     }
   };
-  std::byte* const second = under_tsan ? m.a : m.b;
+  std::byte* const second = testing::under_tsan ? m.a : m.b;  // see under_tsan
   std::thread t1(worker, m.a, second, 1u), t2(worker, second, m.a, 2u), t3(worker, m.a, second, 3u);
   worker(second, m.a, 4u);
   t1.join();
@@ -319,48 +262,14 @@ TEST(RelativePool, AForkedChildGrowsTheStructureTheParentReads) {
   sa.numbers = RRaw<Buf<std::int64_t>>::try_empty(ha).take();
   for (std::int64_t i = 0; i < 10; ++i) ASSERT_EQ(sa.numbers.try_push(i), Error::none);
   sa.tree = tree_of(ha, 0, 10);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    munmap(m.a, TwoMappings::bytes);  // only the child's own mapping from here on
-    munmap(m.b, TwoMappings::bytes);
-    std::byte* c = m.map();
-    int bad = c == nullptr ? 1 : 0;
-    if (c != nullptr) {
-      Shared& sc = shared_at(c);
-      for (std::int64_t i = 10; i < 3000 && bad == 0; ++i) {
-        if (sc.numbers.try_push(i) != Error::none) bad = 2;
-      }
-      for (std::size_t i = 0; i < sc.numbers.size() && bad == 0; ++i) {
-        if (sc.numbers.data()[i] != static_cast<std::int64_t>(i)) bad = 3;
-      }
-      RRaw<Box<PNode>>* at = &sc.tree;
-      while (*at) at = &(*at)->right;
-      *at = tree_of(HoldRef::of(pool_of(c)), 10, 1000);
-      if (!*at) bad = 4;
-    }
-    _exit(bad);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(testing::grow_in_forked_child(m, [](std::byte* c) { return HoldRef::of(pool_of(c)); }, 1000),
+            0);
   ASSERT_EQ(sa.numbers.size(), 3000u);
   for (std::size_t i = 0; i < 3000; ++i) ASSERT_EQ(sa.numbers.data()[i], static_cast<std::int64_t>(i));
   EXPECT_TRUE(within(sa.numbers.data(), m.a));
-  std::int64_t nodes = 0, outside = 0;
-  std::vector<const RRaw<Box<PNode>>*> todo{&sa.tree};
-  while (!todo.empty()) {
-    const RRaw<Box<PNode>>* t = todo.back();
-    todo.pop_back();
-    if (!*t) continue;
-    outside += within(t->data(), m.a) ? 0 : 1;
-    ++nodes;
-    todo.push_back(&(*t)->left);
-    todo.push_back(&(*t)->right);
-  }
-  EXPECT_EQ(nodes, 1000);
-  EXPECT_EQ(outside, 0) << "every node at an address of this mapping";
+  const testing::TreeCount count = testing::count_tree(sa.tree, m.a);
+  EXPECT_EQ(count.nodes, 1000);
+  EXPECT_EQ(count.outside, 0) << "every node at an address of this mapping";
   sa.numbers.reset();
   sa.tree.reset();
   EXPECT_EQ(pool_of(m.a).stats().live, 0u);

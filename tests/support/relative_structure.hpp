@@ -1,0 +1,141 @@
+// Test support: a structure of relative leases (a Buf, a String and a binary tree)
+// for holds placed in memory mapped more than once (tests/test_relative_pack.cpp,
+// tests/test_relative_pool.cpp), and a forked child that works on it through a
+// mapping of its own.
+#pragma once
+
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "support/two_mappings.hpp"
+#include "swim/mem.hpp"
+
+namespace swim::mem::testing {
+
+template <class R>
+using RRaw = Raw<R, relative_address>;
+
+struct RNode {
+  std::int64_t key = 0;
+  RRaw<Box<RNode>> left, right;
+};
+
+/// What the tests keep in the shared memory, at its start.
+struct Shared {
+  RRaw<Buf<std::int64_t>> numbers;
+  RRaw<String<>> text;
+  RRaw<Box<RNode>> tree;
+};
+
+}  // namespace swim::mem::testing
+
+template <>
+struct swim::mem::stow_traits<swim::mem::testing::RNode>
+    : stow_members<swim::mem::testing::RNode, &swim::mem::testing::RNode::key,
+                   &swim::mem::testing::RNode::left, &swim::mem::testing::RNode::right> {};
+
+namespace swim::mem::testing {
+
+// ThreadSanitizer tracks synchronisation by virtual address: a free through one
+// mapping (a release CAS at that mapping's address) and the next allocation of the
+// same bytes through the other (an acquire CAS at the other address) are not linked
+// for it, so it reports the reuse as a race although the CASes order it. Under TSan
+// threads that share a hold therefore keep to one mapping of it.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool under_tsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool under_tsan = true;
+#else
+inline constexpr bool under_tsan = false;
+#endif
+#else
+inline constexpr bool under_tsan = false;
+#endif
+
+inline bool within(const void* p, const std::byte* base) {
+  const auto* b = static_cast<const std::byte*>(p);
+  return b >= base && b < base + TwoMappings::bytes;
+}
+
+/// A balanced tree of the keys [lo, hi) in `hold`.
+inline RRaw<Box<RNode>> tree_of(HoldRef hold, std::int64_t lo, std::int64_t hi) {
+  if (lo >= hi) return {};
+  const std::int64_t mid = lo + (hi - lo) / 2;
+  RRaw<Box<RNode>> t = RRaw<Box<RNode>>::try_new(hold).take();
+  t->key = mid;
+  t->left = tree_of(hold, lo, mid);
+  t->right = tree_of(hold, mid + 1, hi);
+  return t;
+}
+
+/// The nodes of tree_of(lo, hi), each checked for its key and for being at an address
+/// of the mapping at `base`; negative if any is wrong.
+inline std::int64_t checked_count(const RRaw<Box<RNode>>& t, std::int64_t lo, std::int64_t hi,
+                                  const std::byte* base) {
+  if (lo >= hi) return t ? -1000000 : 0;
+  if (!t || !within(t.data(), base)) return -1000000;
+  const std::int64_t mid = lo + (hi - lo) / 2;
+  if (t->key != mid) return -1000000;
+  return 1 + checked_count(t->left, lo, mid, base) + checked_count(t->right, mid + 1, hi, base);
+}
+
+/// Nodes of any tree, and how many of them are not at an address of the mapping at `base`.
+struct TreeCount {
+  std::int64_t nodes = 0, outside = 0;
+};
+inline TreeCount count_tree(const RRaw<Box<RNode>>& root, const std::byte* base) {
+  TreeCount c;
+  std::vector<const RRaw<Box<RNode>>*> todo{&root};
+  while (!todo.empty()) {
+    const RRaw<Box<RNode>>* t = todo.back();
+    todo.pop_back();
+    if (!*t) continue;
+    ++c.nodes;
+    c.outside += within(t->data(), base) ? 0 : 1;
+    todo.push_back(&(*t)->left);
+    todo.push_back(&(*t)->right);
+  }
+  return c;
+}
+
+/// Fork a child that unmaps both of `m`'s mappings, maps the file once more, and
+/// through that mapping pushes 10..2999 onto the Shared Buf (which holds 0..9),
+/// checks it, and hangs tree_of(hold_at(its base), 10, tree_hi) on the rightmost
+/// node of the tree. The child's exit status: 0 when all went well.
+template <class HoldAt>
+int grow_in_forked_child(const TwoMappings& m, HoldAt hold_at, std::int64_t tree_hi) {
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    munmap(m.a, TwoMappings::bytes);  // only the child's own mapping from here on
+    munmap(m.b, TwoMappings::bytes);
+    std::byte* c = m.map();
+    int bad = c == nullptr ? 1 : 0;
+    if (c != nullptr) {
+      Shared& sc = *reinterpret_cast<Shared*>(c);
+      for (std::int64_t i = 10; i < 3000 && bad == 0; ++i) {
+        if (sc.numbers.try_push(i) != Error::none) bad = 2;
+      }
+      for (std::size_t i = 0; i < sc.numbers.size() && bad == 0; ++i) {
+        if (sc.numbers.data()[i] != static_cast<std::int64_t>(i)) bad = 3;
+      }
+      RRaw<Box<RNode>>* at = &sc.tree;
+      while (*at) at = &(*at)->right;
+      *at = tree_of(hold_at(c), 10, tree_hi);
+      if (!*at) bad = 4;
+    }
+    _exit(bad);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -2;
+  return WEXITSTATUS(status);
+}
+
+}  // namespace swim::mem::testing
+
