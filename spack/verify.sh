@@ -9,9 +9,12 @@
 # spack/README.md for the offline route) and the builtin package repository it is
 # configured with (or SPACK_PACKAGES=<spack-packages checkout>). Uses as externals
 # what is on this machine: GCC, CMake, Ninja, Debian's GoogleTest, and when present
-# CUDA (/usr/local/cuda, or CUDA_PREFIX) and a Kokkos install (KOKKOS_PREFIX with
+# CUDA (/usr/local/cuda, or CUDA_PREFIX), Open MPI (the ompi_info on PATH, e.g.
+# Debian's openmpi-bin + libopenmpi-dev) and a Kokkos install (KOKKOS_PREFIX with
 # KOKKOS_SPEC naming its version and variants, e.g.
 # "kokkos@4.7.01 +openmp +serial ~cuda ~rocm cxxstd=20").
+# VERIFY_ONLY=<word> (e.g. mpi, cuda, examples) runs only the installs whose spec
+# contains <word>, and skips the refusal and concretization checks.
 #
 # What it does, each step's outcome printed in a summary at the end:
 #   - checks that the conflicts are refused with their messages;
@@ -20,6 +23,7 @@
 #       swim-mem@main                      from this checkout (git file://)
 #       swim-mem@main +kokkos              against KOKKOS_PREFIX      (if given)
 #       swim-mem@main +cuda cuda_arch=90   against the CUDA toolkit   (if found)
+#       swim-mem@main +mpi                 against Open MPI           (if found)
 #       swim-mem@<release> +examples       the release tarball, made here from
 #                                          its tag, through a local mirror; then
 #                                          runs the installed quickstart example
@@ -59,6 +63,23 @@ cuda_prefix=${CUDA_PREFIX:-/usr/local/cuda}
 cuda_version=
 if [[ -x $cuda_prefix/bin/nvcc ]]; then
   cuda_version=$("$cuda_prefix/bin/nvcc" --version | sed -n 's/.*release [0-9.]*, V\([0-9.]*\).*/\1/p')
+fi
+# Open MPI: its prefix from ompi_info's directory (Debian: /usr). As root, Open MPI's
+# mpiexec needs both OMPI_ALLOW_RUN_AS_ROOT variables; 4 ranks on a 2-core machine
+# need oversubscription; containers often forbid CMA. Spack's build and test
+# environments drop every *_ROOT variable but SPACK_ROOT (clean_environment in
+# lib/spack/spack/build_environment.py), OMPI_ALLOW_RUN_AS_ROOT included, so the MPI
+# tests must set these themselves, as tests/mpi and tests/consumer do (ctest
+# ENVIRONMENT); of those exported here, OMPI_ALLOW_RUN_AS_ROOT never reaches them.
+ompi_version=
+ompi_prefix=
+if ompi_info=$(command -v ompi_info); then
+  ompi_version=$("$ompi_info" --parsable --version 2>/dev/null | sed -n 's/^Open MPI v\([0-9.]*\).*/\1/p' | head -1)
+  ompi_prefix=$(dirname "$(dirname "$(readlink -f "$ompi_info")")")
+fi
+if [[ -n $ompi_version ]]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 fi
 builtin_repo=
 if [[ -n ${SPACK_PACKAGES:-} ]]; then
@@ -101,6 +122,9 @@ fi
   if [[ -n $cuda_version ]]; then
     echo "    cuda: {buildable: false, externals: [{spec: cuda@$cuda_version, prefix: $cuda_prefix}]}"
   fi
+  if [[ -n $ompi_version ]]; then
+    echo "    openmpi: {buildable: false, externals: [{spec: openmpi@$ompi_version, prefix: $ompi_prefix}]}"
+  fi
   if [[ -n ${KOKKOS_PREFIX:-} ]]; then
     # Buildable, so that +kokkos +cuda (which this external cannot serve) still concretizes.
     echo "    kokkos: {externals: [{spec: '${KOKKOS_SPEC:?set KOKKOS_SPEC with KOKKOS_PREFIX}', prefix: $KOKKOS_PREFIX}]}"
@@ -128,6 +152,8 @@ else
   record "release tarball v$release" "skipped: neither tag v$release nor commit $release_commit here"
 fi
 
+only=${VERIFY_ONLY:-}
+if [[ -z $only ]]; then
 # ---- refusals: each must fail to concretize, with our message ---------------------------------
 refuse() {  # refuse <spec> <message fragment>
   local out
@@ -160,14 +186,23 @@ if sp spec "swim-mem+kokkos+cuda cuda_arch=90" >"$work/kokkos-cuda-spec.txt" 2>&
 else
   record "concretized: swim-mem+kokkos+cuda cuda_arch=90" "FAILED"; tail -5 "$work/kokkos-cuda-spec.txt"
 fi
+fi  # VERIFY_ONLY
 
 # ---- installs with their tests, then the stand-alone tests -------------------------------------
 specs=("swim-mem@main")
 [[ -n ${KOKKOS_PREFIX:-} ]] && specs+=("swim-mem@main+kokkos")
 [[ -n $cuda_version ]] && specs+=("swim-mem@main+cuda cuda_arch=90")
+[[ -n $ompi_version ]] && specs+=("swim-mem@main+mpi")
 [[ $have_release == yes ]] && specs+=("swim-mem@$release+examples")
 [[ -z ${KOKKOS_PREFIX:-} ]] && record "swim-mem+kokkos" "skipped: no KOKKOS_PREFIX"
 [[ -z $cuda_version ]] && record "swim-mem+cuda" "skipped: no CUDA toolkit at $cuda_prefix"
+[[ -z $ompi_version ]] && record "swim-mem+mpi" "skipped: no Open MPI (ompi_info) on PATH"
+if [[ -n $only ]]; then
+  kept=()
+  for spec in "${specs[@]}"; do [[ $spec == *"$only"* ]] && kept+=("$spec"); done
+  specs=("${kept[@]}")
+  record "VERIFY_ONLY=$only: refusals, concretizations, other installs" "skipped"
+fi
 
 for spec in "${specs[@]}"; do
   start=$SECONDS
