@@ -92,16 +92,20 @@ struct AllocExpect {
 
 // ---- Slab and SlabCache -------------------------------------------------------------------
 
-template <class Mode, bool Checked, bool Cached, std::size_t N = 64>
+template <class Mode, bool Checked, bool Cached, std::size_t N = 64, class Addr = direct_address>
 class SlabFamily {
  public:
-  using SlabT = Slab<Mode, Checked>;
+  using SlabT = Slab<Mode, Checked, Addr>;
+  static constexpr bool relative = std::is_same_v<Addr, relative_address>;
   using Heap = std::conditional_t<Cached, SlabCache<SlabT, N>, SlabT>;
   static constexpr bool fills = true;
   static constexpr bool quiet = false;
 
   const char* name() const {
-    if constexpr (Cached && N != 64) {
+    if constexpr (relative) {
+      return Checked ? "Slab<concurrent, checked, relative_address>"
+                     : "Slab<concurrent, unchecked, relative_address>";
+    } else if constexpr (Cached && N != 64) {
       return Mode::is_concurrent ? "SlabCache<Slab<concurrent, unchecked>, 4>"
                                  : "SlabCache<Slab<single_owner, checked>, 4>";
     } else if constexpr (Cached) {
@@ -1227,9 +1231,9 @@ class Runner {
 /// that host code can run, and that has no family here, fails to compile.
 template <class H>
 struct family_of;
-template <class M, bool C>
-struct family_of<Slab<M, C>> {
-  using type = SlabFamily<M, C, false>;
+template <class M, bool C, class A>
+struct family_of<Slab<M, C, A>> {
+  using type = SlabFamily<M, C, false, 64, A>;
 };
 template <class M, bool C>
 struct family_of<SlabCache<Slab<M, C>, 64>> {
