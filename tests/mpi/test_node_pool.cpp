@@ -3,7 +3,8 @@
 // freed round after round by every rank in a window far smaller than all they
 // allocate (hunks are reused, as a Pack's bytes would not be); a storm of
 // allocations from every rank, each freed by another rank, with an ownership check
-// and a trim at the end; errors; the leak report.
+// and a trim at the end; shared leases (Hard, Ref, Mut) of one Buf kept and grown by
+// every rank, following each other's forwards; errors; the leak report.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -217,6 +218,76 @@ TEST(NodePool, EveryRankAllocatesAtOnceAndTheNextRankFrees) {
     EXPECT_EQ(hold_deallocate(*big), Error::none);
   }
   ASSERT_EQ(np.sync(), Error::none);
+  EXPECT_EQ(np.try_destroy(), Error::none);
+  EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
+}
+
+// The shared leases across ranks: every rank keeps its own Hard of one Buf (in its own
+// memory, at its own address of the window), and in its turn grows the Buf through a
+// Mut while the others hold theirs, so each growth relocates the arc (a blocker after
+// it stops growth in place); every rank then follows the chain of forwards, made by
+// every rank in its own mapping, from its stale Hard to the Buf as it is.
+struct Counted {
+  Hard<Buf<std::int64_t>, relative_address> numbers;
+};
+
+TEST(NodePool, SharedLeasesAreCountedBorrowedAndGrownByEveryRank) {
+  using Mine = Hard<Buf<std::int64_t>, relative_address>;
+  NodePool<Counted> np = make<Counted>(4 << 20, 64 * 1024);
+  ASSERT_TRUE(everywhere(static_cast<bool>(np)));
+  const int me = np.window().rank(), n = np.window().ranks();
+  Counted& shared = np.root();
+  if (me == 0) {
+    shared.numbers =
+        Mut<Buf<std::int64_t>, relative_address>::try_empty(np.hold()).take().into_hard();
+  }
+  ASSERT_EQ(np.sync(), Error::none);
+  Mine mine = shared.numbers.try_clone().take();
+  Raw<Box<std::int64_t>, relative_address> blocker;
+  ASSERT_EQ(np.sync(), Error::none);
+  EXPECT_EQ(shared.numbers.hard_count(), static_cast<std::size_t>(n + 1));
+  const int each = 300;
+  for (int turn = 0; turn < n; ++turn) {
+    ASSERT_EQ(np.sync(), Error::none);
+    if (turn != me) continue;
+    Result<Mut<Buf<std::int64_t>, relative_address>> w = mine.try_mut();
+    for (int i = 0; w && i < each; ++i) {
+      const Error e = w->try_push(1000000 * (me + 1) + i);
+      if (e != Error::none) {
+        ADD_FAILURE() << "push " << i << ": " << to_string(e);
+        break;
+      }
+    }
+    if (!w) ADD_FAILURE() << "mut: " << to_string(w.error());
+    Result<Raw<Box<std::int64_t>, relative_address>> b =
+        Raw<Box<std::int64_t>, relative_address>::try_new(np.hold(), me);
+    if (b) blocker = b.take();
+  }
+  ASSERT_EQ(np.sync(), Error::none);
+  EXPECT_TRUE(shared.numbers.is_relocated()) << "the first growth with other Hards moved it";
+  {
+    Result<Ref<Buf<std::int64_t>, relative_address>> r = mine.try_ref();
+    ASSERT_TRUE(r) << to_string(r.error());
+    EXPECT_TRUE(in_window(np.window(), r->data())) << "this rank's address of it";
+    if (r->size() == static_cast<std::size_t>(each * n)) {
+      int wrong = 0;
+      for (int k = 0; k < n; ++k) {
+        for (int i = 0; i < each; ++i) wrong += (*r)[each * k + i] != 1000000 * (k + 1) + i;
+      }
+      EXPECT_EQ(wrong, 0);
+    } else {
+      ADD_FAILURE() << "size " << r->size();
+    }
+  }
+  EXPECT_EQ(mine.refresh(), Error::none);
+  EXPECT_FALSE(mine.is_relocated());
+  ASSERT_EQ(np.sync(), Error::none);
+  mine.reset();
+  blocker.reset();
+  ASSERT_EQ(np.sync(), Error::none);
+  if (me == n - 1) shared.numbers.reset();  // the last Hard, and with it every stub
+  ASSERT_EQ(np.sync(), Error::none);
+  EXPECT_EQ(np.stats().live, 0u);
   EXPECT_EQ(np.try_destroy(), Error::none);
   EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
 }

@@ -10,7 +10,8 @@
 //   bits 48-61  ref count       shared borrows (Ref); on a relocated arc: followers
 //   bit  62     MUT             one exclusive borrow (Mut); on a relocated arc: the
 //                               forward is not usable (relocation or revert running)
-//   bit  63     RELOCATED       the resident moved; `relocation` is its new payload
+//   bit  63     RELOCATED       the resident moved; `relocation` is the forward, the
+//                               distance to its new arc (forward_word)
 //
 //   lease | deref   | strength | relocatable | holds
 //   Mut   | mutable | strong   | no (pins)   | 1 hard + MUT
@@ -32,7 +33,7 @@
 // - Relocation is the stow of a Hard (leases/arc_stow.hpp): lock the arc
 //   (RELOCATED|MUT, refused while a Mut or Ref exists), copy the resident into a
 //   new arc in the target (status 2 hard | MUT: one for the new lease, one for the
-//   forward); when the whole stow succeeded, publish the forwarding address and
+//   forward); when the whole stow succeeded, publish the forward and
 //   clear MUT on both (a failed stow frees the copy and unlocks). Existing Hards and
 //   Softs follow the forward; new borrows land on the new arc. Stow copies, so the
 //   old payload is destroyed when the old arc's last hard reference goes, and then
@@ -114,14 +115,24 @@ struct ArcCore {
   SWIM_MEM_API static value_type* payload(Header* h) {
     return reinterpret_cast<value_type*>(reinterpret_cast<std::byte*>(h) + header_offset());
   }
-  SWIM_MEM_API static std::uint64_t address(Header* h) {
-    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(payload(h)));
-  }
-  /// A forwarding address's low bit (payloads are 8-aligned): the stub's payload was
-  /// moved out (a Mut's growth), not copied, so the stub must not destroy it.
+  /// A stub's forward (its relocation word once RELOCATED is set and MUT clear): the
+  /// distance from the stub's header to the new arc's header, modulo 2^64. A distance,
+  /// not an address, so that a stub and the arc it forwards to, in memory that several
+  /// processes map at different addresses (an MPI shared window, a memfd mapped
+  /// twice), agree in every mapping, as relative_address does for the leases
+  /// (physical/address.hpp). Never 0 (two live blocks start at different bytes): 0
+  /// means no forward. Headers are 8-aligned, so the low bit is free for moved_bit:
+  /// the stub's payload was moved out (a Mut's growth), not copied, so the stub must
+  /// not destroy it.
   static constexpr std::uint64_t moved_bit = 1;
-  SWIM_MEM_API static Header* at_address(std::uint64_t a) {
-    return header(reinterpret_cast<value_type*>(static_cast<std::uintptr_t>(a & ~moved_bit)));
+  SWIM_MEM_API static std::uint64_t forward_word(const Header* from, const Header* to) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(to)) -
+           static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(from));
+  }
+  /// The arc a forward word `w` of the stub `from` names.
+  SWIM_MEM_API static Header* forward_of(const Header* from, std::uint64_t w) {
+    return reinterpret_cast<Header*>(reinterpret_cast<std::uintptr_t>(from) +
+                                     static_cast<std::uintptr_t>(w & ~moved_bit));
   }
   SWIM_MEM_API static Block block(Header* h) {
     const Result<Layout> l = object_layout(R::layout(h->meta));
@@ -198,7 +209,7 @@ struct ArcCore {
       // The forward's hard count on the next arc becomes a soft one, in one CAS; if it
       // was the last hard reference that resident goes too (the new soft is its
       // keep-alive). With the soft count full the forward is dropped instead.
-      Header* next = at_address(to);
+      Header* next = forward_of(h, to);
       std::uint64_t s = next->status.load(order::relaxed);
       std::uint64_t w = 0;
       do {
@@ -221,8 +232,9 @@ struct ArcCore {
   SWIM_MEM_API static void free_arc(Header* h, std::uint64_t n) {
     const std::uint64_t to =
         (n & S::relocated_flag) != 0 ? h->relocation.load(order::relaxed) : 0;
+    Header* const next = to != 0 ? forward_of(h, to) : nullptr;
     free_block(h);
-    if (to != 0) release_weak(at_address(to), S::soft_one);
+    if (next != nullptr) release_weak(next, S::soft_one);
   }
 
   /// Give back `sub` (hard_one plus ref_one or mut_flag for a Ref or Mut, or a
@@ -277,8 +289,9 @@ struct ArcCore {
       if (!last) return;
       const std::uint64_t to =
           (n & S::relocated_flag) != 0 ? h->relocation.load(order::relaxed) : 0;
+      Header* const next = to != 0 ? forward_of(h, to) : nullptr;
       free_block(h);
-      h = to != 0 ? at_address(to) : nullptr;
+      h = next;
       unit = S::soft_one;
     }
   }
@@ -342,7 +355,7 @@ struct ArcCore {
           if (e == Error::none) out = cur;
           break;
         }
-        cur = at_address(to);
+        cur = forward_of(cur, to);
         ++hops;
         s = cur->status.load(order::relaxed);
         continue;
@@ -363,7 +376,7 @@ struct ArcCore {
         } else {
           desired = s + S::hard_one + S::ref_one;
           if (cur->status.compare_exchange(s, desired, order::acquire)) {
-            Header* next = at_address(cur->relocation.load(order::acquire));
+            Header* next = forward_of(cur, cur->relocation.load(order::acquire));
             if (held != nullptr) release(held, S::hard_one + S::ref_one);
             held = cur;
             cur = next;
@@ -458,7 +471,7 @@ struct ArcCore {
                                     S::mut_status_init + S::hard_one + S::soft_one, n);
     if (e != Error::none) return e;
     move(payload(h), payload(n));
-    h->relocation.store(address(n) | moved_bit, order::relaxed);
+    h->relocation.store(forward_word(h, n) | moved_bit, order::relaxed);
     // Release: a thread that follows the forward sees the moved contents.
     std::uint64_t s = h->status.load(order::relaxed);
     std::uint64_t next = 0;
@@ -643,7 +656,7 @@ struct ArcCore {
         // The copy and its forward first, then open both (release: whoever sees MUT
         // cleared sees the complete copy and the forwarding address).
         b->relocation.store(0, order::relaxed);
-        a->relocation.store(address(b), order::relaxed);
+        a->relocation.store(forward_word(a, b), order::relaxed);
         b->status.fetch_and(~(S::mut_flag | S::ref_mask), order::release);
         a->status.fetch_and(~(S::mut_flag | S::ref_mask), order::release);
         if (weak) release(a, S::hard_one);

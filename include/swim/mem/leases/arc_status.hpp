@@ -57,7 +57,7 @@ namespace detail {
 
 /// The first two words of every arc header (ArcHeader<M> derives from it).
 struct ArcLinks {
-  cell<std::uint64_t, concurrent> relocation;  ///< the new payload's address once relocated
+  cell<std::uint64_t, concurrent> relocation;  ///< the forward once relocated (ArcCore::forward_word)
   cell<std::uint64_t, concurrent> status;      ///< see ArcStatus
 };
 

@@ -13,7 +13,9 @@
 //
 // Root lives in the window and is read through every rank's mapping, so it must hold
 // no direct address: leases with relative addresses (Raw<R, relative_address>,
-// Ptr<R, relative_address>) of Box, Buf and String, plain data, or structs of these.
+// Ptr<R, relative_address>, and the shared Hard, Soft, Ref and Mut<R,
+// relative_address>, whose forwards after a relocation are distances too) of Box, Buf
+// and String, plain data, or structs of these.
 // Its objects must be allocated in hold() (an object of a rank's private hold would
 // not be readable by the others). A lease is not synchronised: ranks take turns on
 // one (after a sync(), or under a lock of their own in the window), as threads do.
@@ -47,9 +49,11 @@
 
 namespace swim::mem::detail {
 template <class T>
-inline constexpr bool direct_exclusive_lease_v = false;
+inline constexpr bool direct_lease_v = false;
 template <resident R, bool M>
-inline constexpr bool direct_exclusive_lease_v<ExclusiveLease<R, M, direct_address>> = true;
+inline constexpr bool direct_lease_v<ExclusiveLease<R, M, direct_address>> = true;
+template <resident R, ArcKind K>
+inline constexpr bool direct_lease_v<ArcLease<R, K, direct_address>> = true;
 }  // namespace swim::mem::detail
 
 namespace swim::mem::mpi {
@@ -59,8 +63,9 @@ class NodeHold {
   static_assert(alignof(Root) <= 64, "a node's Root is aligned to at most 64 bytes");
   // The common mistake, caught: a lease that stores this rank's address. (Members of a
   // struct Root are not seen; the rule is in the file comment.)
-  static_assert(!detail::direct_exclusive_lease_v<Root>,
-                "a node's Root lives in shared memory; use Raw<R, relative_address>");
+  static_assert(!detail::direct_lease_v<Root>,
+                "a node's Root lives in shared memory; use a lease with relative_address "
+                "(Raw<R, relative_address>, Hard<R, relative_address>, ...)");
 
  public:
   using hold_type = typename Shape::hold_type;
