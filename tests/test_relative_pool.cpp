@@ -295,6 +295,11 @@ struct ANode {
   std::int64_t key = 0;
   RHard<Box<ANode>> next;
 };
+// A node whose first member may be a Soft back to the node itself (a ring of one).
+struct Ring {
+  RSoft<Box<Ring>> back;
+  std::int64_t key = 0;
+};
 
 }  // namespace
 }  // namespace swim::mem
@@ -327,6 +332,23 @@ void unplace_arcs(std::byte* base) {
   unplace(base);
 }
 
+// Each test has the file mapped twice, ArcShared at its start and the Pool placed.
+class RelativeArc : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(m.ok());
+    place_arcs(m.a);
+    placed_ = true;
+  }
+  void TearDown() override {
+    if (placed_) unplace_arcs(m.a);
+  }
+  TwoMappings m;
+
+ private:
+  bool placed_ = false;
+};
+
 // The Buf's elements are 0, 1, 2, ...: true when `n` of them are, read through a Ref.
 template <class L>
 bool holds_counting(const L& lease, std::size_t n, const std::byte* base) {
@@ -349,10 +371,7 @@ Error count_up(RMut<Numbers>& m, std::size_t to) {
 // A Mut through b grows the Buf while Hards and a Soft of it exist (in the shared
 // memory, and on a's stack), so each growth relocates it: the arc becomes a stub
 // whose forward must lead, through a, to a's address of the new arc.
-TEST(RelativeArc, AGrowthThroughOneMappingIsFollowedThroughTheOther) {
-  TwoMappings m;
-  ASSERT_TRUE(m.ok());
-  place_arcs(m.a);
+TEST_F(RelativeArc, AGrowthThroughOneMappingIsFollowedThroughTheOther) {
   ArcShared& sa = arcs_at(m.a);
   ArcShared& sb = arcs_at(m.b);
   const HoldRef ha = HoldRef::of(pool_of(m.a));
@@ -401,16 +420,12 @@ TEST(RelativeArc, AGrowthThroughOneMappingIsFollowedThroughTheOther) {
   blocker.reset();
   EXPECT_EQ(pool_of(m.a).stats().live, 0u) << "every stub and arc freed";
   EXPECT_EQ(pool_of(m.a).stats().bytes_in_use, 0u);
-  unplace_arcs(m.a);
 }
 
 // A list of Hard boxes stowed through a (each arc relocates; its old arc forwards),
 // while a Hard and a Soft of its nodes are kept through b: they follow the forwards
 // through b, and refresh() lands them at b's address of the copies.
-TEST(RelativeArc, AStowThroughOneMappingIsFollowedThroughTheOther) {
-  TwoMappings m;
-  ASSERT_TRUE(m.ok());
-  place_arcs(m.a);
+TEST_F(RelativeArc, AStowThroughOneMappingIsFollowedThroughTheOther) {
   ArcShared& sa = arcs_at(m.a);
   ArcShared& sb = arcs_at(m.b);
   const HoldRef ha = HoldRef::of(pool_of(m.a));
@@ -465,15 +480,38 @@ TEST(RelativeArc, AStowThroughOneMappingIsFollowedThroughTheOther) {
   EXPECT_EQ(tenth_b.try_upgrade().error(), Error::cleared);
   tenth_b.reset();
   EXPECT_EQ(pool_of(m.a).stats().live, 0u);
-  unplace_arcs(m.a);
+}
+
+// A Soft at the very start of its own node's payload, pointing back at that node: a
+// relative distance of 0, which must not read as null (nor leave its count behind).
+TEST_F(RelativeArc, ASoftBackToItsOwnNodeIsNotNull) {
+  const HoldRef ha = HoldRef::of(pool_of(m.a));
+  RHard<Box<Ring>> ring = RHard<Box<Ring>>::try_new(ha).take();
+  {
+    RMut<Box<Ring>> w = ring.try_mut().take();
+    w->key = 42;
+    w->back = ring.to_soft().take();
+    ASSERT_TRUE(w->back) << "the Soft is in its own payload, at distance 0";
+    EXPECT_EQ(static_cast<const void*>(w->back.data()), static_cast<const void*>(w.data()));
+  }
+  EXPECT_EQ(ring.soft_count(), 1u);
+  // Read through b: the same node, through its own Soft.
+  {
+    Result<Ref<Box<Ring>, relative_address>> r = ring.try_ref();
+    ASSERT_TRUE(r);
+    const auto* node_b = static_cast<const Ring*>(m.in_b(r->data()));
+    Result<Ref<Box<Ring>, relative_address>> back = node_b->back.try_ref();
+    ASSERT_TRUE(back) << to_string(back.error());
+    EXPECT_TRUE(within(back->data(), m.b));
+    EXPECT_EQ((*back)->key, 42);
+  }
+  ring.reset();  // the last Hard: the node, and with it its Soft, goes
+  EXPECT_EQ(pool_of(m.a).stats().live, 0u) << "the self-Soft's count went with the node";
 }
 
 // Threads on both mappings clone the shared Hard, read it through Refs, and grow it
 // through Muts (relocating while the others hold Hards), each from its own mapping.
-TEST(RelativeArc, ThreadsOnTwoMappingsShareBorrowAndGrowOneBuf) {
-  TwoMappings m;
-  ASSERT_TRUE(m.ok());
-  place_arcs(m.a);
+TEST_F(RelativeArc, ThreadsOnTwoMappingsShareBorrowAndGrowOneBuf) {
   const HoldRef ha = HoldRef::of(pool_of(m.a));
   arcs_at(m.a).numbers = RMut<Numbers>::try_empty(ha).take().into_hard();
   std::atomic<int> failures{0};
@@ -517,16 +555,12 @@ TEST(RelativeArc, ThreadsOnTwoMappingsShareBorrowAndGrowOneBuf) {
   EXPECT_TRUE(holds_counting(arcs_at(m.b).numbers, arcs_at(m.a).numbers.try_ref().take().size(), m.b));
   arcs_at(m.b).numbers.reset();
   EXPECT_EQ(pool_of(m.a).stats().live, 0u) << "every stub went with the last lease";
-  unplace_arcs(m.a);
 }
 
 // A forked child unmaps the parent's mappings and maps the file once more: the stale
 // Hard it follows forwards a growth through a, then it grows the Buf itself (another
 // relocation, the parent's Hards still there); the parent follows the child's forward.
-TEST(RelativeArc, AForkedChildFollowsAndMakesForwardsThroughItsOwnMapping) {
-  TwoMappings m;
-  ASSERT_TRUE(m.ok());
-  place_arcs(m.a);
+TEST_F(RelativeArc, AForkedChildFollowsAndMakesForwardsThroughItsOwnMapping) {
   ArcShared& sa = arcs_at(m.a);
   const HoldRef ha = HoldRef::of(pool_of(m.a));
   sa.numbers = RMut<Numbers>::try_empty(ha).take().into_hard();
@@ -568,7 +602,6 @@ TEST(RelativeArc, AForkedChildFollowsAndMakesForwardsThroughItsOwnMapping) {
   sa.numbers.reset();
   blocker.reset();
   EXPECT_EQ(pool_of(m.a).stats().live, 0u);
-  unplace_arcs(m.a);
 }
 
 }  // namespace

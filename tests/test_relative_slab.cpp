@@ -64,6 +64,18 @@ TEST(RelativeAddress, CopiesKeepTheTargetAndNullIsNull) {
   EXPECT_EQ(r.get(), &x);
   r.set(nullptr);
   EXPECT_EQ(r.get(), nullptr);
+  // A pointer to the object it is the first member of (a Soft back to its own node).
+  struct Self {
+    relative_address::pointer<Self> me;
+  } s;
+  s.me.set(&s);
+  EXPECT_EQ(s.me.get(), &s) << "distance 0 is not null";
+  Self t;
+  t.me = s.me;
+  EXPECT_EQ(t.me.get(), &s);
+  t.me.set(&t);
+  s.me = t.me;
+  EXPECT_EQ(s.me.get(), &t);
   static_assert(sizeof(relative_address::pointer<int>) == sizeof(void*));
   static_assert(address_policy<relative_address> && address_policy<direct_address>);
 }

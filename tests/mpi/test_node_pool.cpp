@@ -320,6 +320,13 @@ TEST(NodePool, ErrorsAndTheLeakReport) {
   mixed.hunk_bytes = world == 0 ? 16384 : 32768;
   EXPECT_EQ(NodePool<Numbers>::try_create(MPI_COMM_WORLD, 1 << 20, mixed).error(),
             Error::invalid_argument);
+  // Checked on one rank, unchecked on the others.
+  using CheckedPool = NodePool<Numbers, true>;
+  using UncheckedPool = NodePool<Numbers, false>;
+  const Error checked_mix = world == 0
+                                ? CheckedPool::try_create(MPI_COMM_WORLD, 1 << 20).error()
+                                : UncheckedPool::try_create(MPI_COMM_WORLD, 1 << 20).error();
+  EXPECT_EQ(checked_mix, Error::invalid_argument);
   EXPECT_EQ(NodePool<Numbers>::try_create(MPI_COMM_WORLD, 4096).error(), Error::invalid_argument);
   EXPECT_EQ(NodePool<Numbers>::try_create(MPI_COMM_NULL, 1 << 20).error(), Error::invalid_argument);
   MPI_Barrier(MPI_COMM_WORLD);

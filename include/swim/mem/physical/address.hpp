@@ -23,8 +23,11 @@ struct direct_address {
   };
 };
 
-/// The distance from the pointer's own location to its target (0 for null: a
-/// pointer never designates itself). Valid in every mapping of memory that holds
+/// The distance from the pointer's own location to its target, 0 for null (so
+/// zeroed memory holds null pointers). A pointer may designate the object it is the
+/// first member of (a shared lease in its own payload: a Soft back to its node), at
+/// distance 0: that is stored as 1, a distance no target can have (it would start
+/// inside the pointer's own bytes). Valid in every mapping of memory that holds
 /// both the pointer and its target: one memfd or MPI shared window mapped at
 /// different addresses by several processes, or at two addresses by one. Copying
 /// a pointer recomputes the distance from its new location, so a copy designates
@@ -34,7 +37,7 @@ struct direct_address {
 struct relative_address {
   template <class T>
   struct pointer {
-    std::intptr_t d = 0;  // target - this, or 0 for null
+    std::intptr_t d = 0;  // target - this (1 for this itself), or 0 for null
 
     constexpr pointer() = default;
     SWIM_MEM_API pointer(const pointer& o) { set(o.get()); }
@@ -45,12 +48,12 @@ struct relative_address {
     SWIM_MEM_API T* get() const {
       return d == 0 ? nullptr
                     : reinterpret_cast<T*>(reinterpret_cast<std::uintptr_t>(this) +
-                                           static_cast<std::uintptr_t>(d));
+                                           static_cast<std::uintptr_t>(d == 1 ? 0 : d));
     }
     SWIM_MEM_API void set(T* q) {
-      d = q == nullptr ? 0
-                       : static_cast<std::intptr_t>(reinterpret_cast<std::uintptr_t>(q) -
-                                                    reinterpret_cast<std::uintptr_t>(this));
+      const auto to = static_cast<std::intptr_t>(reinterpret_cast<std::uintptr_t>(q) -
+                                                 reinterpret_cast<std::uintptr_t>(this));
+      d = q == nullptr ? 0 : to == 0 ? 1 : to;
     }
   };
 };

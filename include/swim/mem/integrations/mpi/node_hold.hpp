@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 
 #include "swim/mem/holds.hpp"
 #include "swim/mem/integrations/mpi/shared_window.hpp"
@@ -63,7 +64,7 @@ class NodeHold {
   static_assert(alignof(Root) <= 64, "a node's Root is aligned to at most 64 bytes");
   // The common mistake, caught: a lease that stores this rank's address. (Members of a
   // struct Root are not seen; the rule is in the file comment.)
-  static_assert(!detail::direct_lease_v<Root>,
+  static_assert(!detail::direct_lease_v<std::remove_cv_t<Root>>,
                 "a node's Root lives in shared memory; use a lease with relative_address "
                 "(Raw<R, relative_address>, Hard<R, relative_address>, ...)");
 

@@ -53,7 +53,9 @@ struct NodePoolShape {
     return valid(o) ? slab_at + round64(sizeof(heap_type)) : 0;
   }
   static constexpr std::size_t least_region(Options o) { return o.hunk_bytes; }
-  static std::uint64_t key(Options o) { return o.hunk_bytes; }
+  /// The hunk size (a multiple of 64) and, in its low bit, Checked: ranks that mix
+  /// checked and unchecked NodePools over one window refuse together.
+  static std::uint64_t key(Options o) { return o.hunk_bytes | (Checked ? 1u : 0u); }
   static hold_type* build(std::byte* at, Block region, Options o) {
     auto* hunks = new (at + slab_at) heap_type(region, o.hunk_bytes);
     if (hunks->init_error() != Error::none || hunks->block_count() == 0) return nullptr;
