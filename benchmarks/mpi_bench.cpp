@@ -18,6 +18,9 @@
 //                       the one NodePool (integrations/mpi/node_pool.hpp), rank 0
 //                       alone or every rank at once: relative tags and hunk words,
 //                       hunks reused as they empty
+//   pool_node_per_rank/alone, pool_node_per_rank/all_ranks
+//                       a NodePool with options.per_rank: a Pool of each rank's own
+//                       over the one Slab of hunks in the window
 //
 // Each benchmark is one iteration of `pairs` pairs per working rank; its time is
 // the slowest working rank's (MPI_Wtime, manual time), so items_per_second is the
@@ -155,8 +158,9 @@ void pool_private_alone(benchmark::State& state) { private_pool(state, false); }
 void pool_private_all_ranks(benchmark::State& state) { private_pool(state, true); }
 
 sm::mpi::NodePool<int, false>* g_pool = nullptr;
-void node_pool(benchmark::State& state, bool everyone) {
-  auto& pool = *g_pool->get();
+sm::mpi::NodePool<int, false>* g_pool_per_rank = nullptr;
+void node_pool(benchmark::State& state, bool everyone, sm::mpi::NodePool<int, false>* np = g_pool) {
+  auto& pool = *np->get();
   timed(state, everyone || g_rank == 0, [&] {
     return pairs_of([&] { return pool.try_allocate(sm::Layout{unit, 8})->ptr; },
                     [&](void* p) { (void)pool.try_deallocate(sm::Block{p, unit}); });
@@ -164,6 +168,10 @@ void node_pool(benchmark::State& state, bool everyone) {
 }
 void pool_node_alone(benchmark::State& state) { node_pool(state, false); }
 void pool_node_all_ranks(benchmark::State& state) { node_pool(state, true); }
+void pool_node_per_rank_alone(benchmark::State& state) { node_pool(state, false, g_pool_per_rank); }
+void pool_node_per_rank_all_ranks(benchmark::State& state) {
+  node_pool(state, true, g_pool_per_rank);
+}
 
 void node_alone(benchmark::State& state) { node(state, false); }
 void node_all_ranks(benchmark::State& state) { node(state, true); }
@@ -217,15 +225,21 @@ int main(int argc, char** argv) {
   {
     auto made = sm::mpi::NodeSlab<false>::try_create(g_node, unit, units);
     auto pool = sm::mpi::NodePool<int, false>::try_create(g_node, 16 << 20);
-    if (!made || !pool) {
+    sm::mpi::NodePool<int, false>::options_type each;
+    each.per_rank = true;
+    auto pool_per_rank = sm::mpi::NodePool<int, false>::try_create(g_node, 16 << 20, each);
+    if (!made || !pool || !pool_per_rank) {
       if (g_rank == 0) {
-        std::printf("NodeSlab: %s, NodePool: %s\n", made ? "ok" : sm::to_string(made.error()),
-                    pool ? "ok" : sm::to_string(pool.error()));
+        std::printf("NodeSlab: %s, NodePool: %s, per rank: %s\n",
+                    made ? "ok" : sm::to_string(made.error()),
+                    pool ? "ok" : sm::to_string(pool.error()),
+                    pool_per_rank ? "ok" : sm::to_string(pool_per_rank.error()));
       }
       status = 1;
     } else {
       g_slab = &*made;
       g_pool = &*pool;
+      g_pool_per_rank = &*pool_per_rank;
       benchmark::Initialize(&argc, argv);
       for (auto* b : {benchmark::RegisterBenchmark("private/alone", private_alone),
                       benchmark::RegisterBenchmark("private/all_ranks", private_all_ranks),
@@ -237,13 +251,17 @@ int main(int argc, char** argv) {
                       benchmark::RegisterBenchmark("pool_private/alone", pool_private_alone),
                       benchmark::RegisterBenchmark("pool_node/alone", pool_node_alone),
                       benchmark::RegisterBenchmark("pool_private/all_ranks", pool_private_all_ranks),
-                      benchmark::RegisterBenchmark("pool_node/all_ranks", pool_node_all_ranks)}) {
+                      benchmark::RegisterBenchmark("pool_node/all_ranks", pool_node_all_ranks),
+                      benchmark::RegisterBenchmark("pool_node_per_rank/alone", pool_node_per_rank_alone),
+                      benchmark::RegisterBenchmark("pool_node_per_rank/all_ranks",
+                                                   pool_node_per_rank_all_ranks)}) {
         b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
       }
       benchmark::AddCustomContext("ranks_on_node", std::to_string(g_ranks));
       swim_bench::run_reporting_on_rank0(g_rank);
       g_slab = nullptr;
       g_pool = nullptr;
+      g_pool_per_rank = nullptr;
     }
   }
   MPI_Comm_free(&g_node);

@@ -38,9 +38,10 @@ bool in_window(const SharedWindow& w, const void* p) {
 }
 
 template <class Root>
-NodePool<Root> make(std::size_t bytes, std::size_t hunk) {
+NodePool<Root> make(std::size_t bytes, std::size_t hunk, bool per_rank = false) {
   typename NodePool<Root>::options_type o;
   o.hunk_bytes = hunk;
+  o.per_rank = per_rank;
   Result<NodePool<Root>> made = NodePool<Root>::try_create(MPI_COMM_WORLD, bytes, o);
   EXPECT_TRUE(made) << to_string(made.error());
   return made ? made.take() : NodePool<Root>();
@@ -112,8 +113,8 @@ TEST(NodePool, ASharedBufBuiltByOneRankIsGrownByAllAcrossHunks) {
 // 200 rounds: one rank builds a Buf of 300 Strings, the next takes it apart. Each
 // round allocates about 20 KB, 4 MB in all, in a 1 MiB window: only reuse of emptied
 // hunks (by whichever rank emptied them) makes it fit.
-TEST(NodePool, StructuresBuiltAndFreedRoundAfterRoundReuseTheHunks) {
-  NodePool<Lines> np = make<Lines>(1 << 20, 16 * 1024);
+void build_and_free_round_after_round(bool per_rank) {
+  NodePool<Lines> np = make<Lines>(1 << 20, 16 * 1024, per_rank);
   ASSERT_TRUE(everywhere(static_cast<bool>(np)));
   const int me = np.window().rank(), n = np.window().ranks();
   Lines& lines = np.root();
@@ -144,16 +145,23 @@ TEST(NodePool, StructuresBuiltAndFreedRoundAfterRoundReuseTheHunks) {
   EXPECT_EQ(np.try_destroy(), Error::none);
   EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
 }
+TEST(NodePool, StructuresBuiltAndFreedRoundAfterRoundReuseTheHunks) {
+  build_and_free_round_after_round(false);
+}
+// The same with a Pool per rank: each builder's hunks come back to its own Pool.
+TEST(NodePool, PerRankStructuresBuiltAndFreedRoundAfterRoundReuseTheHunks) {
+  build_and_free_round_after_round(true);
+}
 
 // Every rank (two threads each) allocates objects of up to 2000 bytes at once and
 // records their offsets; then every object is freed by the next rank, each exactly
 // once (a second free is a double free); the Pool is empty at the end, and a trim
 // gives every hunk but the head back to the window's Slab.
-TEST(NodePool, EveryRankAllocatesAtOnceAndTheNextRankFrees) {
-  struct Slots {
-    std::uint64_t offset[4][2][512];
-  };
-  NodePool<Slots> np = make<Slots>(16 << 20, 64 * 1024);
+struct Slots {
+  std::uint64_t offset[4][2][512];
+};
+void storm_freed_by_the_next_rank(bool per_rank) {
+  NodePool<Slots> np = make<Slots>(16 << 20, 64 * 1024, per_rank);
   ASSERT_TRUE(everywhere(static_cast<bool>(np)));
   const int me = np.window().rank(), n = np.window().ranks();
   ASSERT_LE(n, 4);
@@ -188,9 +196,14 @@ TEST(NodePool, EveryRankAllocatesAtOnceAndTheNextRankFrees) {
       const auto* w = static_cast<const std::uint64_t*>(p);
       const auto want = static_cast<std::uint64_t>(from * 10000 + t * 1000 + i);
       if (w[0] != want || w[size_of(i) / 8 - 1] != want) bad.fetch_add(1);
-      // Half through the Pool's checked free, half through the tag.
+      // Half through the Pool's checked free, half through the tag. Per rank, the
+      // checked free of this rank's Pool refuses another rank's object (it goes
+      // back to its own Pool through the tag).
       const Block b{p, size_of(i)};
-      if ((i % 2 == 0 ? np.get()->try_deallocate(b) : hold_deallocate(b)) != Error::none) {
+      if (per_rank && i % 2 == 0) {
+        if (n > 1 && np.get()->try_deallocate(b) != Error::foreign_pointer) bad.fetch_add(1);
+        if (hold_deallocate(b) != Error::none) bad.fetch_add(1);
+      } else if ((i % 2 == 0 ? np.get()->try_deallocate(b) : hold_deallocate(b)) != Error::none) {
         bad.fetch_add(1);
       }
     }
@@ -203,8 +216,11 @@ TEST(NodePool, EveryRankAllocatesAtOnceAndTheNextRankFrees) {
   EXPECT_EQ(np.stats().live, 0u);
   EXPECT_EQ(np.stats().bytes_in_use, 0u);
   void* again = base + slots.offset[from][0][0];
-  EXPECT_EQ(np.hold().try_deallocate(Block{again, size_of(0)}), Error::double_free);
-  EXPECT_EQ(np.get()->try_deallocate(Block{again, size_of(0)}), Error::double_free);
+  const Error second = per_rank && n > 1 ? Error::foreign_pointer : Error::double_free;
+  EXPECT_EQ(np.hold().try_deallocate(Block{again, size_of(0)}), second);
+  EXPECT_EQ(np.get()->try_deallocate(Block{again, size_of(0)}), second);
+  EXPECT_EQ(hold_deallocate(Block{again, size_of(0)}), Error::double_free);
+  EXPECT_EQ(np.hold_count(), per_rank ? static_cast<unsigned>(n) : 1u);
   EXPECT_EQ(np.get()->try_deallocate(Block{base + 8, 8}), Error::foreign_pointer);
   const std::size_t before = np.get()->hunk_count();
   EXPECT_GT(before, 1u);
@@ -220,6 +236,12 @@ TEST(NodePool, EveryRankAllocatesAtOnceAndTheNextRankFrees) {
   ASSERT_EQ(np.sync(), Error::none);
   EXPECT_EQ(np.try_destroy(), Error::none);
   EXPECT_TRUE(everywhere(!::testing::Test::HasFailure()));
+}
+TEST(NodePool, EveryRankAllocatesAtOnceAndTheNextRankFrees) { storm_freed_by_the_next_rank(false); }
+// The same with a Pool per rank: every rank allocates from its own, frees reach the
+// object's Pool through the tag, and the trim covers every rank's Pool.
+TEST(NodePool, PerRankEveryRankAllocatesAtOnceAndTheNextRankFrees) {
+  storm_freed_by_the_next_rank(true);
 }
 
 // The shared leases across ranks: every rank keeps its own Hard of one Buf (in its own
@@ -320,6 +342,21 @@ TEST(NodePool, ErrorsAndTheLeakReport) {
   mixed.hunk_bytes = world == 0 ? 16384 : 32768;
   EXPECT_EQ(NodePool<Numbers>::try_create(MPI_COMM_WORLD, 1 << 20, mixed).error(),
             Error::invalid_argument);
+  // A Pool per rank: the window must hold a hunk for each (one 64 KiB hunk fits in
+  // 100 KiB, two do not); ranks that disagree on per_rank refuse together.
+  int world_size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  if (world_size > 1) {  // (the tests run on one node)
+    Options each;
+    each.hunk_bytes = 64 * 1024;
+    each.per_rank = true;
+    EXPECT_EQ(NodePool<Numbers>::try_create(MPI_COMM_WORLD, 100 * 1024, each).error(),
+              Error::invalid_argument);
+    Options some;
+    some.per_rank = world == 0;
+    EXPECT_EQ(NodePool<Numbers>::try_create(MPI_COMM_WORLD, 1 << 20, some).error(),
+              Error::invalid_argument);
+  }
   // Checked on one rank, unchecked on the others.
   using CheckedPool = NodePool<Numbers, true>;
   using UncheckedPool = NodePool<Numbers, false>;

@@ -30,10 +30,14 @@
 // The Shape contract (detail::NodePackShape, detail::NodePoolShape):
 //   hold_type, Options (default-constructible), name, magic (one per shape, so a
 //   window of one shape is never taken for the other);
-//   room(options): bytes the hold's parts take before its region (a multiple of 64);
-//   least_region(options): the smallest region worth having;
-//   build(at, region, options): construct the hold's parts at `at` (64-byte
-//     aligned) over `region`; the hold, or null when the parts refuse it;
+//   count(options, ranks): how many holds (1, or one per node rank: rank r uses
+//     hold r), each round64(sizeof(hold_type)) bytes after the one before;
+//   room(options, ranks): bytes the holds and their parts take before the region (a
+//     multiple of 64);
+//   least_region(options, ranks): the smallest region worth having;
+//   build(at, region, options, ranks): construct the holds and their parts at `at`
+//     (64-byte aligned) over `region`; the first hold, or null when the parts
+//     refuse it;
 //   key(options): what every rank must have asked the same (64 bits).
 #pragma once
 
@@ -87,15 +91,18 @@ class NodeHold {
   static constexpr std::size_t hold_at = root_at + detail::round64(sizeof(Root));
 
   NodeHold() = default;
-  NodeHold(NodeHold&& o) noexcept : window_(static_cast<SharedWindow&&>(o.window_)), hold_(o.hold_) {
-    o.hold_ = nullptr;
+  NodeHold(NodeHold&& o) noexcept
+      : window_(static_cast<SharedWindow&&>(o.window_)), first_(o.first_), count_(o.count_), hold_(o.hold_) {
+    o.hold_ = o.first_ = nullptr;
   }
   NodeHold& operator=(NodeHold&& o) noexcept {
     if (this != &o) {
       (void)try_destroy();
       window_ = static_cast<SharedWindow&&>(o.window_);
+      first_ = o.first_;
+      count_ = o.count_;
       hold_ = o.hold_;
-      o.hold_ = nullptr;
+      o.hold_ = o.first_ = nullptr;
     }
     return *this;
   }
@@ -107,17 +114,19 @@ class NodeHold {
   /// Collective over `comm`: a window of `bytes` (its header, the Root and the hold
   /// included) for the ranks of each node of `comm`.
   static Result<NodeHold> try_create(MPI_Comm comm, std::size_t bytes, options_type options = {}) {
-    const std::size_t region_at = hold_at + Shape::room(options);
-    // Too small for a region worth having (or options the Shape refuses: room 0
-    // is never enough): ask the window for nothing, which every rank then refuses
-    // together (SharedWindow: invalid_argument).
-    const bool fits = Shape::room(options) != 0 && bytes <= max_bytes &&
-                      bytes >= region_at + Shape::least_region(options);
+    // Too small for a region worth having with one rank (or options the Shape
+    // refuses: room 0 is never enough): ask the window for nothing, which every rank
+    // then refuses together (SharedWindow: invalid_argument). The node's ranks are
+    // known once the window is made; node rank 0 checks again with them.
+    const bool fits = Shape::room(options, 1) != 0 && bytes <= max_bytes &&
+                      bytes >= hold_at + Shape::room(options, 1) + Shape::least_region(options, 1);
     Result<SharedWindow> w = SharedWindow::try_create(comm, fits ? bytes : 0);
     if (!w) return w.error();
     NodeHold s;
     s.window_ = static_cast<SharedWindow&&>(*w);
     auto* base = s.base();  // 64-byte aligned (SharedWindow::block())
+    const auto ranks = static_cast<unsigned>(s.window_.ranks());
+    const std::size_t region_at = hold_at + Shape::room(options, ranks);
     const std::uint64_t type = detail::type_fingerprint<Root>();
     const std::uint64_t key = Shape::key(options);
     int ok = 1;
@@ -125,8 +134,9 @@ class NodeHold {
       new (base) Header{Shape::magic, version, static_cast<std::uint32_t>(sizeof(Root)), type,
                         bytes, key};
       new (base + root_at) Root();
-      ok = Shape::build(base + hold_at, Block{base + region_at, bytes - region_at}, options) !=
-           nullptr;
+      ok = bytes >= region_at + Shape::least_region(options, ranks) &&
+           Shape::build(base + hold_at, Block{base + region_at, bytes - region_at}, options,
+                        ranks) != nullptr;
     }
     // Every rank reaches the agreement below, whatever failed where.
     const bool synced = s.window_.sync() == Error::none;
@@ -142,19 +152,36 @@ class NodeHold {
       // owns nothing; the hold is empty).
       return Error::invalid_argument;
     }
-    s.hold_ = reinterpret_cast<hold_type*>(base + hold_at);
+    s.first_ = reinterpret_cast<hold_type*>(base + hold_at);
+    s.count_ = Shape::count(options, ranks);
+    s.hold_ = s.count_ == 1 ? s.first_ : s.at(static_cast<unsigned>(s.window_.rank()));
     return s;
   }
 
   /// The shared Root, at this rank's address.
   Root& root() const { return *reinterpret_cast<Root*>(base() + root_at); }
-  /// This rank's HoldRef of the shared hold: allocate the Root's objects here.
+  /// This rank's HoldRef of the shared hold (of its own hold, when the Shape gives
+  /// each rank one): allocate the Root's objects here.
   HoldRef hold() const { return hold_ == nullptr ? HoldRef() : HoldRef::of(*hold_); }
-  /// The shared hold at this rank's address (null for none).
+  /// That hold at this rank's address (null for none).
   hold_type* get() const { return hold_; }
-  /// The node's totals (every rank's objects), as the hold's stats(); exact when
-  /// quiescent.
-  Stats stats() const { return hold_ == nullptr ? Stats{} : hold_->stats(); }
+  /// The holds in the window: 1, or one per node rank (Shape::count).
+  unsigned hold_count() const { return hold_ == nullptr ? 0 : count_; }
+  /// The node's totals (every rank's objects, in every hold): live, bytes_in_use and
+  /// bytes_free summed, peak_bytes the sum of the holds' peaks (an upper bound),
+  /// largest_free the largest; exact when quiescent.
+  Stats stats() const {
+    Stats t{};
+    for (unsigned i = 0; i < hold_count(); ++i) {
+      const Stats s = at(i)->stats();
+      t.live += s.live;
+      t.bytes_in_use += s.bytes_in_use;
+      t.bytes_free += s.bytes_free;
+      t.peak_bytes += s.peak_bytes;
+      if (s.largest_free > t.largest_free) t.largest_free = s.largest_free;
+    }
+    return t;
+  }
   /// Make every rank's writes before it seen by every rank after it (collective).
   Error sync() const { return window_.sync(); }
   /// The window (its node communicator, rank, ranks, fence()).
@@ -169,7 +196,9 @@ class NodeHold {
   {
     if (hold_ == nullptr) return Error::invalid_argument;
     Error e = window_.sync();
-    if (e == Error::none && window_.rank() == 0) hold_->trim();
+    if (e == Error::none && window_.rank() == 0) {
+      for (unsigned i = 0; i < count_; ++i) at(i)->trim();
+    }
     const Error f = window_.sync();
     return e != Error::none ? e : f;
   }
@@ -183,18 +212,18 @@ class NodeHold {
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (finalized != 0) {
-      hold_ = nullptr;
+      hold_ = first_ = nullptr;
       return window_.try_free();
     }
     Error e = window_.sync();
     if (hold_ != nullptr && window_.rank() == 0) {
       root().~Root();
-      const Stats s = hold_->stats();
-      if (s.live != 0) detail::leaked(Shape::name, hold_, s);
+      const Stats s = stats();
+      if (s.live != 0) detail::leaked(Shape::name, first_, s);
       // Reported here: the hold's own report is not run, its storage goes with the
       // window.
     }
-    hold_ = nullptr;
+    hold_ = first_ = nullptr;
     const Error f = window_.try_free();
     return e != Error::none ? e : f;
   }
@@ -205,8 +234,16 @@ class NodeHold {
   // The window at this rank's address (64-byte aligned: SharedWindow::block()).
   std::byte* base() const { return static_cast<std::byte*>(window_.block().ptr); }
 
+  // Hold i of the window (i < count_), at this rank's address.
+  hold_type* at(unsigned i) const {
+    return reinterpret_cast<hold_type*>(reinterpret_cast<std::byte*>(first_) +
+                                        std::size_t(i) * detail::round64(sizeof(hold_type)));
+  }
+
   SharedWindow window_;
-  hold_type* hold_ = nullptr;  // in window_, at this rank's address
+  hold_type* first_ = nullptr;  // the window's first hold, at this rank's address
+  unsigned count_ = 0;          // holds (Shape::count)
+  hold_type* hold_ = nullptr;   // this rank's hold, at this rank's address
 };
 
 }  // namespace swim::mem::mpi

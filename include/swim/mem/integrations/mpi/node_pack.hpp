@@ -31,10 +31,11 @@ struct NodePackShape {
   struct Options {};
   static constexpr const char* name = "mpi::NodePack";
   static constexpr std::uint64_t magic = 0x6b6361702d6d6973ull;  // "sim-pack"
-  static constexpr std::size_t room(Options) { return round64(sizeof(hold_type)); }
-  static constexpr std::size_t least_region(Options) { return 256; }
+  static constexpr unsigned count(Options, unsigned) { return 1; }
+  static constexpr std::size_t room(Options, unsigned) { return round64(sizeof(hold_type)); }
+  static constexpr std::size_t least_region(Options, unsigned) { return 256; }
   static std::uint64_t key(Options) { return 0; }
-  static hold_type* build(std::byte* at, Block region, Options) {
+  static hold_type* build(std::byte* at, Block region, Options, unsigned) {
     auto* pack = new (at) hold_type(region);
     return pack->init_error() == Error::none ? pack : nullptr;
   }

@@ -18,6 +18,11 @@
 // free and in-place resize are lock-free from any thread of any rank; growth through
 // a lease (Buf::try_push, stow into hold()) draws hunks through the tag, from every
 // rank. An object larger than a hunk less its header (64 bytes) is oversized.
+// With options.per_rank every node rank allocates from a Pool of its own over the
+// same Slab (hold() and get() are this rank's): no cache line is written by every
+// rank at every allocation; an object still goes back to its own Pool through its
+// tag from any rank, but get()->try_deallocate validates against this rank's Pool
+// only (another rank's object is a foreign_pointer there: free it through its tag).
 // try_trim() (collective) gives spare hunks back to the Slab. Leaks are reported as
 // "mpi::NodePool".
 #pragma once
@@ -41,25 +46,40 @@ struct NodePoolShape {
   struct Options {
     /// Bytes per hunk: a multiple of 64, at least 4 KiB, at most 1 GiB.
     std::size_t hunk_bytes = 64 * 1024;
+    /// One Pool per node rank over the one Slab of hunks: each rank allocates from
+    /// its own (no cache line written by every rank), frees go to the object's own
+    /// Pool from any rank. A hunk emptied in one rank's Pool serves that rank again,
+    /// and the others only after try_trim().
+    bool per_rank = false;
   };
   static constexpr const char* name = "mpi::NodePool";
   static constexpr std::uint64_t magic = 0x6c6f6f702d6d6973ull;  // "sim-pool"
-  static constexpr std::size_t slab_at = round64(sizeof(hold_type));
+  static constexpr std::size_t pool_bytes = round64(sizeof(hold_type));
   static constexpr bool valid(Options o) {
     return o.hunk_bytes >= 4096 && o.hunk_bytes <= (std::size_t(1) << 30) && o.hunk_bytes % 64 == 0;
   }
+  /// Pools: one, or one per node rank.
+  static constexpr unsigned count(Options o, unsigned ranks) { return o.per_rank ? ranks : 1; }
   /// 0 (refused) for a hunk size out of bounds.
-  static constexpr std::size_t room(Options o) {
-    return valid(o) ? slab_at + round64(sizeof(heap_type)) : 0;
+  static constexpr std::size_t room(Options o, unsigned ranks) {
+    return valid(o) ? pool_bytes * count(o, ranks) + round64(sizeof(heap_type)) : 0;
   }
-  static constexpr std::size_t least_region(Options o) { return o.hunk_bytes; }
-  /// The hunk size (a multiple of 64) and, in its low bit, Checked: ranks that mix
-  /// checked and unchecked NodePools over one window refuse together.
-  static std::uint64_t key(Options o) { return o.hunk_bytes | (Checked ? 1u : 0u); }
-  static hold_type* build(std::byte* at, Block region, Options o) {
-    auto* hunks = new (at + slab_at) heap_type(region, o.hunk_bytes);
+  /// A hunk for each Pool (each takes its first when it first allocates).
+  static constexpr std::size_t least_region(Options o, unsigned ranks) {
+    return o.hunk_bytes * count(o, ranks);
+  }
+  /// The hunk size (a multiple of 64), Checked in bit 0 and per_rank in bit 1: ranks
+  /// that mix them over one window refuse together.
+  static std::uint64_t key(Options o) {
+    return o.hunk_bytes | (Checked ? 1u : 0u) | (o.per_rank ? 2u : 0u);
+  }
+  /// The Pools (count(o, ranks), pool_bytes apart), then the Slab of hunks.
+  static hold_type* build(std::byte* at, Block region, Options o, unsigned ranks) {
+    const unsigned n = count(o, ranks);
+    auto* hunks = new (at + pool_bytes * n) heap_type(region, o.hunk_bytes);
     if (hunks->init_error() != Error::none || hunks->block_count() == 0) return nullptr;
-    return new (at) hold_type(*hunks, o.hunk_bytes);
+    for (unsigned i = 0; i < n; ++i) new (at + pool_bytes * i) hold_type(*hunks, o.hunk_bytes);
+    return reinterpret_cast<hold_type*>(at);
   }
 };
 
