@@ -117,9 +117,10 @@ class SlabCache {
     }
     // Cached units are free: filled and poisoned whole (the links live in slots_),
     // unless the Slab never poisons (relative addresses: poison belongs to this
-    // process's address, and the unit may be another process's next). Opened first:
-    // a unit this process once poisoned may have been another's since.
-    detail::unpoison(block.ptr, unit_);
+    // process's address, and the unit may be another process's next). Such a Slab's
+    // unit is opened first: this process may have poisoned it once, and it may have
+    // been another's since (a direct Slab's live unit is open already).
+    if constexpr (!SlabType::poison_units) detail::unpoison(block.ptr, unit_);
     detail::fill_freed(block.ptr, unit_);
     if constexpr (SlabType::poison_units) detail::poison(block.ptr, unit_);
     *top_++ = block.ptr;

@@ -51,11 +51,7 @@ SWIM_MEM_API SWIM_MEM_FORCEINLINE void visit_object_control(std::uint64_t tag, c
                                                            F&& f) {
   dispatch_kind(hold_kinds{}, static_cast<unsigned>(tag_kind(tag)), [&](auto* type) {
     using C = std::remove_pointer_t<decltype(type)>;
-    if constexpr (relative_tags_v<C>) {
-      f(static_cast<C*>(relative_tag_control(tag, object)));
-    } else {
-      f(static_cast<C*>(tag_control(tag)));
-    }
+    f(static_cast<C*>(control_at<relative_tags_v<C>>(tag, object)));
   });
 }
 

@@ -52,8 +52,7 @@ class Pack {
   /// Manage `region`. Never fails loudly: a null or too small region gives a
   /// Pack with no capacity, and init_error() says so.
   SWIM_MEM_API explicit Pack(Block region) {
-    zero_.tag = relative_tags ? detail::make_relative_tag(this, zero_.object(), kind)
-                              : detail::make_tag(this, kind);
+    zero_.tag = detail::tag_for<relative_tags>(this, zero_.object(), kind);
     zero_count_.live.raw = 0;
     used_.raw = 0;
     peak_.raw = 0;
@@ -271,20 +270,10 @@ class Pack {
   SWIM_MEM_API void* zero_object() { return zero_.object(); }
   // The tag a live object at `object` has, and a freed one.
   SWIM_MEM_API std::uint64_t tag_at(const void* object) const {
-    if constexpr (relative_tags) {
-      return detail::make_relative_tag(this, object, kind);
-    } else {
-      (void)object;
-      return zero_.tag;
-    }
+    return detail::tag_for<relative_tags>(this, object, kind);
   }
   SWIM_MEM_API std::uint64_t freed_at(const void* object) const {
-    if constexpr (relative_tags) {
-      return detail::make_relative_tag(this, object, HoldKind::freed);
-    } else {
-      (void)object;
-      return detail::freed_tag(this);
-    }
+    return detail::tag_for<relative_tags>(this, object, HoldKind::freed);
   }
 
   detail::ZeroTag zero_;  // the zero-size objects' tag; for a direct Pack every object's

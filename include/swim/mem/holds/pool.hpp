@@ -49,20 +49,10 @@ struct alignas(64) PoolHunk {
 
   /// The tag a live object of this hunk at `object` has, and a freed one.
   SWIM_MEM_API std::uint64_t tag_at(const void* object) const {
-    if constexpr (relative_tags) {
-      return make_relative_tag(this, object, kind);
-    } else {
-      (void)object;
-      return make_tag(this, kind);
-    }
+    return tag_for<relative_tags>(this, object, kind);
   }
   SWIM_MEM_API std::uint64_t freed_at(const void* object) const {
-    if constexpr (relative_tags) {
-      return make_relative_tag(this, object, HoldKind::freed);
-    } else {
-      (void)object;
-      return freed_tag(this);
-    }
+    return tag_for<relative_tags>(this, object, HoldKind::freed);
   }
 
   // The control block contract (holds/hold_kinds.hpp), defined after PoolCore.
@@ -357,8 +347,7 @@ class PoolCore {
     } else {
       upstream_ = upstream;
     }
-    zero_.tag = relative_tags ? make_relative_tag(this, zero_.object(), zero_kind)
-                              : make_tag(this, zero_kind);
+    zero_.tag = tag_for<relative_tags>(this, zero_.object(), zero_kind);
     zero_count_.live.raw = 0;
     head_.raw = 0;
     spares_.raw = 0;
@@ -609,12 +598,7 @@ class PoolCore {
   }
   // The hunk the tag in front of `object` names (not yet validated).
   SWIM_MEM_API static Hunk* control_of(std::uint64_t tag, const void* object) {
-    if constexpr (relative_tags) {
-      return static_cast<Hunk*>(relative_tag_control(tag, object));
-    } else {
-      (void)object;
-      return static_cast<Hunk*>(tag_control(tag));
-    }
+    return static_cast<Hunk*>(control_at<relative_tags>(tag, object));
   }
   SWIM_MEM_API static Result<Block> bump_in(Hunk* h, std::size_t size8, std::size_t align) {
     if constexpr (relative_tags) {

@@ -54,6 +54,29 @@ SWIM_MEM_API inline void* relative_tag_control(std::uint64_t tag, const void* ob
                                  static_cast<std::uintptr_t>(d));
 }
 
+/// The tag of an object at `object` whose control block is `control`, for `kind`
+/// (HoldKind::freed: its freed tag): relative when Relative (the control block's
+/// relative_tags), else `{control | kind}`, the same for every object.
+template <bool Relative>
+SWIM_MEM_API inline std::uint64_t tag_for(const void* control, const void* object, HoldKind kind) {
+  if constexpr (Relative) {
+    return make_relative_tag(control, object, kind);
+  } else {
+    (void)object;
+    return make_tag(control, kind);
+  }
+}
+/// The control block a tag in front of `object` names (the inverse of tag_for).
+template <bool Relative>
+SWIM_MEM_API inline void* control_at(std::uint64_t tag, const void* object) {
+  if constexpr (Relative) {
+    return relative_tag_control(tag, object);
+  } else {
+    (void)object;
+    return tag_control(tag);
+  }
+}
+
 /// The shared tag of a hold's zero-size objects, placed so that the object
 /// address just past it is 64-byte aligned (zero-size requests may ask for
 /// alignment too; larger alignments get a real 8-byte object instead). Being the
