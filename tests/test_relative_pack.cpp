@@ -85,61 +85,12 @@ TEST(RelativePack, AStructureBuiltThroughOneMappingIsReadGrownRelocatedAndFreedT
   TwoMappings m;
   ASSERT_TRUE(m.ok());
   place(m.a);
-  Shared& sa = shared_at(m.a);
-  Shared& sb = shared_at(m.b);
-  const HoldRef ha = HoldRef::of(pack_at(m.a));
-  const HoldRef hb = HoldRef::of(pack_at(m.b));
-
-  // Built through a.
-  std::vector<std::int64_t> model;
-  for (std::int64_t i = 0; i < 100; ++i) model.push_back(i * i);
-  sa.numbers = RRaw<Buf<std::int64_t>>::try_from(ha, model.data(), model.size()).take();
-  sa.text = RRaw<String<>>::try_from(ha, "built through a").take();
-  sa.tree = tree_of(ha, 0, 500);
-  EXPECT_TRUE(within(sa.numbers.data(), m.a));
-
-  // Read through b: b's addresses, the same contents.
-  ASSERT_EQ(sb.numbers.size(), model.size());
-  EXPECT_TRUE(within(sb.numbers.data(), m.b));
-  for (std::size_t i = 0; i < model.size(); ++i) EXPECT_EQ(sb.numbers.data()[i], model[i]);
-  EXPECT_EQ(std::string(sb.text.view().ptr, sb.text.view().len), "built through a");
-  EXPECT_EQ(checked_count(sb.tree, 0, 500, m.b), 500);
-  EXPECT_EQ(sb.numbers.hold(), hb);
-
-  // Grown through b (the Buf moves to a new object of the shared Pack), read through a.
-  for (std::int64_t i = 100; i < 5000; ++i) {
-    ASSERT_EQ(sb.numbers.try_push(i * i), Error::none);
-    model.push_back(i * i);
-  }
-  ASSERT_EQ(sb.text.try_append(", grown through b"), Error::none);
-  ASSERT_EQ(sa.numbers.size(), model.size());
-  for (std::size_t i = 0; i < model.size(); ++i) ASSERT_EQ(sa.numbers.data()[i], model[i]);
-  EXPECT_EQ(std::string(sa.text.view().ptr, sa.text.view().len),
-            "built through a, grown through b");
-
-  // Relocated through b: stowed into the same shared Pack (a copy, then the old
-  // objects freed), the handles in shared memory replaced.
-  const void* old = sa.numbers.data();
-  Result<RRaw<Buf<std::int64_t>>> moved = try_stow(sb.numbers, hb);
-  ASSERT_TRUE(moved) << to_string(moved.error());
-  sb.numbers = moved.take();
-  EXPECT_NE(sa.numbers.data(), old);
-  for (std::size_t i = 0; i < model.size(); ++i) ASSERT_EQ(sa.numbers.data()[i], model[i]);
-  Result<RRaw<Box<RNode>>> tree = try_stow(sb.tree, hb);
-  ASSERT_TRUE(tree);
-  sb.tree = tree.take();
-  EXPECT_EQ(checked_count(sa.tree, 0, 500, m.a), 500);
-  // Half of the tree freed through a, the rest through b.
-  sa.tree->left.reset();
-  EXPECT_EQ(checked_count(sb.tree->right, 251, 500, m.b), 249);
-
+  testing::expect_built_read_grown_relocated_and_freed(
+      m, [](std::byte* c) { return HoldRef::of(pack_at(c)); }, 5000, 500);
   // Everything freed through b: the Pack, seen through a, is empty.
-  sb.numbers.reset();
-  sb.text.reset();
-  sb.tree.reset();
   EXPECT_EQ(pack_at(m.a).stats().live, 0u);
   EXPECT_EQ(pack_at(m.a).stats().bytes_in_use, 0u);
-  sa.~Shared();
+  shared_at(m.a).~Shared();
   pack_at(m.a).~RPack();
 }
 
@@ -191,21 +142,8 @@ TEST(RelativePack, AForkedChildGrowsTheStructureTheParentReads) {
   TwoMappings m;
   ASSERT_TRUE(m.ok());
   place(m.a);
-  Shared& sa = shared_at(m.a);
-  const HoldRef ha = HoldRef::of(pack_at(m.a));
-  sa.numbers = RRaw<Buf<std::int64_t>>::try_empty(ha).take();
-  for (std::int64_t i = 0; i < 10; ++i) ASSERT_EQ(sa.numbers.try_push(i), Error::none);
-  sa.tree = tree_of(ha, 0, 10);
-  ASSERT_EQ(testing::grow_in_forked_child(m, [](std::byte* c) { return HoldRef::of(pack_at(c)); }, 20),
-            0);
-  ASSERT_EQ(sa.numbers.size(), 3000u);
-  for (std::size_t i = 0; i < 3000; ++i) ASSERT_EQ(sa.numbers.data()[i], static_cast<std::int64_t>(i));
-  EXPECT_TRUE(within(sa.numbers.data(), m.a));
-  const testing::TreeCount count = testing::count_tree(sa.tree, m.a);
-  EXPECT_EQ(count.nodes, 20);
-  EXPECT_EQ(count.outside, 0) << "every node at an address of this mapping";
-  sa.numbers.reset();
-  sa.tree.reset();
+  testing::expect_a_forked_child_grows_what_the_parent_reads(
+      m, [](std::byte* c) { return HoldRef::of(pack_at(c)); }, 20);
   EXPECT_EQ(pack_at(m.a).stats().live, 0u);
   pack_at(m.a).~RPack();
 }

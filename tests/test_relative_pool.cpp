@@ -153,54 +153,11 @@ TEST(RelativePool, AStructureBuiltThroughOneMappingIsReadGrownRelocatedAndFreedT
   TwoMappings m;
   ASSERT_TRUE(m.ok());
   place(m.a);
-  Shared& sa = shared_at(m.a);
-  Shared& sb = shared_at(m.b);
-  const HoldRef ha = HoldRef::of(pool_of(m.a));
-  const HoldRef hb = HoldRef::of(pool_of(m.b));
-
-  std::vector<std::int64_t> model;
-  for (std::int64_t i = 0; i < 100; ++i) model.push_back(i * i);
-  sa.numbers = RRaw<Buf<std::int64_t>>::try_from(ha, model.data(), model.size()).take();
-  sa.text = RRaw<String<>>::try_from(ha, "built through a").take();
-  sa.tree = tree_of(ha, 0, 4000);  // several hunks
+  // 4000 nodes and a Buf that moves as it grows: several hunks, new ones drawn
+  // through the tag from b.
+  testing::expect_built_read_grown_relocated_and_freed(
+      m, [](std::byte* c) { return HoldRef::of(pool_of(c)); }, 3000, 4000);
   EXPECT_GT(pool_of(m.a).hunk_count(), 1u);
-
-  // Read through b.
-  ASSERT_EQ(sb.numbers.size(), model.size());
-  EXPECT_TRUE(within(sb.numbers.data(), m.b));
-  for (std::size_t i = 0; i < model.size(); ++i) EXPECT_EQ(sb.numbers.data()[i], model[i]);
-  EXPECT_EQ(std::string(sb.text.view().ptr, sb.text.view().len), "built through a");
-  EXPECT_EQ(checked_count(sb.tree, 0, 4000, m.b), 4000);
-  EXPECT_EQ(sb.numbers.hold(), hb);
-
-  // Grown through b (new objects, new hunks through the tag), read through a.
-  for (std::int64_t i = 100; i < 3000; ++i) {
-    ASSERT_EQ(sb.numbers.try_push(i * i), Error::none) << i;
-    model.push_back(i * i);
-  }
-  ASSERT_EQ(sb.text.try_append(", grown through b"), Error::none);
-  ASSERT_EQ(sa.numbers.size(), model.size());
-  for (std::size_t i = 0; i < model.size(); ++i) ASSERT_EQ(sa.numbers.data()[i], model[i]);
-  EXPECT_EQ(std::string(sa.text.view().ptr, sa.text.view().len),
-            "built through a, grown through b");
-
-  // Relocated through b into the same Pool; half the tree freed through a.
-  const void* old = sa.numbers.data();
-  Result<RRaw<Buf<std::int64_t>>> moved = try_stow(sb.numbers, hb);
-  ASSERT_TRUE(moved) << to_string(moved.error());
-  sb.numbers = moved.take();
-  EXPECT_NE(sa.numbers.data(), old);
-  for (std::size_t i = 0; i < model.size(); ++i) ASSERT_EQ(sa.numbers.data()[i], model[i]);
-  Result<RRaw<Box<RNode>>> tree = try_stow(sb.tree, hb);
-  ASSERT_TRUE(tree) << to_string(tree.error());
-  sb.tree = tree.take();
-  EXPECT_EQ(checked_count(sa.tree, 0, 4000, m.a), 4000);
-  sa.tree->left.reset();
-  EXPECT_EQ(checked_count(sb.tree->right, 2001, 4000, m.b), 1999);
-
-  sb.numbers.reset();
-  sb.text.reset();
-  sb.tree.reset();
   EXPECT_EQ(pool_of(m.a).stats().live, 0u);
   EXPECT_EQ(pool_of(m.a).stats().bytes_in_use, 0u);
   unplace(m.a);
@@ -262,21 +219,8 @@ TEST(RelativePool, AForkedChildGrowsTheStructureTheParentReads) {
   TwoMappings m;
   ASSERT_TRUE(m.ok());
   place(m.a);
-  Shared& sa = shared_at(m.a);
-  const HoldRef ha = HoldRef::of(pool_of(m.a));
-  sa.numbers = RRaw<Buf<std::int64_t>>::try_empty(ha).take();
-  for (std::int64_t i = 0; i < 10; ++i) ASSERT_EQ(sa.numbers.try_push(i), Error::none);
-  sa.tree = tree_of(ha, 0, 10);
-  ASSERT_EQ(testing::grow_in_forked_child(m, [](std::byte* c) { return HoldRef::of(pool_of(c)); }, 1000),
-            0);
-  ASSERT_EQ(sa.numbers.size(), 3000u);
-  for (std::size_t i = 0; i < 3000; ++i) ASSERT_EQ(sa.numbers.data()[i], static_cast<std::int64_t>(i));
-  EXPECT_TRUE(within(sa.numbers.data(), m.a));
-  const testing::TreeCount count = testing::count_tree(sa.tree, m.a);
-  EXPECT_EQ(count.nodes, 1000);
-  EXPECT_EQ(count.outside, 0) << "every node at an address of this mapping";
-  sa.numbers.reset();
-  sa.tree.reset();
+  testing::expect_a_forked_child_grows_what_the_parent_reads(
+      m, [](std::byte* c) { return HoldRef::of(pool_of(c)); }, 1000);
   EXPECT_EQ(pool_of(m.a).stats().live, 0u);
   unplace(m.a);
 }

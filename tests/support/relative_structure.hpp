@@ -4,12 +4,14 @@
 // mapping of its own.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "support/two_mappings.hpp"
@@ -137,5 +139,85 @@ int grow_in_forked_child(const TwoMappings& m, HoldAt hold_at, std::int64_t tree
   return WEXITSTATUS(status);
 }
 
-}  // namespace swim::mem::testing
+/// The whole forked-child scenario over the hold at hold_at(base), placed with Shared
+/// at m.a: the parent makes the Buf (0..9) and a tree of 10 keys, the child grows
+/// them through its own mapping (grow_in_forked_child), the parent reads and checks
+/// what the child did at its own addresses, then frees the Buf and the tree.
+template <class HoldAt>
+void expect_a_forked_child_grows_what_the_parent_reads(const TwoMappings& m, HoldAt hold_at,
+                                                       std::int64_t tree_hi) {
+  Shared& sa = *reinterpret_cast<Shared*>(m.a);
+  const HoldRef ha = hold_at(m.a);
+  sa.numbers = RRaw<Buf<std::int64_t>>::try_empty(ha).take();
+  for (std::int64_t i = 0; i < 10; ++i) ASSERT_EQ(sa.numbers.try_push(i), Error::none);
+  sa.tree = tree_of(ha, 0, 10);
+  ASSERT_EQ(grow_in_forked_child(m, hold_at, tree_hi), 0);
+  ASSERT_EQ(sa.numbers.size(), 3000u);
+  for (std::size_t i = 0; i < 3000; ++i) ASSERT_EQ(sa.numbers.data()[i], static_cast<std::int64_t>(i));
+  EXPECT_TRUE(within(sa.numbers.data(), m.a));
+  const TreeCount count = count_tree(sa.tree, m.a);
+  EXPECT_EQ(count.nodes, tree_hi);
+  EXPECT_EQ(count.outside, 0) << "every node at an address of this mapping";
+  sa.numbers.reset();
+  sa.tree.reset();
+}
 
+/// The scenario both placements share: over the hold at hold_at(base), placed with
+/// Shared at m.a, a Buf of `numbers` squares, a String and a tree of `nodes` keys are
+/// built through a, read through b (b's addresses, the same contents), grown through
+/// b and read through a, relocated (stowed into the same hold) through b and read
+/// through a, half the tree freed through a, and the rest through b.
+template <class HoldAt>
+void expect_built_read_grown_relocated_and_freed(const TwoMappings& m, HoldAt hold_at,
+                                                 std::int64_t numbers, std::int64_t nodes) {
+  Shared& sa = *reinterpret_cast<Shared*>(m.a);
+  Shared& sb = *reinterpret_cast<Shared*>(m.b);
+  const HoldRef ha = hold_at(m.a);
+  const HoldRef hb = hold_at(m.b);
+  std::vector<std::int64_t> model;
+  for (std::int64_t i = 0; i < 100; ++i) model.push_back(i * i);
+  sa.numbers = RRaw<Buf<std::int64_t>>::try_from(ha, model.data(), model.size()).take();
+  sa.text = RRaw<String<>>::try_from(ha, "built through a").take();
+  sa.tree = tree_of(ha, 0, nodes);
+  EXPECT_TRUE(within(sa.numbers.data(), m.a));
+
+  ASSERT_EQ(sb.numbers.size(), model.size());
+  EXPECT_TRUE(within(sb.numbers.data(), m.b));
+  for (std::size_t i = 0; i < model.size(); ++i) EXPECT_EQ(sb.numbers.data()[i], model[i]);
+  EXPECT_EQ(std::string(sb.text.view().ptr, sb.text.view().len), "built through a");
+  EXPECT_EQ(checked_count(sb.tree, 0, nodes, m.b), nodes);
+  EXPECT_EQ(sb.numbers.hold(), hb);
+
+  // Grown through b (new objects of the shared hold, through the tag).
+  for (std::int64_t i = 100; i < numbers; ++i) {
+    ASSERT_EQ(sb.numbers.try_push(i * i), Error::none) << i;
+    model.push_back(i * i);
+  }
+  ASSERT_EQ(sb.text.try_append(", grown through b"), Error::none);
+  ASSERT_EQ(sa.numbers.size(), model.size());
+  for (std::size_t i = 0; i < model.size(); ++i) ASSERT_EQ(sa.numbers.data()[i], model[i]);
+  EXPECT_EQ(std::string(sa.text.view().ptr, sa.text.view().len),
+            "built through a, grown through b");
+
+  // Relocated through b: a copy in the same hold, the old objects freed, the
+  // handles in the shared memory replaced.
+  const void* old = sa.numbers.data();
+  Result<RRaw<Buf<std::int64_t>>> moved = try_stow(sb.numbers, hb);
+  ASSERT_TRUE(moved) << to_string(moved.error());
+  sb.numbers = moved.take();
+  EXPECT_NE(sa.numbers.data(), old);
+  for (std::size_t i = 0; i < model.size(); ++i) ASSERT_EQ(sa.numbers.data()[i], model[i]);
+  Result<RRaw<Box<RNode>>> tree = try_stow(sb.tree, hb);
+  ASSERT_TRUE(tree) << to_string(tree.error());
+  sb.tree = tree.take();
+  EXPECT_EQ(checked_count(sa.tree, 0, nodes, m.a), nodes);
+  sa.tree->left.reset();
+  const std::int64_t mid = nodes / 2;
+  EXPECT_EQ(checked_count(sb.tree->right, mid + 1, nodes, m.b), nodes - mid - 1);
+
+  sb.numbers.reset();
+  sb.text.reset();
+  sb.tree.reset();
+}
+
+}  // namespace swim::mem::testing
