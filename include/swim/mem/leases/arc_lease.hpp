@@ -343,9 +343,10 @@ class ArcLease : public R::template interface<ArcLease<R, K, Addr>> {
   // ---- Forwarding -------------------------------------------------------------------
   /// Move this Hard or Soft to the end of its forwarding chain (path compression): a
   /// count of its kind is taken on the arc reached, then the stub's is given back
-  /// (which may free stubs). A chain longer than arc_max_hops takes more than one call.
+  /// (which may free stubs). A chain longer than arc_max_hops takes more than one call:
+  /// each moves the lease arc_max_hops on and answers none, whatever lies at the end.
   /// Nothing happens when the arc is not relocated; a Soft whose resident is gone
-  /// reports cleared and stays where it was.
+  /// (seen within arc_max_hops) reports cleared and stays where it was.
   SWIM_MEM_API Error refresh(unsigned retries = arc_default_retries)
     requires(K == ArcKind::hard || K == ArcKind::soft)
   {
