@@ -1,7 +1,9 @@
 // Pool-specific behaviour (the shared promises are in tests/conformance/).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "swim/mem.hpp"
@@ -186,6 +188,45 @@ TEST(Pool, DestructionWithLiveObjectsReportsALeakAndKeepsTheirHunk) {
   EXPECT_EQ(slab.try_deallocate(Block{static_cast<std::byte*>(kept.ptr) - 72, 1024}),
             Error::none);
   set_leak_handler(previous);
+}
+
+// Threads racing for the first object of a Pool whose heap holds one hunk: one
+// draws it and installs it as head, the others find the heap dry. They must look at
+// the new head before calling it out_of_memory: every object fits in that hunk.
+TEST(Pool, ThreadsRacingForTheLastHunkAllFitInIt) {
+  alignas(4096) static std::byte one_hunk[4096];
+  constexpr int threads = 4;
+  int out_of_memory = 0;
+  for (int round = 0; round < 300; ++round) {
+    Slab<concurrent, false> slab(Block{one_hunk, sizeof one_hunk}, 4096);
+    ASSERT_EQ(slab.block_count(), 1u);
+    Pool<Slab<concurrent, false>, concurrent, false> pool(slab, 4096);
+    std::atomic<int> ready{0};
+    std::atomic<int> failed{0};
+    Block got[threads] = {};
+    auto racer = [&](int t) {
+      ready.fetch_add(1);
+      while (ready.load() < threads) {
+      }
+      const Result<Block> b = pool.try_allocate(Layout{64, 8});
+      if (b) {
+        got[t] = *b;
+      } else {
+        failed.fetch_add(1);
+      }
+    };
+    std::thread others[threads - 1];
+    for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
+    racer(0);
+    for (std::thread& t : others) t.join();
+    out_of_memory += failed.load();
+    for (const Block& b : got) {
+      if (b.ptr != nullptr) {
+        EXPECT_EQ(pool.try_deallocate(b), Error::none);
+      }
+    }
+  }
+  EXPECT_EQ(out_of_memory, 0) << "allocations refused while the head hunk had room";
 }
 
 }  // namespace

@@ -356,6 +356,22 @@ TEST(NodePool, ErrorsAndTheLeakReport) {
     some.per_rank = world == 0;
     EXPECT_EQ(NodePool<Numbers>::try_create(MPI_COMM_WORLD, 1 << 20, some).error(),
               Error::invalid_argument);
+    // Around the size limit, 64 bytes at a time: a window is refused on every rank,
+    // or it gives every rank a hunk (the Slab may skip up to 4 KiB to align its first).
+    each.hunk_bytes = 8192;
+    const auto ranks = static_cast<unsigned>(world_size);  // (one node)
+    const std::size_t least =
+        NodePool<Numbers>::hold_at +
+        detail::NodePoolShape<(SWIM_MEM_CHECKED != 0)>::room(each, ranks) + 8192 * ranks;
+    for (std::size_t bytes = least - 128; bytes <= least + 4096 + 128; bytes += 64) {
+      Result<NodePool<Numbers>> np = NodePool<Numbers>::try_create(MPI_COMM_WORLD, bytes, each);
+      bool fine = !np && np.error() == Error::invalid_argument;
+      if (np) {
+        const Result<Block> b = np->hold().try_allocate(Layout{8, 8});
+        fine = b && hold_deallocate(*b) == Error::none;
+      }
+      EXPECT_TRUE(everywhere(fine)) << bytes;
+    }
   }
   // Checked on one rank, unchecked on the others.
   using CheckedPool = NodePool<Numbers, true>;

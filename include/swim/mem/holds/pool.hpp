@@ -334,6 +334,9 @@ class PoolCore {
 
  protected:
   static constexpr unsigned grow_attempts = 16;
+  // Backoff steps an allocation that finds the heap dry waits for another thread's
+  // new head (grow): a bounded wait, on the out_of_memory path only.
+  static constexpr unsigned dry_heap_waits = 8;
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
 
   SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream, bool give_back_at_once)
@@ -408,7 +411,25 @@ class PoolCore {
       } else {
         const Result<Block> blk =
             heap.try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
-        if (!blk) return blk.error();
+        if (!blk) {
+          // The heap is dry, but another thread may be installing the hunk it drew
+          // (the last one, say) as the new head: wait for it, boundedly, and try
+          // there; out_of_memory only if no new head comes or it has no room.
+          if (blk.error() != Error::out_of_memory) return blk.error();
+          std::uint64_t now = head_.load(order::acquire);
+          for (unsigned t = 0; now == old_head && t < dry_heap_waits; ++t) {
+            backoff(t);
+            now = head_.load(order::acquire);
+          }
+          if (now == old_head || now == 0) return Error::out_of_memory;
+          const Result<Block> r = bump_in(hunk_at(now), size8, align);
+          if (r) {
+            account_allocation(size8);
+            return r;
+          }
+          old_head = now;
+          continue;
+        }
         if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
           (void)release_to(heap, *blk);  // (a heap that refuses its own block: nothing to do)
           return Error::out_of_memory;

@@ -64,9 +64,11 @@ struct NodePoolShape {
   static constexpr std::size_t room(Options o, unsigned ranks) {
     return valid(o) ? pool_bytes * count(o, ranks) + round64(sizeof(heap_type)) : 0;
   }
-  /// A hunk for each Pool (each takes its first when it first allocates).
+  /// A hunk for each Pool (each takes its first when it first allocates), and the
+  /// room the Slab may skip to align its first hunk (up to 4 KiB; the region starts
+  /// 64-byte aligned).
   static constexpr std::size_t least_region(Options o, unsigned ranks) {
-    return o.hunk_bytes * count(o, ranks);
+    return o.hunk_bytes * count(o, ranks) + 4096;
   }
   /// The hunk size (a multiple of 64), Checked in bit 0 and per_rank in bit 1: ranks
   /// that mix them over one window refuse together.
@@ -77,7 +79,7 @@ struct NodePoolShape {
   static hold_type* build(std::byte* at, Block region, Options o, unsigned ranks) {
     const unsigned n = count(o, ranks);
     auto* hunks = new (at + pool_bytes * n) heap_type(region, o.hunk_bytes);
-    if (hunks->init_error() != Error::none || hunks->block_count() == 0) return nullptr;
+    if (hunks->init_error() != Error::none || hunks->block_count() < n) return nullptr;
     for (unsigned i = 0; i < n; ++i) new (at + pool_bytes * i) hold_type(*hunks, o.hunk_bytes);
     return reinterpret_cast<hold_type*>(at);
   }
