@@ -21,6 +21,10 @@
 //   pool_node_per_rank/alone, pool_node_per_rank/all_ranks
 //                       a NodePool with options.per_rank: a Pool of each rank's own
 //                       over the one Slab of hunks in the window
+//   sizes_private/*, sizes_node/*, sizes_node_per_rank/*
+//                       the same three for the general-purpose hold: a
+//                       SizeClasses<Slab<concurrent, false>> of each rank's own (256 KiB
+//                       units), a NodeSizeClasses, and one with options.per_rank
 //
 // Each benchmark is one iteration of `pairs` pairs per working rank; its time is
 // the slowest working rank's (MPI_Wtime, manual time), so items_per_second is the
@@ -169,6 +173,37 @@ void node_pool(benchmark::State& state, bool everyone, sm::mpi::NodePool<int, fa
 void pool_node_alone(benchmark::State& state) { node_pool(state, false); }
 void pool_node_all_ranks(benchmark::State& state) { node_pool(state, true); }
 void pool_node_per_rank_alone(benchmark::State& state) { node_pool(state, false, g_pool_per_rank); }
+
+// The general-purpose hold, in this rank's own memory: a SizeClasses over a Slab of
+// 256 KiB units (a hunk each).
+void private_sizes(benchmark::State& state, bool everyone) {
+  using Units = sm::Slab<sm::concurrent, false>;
+  auto arena = std::make_unique<std::byte[]>(32 << 20);
+  Units units(sm::Block{arena.get(), 32 << 20}, 256 * 1024);
+  sm::SizeClasses<Units, sm::concurrent, false> hold(units);
+  timed(state, everyone || g_rank == 0, [&] {
+    return pairs_of([&] { return hold.try_allocate(sm::Layout{unit, 8})->ptr; },
+                    [&](void* p) { (void)hold.try_deallocate(sm::Block{p, unit}); });
+  });
+}
+void sizes_private_alone(benchmark::State& state) { private_sizes(state, false); }
+void sizes_private_all_ranks(benchmark::State& state) { private_sizes(state, true); }
+
+sm::mpi::NodeSizeClasses<int, false>* g_sizes = nullptr;
+sm::mpi::NodeSizeClasses<int, false>* g_sizes_per_rank = nullptr;
+void node_sizes(benchmark::State& state, bool everyone, sm::mpi::NodeSizeClasses<int, false>* ns) {
+  auto& hold = *ns->get();
+  timed(state, everyone || g_rank == 0, [&] {
+    return pairs_of([&] { return hold.try_allocate(sm::Layout{unit, 8})->ptr; },
+                    [&](void* p) { (void)hold.try_deallocate(sm::Block{p, unit}); });
+  });
+}
+void sizes_node_alone(benchmark::State& state) { node_sizes(state, false, g_sizes); }
+void sizes_node_all_ranks(benchmark::State& state) { node_sizes(state, true, g_sizes); }
+void sizes_node_per_rank_alone(benchmark::State& state) { node_sizes(state, false, g_sizes_per_rank); }
+void sizes_node_per_rank_all_ranks(benchmark::State& state) {
+  node_sizes(state, true, g_sizes_per_rank);
+}
 void pool_node_per_rank_all_ranks(benchmark::State& state) {
   node_pool(state, true, g_pool_per_rank);
 }
@@ -228,18 +263,27 @@ int main(int argc, char** argv) {
     sm::mpi::NodePool<int, false>::options_type each;
     each.per_rank = true;
     auto pool_per_rank = sm::mpi::NodePool<int, false>::try_create(g_node, 16 << 20, each);
-    if (!made || !pool || !pool_per_rank) {
+    auto sizes = sm::mpi::NodeSizeClasses<int, false>::try_create(g_node, 32 << 20);
+    sm::mpi::NodeSizeClasses<int, false>::options_type sizes_each;
+    sizes_each.per_rank = true;
+    auto sizes_per_rank = sm::mpi::NodeSizeClasses<int, false>::try_create(g_node, 32 << 20, sizes_each);
+    if (!made || !pool || !pool_per_rank || !sizes || !sizes_per_rank) {
       if (g_rank == 0) {
         std::printf("NodeSlab: %s, NodePool: %s, per rank: %s\n",
                     made ? "ok" : sm::to_string(made.error()),
                     pool ? "ok" : sm::to_string(pool.error()),
                     pool_per_rank ? "ok" : sm::to_string(pool_per_rank.error()));
+        std::printf("NodeSizeClasses: %s, per rank: %s\n",
+                    sizes ? "ok" : sm::to_string(sizes.error()),
+                    sizes_per_rank ? "ok" : sm::to_string(sizes_per_rank.error()));
       }
       status = 1;
     } else {
       g_slab = &*made;
       g_pool = &*pool;
       g_pool_per_rank = &*pool_per_rank;
+      g_sizes = &*sizes;
+      g_sizes_per_rank = &*sizes_per_rank;
       benchmark::Initialize(&argc, argv);
       for (auto* b : {benchmark::RegisterBenchmark("private/alone", private_alone),
                       benchmark::RegisterBenchmark("private/all_ranks", private_all_ranks),
@@ -254,7 +298,14 @@ int main(int argc, char** argv) {
                       benchmark::RegisterBenchmark("pool_node/all_ranks", pool_node_all_ranks),
                       benchmark::RegisterBenchmark("pool_node_per_rank/alone", pool_node_per_rank_alone),
                       benchmark::RegisterBenchmark("pool_node_per_rank/all_ranks",
-                                                   pool_node_per_rank_all_ranks)}) {
+                                                   pool_node_per_rank_all_ranks),
+                      benchmark::RegisterBenchmark("sizes_private/alone", sizes_private_alone),
+                      benchmark::RegisterBenchmark("sizes_node/alone", sizes_node_alone),
+                      benchmark::RegisterBenchmark("sizes_node_per_rank/alone", sizes_node_per_rank_alone),
+                      benchmark::RegisterBenchmark("sizes_private/all_ranks", sizes_private_all_ranks),
+                      benchmark::RegisterBenchmark("sizes_node/all_ranks", sizes_node_all_ranks),
+                      benchmark::RegisterBenchmark("sizes_node_per_rank/all_ranks",
+                                                   sizes_node_per_rank_all_ranks)}) {
         b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
       }
       benchmark::AddCustomContext("ranks_on_node", std::to_string(g_ranks));
@@ -262,6 +313,7 @@ int main(int argc, char** argv) {
       g_slab = nullptr;
       g_pool = nullptr;
       g_pool_per_rank = nullptr;
+      g_sizes = g_sizes_per_rank = nullptr;
     }
   }
   MPI_Comm_free(&g_node);

@@ -233,7 +233,7 @@ struct ThreadCache {
     Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
     std::uint32_t index = 0;
     if (!h->index_of(reinterpret_cast<std::uintptr_t>(p), index)) return;  // (cannot happen)
-    while (h->core->put_back(h, index) == Error::contended) {
+    while (h->owner()->put_back(h, index) == Error::contended) {
     }
   }
 };
@@ -331,9 +331,9 @@ constexpr Block failed(Error e) { return Block{nullptr, static_cast<std::size_t>
   }
   if (detail::tag_kind(t) == Hunk::kind) {
     Hunk* h = static_cast<Hunk*>(detail::tag_control(t));
-    if (h->core != core) return Error::foreign_pointer;
+    if (h->owner() != core) return Error::foreign_pointer;
     ThreadCache& k = t_cache;
-    if (k.exiting) return h->core->release_in_hunk(h, Block{p, 0});
+    if (k.exiting) return h->owner()->release_in_hunk(h, Block{p, 0});
     const unsigned c = h->klass;
     if (!k.armed) {
       k.arm();
@@ -387,7 +387,7 @@ Error process_free(void* p) noexcept {
       const Hunk* h = static_cast<const Hunk*>(tag_control(t));
       ThreadCache& k = t_cache;
       const unsigned c = h->klass;
-      if (SWIM_MEM_LIKELY(h->core == g_core.load(std::memory_order_relaxed) && k.room[c] != 0)) {
+      if (SWIM_MEM_LIKELY(h->owner() == g_core.load(std::memory_order_relaxed) && k.room[c] != 0)) {
 #if SWIM_MEM_CHECKED
         // Checked builds: two threads freeing one object at once must not both
         // cache it (their lists would share its link): one CAS decides.

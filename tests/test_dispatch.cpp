@@ -62,19 +62,27 @@ struct ControlCase<detail::PoolCore<Mode, Addr>> : PoolCase<Mode, Addr> {
   static constexpr bool resizable = false;
 };
 
-template <class Mode>
+template <class Mode, class Addr>
 struct ClassesCase {
   Arena arena{1024 * 1024};
   ExtentHeap<Mode> extents{arena.block(), 4096};
   SizeClasses<ExtentHeap<Mode>, Mode> hold{extents};
 };
+// A relative SizeClasses over a relative Slab of 256 KiB hunks.
 template <class Mode>
-struct ControlCase<detail::ClassHunk<Mode>> : ClassesCase<Mode> {
+struct ClassesCase<Mode, relative_address> {
+  using Hunks = Slab<concurrent, true, relative_address>;
+  Arena arena{2 * 1024 * 1024};
+  Hunks hunks{arena.block(), 256 * 1024};
+  SizeClasses<Hunks, concurrent, true, relative_address> hold{hunks};
+};
+template <class Mode, class Addr>
+struct ControlCase<detail::ClassHunk<Mode, Addr>> : ClassesCase<Mode, Addr> {
   static constexpr Layout layout{64, 8};
   static constexpr bool resizable = false;  // 128 bytes do not fit its 72-byte unit
 };
-template <class Mode>
-struct ControlCase<detail::ClassCore<Mode>> : ClassesCase<Mode> {
+template <class Mode, class Addr>
+struct ControlCase<detail::ClassCore<Mode, Addr>> : ClassesCase<Mode, Addr> {
   static constexpr Layout layout{0, 1};  // zero-size objects carry the hold's own tag
   static constexpr bool resizable = false;
 };
@@ -126,7 +134,7 @@ TEST(HoldDispatch, EveryVisitorOverEveryKind) {
 
 TEST(HoldDispatch, KindsAreListPositionsInTheFreeBits) {
   static_assert(static_cast<unsigned>(hold_kind_v<Pack<concurrent>>) == 1);
-  static_assert(static_cast<unsigned>(hold_kind_v<detail::PoolCore<concurrent, relative_address>>) ==
+  static_assert(static_cast<unsigned>(hold_kind_v<detail::ClassCore<concurrent, relative_address>>) ==
                 hold_kinds::size);
   static_assert(hold_kind_v<int> == HoldKind::none);
   static_assert(hold_kinds::size < static_cast<unsigned>(HoldKind::freed));

@@ -140,6 +140,30 @@ struct SizeClassesFactory {
   }
 };
 
+/// The SizeClasses that shared memory takes (holds/size_classes.hpp with
+/// relative_address, tests/test_relative_size_classes.cpp), here in one mapping:
+/// over a relative Slab of 256 KiB units, each a hunk or a large object.
+struct SizeClassesRelativeFactory {
+  using Heap = Slab<concurrent, true, relative_address>;
+  using Alloc = SizeClasses<Heap, concurrent, true, relative_address>;
+  static constexpr const char* name = "SizeClassesRelativeOverRelativeSlab";
+  static constexpr bool tagged = true;
+  static constexpr bool zero_counts = true;  // a zero-size request is a 1-byte object
+  static constexpr std::size_t unit = 256 * 1024;
+
+  // Room for a hunk of every class (40) and large objects besides.
+  Arena arena{64 * unit};
+  Arena other_arena{8 * unit};
+  Heap heap{arena.block(), unit};
+  Heap other_heap{other_arena.block(), unit};
+  Alloc alloc{heap};
+  Alloc other{other_heap};
+
+  std::size_t max_size() const { return 64 * 1024; }
+  std::size_t max_align() const { return 4096; }
+  Stats upstream_stats() const { return heap.stats(); }
+};
+
 /// ExtentArena over OS pages: one range of 1 MiB, never more (bounded), records in
 /// host pages apart from it.
 struct ExtentArenaFactory {

@@ -178,7 +178,8 @@ using Factories = map_host_heaps<
     ExtentHeapFactory<concurrent, true>, ExtentHeapFactory<concurrent, false>,
     ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>,
     ExtentArenaFactory, SizeClassesFactory<concurrent, true>, SizeClassesFactory<concurrent, false>,
-    SizeClassesFactory<single_owner, true>, SizeClassesFactory<single_owner, false>
+    SizeClassesFactory<single_owner, true>, SizeClassesFactory<single_owner, false>,
+    SizeClassesRelativeFactory
 #if defined(SWIM_MEM_TEST_HAS_CUDA)
     ,
     PoolOverFactory<SourceHeap<CudaManagedMemory, concurrent>>,

@@ -60,9 +60,9 @@ inline constexpr bool under_tsan = false;
 inline constexpr bool under_tsan = false;
 #endif
 
-inline bool within(const void* p, const std::byte* base) {
+inline bool within(const void* p, const std::byte* base, std::size_t bytes = TwoMappings::bytes) {
   const auto* b = static_cast<const std::byte*>(p);
-  return b >= base && b < base + TwoMappings::bytes;
+  return b >= base && b < base + bytes;
 }
 
 /// A balanced tree of the keys [lo, hi) in `hold`.
@@ -79,19 +79,21 @@ inline RRaw<Box<RNode>> tree_of(HoldRef hold, std::int64_t lo, std::int64_t hi) 
 /// The nodes of tree_of(lo, hi), each checked for its key and for being at an address
 /// of the mapping at `base`; negative if any is wrong.
 inline std::int64_t checked_count(const RRaw<Box<RNode>>& t, std::int64_t lo, std::int64_t hi,
-                                  const std::byte* base) {
+                                  const std::byte* base, std::size_t bytes = TwoMappings::bytes) {
   if (lo >= hi) return t ? -1000000 : 0;
-  if (!t || !within(t.data(), base)) return -1000000;
+  if (!t || !within(t.data(), base, bytes)) return -1000000;
   const std::int64_t mid = lo + (hi - lo) / 2;
   if (t->key != mid) return -1000000;
-  return 1 + checked_count(t->left, lo, mid, base) + checked_count(t->right, mid + 1, hi, base);
+  return 1 + checked_count(t->left, lo, mid, base, bytes) +
+         checked_count(t->right, mid + 1, hi, base, bytes);
 }
 
 /// Nodes of any tree, and how many of them are not at an address of the mapping at `base`.
 struct TreeCount {
   std::int64_t nodes = 0, outside = 0;
 };
-inline TreeCount count_tree(const RRaw<Box<RNode>>& root, const std::byte* base) {
+inline TreeCount count_tree(const RRaw<Box<RNode>>& root, const std::byte* base,
+                            std::size_t bytes = TwoMappings::bytes) {
   TreeCount c;
   std::vector<const RRaw<Box<RNode>>*> todo{&root};
   while (!todo.empty()) {
@@ -99,7 +101,7 @@ inline TreeCount count_tree(const RRaw<Box<RNode>>& root, const std::byte* base)
     todo.pop_back();
     if (!*t) continue;
     ++c.nodes;
-    c.outside += within(t->data(), base) ? 0 : 1;
+    c.outside += within(t->data(), base, bytes) ? 0 : 1;
     todo.push_back(&(*t)->left);
     todo.push_back(&(*t)->right);
   }
@@ -110,13 +112,13 @@ inline TreeCount count_tree(const RRaw<Box<RNode>>& root, const std::byte* base)
 /// through that mapping pushes 10..2999 onto the Shared Buf (which holds 0..9),
 /// checks it, and hangs tree_of(hold_at(its base), 10, tree_hi) on the rightmost
 /// node of the tree. The child's exit status: 0 when all went well.
-template <class HoldAt>
-int grow_in_forked_child(const TwoMappings& m, HoldAt hold_at, std::int64_t tree_hi) {
+template <class M, class HoldAt>
+int grow_in_forked_child(const M& m, HoldAt hold_at, std::int64_t tree_hi) {
   const pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    munmap(m.a, TwoMappings::bytes);  // only the child's own mapping from here on
-    munmap(m.b, TwoMappings::bytes);
+    munmap(m.a, M::bytes);  // only the child's own mapping from here on
+    munmap(m.b, M::bytes);
     std::byte* c = m.map();
     int bad = c == nullptr ? 1 : 0;
     if (c != nullptr) {
@@ -143,8 +145,8 @@ int grow_in_forked_child(const TwoMappings& m, HoldAt hold_at, std::int64_t tree
 /// at m.a: the parent makes the Buf (0..9) and a tree of 10 keys, the child grows
 /// them through its own mapping (grow_in_forked_child), the parent reads and checks
 /// what the child did at its own addresses, then frees the Buf and the tree.
-template <class HoldAt>
-void expect_a_forked_child_grows_what_the_parent_reads(const TwoMappings& m, HoldAt hold_at,
+template <class M, class HoldAt>
+void expect_a_forked_child_grows_what_the_parent_reads(const M& m, HoldAt hold_at,
                                                        std::int64_t tree_hi) {
   Shared& sa = *reinterpret_cast<Shared*>(m.a);
   const HoldRef ha = hold_at(m.a);
@@ -154,8 +156,8 @@ void expect_a_forked_child_grows_what_the_parent_reads(const TwoMappings& m, Hol
   ASSERT_EQ(grow_in_forked_child(m, hold_at, tree_hi), 0);
   ASSERT_EQ(sa.numbers.size(), 3000u);
   for (std::size_t i = 0; i < 3000; ++i) ASSERT_EQ(sa.numbers.data()[i], static_cast<std::int64_t>(i));
-  EXPECT_TRUE(within(sa.numbers.data(), m.a));
-  const TreeCount count = count_tree(sa.tree, m.a);
+  EXPECT_TRUE(within(sa.numbers.data(), m.a, M::bytes));
+  const TreeCount count = count_tree(sa.tree, m.a, M::bytes);
   EXPECT_EQ(count.nodes, tree_hi);
   EXPECT_EQ(count.outside, 0) << "every node at an address of this mapping";
   sa.numbers.reset();
@@ -167,9 +169,10 @@ void expect_a_forked_child_grows_what_the_parent_reads(const TwoMappings& m, Hol
 /// built through a, read through b (b's addresses, the same contents), grown through
 /// b and read through a, relocated (stowed into the same hold) through b and read
 /// through a, half the tree freed through a, and the rest through b.
-template <class HoldAt>
-void expect_built_read_grown_relocated_and_freed(const TwoMappings& m, HoldAt hold_at,
-                                                 std::int64_t numbers, std::int64_t nodes) {
+template <class M, class HoldAt>
+void expect_built_read_grown_relocated_and_freed(const M& m, HoldAt hold_at, std::int64_t numbers,
+                                                 std::int64_t nodes) {
+  constexpr std::size_t bytes = M::bytes;
   Shared& sa = *reinterpret_cast<Shared*>(m.a);
   Shared& sb = *reinterpret_cast<Shared*>(m.b);
   const HoldRef ha = hold_at(m.a);
@@ -179,13 +182,13 @@ void expect_built_read_grown_relocated_and_freed(const TwoMappings& m, HoldAt ho
   sa.numbers = RRaw<Buf<std::int64_t>>::try_from(ha, model.data(), model.size()).take();
   sa.text = RRaw<String<>>::try_from(ha, "built through a").take();
   sa.tree = tree_of(ha, 0, nodes);
-  EXPECT_TRUE(within(sa.numbers.data(), m.a));
+  EXPECT_TRUE(within(sa.numbers.data(), m.a, bytes));
 
   ASSERT_EQ(sb.numbers.size(), model.size());
-  EXPECT_TRUE(within(sb.numbers.data(), m.b));
+  EXPECT_TRUE(within(sb.numbers.data(), m.b, bytes));
   for (std::size_t i = 0; i < model.size(); ++i) EXPECT_EQ(sb.numbers.data()[i], model[i]);
   EXPECT_EQ(std::string(sb.text.view().ptr, sb.text.view().len), "built through a");
-  EXPECT_EQ(checked_count(sb.tree, 0, nodes, m.b), nodes);
+  EXPECT_EQ(checked_count(sb.tree, 0, nodes, m.b, bytes), nodes);
   EXPECT_EQ(sb.numbers.hold(), hb);
 
   // Grown through b (new objects of the shared hold, through the tag).
@@ -210,10 +213,10 @@ void expect_built_read_grown_relocated_and_freed(const TwoMappings& m, HoldAt ho
   Result<RRaw<Box<RNode>>> tree = try_stow(sb.tree, hb);
   ASSERT_TRUE(tree) << to_string(tree.error());
   sb.tree = tree.take();
-  EXPECT_EQ(checked_count(sa.tree, 0, nodes, m.a), nodes);
+  EXPECT_EQ(checked_count(sa.tree, 0, nodes, m.a, bytes), nodes);
   sa.tree->left.reset();
   const std::int64_t mid = nodes / 2;
-  EXPECT_EQ(checked_count(sb.tree->right, mid + 1, nodes, m.b), nodes - mid - 1);
+  EXPECT_EQ(checked_count(sb.tree->right, mid + 1, nodes, m.b, bytes), nodes - mid - 1);
 
   sb.numbers.reset();
   sb.text.reset();

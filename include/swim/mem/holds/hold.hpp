@@ -109,8 +109,8 @@ class HoldRef {
   SWIM_MEM_API static HoldRef of(Pool<Heap, Mode, Checked, Addr>& pool) {
     return HoldRef(~pool.tag_owner());
   }
-  template <class Heap, concurrency_mode Mode, bool Checked>
-  SWIM_MEM_API static HoldRef of(SizeClasses<Heap, Mode, Checked>& hold) {
+  template <class Heap, concurrency_mode Mode, bool Checked, class Addr>
+  SWIM_MEM_API static HoldRef of(SizeClasses<Heap, Mode, Checked, Addr>& hold) {
     return HoldRef(~hold.tag_owner());
   }
   /// The hold that owns a memory object (read from its tag, which is trusted as

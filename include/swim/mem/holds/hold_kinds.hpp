@@ -49,9 +49,9 @@ template <concurrency_mode Mode, class Addr = direct_address>
 struct PoolHunk;
 template <concurrency_mode Mode, class Addr = direct_address>
 class PoolCore;
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr = direct_address>
 struct ClassHunk;
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr = direct_address>
 class ClassCore;
 }  // namespace detail
 
@@ -69,7 +69,9 @@ using hold_kinds = detail::type_list<
     detail::ClassCore<single_owner>,
     Pack<concurrent, relative_address>,   // in memory several processes map (relative tags)
     detail::PoolHunk<concurrent, relative_address>,  // a relative Pool's objects
-    detail::PoolCore<concurrent, relative_address>>;  // a relative Pool itself
+    detail::PoolCore<concurrent, relative_address>,  // a relative Pool itself
+    detail::ClassHunk<concurrent, relative_address>,  // a relative SizeClasses' class objects
+    detail::ClassCore<concurrent, relative_address>>;  // a relative SizeClasses itself
 
 /// The kind field of a tag. Values other than none and freed are positions in
 /// hold_kinds (hold_kind_v).

@@ -40,10 +40,23 @@
 // ClassCore::on_empty and retire). trim() gives every empty hunk back. Every hunk is in the hold's registry (64
 // lists by address, threaded through the headers), which a validated free
 // (checked builds, HoldRef::try_deallocate) consults before following a tag.
+//
+// SizeClasses<Heap, concurrent, Checked, relative_address> is the same hold for memory
+// that several processes map at different addresses (an MPI shared window:
+// mpi/node_size_classes.hpp): every object's tag is relative to the object (two hold
+// kinds of their own), every word that names a hunk or a kept large block (current,
+// partial stacks, registry, kept slots) holds its distance from the hold plus 2^48,
+// the same in every mapping (so the partial stacks' 43 bits and the registry's hash
+// hold), the hunks name their hold by a relative pointer, and the heap is kept as a
+// distance and a heap kind (HeapRef::at), so that growth through a tag works from
+// every process. It never poisons (a checker's poison belongs to one process's
+// addresses). Its heap must work from every mapping: a relative Slab, whose units
+// are its hunks and its large objects (tests/test_relative_size_classes.cpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "swim/mem/heaps/concept.hpp"
 #include "swim/mem/heaps/heap_ref.hpp"
@@ -98,24 +111,21 @@ struct SizeClassTable {
   }
 };
 
-template <concurrency_mode Mode>
-class ClassCore;
-template <concurrency_mode Mode>
-struct ClassHunk;
-
 /// Units taken together from one hunk (ClassCore::try_take_run): units first ..
 /// first + count - 1, not yet tagged (ClassCore::claim makes each an object).
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr = direct_address>
 struct ClassRun {
-  ClassHunk<Mode>* hunk;
+  ClassHunk<Mode, Addr>* hunk;
   std::uint32_t first;
   std::uint32_t count;
 };
 
-/// The header of a hunk of one size class; its units' tags point here.
-template <concurrency_mode Mode>
+/// The header of a hunk of one size class; its units' tags point here (relative to
+/// each unit with relative_address: holds/tag.hpp).
+template <concurrency_mode Mode, class Addr>
 struct alignas(64) ClassHunk {
   static constexpr HoldKind kind = hold_kind_v<ClassHunk>;
+  static constexpr bool relative_tags = !std::is_same_v<Addr, direct_address>;
   static constexpr unsigned max_retries = 1u << 16;
 
   /// free_top's low half: bit 31 is set while a retirement is under way (no unit
@@ -127,7 +137,7 @@ struct alignas(64) ClassHunk {
   static constexpr std::uint32_t listed_flag = 1;
   static constexpr std::uint32_t counted_flag = 2;
 
-  ClassCore<Mode>* core;
+  typename Addr::template pointer<ClassCore<Mode, Addr>> core;  // its hold
   cell<std::uint64_t, Mode> free_top;        // {pop counter : 32, retiring : 1, index + 1 : 31}
   cell<std::uint32_t, Mode> fresh;           // units ever handed out by the bump
   cell<std::uint32_t, Mode> live;            // units allocated now, or being taken
@@ -135,8 +145,8 @@ struct alignas(64) ClassHunk {
   std::uint32_t klass;
   std::uint32_t stride;
   std::uint32_t count;                       // units that fit
-  cell<std::uint64_t, Mode> next_partial;    // the next hunk of the partial stack
-  cell<std::uint64_t, Mode> next_registered; // the next hunk of its registry list
+  cell<std::uint64_t, Mode> next_partial;    // the next hunk of the partial stack (word / 64)
+  cell<std::uint64_t, Mode> next_registered; // the next hunk of its registry list (word)
   std::size_t block_size;                    // as the heap returned it
 
   /// The first object: 64-aligned (the hunk is), its tag just before it, after
@@ -144,14 +154,31 @@ struct alignas(64) ClassHunk {
   /// multiple of 32 or 64, every object is aligned as much.
   static constexpr std::size_t first_object = 128;
 
-  SWIM_MEM_API std::uint64_t tag() const { return make_tag(this, kind); }
+  /// The tag of a live object of this hunk at `object`, and a freed one's.
+  SWIM_MEM_API std::uint64_t tag_at(const void* object) const {
+    return tag_for<relative_tags>(this, object, kind);
+  }
+  SWIM_MEM_API std::uint64_t freed_at(const void* object) const {
+    return tag_for<relative_tags>(this, object, HoldKind::freed);
+  }
+  SWIM_MEM_API std::uint64_t tag_at(std::uintptr_t object) const {
+    return tag_at(reinterpret_cast<const void*>(object));
+  }
+  /// Every object's tag (direct hunks only: a relative tag differs per object).
+  SWIM_MEM_API std::uint64_t tag() const
+    requires(!relative_tags)
+  {
+    return make_tag(this, kind);
+  }
+  /// The hold this hunk belongs to, at this mapping's address.
+  SWIM_MEM_API ClassCore<Mode, Addr>* owner() const { return core.get(); }
   SWIM_MEM_API std::uintptr_t object(std::uint32_t i) const {
     return reinterpret_cast<std::uintptr_t>(this) + first_object + std::size_t(i) * stride;
   }
 
   /// Set up a hunk over `block` for class c, for `owner`; no unit is written.
-  SWIM_MEM_API void init(ClassCore<Mode>* owner, unsigned c, Block block) {
-    core = owner;
+  SWIM_MEM_API void init(ClassCore<Mode, Addr>* hold, unsigned c, Block block) {
+    core.set(hold);
     free_top.raw = 0;
     fresh.raw = 0;
     live.raw = 0;
@@ -162,8 +189,13 @@ struct alignas(64) ClassHunk {
     next_partial.raw = 0;
     next_registered.raw = 0;
     block_size = block.size;
-    // No unit is an object yet: tags and objects poisoned (config/poison.hpp).
-    poison(reinterpret_cast<void*>(object(0) - tag_size), std::size_t(count) * stride);
+    // No unit is an object yet: tags and objects poisoned (config/poison.hpp), unless
+    // relative: a checker's poison belongs to this process's addresses, and another
+    // process (or mapping) may hand the unit out next (so a relative hold never
+    // poisons, as the relative Slab).
+    if constexpr (!relative_tags) {
+      poison(reinterpret_cast<void*>(object(0) - tag_size), std::size_t(count) * stride);
+    }
   }
 
   /// Unit `index` becomes an object: its tag word and object opened, debug-filled.
@@ -254,8 +286,10 @@ struct alignas(64) ClassHunk {
     // thread may take it); the tag word stays readable (it says freed). A failed
     // put opens it again, contents kept.
     if constexpr (!Mode::is_concurrent) fill_freed(unit, stride - tag_size);
-    poison(unit, stride - tag_size);
-    unpoison_meta(unit, sizeof(std::uint32_t));
+    if constexpr (!relative_tags) {
+      poison(unit, stride - tag_size);
+      unpoison_meta(unit, sizeof(std::uint32_t));
+    }
     if constexpr (!Mode::is_concurrent) {
       *static_cast<std::uint32_t*>(unit) = static_cast<std::uint32_t>(free_top.raw & index_mask);
       free_top.raw = (free_top.raw & ~index_mask) | (index + 1u);
@@ -314,23 +348,35 @@ struct alignas(64) ClassHunk {
 };
 
 static_assert(sizeof(ClassHunk<concurrent>) + tag_size <= ClassHunk<concurrent>::first_object);
+static_assert(sizeof(ClassHunk<concurrent, relative_address>) + tag_size <=
+              ClassHunk<concurrent, relative_address>::first_object);
 static_assert(sizeof(ClassHunk<single_owner>) + tag_size <= ClassHunk<single_owner>::first_object);
 static_assert(ClassHunk<concurrent>::first_object % SizeClassTable::max_align == 0 &&
               alignof(ClassHunk<concurrent>) >= SizeClassTable::max_align);
 
 /// The part of a SizeClasses hold that does not depend on the heap's type (it
 /// grows through a HeapRef), so that frees through a tag and HoldRef work.
-template <concurrency_mode Mode>
+template <concurrency_mode Mode, class Addr>
 class alignas(64) ClassCore {
  public:
-  using Hunk = ClassHunk<Mode>;
+  using Hunk = ClassHunk<Mode, Addr>;
+  using Run = ClassRun<Mode, Addr>;
   using Table = SizeClassTable;
   static constexpr HoldKind kind = hold_kind_v<ClassCore>;
+  static constexpr bool relative_tags = !std::is_same_v<Addr, direct_address>;
+  static_assert(!relative_tags || Mode::is_concurrent,
+                "relative SizeClasses are for memory several processes share: concurrent");
   static constexpr unsigned registry_lists = 64;
   /// Words in front of a large object's tag: its heap block's size and offset.
   static constexpr std::size_t large_words = 2;
 
-  SWIM_MEM_API std::uint64_t tag() const { return zero_.tag; }
+  /// The tag of a large object at `object` (it names the hold), and a freed one's.
+  SWIM_MEM_API std::uint64_t tag_at(const void* object) const {
+    return tag_for<relative_tags>(this, object, kind);
+  }
+  SWIM_MEM_API std::uint64_t freed_at(const void* object) const {
+    return tag_for<relative_tags>(this, object, HoldKind::freed);
+  }
 
   /// A large object's capacity: its block past the offset, in whole 8-byte words
   /// (objects are sized in 8-byte granules, as HoldRef::try_reallocate copies them).
@@ -385,12 +431,13 @@ class alignas(64) ClassCore {
       return Error::foreign_pointer;
     }
     auto& tag = tag_of<Mode>(block.ptr);
-    std::uint64_t expected = h->tag();
-    if (!tag.compare_exchange(expected, freed_tag(h), order::acq_rel)) {
-      return expected == freed_tag(h) ? Error::double_free : Error::foreign_pointer;
+    const std::uint64_t live = h->tag_at(block.ptr), freed = h->freed_at(block.ptr);
+    std::uint64_t expected = live;
+    if (!tag.compare_exchange(expected, freed, order::acq_rel)) {
+      return expected == freed ? Error::double_free : Error::foreign_pointer;
     }
     const Error e = put_back(h, index);
-    if (e != Error::none) tag.store(h->tag(), order::relaxed);
+    if (e != Error::none) tag.store(live, order::relaxed);
     return e;
   }
 
@@ -407,9 +454,7 @@ class alignas(64) ClassCore {
     // allocation that replaces a current hunk lists it if it then has free units:
     // seq_cst on both sides (put above / this load, that CAS / its load) so that at
     // least one of the two sees the other and the hunk is not left unlisted.
-    if (current_[h->klass].load(order::seq_cst) != reinterpret_cast<std::uint64_t>(h)) {
-      list(h);
-    }
+    if (current_[h->klass].load(order::seq_cst) != word_of(h)) list(h);
     if (was == 1 && retires_) on_empty(h);  // (listed or current first: findable again)
     return Error::none;
   }
@@ -419,12 +464,12 @@ class alignas(64) ClassCore {
   /// hold's counters raised for all of them. Each becomes an object by claim().
   /// Errors as allocate(): out_of_memory, contended; invalid_argument for a
   /// class or count out of range.
-  SWIM_MEM_API Result<ClassRun<Mode>> try_take_run(unsigned klass, unsigned want) {
+  SWIM_MEM_API Result<Run> try_take_run(unsigned klass, unsigned want) {
     if (klass >= Table::count || want == 0 || want > 64) return Error::invalid_argument;
     if (fault_point()) return Error::out_of_memory;
     for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
       const std::uint64_t seen = current_[klass].load(order::acquire);
-      Hunk* h = reinterpret_cast<Hunk*>(seen);
+      Hunk* h = seen == 0 ? nullptr : hunk_at(seen);
       if (h != nullptr) {
         announce(h, want);
         std::uint32_t first = 0;
@@ -434,7 +479,7 @@ class alignas(64) ClassCore {
           live_.fetch_add(n, order::relaxed);
           const std::size_t bytes = std::size_t(n) * (h->stride - tag_size);
           raise_to(peak_, used_.fetch_add(bytes, order::relaxed) + bytes);
-          return ClassRun<Mode>{h, first, n};
+          return Run{h, first, n};
         }
       }
       const Error e = advance(klass, seen);
@@ -445,10 +490,10 @@ class alignas(64) ClassCore {
 
   /// Unit i (< run.count) of a run as a live object of the hold: its tag is
   /// written; the block has the unit's whole capacity (stride - 8).
-  SWIM_MEM_API static Block claim(const ClassRun<Mode>& run, unsigned i) {
+  SWIM_MEM_API static Block claim(const Run& run, unsigned i) {
     const std::uintptr_t p = run.hunk->object(run.first + i);
     run.hunk->open_unit(run.first + i);
-    tag_of<Mode>(reinterpret_cast<void*>(p)).store(run.hunk->tag(), order::relaxed);
+    tag_of<Mode>(reinterpret_cast<void*>(p)).store(run.hunk->tag_at(p), order::relaxed);
     return Block{reinterpret_cast<void*>(p), run.hunk->stride - tag_size};
   }
 
@@ -465,9 +510,10 @@ class alignas(64) ClassCore {
       return Error::foreign_pointer;
     }
     auto& tag = tag_of<Mode>(block.ptr);
-    std::uint64_t expected = this->tag();
-    if (!tag.compare_exchange(expected, freed_tag(this), order::acq_rel)) {
-      return expected == freed_tag(this) ? Error::double_free : Error::foreign_pointer;
+    const std::uint64_t live = tag_at(block.ptr), freed = freed_at(block.ptr);
+    std::uint64_t expected = live;
+    if (!tag.compare_exchange(expected, freed, order::acq_rel)) {
+      return expected == freed ? Error::double_free : Error::foreign_pointer;
     }
     const Block whole{reinterpret_cast<void*>(block.address() - offset), block_size};
     // Counted out first, so that keep_large's bound sees the bytes in use without it.
@@ -477,15 +523,15 @@ class alignas(64) ClassCore {
       // A kept block's object is free memory (config/poison.hpp): poisoned before it
       // is published in a slot (another thread may take it at once), its size words
       // and tag left readable; opened again if it is not kept.
-      poison(block.ptr, large_capacity(block_size, offset));
+      if constexpr (!relative_tags) poison(block.ptr, large_capacity(block_size, offset));
       if (keep_large(whole)) return Error::none;  // (tag stays freed)
       unpoison(block.ptr, large_capacity(block_size, offset));
     }
-    const Error e = upstream_.try_deallocate(whole);
+    const Error e = upstream().try_deallocate(whole);
     if (e != Error::none) {
       live_.fetch_add(1, order::relaxed);
       used_.fetch_add(large_capacity(block_size, offset), order::relaxed);
-      tag.store(this->tag(), order::relaxed);
+      tag.store(live, order::relaxed);
       return e;
     }
     large_bytes_.fetch_sub(block_size, order::relaxed);
@@ -499,7 +545,7 @@ class alignas(64) ClassCore {
   SWIM_MEM_API Error checked_free(Block block) {
     if (block.ptr == nullptr || block.address() % tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t t = peek_tag(block.ptr);  // may be no tag, in poisoned memory
-    void* control = tag_control(t);
+    void* control = control_at<relative_tags>(t, block.ptr);
     if (control == this) {
       if (tag_kind(t) == kind || tag_kind(t) == HoldKind::freed) {
         return tag_kind(t) == HoldKind::freed ? Error::double_free : release_large(block);
@@ -529,7 +575,9 @@ class alignas(64) ClassCore {
     if (layout.size > capacity) return Error::out_of_memory;
     return Block{block.ptr, capacity};  // (the statistics count capacities)
   }
-  SWIM_MEM_API std::uint64_t tag_owner() const { return tag(); }
+  /// The HoldRef word: {this | kind}, absolute (this mapping's address) also for a
+  /// relative hold. For a direct hold it is also its large objects' tag.
+  SWIM_MEM_API std::uint64_t tag_owner() const { return make_tag(this, kind); }
   SWIM_MEM_API Result<Block> tag_allocate(Layout layout) { return allocate(layout); }
 
   /// live: objects; bytes_in_use: their capacity (class objects: stride - 8;
@@ -570,7 +618,7 @@ class alignas(64) ClassCore {
       const std::uint64_t current = current_[c].load(order::acquire);
       if (current == 0) continue;
       // (a hunk stays a hunk until trim(): its header is readable)
-      const Hunk* h = reinterpret_cast<const Hunk*>(current);
+      const Hunk* h = hunk_at(current);
       const std::uint64_t top = h->free_top.load(order::relaxed);
       if ((top & Hunk::retiring) == 0 &&
           ((top & Hunk::index_mask) != 0 || h->fresh.load(order::relaxed) < h->count)) {
@@ -596,15 +644,14 @@ class alignas(64) ClassCore {
     constexpr std::size_t first_unit = Hunk::first_object - tag_size;
     for (unsigned i = 0; i < registry_lists; ++i) {
       for (std::uint64_t at = registry_[i].raw; at != 0;) {
-        const Hunk* h = reinterpret_cast<const Hunk*>(at);
+        const Hunk* h = hunk_at(at);
         f(Region{h, 0, first_unit, RegionKind::control});
         const std::uint32_t fresh = h->fresh.raw < h->count ? h->fresh.raw : h->count;
-        const std::uint64_t live_tag = h->tag();
         for (std::uint32_t u = 0; u < h->count; ++u) {
           const std::size_t offset = first_unit + std::size_t(u) * h->stride;
           const bool live =
-              u < fresh &&
-              tag_of<Mode>(reinterpret_cast<void*>(h->object(u))).load(order::relaxed) == live_tag;
+              u < fresh && tag_of<Mode>(reinterpret_cast<void*>(h->object(u))).load(order::relaxed) ==
+                               h->tag_at(h->object(u));
           f(Region{h, offset, h->stride, live ? RegionKind::live : RegionKind::free});
         }
         const std::size_t end = first_unit + std::size_t(h->count) * h->stride;
@@ -615,8 +662,9 @@ class alignas(64) ClassCore {
     for (unsigned i = 0; i < large_bins * large_slots; ++i) {
       const std::uint64_t kept = large_kept_[i].raw;
       if (kept == 0) continue;
-      const std::size_t size = large_words_of(kept + large_offset)[0];
-      f(Region{reinterpret_cast<const void*>(kept), 0, size, RegionKind::free});
+      const std::uintptr_t at = kept_at(kept);
+      const std::size_t size = large_words_of(at + large_offset)[0];
+      f(Region{reinterpret_cast<const void*>(at), 0, size, RegionKind::free});
     }
   }
 
@@ -625,6 +673,15 @@ class alignas(64) ClassCore {
     return hunk_bytes_.load(order::relaxed) + large_bytes_.load(order::relaxed);
   }
   SWIM_MEM_API std::size_t hunk_count() const { return hunks_.load(order::relaxed); }
+  /// The upstream heap as this mapping sees it (growth through a tag goes there).
+  SWIM_MEM_API HeapRef upstream() const {
+    if constexpr (relative_tags) {
+      return HeapRef::at(upstream_at_.get(), upstream_kind_);
+    } else {
+      return upstream_;
+    }
+  }
+
   /// Whether hunks that empty are retired (their pages given back through the
   /// heap's try_discard): the heap can discard (HeapRef::can_discard).
   SWIM_MEM_API bool retires_hunks() const { return retires_; }
@@ -655,18 +712,26 @@ class alignas(64) ClassCore {
   /// Whether `h` is one of this hold's hunks (its registry list is walked; the
   /// header is read only once it is found there).
   SWIM_MEM_API bool registered(const Hunk* h) const {
-    std::uint64_t at = registry_[slot(h)].load(order::acquire);
+    const std::uint64_t w = word_of(h);
+    std::uint64_t at = registry_[slot(w)].load(order::acquire);
     for (unsigned k = 0; at != 0 && k < (1u << 24); ++k) {
-      if (at == reinterpret_cast<std::uint64_t>(h)) return true;
-      at = reinterpret_cast<const Hunk*>(at)->next_registered.load(order::acquire);
+      if (at == w) return true;
+      at = hunk_at(at)->next_registered.load(order::acquire);
     }
     return false;
   }
 
  protected:
-  SWIM_MEM_API explicit ClassCore(HeapRef upstream)
-      : upstream_(upstream), retires_(upstream.can_discard()) {
-    zero_.tag = make_tag(this, kind);
+  SWIM_MEM_API explicit ClassCore(HeapRef upstream) : retires_(upstream.can_discard()) {
+    // A relative hold keeps its heap as a distance and a kind (a HeapRef holds this
+    // process's address).
+    if constexpr (relative_tags) {
+      upstream_at_.set(upstream.address());
+      upstream_kind_ = upstream.kind();
+    } else {
+      upstream_ = upstream;
+    }
+    zero_.tag = tag_for<relative_tags>(this, zero_.object(), kind);
     retired_.raw = 0;
     cushion_.raw = 0;
     zero_count_.live.raw = 0;
@@ -699,12 +764,12 @@ class alignas(64) ClassCore {
       std::uint64_t at = registry_[i].raw;
       registry_[i].raw = 0;
       while (at != 0) {
-        Hunk* h = reinterpret_cast<Hunk*>(at);
+        Hunk* h = hunk_at(at);
         at = h->next_registered.raw;
         const std::size_t bytes = h->block_size;  // (read before the hunk goes)
         // Back to the heap as the heap gave it: accessible (config/poison.hpp).
         if (h->live.raw == 0) unpoison_meta(h, bytes);
-        if (h->live.raw == 0 && upstream_.try_deallocate(Block{h, bytes}) == Error::none) {
+        if (h->live.raw == 0 && upstream().try_deallocate(Block{h, bytes}) == Error::none) {
           hunk_bytes_.raw -= bytes;
           --hunks_.raw;
           ++n;
@@ -712,34 +777,62 @@ class alignas(64) ClassCore {
         }
         // Kept: back in the registry, and on its class's partial stack if it has room.
         h->next_registered.raw = registry_[i].raw;
-        registry_[i].raw = reinterpret_cast<std::uint64_t>(h);
+        registry_[i].raw = word_of(h);
         h->flags.raw = 0;
         if ((h->free_top.raw & Hunk::index_mask) != 0 || h->fresh.raw < h->count) {
           h->flags.raw = Hunk::listed_flag;
           h->next_partial.raw = partial_[h->klass].raw & pointer_mask;
-          partial_[h->klass].raw = reinterpret_cast<std::uint64_t>(h) >> 6;
+          partial_[h->klass].raw = word_of(h) >> 6;
         }
       }
     }
     return n;
   }
 
-  ZeroTag zero_;  // first: the hold's tag, zero-size objects just past it
-  HeapRef upstream_;
+  ZeroTag zero_;  // first: the hold's zero-size objects' tag, zero-size objects just past it
+  HeapRef upstream_;  // direct only
+  typename Addr::template pointer<void> upstream_at_;  // relative only: the heap
+  HeapKind upstream_kind_ = HeapKind::none;           // relative only: its kind
 
  private:
-  // A partial stack's head: the hunk address / 64 in the low 43 bits (hunks are
-  // 64-aligned, addresses below 2^49) and a push-pop counter above, against ABA.
+  // A partial stack's head: a hunk's word / 64 in the low 43 bits (hunks are
+  // 64-aligned, words below 2^49) and a push-pop counter above, against ABA.
   static constexpr std::uint64_t pointer_mask = (std::uint64_t(1) << 43) - 1;
 
-  SWIM_MEM_API static unsigned slot(const void* h) {
-    return static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(h) >> 16) % registry_lists);
+  // A hunk (or a kept large block) as the words that name it hold it: its address
+  // (direct), or its distance from this hold plus word_bias (relative: positive
+  // whichever side of the hold it lies, a multiple of 64 for a hunk, below 2^49 for
+  // distances below 2^48, and the same in every mapping). 0 is none in both.
+  static constexpr std::uint64_t word_bias = std::uint64_t(1) << 48;
+  SWIM_MEM_API std::uint64_t word_of(const void* h) const {
+    const auto a = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+    if constexpr (relative_tags) {
+      return a - static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this)) + word_bias;
+    } else {
+      return a;
+    }
+  }
+  SWIM_MEM_API std::uintptr_t address_of(std::uint64_t word) const {
+    if constexpr (relative_tags) {
+      return reinterpret_cast<std::uintptr_t>(this) + static_cast<std::uintptr_t>(word - word_bias);
+    } else {
+      return static_cast<std::uintptr_t>(word);
+    }
+  }
+  SWIM_MEM_API Hunk* hunk_at(std::uint64_t word) const {
+    return reinterpret_cast<Hunk*>(address_of(word));
+  }
+  SWIM_MEM_API std::uintptr_t kept_at(std::uint64_t word) const { return address_of(word); }
+
+  // The registry list of a hunk, by its word (the same in every mapping).
+  SWIM_MEM_API static unsigned slot(std::uint64_t word) {
+    return static_cast<unsigned>((word >> 16) % registry_lists);
   }
 
   SWIM_MEM_API Result<Block> allocate_in(unsigned c) {
     for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
       const std::uint64_t seen = current_[c].load(order::acquire);
-      Hunk* h = reinterpret_cast<Hunk*>(seen);
+      Hunk* h = seen == 0 ? nullptr : hunk_at(seen);
       if (h != nullptr) {
         announce(h, 1);
         std::uint32_t index = 0;
@@ -755,7 +848,7 @@ class alignas(64) ClassCore {
   /// The current hunk of class c (`seen`) is full: a partial one, else a new one,
   /// becomes current (unless another thread replaced it first).
   SWIM_MEM_API Error advance(unsigned c, std::uint64_t seen) {
-    Hunk* h = reinterpret_cast<Hunk*>(seen);
+    Hunk* h = seen == 0 ? nullptr : hunk_at(seen);
     Hunk* next = pop_partial(c);
     if (next == nullptr) {
       const Result<Hunk*> fresh = new_hunk(c);
@@ -763,8 +856,7 @@ class alignas(64) ClassCore {
       next = *fresh;
     }
     std::uint64_t expected = seen;
-    if (!current_[c].compare_exchange(expected, reinterpret_cast<std::uint64_t>(next),
-                                      order::seq_cst)) {
+    if (!current_[c].compare_exchange(expected, word_of(next), order::seq_cst)) {
       // Another thread installed one first: keep ours findable, take from theirs.
       list(next);
       return Error::none;
@@ -817,7 +909,7 @@ class alignas(64) ClassCore {
   // are reused, and at trim(). Its count is exact up to a race with a hunk's
   // reuse, which leaves that hunk counted until it empties again.
   SWIM_MEM_API void on_empty(Hunk* h) {
-    if (current_[h->klass].load(order::relaxed) == reinterpret_cast<std::uint64_t>(h)) return;
+    if (current_[h->klass].load(order::relaxed) == word_of(h)) return;
     std::size_t allowance = cushion_divisor_ == 0 ? 0 : used_.load(order::relaxed) / cushion_divisor_;
     if (allowance < cushion_floor_) allowance = cushion_floor_;
     if (cushion_bytes() + h->block_size <= allowance) {
@@ -850,7 +942,7 @@ class alignas(64) ClassCore {
       cushion_.fetch_sub(h->block_size, order::relaxed);
     }
     const std::uintptr_t units = reinterpret_cast<std::uintptr_t>(h) + sizeof(Hunk);
-    (void)upstream_.try_discard(
+    (void)upstream().try_discard(
         Block{reinterpret_cast<void*>(units), h->block_size - sizeof(Hunk)});
     h->fresh.store(0, order::relaxed);
     // An empty stack, no flag, the counter moved on (a stale pop's CAS fails).
@@ -861,7 +953,7 @@ class alignas(64) ClassCore {
   SWIM_MEM_API Result<Block> hand_out(Hunk* h, std::uint32_t index) {
     const std::uintptr_t p = h->object(index);
     h->open_unit(index);
-    tag_of<Mode>(reinterpret_cast<void*>(p)).store(h->tag(), order::relaxed);
+    tag_of<Mode>(reinterpret_cast<void*>(p)).store(h->tag_at(p), order::relaxed);
     live_.fetch_add(1, order::relaxed);
     const std::size_t capacity = h->stride - tag_size;
     raise_to(peak_, used_.fetch_add(capacity, order::relaxed) + capacity);
@@ -869,27 +961,28 @@ class alignas(64) ClassCore {
   }
 
   SWIM_MEM_API Result<Hunk*> new_hunk(unsigned c) {
-    Result<Block> b = upstream_.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});
+    const HeapRef heap = upstream();
+    Result<Block> b = heap.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});
     if (!b && b.error() == Error::out_of_memory && release_kept(0)) {
-      b = upstream_.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});  // (kept blocks went back)
+      b = heap.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});  // (kept blocks went back)
     }
     if (!b) return b.error();
     if (b->size < Hunk::first_object + Table::stride(c) || b->address() % alignof(Hunk) != 0) {
-      (void)upstream_.try_deallocate(*b);
+      (void)heap.try_deallocate(*b);
       return Error::out_of_memory;
     }
-    if ((b->address() >> 49) != 0) {  // the partial stacks keep 43 bits of address / 64
-      (void)upstream_.try_deallocate(*b);
+    if ((word_of(b->ptr) >> 49) != 0) {  // the partial stacks keep 43 bits of word / 64
+      (void)heap.try_deallocate(*b);
       return Error::unsupported;
     }
     Hunk* h = static_cast<Hunk*>(b->ptr);
     h->init(this, c, *b);
     // Registered before any of its objects exists, so a validated free finds it.
-    auto& list = registry_[slot(h)];
+    auto& list = registry_[slot(word_of(h))];
     std::uint64_t head = list.load(order::relaxed);
     do {
       h->next_registered.store(head, order::relaxed);
-    } while (!list.compare_exchange(head, reinterpret_cast<std::uint64_t>(h), order::release));
+    } while (!list.compare_exchange(head, word_of(h), order::release));
     hunk_bytes_.fetch_add(b->size, order::relaxed);
     hunks_.fetch_add(1, order::relaxed);
     return h;
@@ -900,7 +993,7 @@ class alignas(64) ClassCore {
     std::uint64_t top = head.load(order::relaxed);
     for (;;) {  // lock-free: fails only when another push or pop succeeded
       h->next_partial.store(top & pointer_mask, order::relaxed);
-      const std::uint64_t want = ((top >> 43) + 1) << 43 | (reinterpret_cast<std::uint64_t>(h) >> 6);
+      const std::uint64_t want = ((top >> 43) + 1) << 43 | (word_of(h) >> 6);
       if (head.compare_exchange(top, want, order::release)) return;
     }
   }
@@ -911,7 +1004,7 @@ class alignas(64) ClassCore {
     for (unsigned attempt = 0; attempt < Hunk::max_retries; ++attempt) {
       const std::uint64_t p = top & pointer_mask;
       if (p == 0) return nullptr;
-      Hunk* h = reinterpret_cast<Hunk*>(p << 6);
+      Hunk* h = hunk_at(p << 6);
       // A hunk stays a hunk until trim(): its header is readable even if another
       // thread popped it meanwhile (then the counter makes the CAS fail).
       const std::uint64_t want = ((top >> 43) + 1) << 43 | h->next_partial.load(order::relaxed);
@@ -928,12 +1021,12 @@ class alignas(64) ClassCore {
       const std::size_t need = large_offset + ((n + 7) & ~std::size_t(7));
       const unsigned k = large_bin_up(need);
       if (const std::uint64_t kept = take_kept(k, k)) return place_kept(kept);
-      Result<Block> b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
+      Result<Block> b = upstream().try_allocate(Layout{large_bin_size(k), Table::max_align});
       if (!b && b.error() == Error::out_of_memory) {
         // The heap is dry: a kept block of a larger bin serves (up to the largest),
         // else every kept block goes back and the heap is asked once more.
         if (const std::uint64_t kept = take_kept(k + 1, large_bins - 1)) return place_kept(kept);
-        if (release_kept(0)) b = upstream_.try_allocate(Layout{large_bin_size(k), Table::max_align});
+        if (release_kept(0)) b = upstream().try_allocate(Layout{large_bin_size(k), Table::max_align});
       }
       if (!b) return b.error();
       large_bytes_.fetch_add(b->size, order::relaxed);
@@ -944,9 +1037,9 @@ class alignas(64) ClassCore {
     const std::size_t offset = (front + align - 1) / align * align;
     if (n > ~std::size_t(0) - offset - 7) return Error::oversized;
     const std::size_t n8 = (n + 7) & ~std::size_t(7);  // whole words (large_capacity)
-    Result<Block> b = upstream_.try_allocate(Layout{offset + n8, align});
+    Result<Block> b = upstream().try_allocate(Layout{offset + n8, align});
     if (!b && b.error() == Error::out_of_memory && release_kept(0)) {
-      b = upstream_.try_allocate(Layout{offset + n8, align});  // (kept blocks went back)
+      b = upstream().try_allocate(Layout{offset + n8, align});  // (kept blocks went back)
     }
     if (!b) return b.error();
     large_bytes_.fetch_add(b->size, order::relaxed);
@@ -962,7 +1055,7 @@ class alignas(64) ClassCore {
         if (slot.load(order::relaxed) == 0) continue;
         const std::uint64_t kept = slot.exchange(0, order::acquire);
         if (kept == 0) continue;
-        kept_bytes_.fetch_sub(large_words_of(kept + large_offset)[0], order::relaxed);
+        kept_bytes_.fetch_sub(large_words_of(kept_at(kept) + large_offset)[0], order::relaxed);
         return kept;
       }
     }
@@ -971,11 +1064,12 @@ class alignas(64) ClassCore {
 
   /// The kept block at `kept` (taken by take_kept) as a large object.
   SWIM_MEM_API Block place_kept(std::uint64_t kept) {
+    const std::uintptr_t at = kept_at(kept);
     // The size is read before the block is opened: to memcheck, opened memory is
     // undefined, and so would be a size read from it.
-    const std::size_t size = large_words_of(kept + large_offset)[0];
-    unpoison(reinterpret_cast<void*>(kept), size);
-    return place_large(Block{reinterpret_cast<void*>(kept), size}, large_offset);
+    const std::size_t size = large_words_of(at + large_offset)[0];
+    unpoison(reinterpret_cast<void*>(at), size);
+    return place_large(Block{reinterpret_cast<void*>(at), size}, large_offset);
   }
 
   /// Give kept blocks back to the heap, those of the largest bins first, until at
@@ -989,13 +1083,15 @@ class alignas(64) ClassCore {
       if (slot.load(order::relaxed) == 0) continue;
       const std::uint64_t kept = slot.exchange(0, order::acquire);
       if (kept == 0) continue;
-      const std::size_t size = large_words_of(kept + large_offset)[0];
+      void* const at = reinterpret_cast<void*>(kept_at(kept));
+      const std::size_t size = large_words_of(kept_at(kept) + large_offset)[0];
       kept_bytes_.fetch_sub(size, order::relaxed);
-      unpoison_meta(reinterpret_cast<void*>(kept), size);  // back as the heap gave it
-      Error e = upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size});
+      unpoison_meta(at, size);  // back as the heap gave it
+      const HeapRef heap = upstream();
+      Error e = heap.try_deallocate(Block{at, size});
       for (unsigned t = 0; e == Error::contended && t < 64; ++t) {
         backoff(t);
-        e = upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size});
+        e = heap.try_deallocate(Block{at, size});
       }
       if (e == Error::none) {
         large_bytes_.fetch_sub(size, order::relaxed);
@@ -1026,7 +1122,8 @@ class alignas(64) ClassCore {
     std::size_t* words = large_words_of(obj);
     words[0] = b.size;
     words[1] = offset;
-    tag_of<Mode>(reinterpret_cast<void*>(obj)).store(tag(), order::relaxed);
+    tag_of<Mode>(reinterpret_cast<void*>(obj)).store(tag_at(reinterpret_cast<const void*>(obj)),
+                                                     order::relaxed);
     live_.fetch_add(1, order::relaxed);
     const std::size_t capacity = large_capacity(b.size, offset);
     raise_to(peak_, used_.fetch_add(capacity, order::relaxed) + capacity);
@@ -1054,7 +1151,7 @@ class alignas(64) ClassCore {
       std::uint64_t empty = 0;
       auto& slot = large_kept_[k * large_slots + s];
       if (slot.load(order::relaxed) == 0 &&
-          slot.compare_exchange(empty, whole.address(), order::release)) {
+          slot.compare_exchange(empty, word_of(whole.ptr), order::release)) {
         kept_bytes_.fetch_add(whole.size, order::relaxed);
         return true;
       }
@@ -1073,9 +1170,10 @@ class alignas(64) ClassCore {
     for (unsigned i = 0; i < large_bins * large_slots; ++i) {
       const std::uint64_t kept = large_kept_[i].raw;
       if (kept == 0) continue;
-      const std::size_t size = large_words_of(kept + large_offset)[0];
-      unpoison_meta(reinterpret_cast<void*>(kept), size);  // back as the heap gave it
-      if (upstream_.try_deallocate(Block{reinterpret_cast<void*>(kept), size}) == Error::none) {
+      void* const at = reinterpret_cast<void*>(kept_at(kept));
+      const std::size_t size = large_words_of(kept_at(kept) + large_offset)[0];
+      unpoison_meta(at, size);  // back as the heap gave it
+      if (upstream().try_deallocate(Block{at, size}) == Error::none) {
         large_kept_[i].raw = 0;
         kept_bytes_.raw -= size;
         large_bytes_.raw -= size;
@@ -1097,19 +1195,19 @@ class alignas(64) ClassCore {
   cell<std::uint64_t, Mode> cushion_;  // bytes; may dip below 0 (as int64) in a race
   std::size_t cushion_floor_ = std::size_t(256) << 10;
   std::size_t cushion_divisor_ = 8;
-  cell<std::uint64_t, Mode> large_kept_[large_bins * large_slots];  // block addresses, 0: empty
+  cell<std::uint64_t, Mode> large_kept_[large_bins * large_slots];  // block words, 0: empty
   cell<std::size_t, Mode> kept_bytes_;
   std::size_t keep_floor_ = std::size_t(8) << 20;
   std::size_t keep_divisor_ = 4;
   bool retires_;
 };
 
-template <concurrency_mode Mode>
-SWIM_MEM_API inline Error ClassHunk<Mode>::tag_free(Block block) {
-  return core->release_in_hunk(this, block);
+template <concurrency_mode Mode, class Addr>
+SWIM_MEM_API inline Error ClassHunk<Mode, Addr>::tag_free(Block block) {
+  return owner()->release_in_hunk(this, block);
 }
-template <concurrency_mode Mode>
-SWIM_MEM_API inline Result<Block> ClassHunk<Mode>::tag_resize(Block block, Layout layout) {
+template <concurrency_mode Mode, class Addr>
+SWIM_MEM_API inline Result<Block> ClassHunk<Mode, Addr>::tag_resize(Block block, Layout layout) {
   std::uint32_t index = 0;
   if (!index_of(block.address(), index) || block.size > stride - tag_size) {
     return Error::foreign_pointer;
@@ -1119,9 +1217,9 @@ SWIM_MEM_API inline Result<Block> ClassHunk<Mode>::tag_resize(Block block, Layou
   if (layout.size > stride - tag_size) return Error::out_of_memory;
   return Block{block.ptr, stride - tag_size};  // the unit is the object's capacity
 }
-template <concurrency_mode Mode>
-SWIM_MEM_API inline std::uint64_t ClassHunk<Mode>::tag_owner() const {
-  return core->tag_owner();
+template <concurrency_mode Mode, class Addr>
+SWIM_MEM_API inline std::uint64_t ClassHunk<Mode, Addr>::tag_owner() const {
+  return owner()->tag_owner();
 }
 
 }  // namespace detail
@@ -1153,9 +1251,11 @@ SWIM_MEM_API inline std::uint64_t ClassHunk<Mode>::tag_owner() const {
 ///   can discard pages, hunks that empty past a cushion give their units' pages
 ///   back at once (set_cushion, retired_hunks); hunks with nothing live go back to
 ///   the heap in trim() and at destruction.
-template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0)>
-class SizeClasses : public detail::ClassCore<Mode> {
-  using Core = detail::ClassCore<Mode>;
+template <heap Heap, concurrency_mode Mode = concurrent, bool Checked = (SWIM_MEM_CHECKED != 0),
+          class Addr = direct_address>
+class SizeClasses : public detail::ClassCore<Mode, Addr> {
+  using Core = detail::ClassCore<Mode, Addr>;
+  using Hunk = detail::ClassHunk<Mode, Addr>;
   static_assert(heap_kind_v<Heap> != HeapKind::none,
                 "SizeClasses grows through a HeapRef: its heap must be in heaps/heap_kinds.hpp");
 
@@ -1202,11 +1302,12 @@ class SizeClasses : public detail::ClassCore<Mode> {
     if (block.ptr == nullptr || block.address() % detail::tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t t = detail::peek_tag(block.ptr);  // may be no tag, in poisoned memory
     if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
-    if (detail::tag_control(t) == static_cast<Core*>(this) && detail::tag_kind(t) == Core::kind) {
+    void* const control = detail::control_at<Core::relative_tags>(t, block.ptr);
+    if (control == static_cast<Core*>(this) && detail::tag_kind(t) == Core::kind) {
       return this->tag_resize(block, layout);
     }
-    auto* h = static_cast<detail::ClassHunk<Mode>*>(detail::tag_control(t));
-    if (detail::tag_kind(t) != detail::ClassHunk<Mode>::kind) return Error::foreign_pointer;
+    auto* h = static_cast<Hunk*>(control);
+    if (detail::tag_kind(t) != Hunk::kind) return Error::foreign_pointer;
     if constexpr (Checked) {
       if (!this->registered(h)) return Error::foreign_pointer;
     }
@@ -1223,13 +1324,14 @@ class SizeClasses : public detail::ClassCore<Mode> {
     if (block.ptr == nullptr || block.address() % detail::tag_size != 0) return Error::foreign_pointer;
     const std::uint64_t t = detail::tag_of<Mode>(block.ptr).load(order::relaxed);
     if (detail::tag_kind(t) == HoldKind::freed) return Error::double_free;
-    if (detail::tag_control(t) == static_cast<Core*>(this)) return this->release_large(block);
-    if (detail::tag_kind(t) != detail::ClassHunk<Mode>::kind) return Error::foreign_pointer;
+    void* const control = detail::control_at<Core::relative_tags>(t, block.ptr);
+    if (control == static_cast<Core*>(this)) return this->release_large(block);
+    if (detail::tag_kind(t) != Hunk::kind) return Error::foreign_pointer;
     // The tag is trusted (an unchecked free), but an object of another hold is
     // still refused, as a Pool refuses one: its hunk names another core.
-    auto* h = static_cast<detail::ClassHunk<Mode>*>(detail::tag_control(t));
-    if (h->core != static_cast<Core*>(this)) return Error::foreign_pointer;
-    return h->core->release_in_hunk(h, block);
+    auto* h = static_cast<Hunk*>(control);
+    if (h->owner() != static_cast<Core*>(this)) return Error::foreign_pointer;
+    return this->release_in_hunk(h, block);
   }
 };
 

@@ -1,6 +1,7 @@
 // Layer 8 (integrations, host only, needs MPI 3): NodeHold<Root, Shape>, a hold and
 // a Root of leases in memory shared by the ranks of a node. NodePack
-// (mpi/node_pack.hpp) and NodePool (mpi/node_pool.hpp) are its two shapes.
+// (mpi/node_pack.hpp), NodePool (mpi/node_pool.hpp) and NodeSizeClasses
+// (mpi/node_size_classes.hpp) are its shapes.
 //
 // One SharedWindow (mpi/shared_window.hpp) holds a header (magic, version, sizes,
 // the Root type's fingerprint), a Root (node rank 0 default-constructs it) and the
