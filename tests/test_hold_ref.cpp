@@ -99,6 +99,22 @@ TYPED_TEST(HoldRefTest, ReallocateCopiesWhenItMustMove) {
   EXPECT_EQ(pack.stats().live, 0u);
 }
 
+// Given the size that was asked for (not a multiple of 8), a move copies every byte
+// of it, not only its whole words.
+TYPED_TEST(HoldRefTest, ReallocateCopiesEveryByteOfTheSizeAskedFor) {
+  Pack<TypeParam> pack(Block{g_arena, 1 << 16});
+  const HoldRef h = HoldRef::of(pack);
+  const Block a = *h.try_allocate(Layout{13, 1});
+  std::memcpy(a.ptr, "ABCDEFGHIJKLM", 13);
+  const Block top = *h.try_allocate(Layout{8, 8});  // a is no longer on top
+  const Result<Block> moved = h.try_reallocate(Block{a.ptr, 13}, Layout{100, 1});
+  ASSERT_TRUE(moved.ok()) << to_string(moved.error());
+  ASSERT_NE(moved->ptr, a.ptr);
+  EXPECT_EQ(std::memcmp(moved->ptr, "ABCDEFGHIJKLM", 13), 0);
+  EXPECT_EQ(h.try_deallocate(*moved), Error::none);
+  EXPECT_EQ(h.try_deallocate(top), Error::none);
+}
+
 TEST(HoldRef, ObjectsOfAnotherHoldAreForeign) {
   Pack<> p1(Block{g_arena, 1 << 12});
   Pack<> p2(Block{g_arena + (1 << 12), 1 << 12});

@@ -464,9 +464,9 @@ TEST(SizeClassesRegressions, ALargeObjectIsWholeWordsAndReallocationKeepsItAll) 
   EXPECT_EQ(hold_deallocate(*b), Error::none);
 }
 
-// An unchecked free of another hold's object trusts the tag, which names the other
-// hold's hunk: it is refused (as an unchecked Pool refuses one), and neither hold's
-// count moves.
+// An unchecked free (or resize) of another hold's object trusts the tag, which names
+// the other hold's hunk: it is refused (as an unchecked Pool refuses one), and
+// neither hold's count moves.
 TEST(SizeClassesRegressions, AnUncheckedFreeOfAnotherHoldsObjectIsRefused) {
   Arena arena{4 << 20};
   ExtentHeap<> heap(arena.block(), 4096);
@@ -474,6 +474,7 @@ TEST(SizeClassesRegressions, AnUncheckedFreeOfAnotherHoldsObjectIsRefused) {
   const Block mine = *a.try_allocate(40, 16);
   const Block theirs = *b.try_allocate(40, 16);
   EXPECT_EQ(a.try_deallocate(theirs), Error::foreign_pointer);
+  EXPECT_EQ(a.try_resize(theirs, Layout{8, 8}).error(), Error::foreign_pointer);
   EXPECT_EQ(a.stats().live, 1u);
   EXPECT_EQ(b.stats().live, 1u);
   EXPECT_EQ(b.try_deallocate(theirs), Error::none);

@@ -171,10 +171,14 @@ class HoldRef {
     const Result<Block> fresh = try_allocate(layout);
     if (!fresh) return fresh;
     const std::size_t n = block.size < fresh->size ? block.size : fresh->size;
-    // Hold objects are 8-byte aligned and sized in 8-byte granules.
+    // Hold objects are 8-byte aligned: whole words, then the bytes of a size that is
+    // not a multiple of 8 (the size the caller asked for, say).
     auto* to = static_cast<std::uint64_t*>(fresh->ptr);
     const auto* from = static_cast<const std::uint64_t*>(block.ptr);
     for (std::size_t i = 0; i < n / 8; ++i) to[i] = from[i];
+    for (std::size_t i = n & ~std::size_t(7); i < n; ++i) {
+      static_cast<std::byte*>(fresh->ptr)[i] = static_cast<const std::byte*>(block.ptr)[i];
+    }
     const Error e = hold_deallocate(block);
     if (e != Error::none) {
       hold_deallocate(*fresh);

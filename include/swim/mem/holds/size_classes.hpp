@@ -1310,6 +1310,10 @@ class SizeClasses : public detail::ClassCore<Mode, Addr> {
     if (detail::tag_kind(t) != Hunk::kind) return Error::foreign_pointer;
     if constexpr (Checked) {
       if (!this->registered(h)) return Error::foreign_pointer;
+    } else {
+      // The tag is trusted, but an object of another hold is refused, as
+      // try_deallocate refuses it: its hunk names another hold.
+      if (h->owner() != static_cast<Core*>(this)) return Error::foreign_pointer;
     }
     return h->tag_resize(block, layout);
   }

@@ -17,8 +17,9 @@
 // class or one large object. Objects of up to 32760 bytes take a unit of their
 // class (a stride at most a quarter above the size); larger ones a unit of their
 // own, up to a unit less 64 bytes of header (larger is oversized). Units whose
-// objects are all freed, by any rank, serve their class again; large units and, at
-// try_trim() (collective), empty hunks go back to the Slab. Allocation and free are
+// objects are all freed, by any rank, serve their class again; a freed large object's
+// unit goes straight back to the Slab (no large-block cache: the Slab is one), and
+// empty hunks at try_trim() (collective). Allocation and free are
 // lock-free from any thread of any rank; growth through a lease works from every
 // rank. With options.per_rank each node rank allocates from a SizeClasses of its own
 // over the same Slab, as NodePool's per_rank. Leaks are reported as
@@ -75,7 +76,12 @@ struct NodeSizeClassesShape {
     if (units->init_error() != Error::none || units->block_count() < 4 * std::size_t(n)) {
       return nullptr;
     }
-    for (unsigned i = 0; i < n; ++i) new (at + hold_bytes * i) hold_type(*units);
+    for (unsigned i = 0; i < n; ++i) {
+      // No large-block cache: every large object has a whole unit, so a kept unit
+      // would serve only requests of the largest bin; the Slab itself is the cache
+      // (one CAS to give a unit back, one to take it), shared by every rank.
+      (new (at + hold_bytes * i) hold_type(*units))->set_large_cache(0, 0);
+    }
     return reinterpret_cast<hold_type*>(at);
   }
 };
