@@ -100,38 +100,10 @@ TEST(RelativePack, ThreadsOnTwoMappingsFreeEachOthersObjects) {
   TwoMappings m;
   ASSERT_TRUE(m.ok());
   place(m.a);
-  std::atomic<int> failures{0};
-  auto worker = [&](std::byte* mine, std::byte* other, unsigned seed) {
-    const HoldRef h = HoldRef::of(pack_at(mine));
-    std::vector<Block> held;
-    unsigned x = seed;
-    for (int i = 0; i < 20000; ++i) {
-      x = x * 1103515245u + 12345u;
-      if (held.size() < 32 && (x >> 16) % 3 != 0) {
-        const Result<Block> b = h.try_allocate(Layout{8 + (x >> 20) % 120, 8});
-        if (b) {
-          std::memset(b->ptr, static_cast<int>(seed), b->size);
-          held.push_back(*b);
-        }
-      } else if (!held.empty()) {
-        Block b = held.back();
-        held.pop_back();
-        // Freed through the other mapping's address of it.
-        b.ptr = other + (static_cast<std::byte*>(b.ptr) - mine);
-        if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
-      }
-    }
-    for (Block b : held) {
-      if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
-    }
-  };
-  std::byte* const second = testing::under_tsan ? m.a : m.b;  // see under_tsan
-  std::thread t1(worker, m.a, second, 1u), t2(worker, second, m.a, 2u), t3(worker, m.a, second, 3u);
-  worker(second, m.a, 4u);
-  t1.join();
-  t2.join();
-  t3.join();
-  EXPECT_EQ(failures.load(), 0);
+  const int failures = testing::storm_on_two_mappings(
+      m, [](std::byte* c) { return HoldRef::of(pack_at(c)); },
+      [](unsigned x) { return std::size_t(8) + (x >> 20) % 120; }, 32, true);
+  EXPECT_EQ(failures, 0);
   EXPECT_EQ(pack_at(m.b).stats().live, 0u);
   pack_at(m.a).~RPack();
 }

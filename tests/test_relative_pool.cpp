@@ -169,43 +169,10 @@ TEST(RelativePool, ThreadsOnTwoMappingsFreeEachOthersObjects) {
   TwoMappings m;
   ASSERT_TRUE(m.ok());
   place(m.a);
-  std::atomic<int> failures{0};
-  auto worker = [&](std::byte* mine, std::byte* other, unsigned seed) {
-    const HoldRef h = HoldRef::of(pool_of(mine));
-    std::vector<Block> held;
-    unsigned x = seed;
-    for (int i = 0; i < 20000; ++i) {
-      x = x * 1103515245u + 12345u;
-      if (held.size() < 64 && (x >> 16) % 3 != 0) {
-        const Result<Block> b = h.try_allocate(Layout{8 + (x >> 20) % 2000, 8});
-        if (b) {
-          std::memset(b->ptr, static_cast<int>(seed), b->size);
-          held.push_back(*b);
-        } else if (b.error() != Error::out_of_memory && b.error() != Error::contended) {
-          failures.fetch_add(1);
-        }
-      } else if (!held.empty()) {
-        Block b = held[(x >> 8) % held.size()];
-        held.erase(held.begin() + static_cast<std::ptrdiff_t>((x >> 8) % held.size()));
-        const auto* bytes = static_cast<const unsigned char*>(b.ptr);
-        for (std::size_t k = 0; k < b.size; k += 61) {
-          if (bytes[k] != static_cast<unsigned char>(seed)) failures.fetch_add(1);
-        }
-        b.ptr = other + (static_cast<std::byte*>(b.ptr) - mine);  // the other mapping's
-        if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
-      }
-    }
-    for (Block b : held) {
-      if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
-    }
-  };
-  std::byte* const second = testing::under_tsan ? m.a : m.b;  // see under_tsan
-  std::thread t1(worker, m.a, second, 1u), t2(worker, second, m.a, 2u), t3(worker, m.a, second, 3u);
-  worker(second, m.a, 4u);
-  t1.join();
-  t2.join();
-  t3.join();
-  EXPECT_EQ(failures.load(), 0);
+  const int failures = testing::storm_on_two_mappings(
+      m, [](std::byte* c) { return HoldRef::of(pool_of(c)); },
+      [](unsigned x) { return std::size_t(8) + (x >> 20) % 2000; }, 64, false);
+  EXPECT_EQ(failures, 0);
   EXPECT_EQ(pool_of(m.b).stats().live, 0u);
   EXPECT_EQ(pool_of(m.a).stats().bytes_in_use, 0u);
   pool_of(m.a).trim();

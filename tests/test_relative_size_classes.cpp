@@ -125,45 +125,13 @@ TEST_F(RelativeSizeClasses, AForkedChildGrowsTheStructureTheParentReads) {
 // Threads allocating every size (class objects, and large ones now and then) through
 // both mappings at once, freeing each other's objects through the other mapping.
 TEST_F(RelativeSizeClasses, ThreadsOnTwoMappingsFreeEachOthersObjects) {
-  std::atomic<int> failures{0};
-  auto worker = [&](std::byte* mine, std::byte* other, unsigned seed) {
-    const HoldRef h = ref_of(mine);
-    std::vector<Block> held;
-    unsigned x = seed;
-    for (int i = 0; i < 20000; ++i) {
-      x = x * 1103515245u + 12345u;
-      if (held.size() < 64 && (x >> 16) % 3 != 0) {
-        const std::size_t size = (x >> 20) % 64 == 0 ? 40000 + (x >> 8) % 60000 : 1 + (x >> 20) % 3000;
-        const Result<Block> b = h.try_allocate(Layout{size, 8});
-        if (b) {
-          std::memset(b->ptr, static_cast<int>(seed), size);
-          held.push_back(Block{b->ptr, size});
-        } else if (b.error() != Error::out_of_memory && b.error() != Error::contended) {
-          failures.fetch_add(1);
-        }
-      } else if (!held.empty()) {
-        const std::size_t k = (x >> 8) % held.size();
-        Block b = held[k];
-        held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
-        const auto* bytes = static_cast<const unsigned char*>(b.ptr);
-        for (std::size_t j = 0; j < b.size; j += 61) {
-          if (bytes[j] != static_cast<unsigned char>(seed)) failures.fetch_add(1);
-        }
-        b.ptr = other + (static_cast<std::byte*>(b.ptr) - mine);  // the other mapping's
-        if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
-      }
-    }
-    for (Block b : held) {
-      if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
-    }
-  };
-  std::byte* const second = testing::under_tsan ? m.a : m.b;  // see under_tsan
-  std::thread t1(worker, m.a, second, 1u), t2(worker, second, m.a, 2u), t3(worker, m.a, second, 3u);
-  worker(second, m.a, 4u);
-  t1.join();
-  t2.join();
-  t3.join();
-  EXPECT_EQ(failures.load(), 0);
+  const int failures = testing::storm_on_two_mappings(
+      m, ref_of,
+      [](unsigned x) {
+        return (x >> 20) % 64 == 0 ? 40000 + (x >> 8) % 60000 : std::size_t(1) + (x >> 20) % 3000;
+      },
+      64, false);
+  EXPECT_EQ(failures, 0);
   EXPECT_EQ(hold_of(m.b).stats().live, 0u);
   EXPECT_EQ(hold_of(m.a).stats().bytes_in_use, 0u);
   hold_of(m.a).trim();

@@ -9,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/two_mappings.hpp"
@@ -221,6 +224,56 @@ void expect_built_read_grown_relocated_and_freed(const M& m, HoldAt hold_at, std
   sb.numbers.reset();
   sb.text.reset();
   sb.tree.reset();
+}
+
+/// Four threads allocating through both mappings of `m` at once (through the hold at
+/// hold_at(base)), 20,000 steps each, and freeing each other's objects through the
+/// other mapping's address: up to `held` objects each, of size_of(random) bytes,
+/// filled and checked; freed last-first when `lifo` (a Pack's bytes come back then),
+/// else in random order. The number of failures (an unexpected error, a wrong byte).
+/// Under TSan every thread keeps to one mapping (see under_tsan).
+template <class M, class HoldAt, class SizeOf>
+int storm_on_two_mappings(const M& m, HoldAt hold_at, SizeOf size_of, std::size_t held_max,
+                          bool lifo) {
+  std::atomic<int> failures{0};
+  auto worker = [&](std::byte* mine, std::byte* other, unsigned seed) {
+    const HoldRef h = hold_at(mine);
+    std::vector<Block> held;
+    unsigned x = seed;
+    for (int i = 0; i < 20000; ++i) {
+      x = x * 1103515245u + 12345u;
+      if (held.size() < held_max && (x >> 16) % 3 != 0) {
+        const std::size_t size = size_of(x);
+        const Result<Block> b = h.try_allocate(Layout{size, 8});
+        if (b) {
+          std::memset(b->ptr, static_cast<int>(seed), size);
+          held.push_back(Block{b->ptr, size});
+        } else if (b.error() != Error::out_of_memory && b.error() != Error::contended) {
+          failures.fetch_add(1);
+        }
+      } else if (!held.empty()) {
+        const std::size_t k = lifo ? held.size() - 1 : (x >> 8) % held.size();
+        Block b = held[k];
+        held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
+        const auto* bytes = static_cast<const unsigned char*>(b.ptr);
+        for (std::size_t j = 0; j < b.size; j += 61) {
+          if (bytes[j] != static_cast<unsigned char>(seed)) failures.fetch_add(1);
+        }
+        b.ptr = other + (static_cast<std::byte*>(b.ptr) - mine);  // the other mapping's
+        if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
+      }
+    }
+    for (Block b : held) {
+      if (hold_deallocate(b) != Error::none) failures.fetch_add(1);
+    }
+  };
+  std::byte* const second = under_tsan ? m.a : m.b;
+  std::thread t1(worker, m.a, second, 1u), t2(worker, second, m.a, 2u), t3(worker, m.a, second, 3u);
+  worker(second, m.a, 4u);
+  t1.join();
+  t2.join();
+  t3.join();
+  return failures.load();
 }
 
 }  // namespace swim::mem::testing
