@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -193,40 +195,152 @@ TEST(Pool, DestructionWithLiveObjectsReportsALeakAndKeepsTheirHunk) {
 // Threads racing for the first object of a Pool whose heap holds one hunk: one
 // draws it and installs it as head, the others find the heap dry. They must look at
 // the new head before calling it out_of_memory: every object fits in that hunk.
-TEST(Pool, ThreadsRacingForTheLastHunkAllFitInIt) {
+bool inside(const void* p, const std::byte* base, std::size_t bytes) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  const auto b = reinterpret_cast<std::uintptr_t>(base);
+  return a >= b && a < b + bytes;
+}
+
+// Four threads race for a Pool whose heap holds one hunk: one draws it, the others
+// find the heap dry while its grow is in flight. None is told out_of_memory (the
+// hunk has room for all four); one that waits past its bound is told contended.
+TEST(Pool, ThreadsRacingForTheLastHunkAreNeverToldOutOfMemory) {
   alignas(4096) static std::byte one_hunk[4096];
   constexpr int threads = 4;
   int out_of_memory = 0;
+  int contended = 0;
   for (int round = 0; round < 300; ++round) {
     Slab<concurrent, false> slab(Block{one_hunk, sizeof one_hunk}, 4096);
     ASSERT_EQ(slab.block_count(), 1u);
     Pool<Slab<concurrent, false>, concurrent, false> pool(slab, 4096);
     std::atomic<int> ready{0};
-    std::atomic<int> failed{0};
-    Block got[threads] = {};
+    Result<Block> got[threads] = {Error::none, Error::none, Error::none, Error::none};
     auto racer = [&](int t) {
       ready.fetch_add(1);
-      while (ready.load() < threads) {
-      }
-      const Result<Block> b = pool.try_allocate(Layout{64, 8});
-      if (b) {
-        got[t] = *b;
-      } else {
-        failed.fetch_add(1);
-      }
+      while (ready.load() < threads) std::this_thread::yield();
+      got[t] = pool.try_allocate(Layout{64, 8});
     };
     std::thread others[threads - 1];
     for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
     racer(0);
     for (std::thread& t : others) t.join();
-    out_of_memory += failed.load();
-    for (const Block& b : got) {
-      if (b.ptr != nullptr) {
-        EXPECT_EQ(pool.try_deallocate(b), Error::none);
+    for (const Result<Block>& b : got) {
+      if (b) {
+        EXPECT_TRUE(inside(b->ptr, one_hunk, sizeof one_hunk));
+        EXPECT_EQ(pool.try_deallocate(*b), Error::none);
+      } else {
+        out_of_memory += b.error() == Error::out_of_memory;
+        contended += b.error() == Error::contended;
+        EXPECT_TRUE(b.error() == Error::out_of_memory || b.error() == Error::contended)
+            << to_string(b.error());
       }
     }
   }
-  EXPECT_EQ(out_of_memory, 0) << "allocations refused while the head hunk had room";
+  EXPECT_EQ(out_of_memory, 0) << "allocations told out_of_memory while the last hunk had room";
+  RecordProperty("contended", contended);  // a wait past its bound: legitimate, rare
+}
+
+// A Slab that calls the test's hook after each draw (or dry answer): to hold one
+// thread between its draw and its install, or one that found the Slab dry.
+struct HookedSlab {
+  Slab<concurrent, false> inner;
+  std::function<void(const Result<Block>&)> after;
+  Result<Block> try_allocate(Layout l) {
+    const Result<Block> r = inner.try_allocate(l);
+    if (after) after(r);
+    return r;
+  }
+  Error try_deallocate(Block b) { return inner.try_deallocate(b); }
+  Stats stats() const { return inner.stats(); }
+};
+
+// Wait for a flag another thread of the test sets; false after 30 s (a hang is a failure).
+bool wait_for(const std::atomic<bool>& flag) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!flag.load()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// B finds the heap dry while A, which drew the last hunk, has not installed it yet,
+// and A stays there until B has answered: B is told contended (retry), not
+// out_of_memory, and its retry is served from A's hunk.
+TEST(Pool, ADryHeapWhileAnotherThreadGrowsIsContendedNotOutOfMemory) {
+  alignas(4096) static std::byte one_hunk[4096];
+  HookedSlab heap{Slab<concurrent, false>(Block{one_hunk, sizeof one_hunk}, 4096), {}};
+  ASSERT_EQ(heap.inner.block_count(), 1u);
+  Pool<HookedSlab, concurrent, false> pool(heap, 4096);
+  std::atomic<bool> a_drew{false}, b_answered{false}, a_waited{true};
+  heap.after = [&](const Result<Block>& r) {
+    if (!r) return;  // B: the heap is dry
+    a_drew.store(true);
+    a_waited.store(wait_for(b_answered));
+  };
+  Result<Block> a = Error::none;
+  std::thread grower([&] { a = pool.try_allocate(Layout{64, 8}); });
+  ASSERT_TRUE(wait_for(a_drew));
+  const Result<Block> b = pool.try_allocate(Layout{64, 8});
+  b_answered.store(true);
+  grower.join();
+  ASSERT_TRUE(a_waited.load());
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error(), Error::contended) << to_string(b.error());
+  ASSERT_TRUE(a);
+  const Result<Block> retry = pool.try_allocate(Layout{64, 8});
+  ASSERT_TRUE(retry) << to_string(retry.error());
+  EXPECT_TRUE(inside(retry->ptr, one_hunk, sizeof one_hunk));
+  EXPECT_EQ(pool.hunk_count(), 1u);
+  EXPECT_EQ(pool.try_deallocate(*a), Error::none);
+  EXPECT_EQ(pool.try_deallocate(*retry), Error::none);
+  // With nobody growing, a dry heap and a full head are out_of_memory at once.
+  const Result<Block> big = pool.try_allocate(Layout{8192, 8});
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error(), Error::oversized) << to_string(big.error());
+}
+
+// B finds the heap dry while A's grow is in flight and is held until A's allocation
+// has returned: B then takes A's new head, it is not told out_of_memory.
+TEST(Pool, ADryHeapAfterAnotherThreadsGrowIsServedFromItsNewHead) {
+  alignas(4096) static std::byte one_hunk[4096];
+  HookedSlab heap{Slab<concurrent, false>(Block{one_hunk, sizeof one_hunk}, 4096), {}};
+  Pool<HookedSlab, concurrent, false> pool(heap, 4096);
+  std::atomic<bool> a_drew{false}, b_dry{false}, a_done{false}, waits_ok{true};
+  heap.after = [&](const Result<Block>& r) {
+    if (r) {
+      a_drew.store(true);
+      if (!wait_for(b_dry)) waits_ok.store(false);
+    } else {
+      b_dry.store(true);
+      if (!wait_for(a_done)) waits_ok.store(false);
+    }
+  };
+  Result<Block> a = Error::none;
+  std::thread grower([&] {
+    a = pool.try_allocate(Layout{64, 8});
+    a_done.store(true);
+  });
+  ASSERT_TRUE(wait_for(a_drew));
+  const Result<Block> b = pool.try_allocate(Layout{64, 8});
+  grower.join();
+  ASSERT_TRUE(waits_ok.load());
+  ASSERT_TRUE(a) << to_string(a.error());
+  ASSERT_TRUE(b) << to_string(b.error());
+  EXPECT_TRUE(inside(b->ptr, one_hunk, sizeof one_hunk));
+  EXPECT_NE(a->ptr, b->ptr);
+  EXPECT_EQ(pool.hunk_count(), 1u);
+  // Both freed; a third allocation alone, with the heap dry and nobody growing,
+  // still fits in the hunk; then fill it: the one that does not fit is out_of_memory.
+  EXPECT_EQ(pool.try_deallocate(*a), Error::none);
+  EXPECT_EQ(pool.try_deallocate(*b), Error::none);
+  heap.after = nullptr;
+  std::vector<Block> fill;
+  Result<Block> r = Error::none;
+  while ((r = pool.try_allocate(Layout{512, 8}))) fill.push_back(*r);
+  EXPECT_EQ(r.error(), Error::out_of_memory) << to_string(r.error());
+  EXPECT_FALSE(fill.empty());
+  for (const Block& f : fill) EXPECT_EQ(pool.try_deallocate(f), Error::none);
 }
 
 }  // namespace

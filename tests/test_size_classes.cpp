@@ -494,5 +494,46 @@ TEST(SizeClassesRegressions, ResizeRefusesABlockLargerThanItsObject) {
   EXPECT_EQ(hold.try_deallocate(big), Error::none);
 }
 
+// Four threads race for the first objects of one class, with a heap that holds one
+// hunk: one draws it, the others find the heap dry while its advance is in flight.
+// None is told out_of_memory (the hunk has room for all); one that waits past its
+// bound is told contended.
+TEST(SizeClassesRegressions, ThreadsRacingForTheLastHunkAreNeverToldOutOfMemory) {
+  constexpr std::size_t hunk = std::size_t(64) << 10;  // Table::hunk_bytes of the 16-byte class
+  static_assert(Table::hunk_bytes(0) == hunk);
+  alignas(4096) static std::byte one_hunk[hunk];
+  constexpr int threads = 4;
+  int out_of_memory = 0;
+  int contended = 0;
+  for (int round = 0; round < 300; ++round) {
+    Slab<concurrent, false> slab(Block{one_hunk, sizeof one_hunk}, hunk);
+    ASSERT_EQ(slab.block_count(), 1u);
+    SizeClasses<Slab<concurrent, false>> hold(slab);
+    std::atomic<int> ready{0};
+    Result<Block> got[threads] = {Error::none, Error::none, Error::none, Error::none};
+    auto racer = [&](int t) {
+      ready.fetch_add(1);
+      while (ready.load() < threads) std::this_thread::yield();
+      got[t] = hold.try_allocate(Layout{16, 8});
+    };
+    std::thread others[threads - 1];
+    for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
+    racer(0);
+    for (std::thread& t : others) t.join();
+    for (const Result<Block>& b : got) {
+      if (b) {
+        EXPECT_EQ(hold.try_deallocate(*b), Error::none);
+      } else {
+        out_of_memory += b.error() == Error::out_of_memory;
+        contended += b.error() == Error::contended;
+        EXPECT_TRUE(b.error() == Error::out_of_memory || b.error() == Error::contended)
+            << to_string(b.error());
+      }
+    }
+  }
+  EXPECT_EQ(out_of_memory, 0) << "allocations told out_of_memory while the last hunk had room";
+  RecordProperty("contended", contended);  // a wait past its bound: legitimate, rare
+}
+
 }  // namespace
 }  // namespace swim::mem::testing

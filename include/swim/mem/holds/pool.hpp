@@ -334,9 +334,10 @@ class PoolCore {
 
  protected:
   static constexpr unsigned grow_attempts = 16;
-  // Backoff steps an allocation that finds the heap dry waits for another thread's
-  // new head (grow): a bounded wait, on the out_of_memory path only.
-  static constexpr unsigned dry_heap_waits = 8;
+  // Backoff steps an allocation that finds the heap dry waits, while another
+  // thread's grow is in flight (growing_), for that thread's new head: a bounded
+  // wait, on the out-of-memory path only, and none at all when nobody grows.
+  static constexpr unsigned dry_heap_waits = 256;
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
 
   SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream, bool give_back_at_once)
@@ -354,7 +355,7 @@ class PoolCore {
     zero_count_.live.raw = 0;
     head_.raw = 0;
     spares_.raw = 0;
-    live_.raw = used_.raw = peak_.raw = reserved_.raw = hunks_.raw = 0;
+    live_.raw = used_.raw = peak_.raw = reserved_.raw = hunks_.raw = growing_.raw = 0;
     for (auto& r : registry_) r.raw = 0;
   }
 
@@ -401,6 +402,7 @@ class PoolCore {
     // tag word: align >= 8, and the data area starts 64-byte aligned).
     const std::size_t need = sizeof(Hunk) + align + size8;
     for (unsigned attempt = 0; attempt < grow_attempts; ++attempt) {
+      bool drew = false;  // h came from the heap: this grow is counted in growing_
       Hunk* h = pop_spare();
       if (h != nullptr && h->bump.capacity + sizeof(Hunk) < need) {
         push_spare(h);  // too small for this request; leave it for others
@@ -409,29 +411,31 @@ class PoolCore {
       if (h != nullptr) {
         h->bump.state.store(BumpType::head, order::relaxed);  // back in service
       } else {
+        // growing_ counts the grows between their draw from the heap and their
+        // install (below): a thread that finds the heap dry while it is not zero
+        // knows that a hunk with room is on its way, and says contended rather
+        // than out_of_memory if it does not come within its wait. The increment
+        // comes before the draw, so whoever sees the heap this draw left dry sees it.
+        growing_.fetch_add(1, order::seq_cst);
         const Result<Block> blk =
             heap.try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
         if (!blk) {
-          // The heap is dry, but another thread may be installing the hunk it drew
-          // (the last one, say) as the new head: wait for it, boundedly, and try
-          // there; out_of_memory only if no new head comes or it has no room.
+          growing_.fetch_sub(1, order::seq_cst);
           if (blk.error() != Error::out_of_memory) return blk.error();
-          std::uint64_t now = head_.load(order::acquire);
-          for (unsigned t = 0; now == old_head && t < dry_heap_waits; ++t) {
-            backoff(t);
-            now = head_.load(order::acquire);
-          }
-          if (now == old_head || now == 0) return Error::out_of_memory;
-          const Result<Block> r = bump_in(hunk_at(now), size8, align);
+          const Result<std::uint64_t> now = wait_for_new_head(old_head);
+          if (!now) return now.error();
+          const Result<Block> r = bump_in(hunk_at(*now), size8, align);
           if (r) {
             account_allocation(size8);
             return r;
           }
-          old_head = now;
+          old_head = *now;
           continue;
         }
+        drew = true;
         if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
           (void)release_to(heap, *blk);  // (a heap that refuses its own block: nothing to do)
+          growing_.fetch_sub(1, order::seq_cst);
           return Error::out_of_memory;
         }
         h = static_cast<Hunk*>(blk->ptr);
@@ -445,8 +449,10 @@ class PoolCore {
       }
       const Result<Block> r = bump_in(h, size8, align);
       if (!r) {
-        // A thread that still saw this recycled hunk as its head filled it first.
+        // A thread that still saw this recycled hunk as its head filled it first
+        // (a spare; a hunk fresh from the heap is nobody else's yet).
         demote(h);
+        if (drew) growing_.fetch_sub(1, order::seq_cst);
         continue;
       }
       account_allocation(size8);
@@ -459,9 +465,25 @@ class PoolCore {
       } else {
         demote(h);
       }
+      if (drew) growing_.fetch_sub(1, order::seq_cst);  // after the install: see above
       return r;
     }
     return Error::contended;
+  }
+
+  /// After this thread found the heap dry with `old_head` full: the head another
+  /// thread installs meanwhile; contended if a grow is still in flight after the
+  /// bounded wait, out_of_memory if none is (nothing is coming).
+  SWIM_MEM_API Result<std::uint64_t> wait_for_new_head(std::uint64_t old_head) {
+    for (unsigned t = 0;; ++t) {
+      // growing_ before head_: a grow that is no longer counted has installed its hunk.
+      const bool in_flight = growing_.load(order::seq_cst) != 0;
+      const std::uint64_t now = head_.load(order::acquire);
+      if (now != old_head && now != 0) return now;
+      if (!in_flight) return Error::out_of_memory;
+      if (t == dry_heap_waits) return Error::contended;
+      backoff(t);
+    }
   }
 
   /// Give every spare hunk back to `heap`. A hunk the heap does not take back now
@@ -645,6 +667,7 @@ class PoolCore {
   cell<std::uint64_t, Mode> peak_;
   cell<std::uint64_t, Mode> reserved_;
   cell<std::uint64_t, Mode> hunks_;
+  cell<std::uint64_t, Mode> growing_;  // grows between their draw and install (grow)
   cell<std::uint64_t, Mode> registry_[registry_lists];  // see enroll
 };
 

@@ -367,6 +367,10 @@ class alignas(64) ClassCore {
   static_assert(!relative_tags || Mode::is_concurrent,
                 "relative SizeClasses are for memory several processes share: concurrent");
   static constexpr unsigned registry_lists = 64;
+  /// Backoff steps an allocation that finds the heap dry waits for another thread's
+  /// hunk of its class (wait_for_room): a bounded wait, on the out-of-memory path
+  /// only, and none at all when no advance of the class is in flight.
+  static constexpr unsigned dry_heap_waits = 256;
   /// Words in front of a large object's tag: its heap block's size and offset.
   static constexpr std::size_t large_words = 2;
 
@@ -744,6 +748,7 @@ class alignas(64) ClassCore {
     for (unsigned c = 0; c < Table::count; ++c) {
       current_[c].raw = 0;
       partial_[c].raw = 0;
+      growing_[c].raw = 0;
     }
     for (unsigned i = 0; i < registry_lists; ++i) registry_[i].raw = 0;
     for (unsigned i = 0; i < large_bins * large_slots; ++i) large_kept_[i].raw = 0;
@@ -850,17 +855,30 @@ class alignas(64) ClassCore {
   SWIM_MEM_API Error advance(unsigned c, std::uint64_t seen) {
     Hunk* h = seen == 0 ? nullptr : hunk_at(seen);
     Hunk* next = pop_partial(c);
+    bool drew = false;  // next came from the heap: this advance is counted in growing_[c]
     if (next == nullptr) {
+      // growing_[c] counts the advances of class c between their draw from the heap
+      // and their install (or listing): one that finds the heap dry while it is not
+      // zero knows a hunk with room is on its way (wait_for_room). The increment
+      // comes before the draw, so whoever sees the heap this draw left dry sees it.
+      growing_[c].fetch_add(1, order::seq_cst);
       const Result<Hunk*> fresh = new_hunk(c);
-      if (!fresh) return fresh.error();
+      if (!fresh) {
+        growing_[c].fetch_sub(1, order::seq_cst);
+        if (fresh.error() != Error::out_of_memory) return fresh.error();
+        return wait_for_room(c, seen);
+      }
       next = *fresh;
+      drew = true;
     }
     std::uint64_t expected = seen;
     if (!current_[c].compare_exchange(expected, word_of(next), order::seq_cst)) {
       // Another thread installed one first: keep ours findable, take from theirs.
       list(next);
+      if (drew) growing_[c].fetch_sub(1, order::seq_cst);  // after the listing
       return Error::none;
     }
+    if (drew) growing_[c].fetch_sub(1, order::seq_cst);  // after the install
     // The old current hunk may have had units freed while it was current, or been
     // retired (fresh units again) since a taker found it full: list it if it has room.
     if (h != nullptr && ((h->free_top.load(order::seq_cst) & Hunk::index_mask) != 0 ||
@@ -868,6 +886,25 @@ class alignas(64) ClassCore {
       list(h);
     }
     return Error::none;
+  }
+
+  /// The heap is dry and class c's current hunk (`seen`) full: none (try again)
+  /// once another thread installs or lists a hunk of c, contended if its advance is
+  /// still in flight after a bounded wait, out_of_memory if no advance is (nothing
+  /// is coming).
+  SWIM_MEM_API Error wait_for_room(unsigned c, std::uint64_t seen) {
+    for (unsigned t = 0;; ++t) {
+      // growing_ before current_ and partial_: an advance no longer counted has
+      // installed or listed its hunk.
+      const bool in_flight = growing_[c].load(order::seq_cst) != 0;
+      if (current_[c].load(order::seq_cst) != seen ||
+          (partial_[c].load(order::acquire) & pointer_mask) != 0) {
+        return Error::none;
+      }
+      if (!in_flight) return Error::out_of_memory;
+      if (t == dry_heap_waits) return Error::contended;
+      backoff(t);
+    }
   }
 
   /// Put `h` on its class's partial stack unless it is there already.
@@ -1184,6 +1221,7 @@ class alignas(64) ClassCore {
   ZeroCount<Mode> zero_count_;
   cell<std::uint64_t, Mode> current_[Table::count];
   cell<std::uint64_t, Mode> partial_[Table::count];
+  cell<std::uint32_t, Mode> growing_[Table::count];  // advances between draw and install
   cell<std::uint64_t, Mode> registry_[registry_lists];
   cell<std::size_t, Mode> live_;
   cell<std::size_t, Mode> used_;
