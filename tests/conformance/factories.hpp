@@ -257,7 +257,7 @@ struct PoolFactoryOf {
 };
 
 /// A Pool over a heap of heaps/heap_kinds.hpp (every host-runnable kind gets one:
-/// see test_conformance.cpp).
+/// see conformance_pools.cpp).
 template <class H>
 struct PoolOverFactory : PoolFactoryOf<H> {};
 

@@ -1,4 +1,7 @@
-// The conformance suite: the same checks for every allocator and mode.
+// The conformance suite: the same checks for every allocator and mode. A typed
+// test pattern (TYPED_TEST_P); the tests/conformance/*.cpp files each instantiate it
+// for some of the allocators (one program, test_conformance, split in translation
+// units so that two cores build it together).
 //
 // What every swim-mem allocator promises (include/swim/mem/heaps/concept.hpp):
 // blocks of at least the requested size and alignment that never overlap; errors
@@ -7,6 +10,8 @@
 // without asking an upstream; foreign pointers and double frees rejected; a walk
 // (physical/region.hpp) that tiles each of its ranges and shows every live block
 // live.
+#pragma once
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -167,26 +172,6 @@ class Conformance : public ::testing::Test {
   }
 };
 
-// The allocators, a Pool over every heap kind that host code runs, and (CUDA builds)
-// a Pool over CUDA managed memory, skipped without a device.
-using Factories = map_host_heaps<
-    ::testing::Types, PoolOverFactory, heap_kinds, SlabFactory<concurrent>,
-    SlabFactory<single_owner>, SlabFactory<concurrent, relative_address>, SlabCacheFactory,
-    PackFactory<concurrent>, PackFactory<concurrent, relative_address>,
-    PoolFactoryOf<Slab<concurrent, true, relative_address>, relative_address>,
-    PackFactory<single_owner>, AddrSpaceFactory<concurrent>, AddrSpaceFactory<single_owner>,
-    ExtentHeapFactory<concurrent, true>, ExtentHeapFactory<concurrent, false>,
-    ExtentHeapFactory<single_owner, true>, ExtentHeapFactory<single_owner, false>,
-    ExtentArenaFactory, SizeClassesFactory<concurrent, true>, SizeClassesFactory<concurrent, false>,
-    SizeClassesFactory<single_owner, true>, SizeClassesFactory<single_owner, false>,
-    SizeClassesRelativeFactory
-#if defined(SWIM_MEM_TEST_HAS_CUDA)
-    ,
-    PoolOverFactory<SourceHeap<CudaManagedMemory, concurrent>>,
-    PoolOverFactory<SourceHeap<CudaManagedMemory, single_owner>>
-#endif
-    >::type;
-
 class FactoryNames {
  public:
   template <class F>
@@ -198,9 +183,10 @@ class FactoryNames {
     }
   }
 };
-TYPED_TEST_SUITE(Conformance, Factories, FactoryNames);
+TYPED_TEST_SUITE_P(Conformance);
 
-TYPED_TEST(Conformance, StartsEmpty) {
+
+TYPED_TEST_P(Conformance, StartsEmpty) {
   const Stats s = this->a().stats();
   EXPECT_EQ(s.live, 0u);
   EXPECT_EQ(s.bytes_in_use, 0u);
@@ -212,7 +198,7 @@ TYPED_TEST(Conformance, StartsEmpty) {
   }
 }
 
-TYPED_TEST(Conformance, ZeroSize) {
+TYPED_TEST_P(Conformance, ZeroSize) {
   const Stats before = this->a().stats();
   for (std::size_t align : {std::size_t(1), std::size_t(8), std::size_t(64)}) {
     const Result<Block> r = this->a().try_allocate(Layout{0, align});
@@ -226,7 +212,7 @@ TYPED_TEST(Conformance, ZeroSize) {
   EXPECT_EQ(this->a().stats().live, before.live);
 }
 
-TYPED_TEST(Conformance, Alignments1To4096) {
+TYPED_TEST_P(Conformance, Alignments1To4096) {
   const std::size_t max_align = this->f->max_align();
   for (std::size_t align = 1; align <= 4096; align *= 2) {
     const Stats before = this->a().stats();
@@ -247,7 +233,7 @@ TYPED_TEST(Conformance, Alignments1To4096) {
   EXPECT_EQ(this->a().stats().live, 0u);
 }
 
-TYPED_TEST(Conformance, BadLayoutsAreRejected) {
+TYPED_TEST_P(Conformance, BadLayoutsAreRejected) {
   EXPECT_EQ(Layout::from_size_align(16, 3).error(), Error::misaligned);
   const Stats before = this->a().stats();
   // A Layout built by hand can carry any alignment: not a power of two is refused.
@@ -279,7 +265,7 @@ TYPED_TEST(Conformance, BadLayoutsAreRejected) {
   }
 }
 
-TYPED_TEST(Conformance, LiveBlocksNeverOverlap) {
+TYPED_TEST_P(Conformance, LiveBlocksNeverOverlap) {
   std::mt19937_64 rng(7);
   std::vector<std::pair<Block, std::uint64_t>> live;
   const std::size_t max = std::min<std::size_t>(this->f->max_size(), 400);
@@ -313,7 +299,7 @@ TYPED_TEST(Conformance, LiveBlocksNeverOverlap) {
   EXPECT_EQ(this->a().stats().bytes_in_use, 0u);
 }
 
-TYPED_TEST(Conformance, ExhaustionIsAnErrorAndRecoverable) {
+TYPED_TEST_P(Conformance, ExhaustionIsAnErrorAndRecoverable) {
   if (!this->bounded()) GTEST_SKIP() << "this allocator's memory only ends with the system's";
   const Layout layout{256, 8};
   std::vector<Block> blocks;
@@ -353,7 +339,7 @@ TYPED_TEST(Conformance, ExhaustionIsAnErrorAndRecoverable) {
 
 // Random allocate/free sequences checked against a reference model: which blocks
 // are live, their contents, and what the statistics must say.
-TYPED_TEST(Conformance, RandomSequencesMatchReferenceModel) {
+TYPED_TEST_P(Conformance, RandomSequencesMatchReferenceModel) {
   for (std::uint64_t seed : {1u, 2u, 3u}) {
     std::mt19937_64 rng(seed);
     std::map<std::uint64_t, Block> model;  // id -> block
@@ -406,7 +392,7 @@ TYPED_TEST(Conformance, RandomSequencesMatchReferenceModel) {
   }
 }
 
-TYPED_TEST(Conformance, DoubleFreeIsDetected) {
+TYPED_TEST_P(Conformance, DoubleFreeIsDetected) {
   const Result<Block> keep = this->a().try_allocate(Layout{64, 8});
   const Result<Block> r = this->a().try_allocate(Layout{64, 8});
   ASSERT_TRUE(keep.ok() && r.ok());
@@ -420,7 +406,7 @@ TYPED_TEST(Conformance, DoubleFreeIsDetected) {
   EXPECT_EQ(this->a().stats().live, 0u);
 }
 
-TYPED_TEST(Conformance, ForeignPointersAreRejected) {
+TYPED_TEST_P(Conformance, ForeignPointersAreRejected) {
   const Result<Block> mine = this->a().try_allocate(Layout{64, 8});
   const Result<Block> theirs = this->f->other.try_allocate(Layout{64, 8});
   ASSERT_TRUE(mine.ok() && theirs.ok());
@@ -440,7 +426,7 @@ TYPED_TEST(Conformance, ForeignPointersAreRejected) {
 // A pointer whose preceding word looks like a tag (of any kind, naming memory that
 // is no control block) is foreign, and nothing is followed or changed. Tagged
 // holds also answer so through HoldRef::try_deallocate.
-TYPED_TEST(Conformance, ForgedTagsAreRejected) {
+TYPED_TEST_P(Conformance, ForgedTagsAreRejected) {
   const Result<Block> mine = this->a().try_allocate(Layout{256, 8});
   ASSERT_TRUE(mine.ok());
   const Stats before = this->a().stats();
@@ -466,7 +452,7 @@ TYPED_TEST(Conformance, ForgedTagsAreRejected) {
   EXPECT_EQ(this->a().try_deallocate(*mine), Error::none);
 }
 
-TYPED_TEST(Conformance, StatisticsStayConsistent) {
+TYPED_TEST_P(Conformance, StatisticsStayConsistent) {
   std::vector<Block> blocks;
   std::size_t sum = 0;
   for (int i = 0; i < 20; ++i) {
@@ -495,15 +481,9 @@ TYPED_TEST(Conformance, StatisticsStayConsistent) {
   EXPECT_EQ(this->a().stats().live, 0u);
 }
 
-}  // namespace
-}  // namespace swim::mem::testing
-
-namespace swim::mem::testing {
-namespace {
-
 // largest_free along a life: fresh, with blocks, with every other block freed (the
 // free memory in pieces), and empty again.
-TYPED_TEST(Conformance, LargestFreeIsServedAndNoMore) {
+TYPED_TEST_P(Conformance, LargestFreeIsServedAndNoMore) {
   this->check_largest_free("fresh");
   std::vector<Block> blocks;
   for (int i = 0; i < 64; ++i) {
@@ -527,7 +507,7 @@ TYPED_TEST(Conformance, LargestFreeIsServedAndNoMore) {
   this->check_largest_free("all freed");
 }
 
-TYPED_TEST(Conformance, WalkTilesItsRangesAndShowsLiveBlocks) {
+TYPED_TEST_P(Conformance, WalkTilesItsRangesAndShowsLiveBlocks) {
   this->check_walk({}, "fresh");
   std::vector<Block> blocks;
   std::mt19937_64 rng(11);
@@ -552,6 +532,21 @@ TYPED_TEST(Conformance, WalkTilesItsRangesAndShowsLiveBlocks) {
   for (const Block& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
   this->check_walk({}, "all freed");
 }
+
+REGISTER_TYPED_TEST_SUITE_P(Conformance,
+    StartsEmpty,
+    ZeroSize,
+    Alignments1To4096,
+    BadLayoutsAreRejected,
+    LiveBlocksNeverOverlap,
+    ExhaustionIsAnErrorAndRecoverable,
+    RandomSequencesMatchReferenceModel,
+    DoubleFreeIsDetected,
+    ForeignPointersAreRejected,
+    ForgedTagsAreRejected,
+    StatisticsStayConsistent,
+    LargestFreeIsServedAndNoMore,
+    WalkTilesItsRangesAndShowsLiveBlocks);
 
 }  // namespace
 }  // namespace swim::mem::testing
