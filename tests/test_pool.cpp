@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "swim/mem.hpp"
+#include "support/last_hunk_race.hpp"
 
 namespace swim::mem {
 namespace {
@@ -206,38 +207,11 @@ bool inside(const void* p, const std::byte* base, std::size_t bytes) {
 // hunk has room for all four); one that waits past its bound is told contended.
 TEST(Pool, ThreadsRacingForTheLastHunkAreNeverToldOutOfMemory) {
   alignas(4096) static std::byte one_hunk[4096];
-  constexpr int threads = 4;
-  int out_of_memory = 0;
-  int contended = 0;
-  for (int round = 0; round < 300; ++round) {
-    Slab<concurrent, false> slab(Block{one_hunk, sizeof one_hunk}, 4096);
-    ASSERT_EQ(slab.block_count(), 1u);
-    Pool<Slab<concurrent, false>, concurrent, false> pool(slab, 4096);
-    std::atomic<int> ready{0};
-    Result<Block> got[threads] = {Error::none, Error::none, Error::none, Error::none};
-    auto racer = [&](int t) {
-      ready.fetch_add(1);
-      while (ready.load() < threads) std::this_thread::yield();
-      got[t] = pool.try_allocate(Layout{64, 8});
-    };
-    std::thread others[threads - 1];
-    for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
-    racer(0);
-    for (std::thread& t : others) t.join();
-    for (const Result<Block>& b : got) {
-      if (b) {
-        EXPECT_TRUE(inside(b->ptr, one_hunk, sizeof one_hunk));
-        EXPECT_EQ(pool.try_deallocate(*b), Error::none);
-      } else {
-        out_of_memory += b.error() == Error::out_of_memory;
-        contended += b.error() == Error::contended;
-        EXPECT_TRUE(b.error() == Error::out_of_memory || b.error() == Error::contended)
-            << to_string(b.error());
-      }
-    }
-  }
-  EXPECT_EQ(out_of_memory, 0) << "allocations told out_of_memory while the last hunk had room";
-  RecordProperty("contended", contended);  // a wait past its bound: legitimate, rare
+  const testing::LastHunkRace race =
+      testing::race_for_the_last_hunk<Pool<Slab<concurrent, false>, concurrent, false>>(
+          one_hunk, sizeof one_hunk, Layout{64, 8}, 300, std::size_t(4096));
+  EXPECT_EQ(race.out_of_memory, 0) << "allocations told out_of_memory while the last hunk had room";
+  RecordProperty("contended", race.contended);  // a wait past its bound: legitimate, rare
 }
 
 // A Slab that calls the test's hook after each draw (or dry answer): to hold one

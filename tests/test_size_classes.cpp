@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/arena.hpp"
+#include "support/last_hunk_race.hpp"
 #include "swim/mem.hpp"
 
 namespace swim::mem::testing {
@@ -502,37 +503,10 @@ TEST(SizeClassesRegressions, ThreadsRacingForTheLastHunkAreNeverToldOutOfMemory)
   constexpr std::size_t hunk = std::size_t(64) << 10;  // Table::hunk_bytes of the 16-byte class
   static_assert(Table::hunk_bytes(0) == hunk);
   alignas(4096) static std::byte one_hunk[hunk];
-  constexpr int threads = 4;
-  int out_of_memory = 0;
-  int contended = 0;
-  for (int round = 0; round < 300; ++round) {
-    Slab<concurrent, false> slab(Block{one_hunk, sizeof one_hunk}, hunk);
-    ASSERT_EQ(slab.block_count(), 1u);
-    SizeClasses<Slab<concurrent, false>> hold(slab);
-    std::atomic<int> ready{0};
-    Result<Block> got[threads] = {Error::none, Error::none, Error::none, Error::none};
-    auto racer = [&](int t) {
-      ready.fetch_add(1);
-      while (ready.load() < threads) std::this_thread::yield();
-      got[t] = hold.try_allocate(Layout{16, 8});
-    };
-    std::thread others[threads - 1];
-    for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
-    racer(0);
-    for (std::thread& t : others) t.join();
-    for (const Result<Block>& b : got) {
-      if (b) {
-        EXPECT_EQ(hold.try_deallocate(*b), Error::none);
-      } else {
-        out_of_memory += b.error() == Error::out_of_memory;
-        contended += b.error() == Error::contended;
-        EXPECT_TRUE(b.error() == Error::out_of_memory || b.error() == Error::contended)
-            << to_string(b.error());
-      }
-    }
-  }
-  EXPECT_EQ(out_of_memory, 0) << "allocations told out_of_memory while the last hunk had room";
-  RecordProperty("contended", contended);  // a wait past its bound: legitimate, rare
+  const LastHunkRace race = race_for_the_last_hunk<SizeClasses<Slab<concurrent, false>>>(
+      one_hunk, sizeof one_hunk, Layout{16, 8}, 300);
+  EXPECT_EQ(race.out_of_memory, 0) << "allocations told out_of_memory while the last hunk had room";
+  RecordProperty("contended", race.contended);  // a wait past its bound: legitimate, rare
 }
 
 }  // namespace

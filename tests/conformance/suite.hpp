@@ -170,6 +170,20 @@ class Conformance : public ::testing::Test {
     (void)via_tag;
     return a().try_deallocate(b);
   }
+
+  // Free blocks 0, 2, 4, ... (every fourth through the tag when `via_tags`); returns
+  // the others, still live.
+  std::vector<Block> release_every_other(const std::vector<Block>& blocks, bool via_tags) {
+    std::vector<Block> kept;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      if (i % 2 == 0) {
+        EXPECT_EQ(release(blocks[i], via_tags && i % 4 == 0), Error::none) << "block " << i;
+      } else {
+        kept.push_back(blocks[i]);
+      }
+    }
+    return kept;
+  }
 };
 
 class FactoryNames {
@@ -316,15 +330,8 @@ TYPED_TEST_P(Conformance, ExhaustionIsAnErrorAndRecoverable) {
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(this->a().try_allocate(layout).ok());
   EXPECT_TRUE(same(full, this->a().stats()));
   // Free every other block, then the space is usable again.
-  std::vector<Block> kept;
-  for (std::size_t i = 0; i < blocks.size(); ++i) {
-    if (i % 2 == 0) {
-      ASSERT_EQ(this->release(blocks[i], i % 4 == 0), Error::none);
-    } else {
-      kept.push_back(blocks[i]);
-    }
-  }
-  for (auto& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
+  const std::vector<Block> kept = this->release_every_other(blocks, true);
+  for (const Block& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
   EXPECT_EQ(this->a().stats().live, 0u);
   std::size_t again = 0;
   for (; again < blocks.size(); ++again) {
@@ -493,14 +500,7 @@ TYPED_TEST_P(Conformance, LargestFreeIsServedAndNoMore) {
   }
   ASSERT_GT(blocks.size(), 8u);
   this->check_largest_free("with blocks");
-  std::vector<Block> kept;
-  for (std::size_t i = 0; i < blocks.size(); ++i) {
-    if (i % 2 == 0) {
-      ASSERT_EQ(this->release(blocks[i], i % 4 == 0), Error::none);
-    } else {
-      kept.push_back(blocks[i]);
-    }
-  }
+  const std::vector<Block> kept = this->release_every_other(blocks, true);
   this->check_largest_free("every other block freed");
   for (const Block& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
   EXPECT_EQ(this->a().stats().live, 0u);
@@ -520,14 +520,7 @@ TYPED_TEST_P(Conformance, WalkTilesItsRangesAndShowsLiveBlocks) {
   }
   ASSERT_GT(blocks.size(), 8u);
   this->check_walk(blocks, "with blocks");
-  std::vector<Block> kept;
-  for (std::size_t i = 0; i < blocks.size(); ++i) {
-    if (i % 2 == 0) {
-      ASSERT_EQ(this->release(blocks[i], false), Error::none);
-    } else {
-      kept.push_back(blocks[i]);
-    }
-  }
+  const std::vector<Block> kept = this->release_every_other(blocks, false);
   this->check_walk(kept, "every other block freed");
   for (const Block& b : kept) ASSERT_EQ(this->release(b, false), Error::none);
   this->check_walk({}, "all freed");
