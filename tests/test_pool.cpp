@@ -3,8 +3,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -214,12 +215,15 @@ TEST(Pool, ThreadsRacingForTheLastHunkAreNeverToldOutOfMemory) {
   RecordProperty("contended", race.contended);  // a wait past its bound: legitimate, rare
 }
 
-// A Slab that calls the test's hook after each draw (or dry answer): to hold one
-// thread between its draw and its install, or one that found the Slab dry.
+// A Slab that calls the test's hooks before and after each draw (or dry answer): to
+// hold one thread between its draw and its install, or one that found the Slab dry,
+// or to throw.
 struct HookedSlab {
   Slab<concurrent, false> inner;
   std::function<void(const Result<Block>&)> after;
+  std::function<void()> before = nullptr;
   Result<Block> try_allocate(Layout l) {
+    if (before) before();
     const Result<Block> r = inner.try_allocate(l);
     if (after) after(r);
     return r;
@@ -314,6 +318,76 @@ TEST(Pool, ADryHeapAfterAnotherThreadsGrowIsServedFromItsNewHead) {
   while ((r = pool.try_allocate(Layout{512, 8}))) fill.push_back(*r);
   EXPECT_EQ(r.error(), Error::out_of_memory) << to_string(r.error());
   EXPECT_FALSE(fill.empty());
+  for (const Block& f : fill) EXPECT_EQ(pool.try_deallocate(f), Error::none);
+}
+
+// Two hunks, the head full, the other retired to the spare list, the heap dry: four
+// threads race, one pops the spare and installs it, the others find no spare and
+// the heap dry while it does. None is told out_of_memory (the spare has room).
+TEST(Pool, ThreadsRacingForTheLastSpareAreNeverToldOutOfMemory) {
+  alignas(4096) static std::byte two_hunks[2 * 4096];
+  constexpr int threads = 4;
+  int out_of_memory = 0;
+  int contended = 0;
+  for (int round = 0; round < 1000; ++round) {
+    Slab<concurrent, false> slab(Block{two_hunks, sizeof two_hunks}, 4096);
+    Pool<Slab<concurrent, false>, concurrent, false> pool(slab, 4096);
+    std::vector<Block> live;
+    Result<Block> r = Error::none;
+    while ((r = pool.try_allocate(Layout{64, 8}))) live.push_back(*r);
+    ASSERT_EQ(r.error(), Error::out_of_memory);
+    ASSERT_EQ(pool.hunk_count(), 2u);
+    // Free every object of the first hunk (not the head): it retires to the spares.
+    const auto first_hunk = reinterpret_cast<const std::byte*>(
+        reinterpret_cast<std::uintptr_t>(live.front().ptr) & ~std::uintptr_t(4095));
+    std::vector<Block> rest;
+    for (const Block& b : live) {
+      if (inside(b.ptr, first_hunk, 4096)) {
+        ASSERT_EQ(pool.try_deallocate(b), Error::none);
+      } else {
+        rest.push_back(b);
+      }
+    }
+    std::atomic<int> ready{0};
+    Result<Block> got[threads] = {Error::none, Error::none, Error::none, Error::none};
+    auto racer = [&](int t) {
+      ready.fetch_add(1);
+      while (ready.load() < threads) std::this_thread::yield();
+      got[t] = pool.try_allocate(Layout{64, 8});
+    };
+    std::thread others[threads - 1];
+    for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
+    racer(0);
+    for (std::thread& t : others) t.join();
+    for (const Result<Block>& b : got) {
+      if (b) {
+        EXPECT_TRUE(inside(b->ptr, first_hunk, 4096));
+        rest.push_back(*b);
+      } else {
+        out_of_memory += b.error() == Error::out_of_memory;
+        contended += b.error() == Error::contended;
+      }
+    }
+    for (const Block& b : rest) EXPECT_EQ(pool.try_deallocate(b), Error::none);
+  }
+  EXPECT_EQ(out_of_memory, 0) << "told out_of_memory while a spare with room was being installed";
+  RecordProperty("contended", contended);
+}
+
+// A heap that throws from try_allocate (the heap concept does not forbid it): the
+// grow it interrupted is no longer counted, so a later exhaustion, with nobody
+// growing, is out_of_memory at once, not contended after a wait.
+TEST(Pool, AHeapThatThrowsLeavesNoGrowCounted) {
+  alignas(4096) static std::byte one_hunk[4096];
+  HookedSlab heap{Slab<concurrent, false>(Block{one_hunk, sizeof one_hunk}, 4096), {}};
+  Pool<HookedSlab, concurrent, false> pool(heap, 4096);
+  heap.before = [] { throw std::runtime_error("the heap's own failure"); };
+  EXPECT_THROW((void)pool.try_allocate(Layout{64, 8}), std::runtime_error);
+  heap.before = nullptr;
+  std::vector<Block> fill;
+  Result<Block> r = Error::none;
+  while ((r = pool.try_allocate(Layout{512, 8}))) fill.push_back(*r);
+  EXPECT_EQ(r.error(), Error::out_of_memory) << to_string(r.error());
   for (const Block& f : fill) EXPECT_EQ(pool.try_deallocate(f), Error::none);
 }
 

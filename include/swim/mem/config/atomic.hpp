@@ -174,6 +174,29 @@ class atomic_ref {
   T* p_;
 };
 
+/// A fence of order `o` between this thread's atomic operations (device scope on a
+/// GPU, as atomic_ref's). With a release fence before a store that another thread
+/// reads through an acquire fence, what came before the first fence is seen after
+/// the second, whatever the orders of the store and the read themselves.
+SWIM_MEM_API SWIM_MEM_FORCEINLINE void atomic_fence(order o = order::seq_cst) {
+#if defined(SWIM_MEM_COMPILER_HIP)
+  __atomic_thread_fence(detail::hip_order(o));
+#elif defined(SWIM_MEM_COMPILER_CUDA)
+  cuda::atomic_thread_fence(detail::std_order(o), cuda::thread_scope_device);
+#else
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+// GCC's ThreadSanitizer does not model fences and says so (-Wtsan); TSan checks
+// the plain data the fences order, and the atomics stay atomics.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+  std::atomic_thread_fence(detail::std_order(o));
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
+#endif
+}
+
 // ---- Concurrency modes ---------------------------------------------------------
 
 /// Lock-free mode: every shared word is accessed through atomic_ref.

@@ -27,6 +27,7 @@
 #include "swim/mem/heaps/concept.hpp"
 #include "swim/mem/heaps/heap_ref.hpp"
 #include "swim/mem/holds/detail/bump.hpp"
+#include "swim/mem/holds/detail/in_flight.hpp"
 #include "swim/mem/holds/detail/zero_count.hpp"
 #include "swim/mem/holds/tag.hpp"
 #include "swim/mem/physical.hpp"
@@ -334,9 +335,9 @@ class PoolCore {
 
  protected:
   static constexpr unsigned grow_attempts = 16;
-  // Backoff steps an allocation that finds the heap dry waits, while another
-  // thread's grow is in flight (growing_), for that thread's new head: a bounded
-  // wait, on the out-of-memory path only, and none at all when nobody grows.
+  // Backoff steps an allocation that finds no spare and the heap dry waits, while
+  // another thread's grow is in flight (growing_), for that thread's new head: a
+  // bounded wait, on the out-of-memory path only, and none when nobody grows.
   static constexpr unsigned dry_heap_waits = 256;
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
 
@@ -402,7 +403,11 @@ class PoolCore {
     // tag word: align >= 8, and the data area starts 64-byte aligned).
     const std::size_t need = sizeof(Hunk) + align + size8;
     for (unsigned attempt = 0; attempt < grow_attempts; ++attempt) {
-      bool drew = false;  // h came from the heap: this grow is counted in growing_
+      // growing_ counts the grows from before they look for a hunk (a spare, or a
+      // draw from the heap) until they install it or find none: a thread that finds
+      // neither while it is not zero knows that a hunk with room may be on its way
+      // (wait_for_new_head; holds/detail/in_flight.hpp).
+      InFlight<std::uint64_t, Mode> counted(growing_);
       Hunk* h = pop_spare();
       if (h != nullptr && h->bump.capacity + sizeof(Hunk) < need) {
         push_spare(h);  // too small for this request; leave it for others
@@ -411,16 +416,10 @@ class PoolCore {
       if (h != nullptr) {
         h->bump.state.store(BumpType::head, order::relaxed);  // back in service
       } else {
-        // growing_ counts the grows between their draw from the heap and their
-        // install (below): a thread that finds the heap dry while it is not zero
-        // knows that a hunk with room is on its way, and says contended rather
-        // than out_of_memory if it does not come within its wait. The increment
-        // comes before the draw, so whoever sees the heap this draw left dry sees it.
-        growing_.fetch_add(1, order::seq_cst);
         const Result<Block> blk =
             heap.try_allocate(Layout{detail::max_of(need, hunk_size_), alignof(Hunk)});
         if (!blk) {
-          growing_.fetch_sub(1, order::seq_cst);
+          counted.end();  // (before the wait: this thread waits for the others)
           if (blk.error() != Error::out_of_memory) return blk.error();
           const Result<std::uint64_t> now = wait_for_new_head(old_head);
           if (!now) return now.error();
@@ -432,10 +431,8 @@ class PoolCore {
           old_head = *now;
           continue;
         }
-        drew = true;
         if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
           (void)release_to(heap, *blk);  // (a heap that refuses its own block: nothing to do)
-          growing_.fetch_sub(1, order::seq_cst);
           return Error::out_of_memory;
         }
         h = static_cast<Hunk*>(blk->ptr);
@@ -452,7 +449,6 @@ class PoolCore {
         // A thread that still saw this recycled hunk as its head filled it first
         // (a spare; a hunk fresh from the heap is nobody else's yet).
         demote(h);
-        if (drew) growing_.fetch_sub(1, order::seq_cst);
         continue;
       }
       account_allocation(size8);
@@ -465,7 +461,7 @@ class PoolCore {
       } else {
         demote(h);
       }
-      if (drew) growing_.fetch_sub(1, order::seq_cst);  // after the install: see above
+      counted.end();  // after the install
       return r;
     }
     return Error::contended;
@@ -477,7 +473,7 @@ class PoolCore {
   SWIM_MEM_API Result<std::uint64_t> wait_for_new_head(std::uint64_t old_head) {
     for (unsigned t = 0;; ++t) {
       // growing_ before head_: a grow that is no longer counted has installed its hunk.
-      const bool in_flight = growing_.load(order::seq_cst) != 0;
+      const bool in_flight = InFlight<std::uint64_t, Mode>::someone_growing(growing_);
       const std::uint64_t now = head_.load(order::acquire);
       if (now != old_head && now != 0) return now;
       if (!in_flight) return Error::out_of_memory;
@@ -667,7 +663,7 @@ class PoolCore {
   cell<std::uint64_t, Mode> peak_;
   cell<std::uint64_t, Mode> reserved_;
   cell<std::uint64_t, Mode> hunks_;
-  cell<std::uint64_t, Mode> growing_;  // grows between their draw and install (grow)
+  cell<std::uint64_t, Mode> growing_;  // grows looking for a hunk or installing it (grow)
   cell<std::uint64_t, Mode> registry_[registry_lists];  // see enroll
 };
 

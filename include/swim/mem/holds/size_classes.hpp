@@ -60,6 +60,7 @@
 
 #include "swim/mem/heaps/concept.hpp"
 #include "swim/mem/heaps/heap_ref.hpp"
+#include "swim/mem/holds/detail/in_flight.hpp"
 #include "swim/mem/holds/detail/zero_count.hpp"
 #include "swim/mem/holds/tag.hpp"
 #include "swim/mem/physical.hpp"
@@ -854,31 +855,28 @@ class alignas(64) ClassCore {
   /// becomes current (unless another thread replaced it first).
   SWIM_MEM_API Error advance(unsigned c, std::uint64_t seen) {
     Hunk* h = seen == 0 ? nullptr : hunk_at(seen);
+    // growing_[c] counts the advances of class c from before they look for a hunk
+    // (a partial one, or a draw from the heap) until they install or list it, or
+    // find none: one that finds neither while it is not zero knows a hunk with room
+    // may be on its way (wait_for_room; holds/detail/in_flight.hpp).
+    InFlight<std::uint32_t, Mode> counted(growing_[c]);
     Hunk* next = pop_partial(c);
-    bool drew = false;  // next came from the heap: this advance is counted in growing_[c]
     if (next == nullptr) {
-      // growing_[c] counts the advances of class c between their draw from the heap
-      // and their install (or listing): one that finds the heap dry while it is not
-      // zero knows a hunk with room is on its way (wait_for_room). The increment
-      // comes before the draw, so whoever sees the heap this draw left dry sees it.
-      growing_[c].fetch_add(1, order::seq_cst);
       const Result<Hunk*> fresh = new_hunk(c);
       if (!fresh) {
-        growing_[c].fetch_sub(1, order::seq_cst);
+        counted.end();  // (before the wait: this thread waits for the others)
         if (fresh.error() != Error::out_of_memory) return fresh.error();
         return wait_for_room(c, seen);
       }
       next = *fresh;
-      drew = true;
     }
     std::uint64_t expected = seen;
     if (!current_[c].compare_exchange(expected, word_of(next), order::seq_cst)) {
       // Another thread installed one first: keep ours findable, take from theirs.
       list(next);
-      if (drew) growing_[c].fetch_sub(1, order::seq_cst);  // after the listing
-      return Error::none;
+      return Error::none;  // (counted ends after the listing)
     }
-    if (drew) growing_[c].fetch_sub(1, order::seq_cst);  // after the install
+    counted.end();  // after the install
     // The old current hunk may have had units freed while it was current, or been
     // retired (fresh units again) since a taker found it full: list it if it has room.
     if (h != nullptr && ((h->free_top.load(order::seq_cst) & Hunk::index_mask) != 0 ||
@@ -896,7 +894,7 @@ class alignas(64) ClassCore {
     for (unsigned t = 0;; ++t) {
       // growing_ before current_ and partial_: an advance no longer counted has
       // installed or listed its hunk.
-      const bool in_flight = growing_[c].load(order::seq_cst) != 0;
+      const bool in_flight = InFlight<std::uint32_t, Mode>::someone_growing(growing_[c]);
       if (current_[c].load(order::seq_cst) != seen ||
           (partial_[c].load(order::acquire) & pointer_mask) != 0) {
         return Error::none;
@@ -1221,7 +1219,7 @@ class alignas(64) ClassCore {
   ZeroCount<Mode> zero_count_;
   cell<std::uint64_t, Mode> current_[Table::count];
   cell<std::uint64_t, Mode> partial_[Table::count];
-  cell<std::uint32_t, Mode> growing_[Table::count];  // advances between draw and install
+  cell<std::uint32_t, Mode> growing_[Table::count];  // advances looking or installing (advance)
   cell<std::uint64_t, Mode> registry_[registry_lists];
   cell<std::size_t, Mode> live_;
   cell<std::size_t, Mode> used_;
