@@ -335,10 +335,13 @@ class PoolCore {
 
  protected:
   static constexpr unsigned grow_attempts = 16;
-  // Backoff steps an allocation that finds no spare and the heap dry waits, while
-  // another thread's grow is in flight (growing_), for that thread's new head: a
-  // bounded wait, on the out-of-memory path only, and none when nobody grows.
+  // Backoff steps an allocation that finds no spare and the heap dry waits for a new
+  // head (wait_for_new_head), on the out-of-memory path only: while another grow has
+  // found a hunk and not yet installed it, up to dry_heap_waits; while grows are
+  // only looking (their pop or draw under way), up to dry_looking_waits; while no
+  // grow is under way, none.
   static constexpr unsigned dry_heap_waits = 256;
+  static constexpr unsigned dry_looking_waits = 16;
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
 
   SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream, bool give_back_at_once)
@@ -356,7 +359,8 @@ class PoolCore {
     zero_count_.live.raw = 0;
     head_.raw = 0;
     spares_.raw = 0;
-    live_.raw = used_.raw = peak_.raw = reserved_.raw = hunks_.raw = growing_.raw = 0;
+    live_.raw = used_.raw = peak_.raw = reserved_.raw = hunks_.raw = 0;
+    growing_.clear();
     for (auto& r : registry_) r.raw = 0;
   }
 
@@ -404,16 +408,17 @@ class PoolCore {
     const std::size_t need = sizeof(Hunk) + align + size8;
     for (unsigned attempt = 0; attempt < grow_attempts; ++attempt) {
       // growing_ counts the grows from before they look for a hunk (a spare, or a
-      // draw from the heap) until they install it or find none: a thread that finds
-      // neither while it is not zero knows that a hunk with room may be on its way
-      // (wait_for_new_head; holds/detail/in_flight.hpp).
-      InFlight<std::uint64_t, Mode> counted(growing_);
+      // draw from the heap) until they install it or find none, and tells those
+      // that found one: a thread that finds nothing learns from it whether a hunk
+      // with room is on its way (wait_for_new_head; holds/detail/in_flight.hpp).
+      InFlight<Mode> counted(growing_);
       Hunk* h = pop_spare();
       if (h != nullptr && h->bump.capacity + sizeof(Hunk) < need) {
         push_spare(h);  // too small for this request; leave it for others
         h = nullptr;
       }
       if (h != nullptr) {
+        counted.found();
         h->bump.state.store(BumpType::head, order::relaxed);  // back in service
       } else {
         const Result<Block> blk =
@@ -431,6 +436,7 @@ class PoolCore {
           old_head = *now;
           continue;
         }
+        counted.found();
         if (blk->size < need || blk->address() % alignof(Hunk) != 0) {
           (void)release_to(heap, *blk);  // (a heap that refuses its own block: nothing to do)
           return Error::out_of_memory;
@@ -467,17 +473,21 @@ class PoolCore {
     return Error::contended;
   }
 
-  /// After this thread found the heap dry with `old_head` full: the head another
-  /// thread installs meanwhile; contended if a grow is still in flight after the
-  /// bounded wait, out_of_memory if none is (nothing is coming).
+  /// After this thread found no spare and the heap dry with `old_head` full: the
+  /// head another thread installs meanwhile. out_of_memory when no grow is under
+  /// way, or only grows still looking (whose pops and draws are as likely to fail
+  /// as this thread's) after a short wait; contended when a grow that found a hunk
+  /// has not installed it after the long wait (retry: it is coming).
   SWIM_MEM_API Result<std::uint64_t> wait_for_new_head(std::uint64_t old_head) {
+    using Seen = typename InFlight<Mode>::Seen;
     for (unsigned t = 0;; ++t) {
-      // growing_ before head_: a grow that is no longer counted has installed its hunk.
-      const bool in_flight = InFlight<std::uint64_t, Mode>::someone_growing(growing_);
+      // The counts before head_: a grow no longer counted has installed its hunk.
+      const Seen seen = InFlight<Mode>::seen(growing_);
       const std::uint64_t now = head_.load(order::acquire);
       if (now != old_head && now != 0) return now;
-      if (!in_flight) return Error::out_of_memory;
-      if (t == dry_heap_waits) return Error::contended;
+      if (seen == Seen::nothing) return Error::out_of_memory;
+      if (seen == Seen::looking && t >= dry_looking_waits) return Error::out_of_memory;
+      if (t >= dry_heap_waits) return Error::contended;
       backoff(t);
     }
   }
@@ -663,7 +673,7 @@ class PoolCore {
   cell<std::uint64_t, Mode> peak_;
   cell<std::uint64_t, Mode> reserved_;
   cell<std::uint64_t, Mode> hunks_;
-  cell<std::uint64_t, Mode> growing_;  // grows looking for a hunk or installing it (grow)
+  GrowCounts<Mode> growing_;  // grows looking for a hunk or installing one (grow)
   cell<std::uint64_t, Mode> registry_[registry_lists];  // see enroll
 };
 

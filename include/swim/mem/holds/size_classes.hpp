@@ -368,10 +368,13 @@ class alignas(64) ClassCore {
   static_assert(!relative_tags || Mode::is_concurrent,
                 "relative SizeClasses are for memory several processes share: concurrent");
   static constexpr unsigned registry_lists = 64;
-  /// Backoff steps an allocation that finds the heap dry waits for another thread's
-  /// hunk of its class (wait_for_room): a bounded wait, on the out-of-memory path
-  /// only, and none at all when no advance of the class is in flight.
+  /// Backoff steps an allocation that finds no partial hunk and the heap dry waits
+  /// for another thread's hunk of its class (wait_for_room), on the out-of-memory
+  /// path only: while an advance has found a hunk and not yet installed or listed
+  /// it, up to dry_heap_waits; while advances are only looking, up to
+  /// dry_looking_waits; while none is under way, none (as Pool's).
   static constexpr unsigned dry_heap_waits = 256;
+  static constexpr unsigned dry_looking_waits = 16;
   /// Words in front of a large object's tag: its heap block's size and offset.
   static constexpr std::size_t large_words = 2;
 
@@ -749,7 +752,7 @@ class alignas(64) ClassCore {
     for (unsigned c = 0; c < Table::count; ++c) {
       current_[c].raw = 0;
       partial_[c].raw = 0;
-      growing_[c].raw = 0;
+      growing_[c].clear();
     }
     for (unsigned i = 0; i < registry_lists; ++i) registry_[i].raw = 0;
     for (unsigned i = 0; i < large_bins * large_slots; ++i) large_kept_[i].raw = 0;
@@ -857,12 +860,13 @@ class alignas(64) ClassCore {
     Hunk* h = seen == 0 ? nullptr : hunk_at(seen);
     // growing_[c] counts the advances of class c from before they look for a hunk
     // (a partial one, or a draw from the heap) until they install or list it, or
-    // find none: one that finds neither while it is not zero knows a hunk with room
-    // may be on its way (wait_for_room; holds/detail/in_flight.hpp).
-    InFlight<std::uint32_t, Mode> counted(growing_[c]);
+    // find none, and tells those that found one: one that finds nothing learns from
+    // it whether a hunk with room is on its way (wait_for_room;
+    // holds/detail/in_flight.hpp).
+    InFlight<Mode> counted(growing_[c]);
     Hunk* next = pop_partial(c);
     if (next == nullptr) {
-      const Result<Hunk*> fresh = new_hunk(c);
+      const Result<Hunk*> fresh = new_hunk(c, counted);
       if (!fresh) {
         counted.end();  // (before the wait: this thread waits for the others)
         if (fresh.error() != Error::out_of_memory) return fresh.error();
@@ -870,6 +874,7 @@ class alignas(64) ClassCore {
       }
       next = *fresh;
     }
+    counted.found();  // (a partial hunk; a new one was found at its draw)
     std::uint64_t expected = seen;
     if (!current_[c].compare_exchange(expected, word_of(next), order::seq_cst)) {
       // Another thread installed one first: keep ours findable, take from theirs.
@@ -886,21 +891,24 @@ class alignas(64) ClassCore {
     return Error::none;
   }
 
-  /// The heap is dry and class c's current hunk (`seen`) full: none (try again)
-  /// once another thread installs or lists a hunk of c, contended if its advance is
-  /// still in flight after a bounded wait, out_of_memory if no advance is (nothing
-  /// is coming).
+  /// No partial hunk, the heap dry and class c's current hunk (`seen`) full: none
+  /// (try again) once another thread installs or lists a hunk of c; out_of_memory
+  /// when no advance of c is under way, or only advances still looking after a
+  /// short wait; contended when an advance that found a hunk has not installed or
+  /// listed it after the long wait (as Pool's wait_for_new_head).
   SWIM_MEM_API Error wait_for_room(unsigned c, std::uint64_t seen) {
+    using Seen = typename InFlight<Mode>::Seen;
     for (unsigned t = 0;; ++t) {
-      // growing_ before current_ and partial_: an advance no longer counted has
+      // The counts before current_ and partial_: an advance no longer counted has
       // installed or listed its hunk.
-      const bool in_flight = InFlight<std::uint32_t, Mode>::someone_growing(growing_[c]);
+      const Seen doing = InFlight<Mode>::seen(growing_[c]);
       if (current_[c].load(order::seq_cst) != seen ||
           (partial_[c].load(order::acquire) & pointer_mask) != 0) {
         return Error::none;
       }
-      if (!in_flight) return Error::out_of_memory;
-      if (t == dry_heap_waits) return Error::contended;
+      if (doing == Seen::nothing) return Error::out_of_memory;
+      if (doing == Seen::looking && t >= dry_looking_waits) return Error::out_of_memory;
+      if (t >= dry_heap_waits) return Error::contended;
       backoff(t);
     }
   }
@@ -995,13 +1003,14 @@ class alignas(64) ClassCore {
     return Block{reinterpret_cast<void*>(p), capacity};
   }
 
-  SWIM_MEM_API Result<Hunk*> new_hunk(unsigned c) {
+  SWIM_MEM_API Result<Hunk*> new_hunk(unsigned c, InFlight<Mode>& counted) {
     const HeapRef heap = upstream();
     Result<Block> b = heap.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});
     if (!b && b.error() == Error::out_of_memory && release_kept(0)) {
       b = heap.try_allocate(Layout{Table::hunk_bytes(c), alignof(Hunk)});  // (kept blocks went back)
     }
     if (!b) return b.error();
+    counted.found();  // at once: a thread that finds the heap dry now waits for this hunk
     if (b->size < Hunk::first_object + Table::stride(c) || b->address() % alignof(Hunk) != 0) {
       (void)heap.try_deallocate(*b);
       return Error::out_of_memory;
@@ -1219,7 +1228,7 @@ class alignas(64) ClassCore {
   ZeroCount<Mode> zero_count_;
   cell<std::uint64_t, Mode> current_[Table::count];
   cell<std::uint64_t, Mode> partial_[Table::count];
-  cell<std::uint32_t, Mode> growing_[Table::count];  // advances looking or installing (advance)
+  GrowCounts<Mode> growing_[Table::count];  // advances looking or installing (advance)
   cell<std::uint64_t, Mode> registry_[registry_lists];
   cell<std::size_t, Mode> live_;
   cell<std::size_t, Mode> used_;

@@ -1,49 +1,79 @@
-// Layer 5 (holds), internal: a count of the grows on their way to installing a hunk.
+// Layer 5 (holds), internal: what a hold's grows are doing, for a thread that found
+// no hunk (Pool::grow, SizeClasses' advance).
 #pragma once
+
+#include <cstdint>
 
 #include "swim/mem/config.hpp"
 
 namespace swim::mem::detail {
 
-/// One grow of a hold (Pool::grow, SizeClasses' advance), counted in `count` from
-/// before it looks for a hunk (a spare or partial one, or a draw from the heap)
-/// until end() or its destruction (an exception from a heap included), which come
-/// after it installed the hunk or found none.
+/// The grows of one hold (of one size class, in a SizeClasses) under way.
+template <concurrency_mode Mode>
+struct GrowCounts {
+  /// Grows looking for a hunk: between their start and the return of their pop (a
+  /// spare or partial hunk) or draw (from the heap).
+  cell<std::uint32_t, Mode> looking;
+  /// Grows that found one and have not yet installed (or listed) it.
+  cell<std::uint32_t, Mode> coming;
+
+  SWIM_MEM_API void clear() { looking.raw = coming.raw = 0; }
+};
+
+/// One grow, counted in a GrowCounts: `looking` from its construction, `coming`
+/// from found() (raised before `looking` is lowered, so the grow is never in
+/// neither), and neither after end() or its destruction (an exception from a heap
+/// included).
 ///
-/// The invariant a thread that found no hunk relies on (someone_growing): if
-/// another grow took the hunk it would have found, that grow is still counted, or
-/// has installed the hunk. The fence after the increment orders the increment
-/// before the grow's pop or draw, and the fence in someone_growing orders the
-/// thread's own failed pop or draw before its read of the count, whatever orders
-/// the heap or the free list use themselves.
-template <class T, concurrency_mode Mode>
+/// What a thread that found no hunk learns from seen(), and why it can trust it: a
+/// grow that took the hunk it would have found is still counted, or has installed
+/// the hunk. The fence after the first increment orders it before the grow's pop
+/// or draw, and the fence in seen() orders the reading thread's own failed pop or
+/// draw before its loads, whatever orders the heap or the free list use.
+template <concurrency_mode Mode>
 class InFlight {
  public:
-  SWIM_MEM_API explicit InFlight(cell<T, Mode>& count) : count_(&count) {
-    count.fetch_add(1, order::seq_cst);
+  enum class Seen { nothing, looking, coming };
+
+  SWIM_MEM_API explicit InFlight(GrowCounts<Mode>& counts) : counts_(&counts) {
+    counts.looking.fetch_add(1, order::seq_cst);
     if constexpr (Mode::is_concurrent) atomic_fence(order::seq_cst);
   }
   InFlight(const InFlight&) = delete;
   InFlight& operator=(const InFlight&) = delete;
   SWIM_MEM_API ~InFlight() { end(); }
 
-  /// No longer counted (once).
-  SWIM_MEM_API void end() {
-    if (count_ != nullptr) {
-      count_->fetch_sub(1, order::seq_cst);
-      count_ = nullptr;
+  /// The grow has a hunk (its pop or draw returned one): it is coming.
+  SWIM_MEM_API void found() {
+    if (counts_ != nullptr && !found_) {
+      counts_->coming.fetch_add(1, order::seq_cst);
+      counts_->looking.fetch_sub(1, order::seq_cst);
+      found_ = true;
     }
   }
 
-  /// Whether some grow is counted in `count` now, read after everything this
-  /// thread did before (its own grow ended first, so it is not counted).
-  SWIM_MEM_API static bool someone_growing(const cell<T, Mode>& count) {
+  /// No longer counted (once): the hunk is installed, or there was none.
+  SWIM_MEM_API void end() {
+    if (counts_ != nullptr) {
+      (found_ ? counts_->coming : counts_->looking).fetch_sub(1, order::seq_cst);
+      counts_ = nullptr;
+    }
+  }
+
+  /// What the grows of `counts` are doing now, read after everything this thread
+  /// did before (its own grow ended first, so it is not counted): a hunk coming
+  /// before a grow still looking. `looking` is read first: a grow that stops
+  /// looking because it found a hunk was counted `coming` before.
+  SWIM_MEM_API static Seen seen(const GrowCounts<Mode>& counts) {
     if constexpr (Mode::is_concurrent) atomic_fence(order::seq_cst);
-    return count.load(order::seq_cst) != 0;
+    const bool looking = counts.looking.load(order::seq_cst) != 0;
+    if (counts.coming.load(order::seq_cst) != 0) return Seen::coming;
+    return looking ? Seen::looking : Seen::nothing;
   }
 
  private:
-  cell<T, Mode>* count_;
+  GrowCounts<Mode>* counts_;
+  bool found_ = false;
 };
 
 }  // namespace swim::mem::detail
