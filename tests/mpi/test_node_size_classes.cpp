@@ -150,6 +150,11 @@ void storm_freed_by_the_next_rank(bool per_rank) {
   ASSERT_EQ(np.try_trim(), Error::none);
   EXPECT_EQ(np.get()->hunk_count(), 0u) << "every hunk back in the Slab";
   EXPECT_EQ(np.get()->kept_large_bytes(), 0u) << "and every kept large unit";
+  // The hold has no room of its own now; the window's units are the Slab's (docs/mpi.md).
+  EXPECT_EQ(np.stats().bytes_free, 0u);
+  const Stats units = np.get()->upstream().stats();
+  EXPECT_EQ(units.live, 0u);
+  EXPECT_GE(units.bytes_free, std::size_t(4) * (256 << 10)) << "the window's units, all free";
   ASSERT_EQ(np.sync(), Error::none);  // every rank has looked before any allocates
   // And the units serve again, for any size.
   const Result<Block> big = np.hold().try_allocate(Layout{200000, 64});
