@@ -327,7 +327,6 @@ TEST(Pool, ADryHeapAfterAnotherThreadsGrowIsServedFromItsNewHead) {
 // the heap dry while it does. None is told out_of_memory (the spare has room).
 TEST(Pool, ThreadsRacingForTheLastSpareAreNeverToldOutOfMemory) {
   alignas(4096) static std::byte two_hunks[2 * 4096];
-  constexpr int threads = 4;
   int out_of_memory = 0;
   int contended = 0;
   for (int round = 0; round < 1000; ++round) {
@@ -349,18 +348,7 @@ TEST(Pool, ThreadsRacingForTheLastSpareAreNeverToldOutOfMemory) {
         rest.push_back(b);
       }
     }
-    std::atomic<int> ready{0};
-    Result<Block> got[threads] = {Error::none, Error::none, Error::none, Error::none};
-    auto racer = [&](int t) {
-      ready.fetch_add(1);
-      while (ready.load() < threads) std::this_thread::yield();
-      got[t] = pool.try_allocate(Layout{64, 8});
-    };
-    std::thread others[threads - 1];
-    for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
-    racer(0);
-    for (std::thread& t : others) t.join();
-    for (const Result<Block>& b : got) {
+    for (const Result<Block>& b : testing::four_racers(pool, Layout{64, 8})) {
       if (b) {
         EXPECT_TRUE(inside(b->ptr, first_hunk, 4096));
         rest.push_back(*b);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -21,12 +22,29 @@ struct LastHunkRace {
   int contended = 0;
 };
 
+/// Four threads, started together, each allocating `layout` once from `hold`.
+template <class Hold>
+std::array<Result<Block>, 4> four_racers(Hold& hold, Layout layout) {
+  constexpr int threads = 4;
+  std::atomic<int> ready{0};
+  std::array<Result<Block>, threads> got = {Error::none, Error::none, Error::none, Error::none};
+  auto racer = [&](int t) {
+    ready.fetch_add(1);
+    while (ready.load() < threads) std::this_thread::yield();
+    got[t] = hold.try_allocate(layout);
+  };
+  std::thread others[threads - 1];
+  for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
+  racer(0);
+  for (std::thread& t : others) t.join();
+  return got;
+}
+
 /// `rounds` races of four threads, each allocating `layout` once from a fresh
 /// Hold(slab, args...) over a Slab whose one unit is `hunk` (`bytes` long).
 template <class Hold, class... Args>
 LastHunkRace race_for_the_last_hunk(std::byte* hunk, std::size_t bytes, Layout layout, int rounds,
                                     Args... args) {
-  constexpr int threads = 4;
   LastHunkRace count;
   const auto inside = [&](const void* p) {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
@@ -37,18 +55,7 @@ LastHunkRace race_for_the_last_hunk(std::byte* hunk, std::size_t bytes, Layout l
     Slab<concurrent, false> slab(Block{hunk, bytes}, bytes);
     EXPECT_EQ(slab.block_count(), 1u);
     Hold hold(slab, args...);
-    std::atomic<int> ready{0};
-    Result<Block> got[threads] = {Error::none, Error::none, Error::none, Error::none};
-    auto racer = [&](int t) {
-      ready.fetch_add(1);
-      while (ready.load() < threads) std::this_thread::yield();
-      got[t] = hold.try_allocate(layout);
-    };
-    std::thread others[threads - 1];
-    for (int t = 1; t < threads; ++t) others[t - 1] = std::thread(racer, t);
-    racer(0);
-    for (std::thread& t : others) t.join();
-    for (const Result<Block>& b : got) {
+    for (const Result<Block>& b : four_racers(hold, layout)) {
       if (b) {
         EXPECT_TRUE(inside(b->ptr)) << b->ptr;
         EXPECT_EQ(hold.try_deallocate(*b), Error::none);
