@@ -110,9 +110,15 @@ template <class Mode, bool OverExtents>
 struct SizeClassesFactory {
   using Heap = std::conditional_t<OverExtents, ExtentHeap<Mode>, AddrSpace<Mode, true>>;
   using Alloc = SizeClasses<Heap, Mode, true>;
-  static std::string name() {
-    return std::string("SizeClasses") + (Mode::is_concurrent ? "" : "SingleOwner") +
-           (OverExtents ? "OverExtentHeap" : "OverAddrSpace");
+  // Whole literals: GCC 12's -Warray-bounds misreads the inlined string concatenation
+  // under TSan's -O1.
+  static const char* name() {
+    if constexpr (Mode::is_concurrent) {
+      return OverExtents ? "SizeClassesOverExtentHeap" : "SizeClassesOverAddrSpace";
+    } else {
+      return OverExtents ? "SizeClassesSingleOwnerOverExtentHeap"
+                         : "SizeClassesSingleOwnerOverAddrSpace";
+    }
   }
   static constexpr bool tagged = true;
   static constexpr bool zero_counts = true;  // a zero-size request is a 1-byte object
@@ -190,9 +196,12 @@ struct ExtentArenaFactory {
 template <class Mode, bool InBand>
 struct ExtentHeapFactory {
   using Alloc = ExtentHeap<Mode>;
-  static std::string name() {
-    return std::string("ExtentHeap") + (Mode::is_concurrent ? "" : "SingleOwner") +
-           (InBand ? "InBand" : "OutOfBand");
+  static const char* name() {  // (whole literals: see SizeClassesFactory::name)
+    if constexpr (Mode::is_concurrent) {
+      return InBand ? "ExtentHeapInBand" : "ExtentHeapOutOfBand";
+    } else {
+      return InBand ? "ExtentHeapSingleOwnerInBand" : "ExtentHeapSingleOwnerOutOfBand";
+    }
   }
   static constexpr bool tagged = false;
   static constexpr bool zero_counts = false;
