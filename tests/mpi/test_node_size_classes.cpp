@@ -44,6 +44,19 @@ constexpr bool under_tsan = false;
 constexpr bool under_tsan = false;
 #endif
 
+// run(0) and run(1): on two threads of this rank, or one after the other under TSan.
+template <class F>
+void on_two_threads(const F& run) {
+  if (under_tsan) {
+    run(0);
+    run(1);
+  } else {
+    std::thread other(run, 1);
+    run(0);
+    other.join();
+  }
+}
+
 bool everywhere(bool mine) {
   int v = mine ? 1 : 0, all = 0;
   MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
@@ -96,14 +109,7 @@ void storm_freed_by_the_next_rank(bool per_rank) {
       slots.offset[me][t][i] = static_cast<std::uint64_t>(static_cast<std::byte*>(b->ptr) - base);
     }
   };
-  if (under_tsan) {  // (see under_tsan)
-    fill(0);
-    fill(1);
-  } else {
-    std::thread other(fill, 1);
-    fill(0);
-    other.join();
-  }
+  on_two_threads(fill);
   EXPECT_EQ(bad.load(), 0);
   ASSERT_EQ(np.sync(), Error::none);
   EXPECT_EQ(np.stats().live, static_cast<std::size_t>(n) * 800);
@@ -127,14 +133,7 @@ void storm_freed_by_the_next_rank(bool per_rank) {
       }
     }
   };
-  if (under_tsan) {
-    drain(0);
-    drain(1);
-  } else {
-    std::thread other2(drain, 1);
-    drain(0);
-    other2.join();
-  }
+  on_two_threads(drain);
   EXPECT_EQ(bad.load(), 0);
   ASSERT_EQ(np.sync(), Error::none);
   EXPECT_EQ(np.stats().live, 0u);

@@ -335,13 +335,6 @@ class PoolCore {
 
  protected:
   static constexpr unsigned grow_attempts = 16;
-  // Backoff steps an allocation that finds no spare and the heap dry waits for a new
-  // head (wait_for_new_head), on the out-of-memory path only: while another grow has
-  // found a hunk and not yet installed it, up to dry_heap_waits; while grows are
-  // only looking (their pop or draw under way), up to dry_looking_waits; while no
-  // grow is under way, none.
-  static constexpr unsigned dry_heap_waits = 256;
-  static constexpr unsigned dry_looking_waits = 16;
   static constexpr std::size_t min_hunk_size = 2 * sizeof(Hunk);
 
   SWIM_MEM_API PoolCore(std::size_t hunk_size, HeapRef upstream, bool give_back_at_once)
@@ -474,10 +467,7 @@ class PoolCore {
   }
 
   /// After this thread found no spare and the heap dry with `old_head` full: the
-  /// head another thread installs meanwhile. out_of_memory when no grow is under
-  /// way, or only grows still looking (whose pops and draws are as likely to fail
-  /// as this thread's) after a short wait; contended when a grow that found a hunk
-  /// has not installed it after the long wait (retry: it is coming).
+  /// head another thread installs meanwhile, or InFlight::give_up's answer.
   SWIM_MEM_API Result<std::uint64_t> wait_for_new_head(std::uint64_t old_head) {
     using Seen = typename InFlight<Mode>::Seen;
     for (unsigned t = 0;; ++t) {
@@ -485,9 +475,7 @@ class PoolCore {
       const Seen seen = InFlight<Mode>::seen(growing_);
       const std::uint64_t now = head_.load(order::acquire);
       if (now != old_head && now != 0) return now;
-      if (seen == Seen::nothing) return Error::out_of_memory;
-      if (seen == Seen::looking && t >= dry_looking_waits) return Error::out_of_memory;
-      if (t >= dry_heap_waits) return Error::contended;
+      if (const Error e = InFlight<Mode>::give_up(seen, t); e != Error::none) return e;
       backoff(t);
     }
   }

@@ -368,13 +368,6 @@ class alignas(64) ClassCore {
   static_assert(!relative_tags || Mode::is_concurrent,
                 "relative SizeClasses are for memory several processes share: concurrent");
   static constexpr unsigned registry_lists = 64;
-  /// Backoff steps an allocation that finds no partial hunk and the heap dry waits
-  /// for another thread's hunk of its class (wait_for_room), on the out-of-memory
-  /// path only: while an advance has found a hunk and not yet installed or listed
-  /// it, up to dry_heap_waits; while advances are only looking, up to
-  /// dry_looking_waits; while none is under way, none (as Pool's).
-  static constexpr unsigned dry_heap_waits = 256;
-  static constexpr unsigned dry_looking_waits = 16;
   /// Words in front of a large object's tag: its heap block's size and offset.
   static constexpr std::size_t large_words = 2;
 
@@ -892,10 +885,8 @@ class alignas(64) ClassCore {
   }
 
   /// No partial hunk, the heap dry and class c's current hunk (`seen`) full: none
-  /// (try again) once another thread installs or lists a hunk of c; out_of_memory
-  /// when no advance of c is under way, or only advances still looking after a
-  /// short wait; contended when an advance that found a hunk has not installed or
-  /// listed it after the long wait (as Pool's wait_for_new_head).
+  /// (try again) once another thread installs or lists a hunk of c, or
+  /// InFlight::give_up's answer (as Pool's wait_for_new_head).
   SWIM_MEM_API Error wait_for_room(unsigned c, std::uint64_t seen) {
     using Seen = typename InFlight<Mode>::Seen;
     for (unsigned t = 0;; ++t) {
@@ -906,9 +897,7 @@ class alignas(64) ClassCore {
           (partial_[c].load(order::acquire) & pointer_mask) != 0) {
         return Error::none;
       }
-      if (doing == Seen::nothing) return Error::out_of_memory;
-      if (doing == Seen::looking && t >= dry_looking_waits) return Error::out_of_memory;
-      if (t >= dry_heap_waits) return Error::contended;
+      if (const Error e = InFlight<Mode>::give_up(doing, t); e != Error::none) return e;
       backoff(t);
     }
   }

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "swim/mem/config.hpp"
+#include "swim/mem/physical.hpp"
 
 namespace swim::mem::detail {
 
@@ -35,6 +36,13 @@ class InFlight {
  public:
   enum class Seen { nothing, looking, coming };
 
+  /// Backoff steps a thread that found no hunk waits for a new one, on the
+  /// out-of-memory path only: while a grow has found a hunk and not yet installed it
+  /// (coming), or while grows are only looking (their pops and draws are as likely
+  /// to fail as this thread's); none while no grow is under way.
+  static constexpr unsigned coming_waits = 256;
+  static constexpr unsigned looking_waits = 16;
+
   SWIM_MEM_API explicit InFlight(GrowCounts<Mode>& counts) : counts_(&counts) {
     counts.looking.fetch_add(1, order::seq_cst);
     if constexpr (Mode::is_concurrent) atomic_fence(order::seq_cst);
@@ -64,6 +72,16 @@ class InFlight {
   /// did before (its own grow ended first, so it is not counted): a hunk coming
   /// before a grow still looking. `looking` is read first: a grow that stops
   /// looking because it found a hunk was counted `coming` before.
+  /// After `t` backoff steps of waiting with `seen` and no new hunk yet: none (wait
+  /// once more), or the answer: out_of_memory when nothing is coming, contended when
+  /// a hunk that is coming has still not come (retry).
+  SWIM_MEM_API static Error give_up(Seen seen, unsigned t) {
+    if (seen == Seen::nothing) return Error::out_of_memory;
+    if (seen == Seen::looking && t >= looking_waits) return Error::out_of_memory;
+    if (t >= coming_waits) return Error::contended;
+    return Error::none;
+  }
+
   SWIM_MEM_API static Seen seen(const GrowCounts<Mode>& counts) {
     if constexpr (Mode::is_concurrent) atomic_fence(order::seq_cst);
     const bool looking = counts.looking.load(order::seq_cst) != 0;
